@@ -1,0 +1,20 @@
+# Compiles the numbered migrations of sql/ into a C table, so the installed
+# daemon needs no data directory to migrate its database.
+# Inputs: SQL_DIR, OUTPUT.
+file(GLOB files RELATIVE ${SQL_DIR} ${SQL_DIR}/[0-9][0-9][0-9]_*.sql)
+list(SORT files)
+set(body "/* Generated from sql/ by cmake/embed_sql.cmake: do not edit. */\n#include \"migrate.h\"\n\n")
+set(table "const struct migration migrations[] = {\n")
+set(i 0)
+foreach(f IN LISTS files)
+  file(READ ${SQL_DIR}/${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(REGEX MATCH "^[0-9]+" num "${f}")
+  math(EXPR version "${num}" OUTPUT_FORMAT DECIMAL)
+  string(APPEND body "static const char m${i}[] = {${hex}0x00};\n")
+  string(APPEND table "\t{${version}, \"${f}\", m${i}},\n")
+  math(EXPR i "${i}+1")
+endforeach()
+string(APPEND table "};\nconst size_t migrations_count = ${i};\n")
+file(WRITE ${OUTPUT}.tmp "${body}\n${table}")
+file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)
