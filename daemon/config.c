@@ -1,0 +1,383 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
+	C_FORMAT, C_TLSVER };
+
+struct cdef {
+	const char *section;
+	const char *name;
+	enum ctype type;
+	size_t offset;
+	const char *def;      /* default, as it would be written in the file */
+	long long min, max;   /* for C_INT and C_DURATION */
+	bool reloadable;
+};
+
+#define O(f) offsetof(struct config, f)
+#define DAY (86400LL)
+
+static const struct cdef cdefs[] = {
+	{"server", "listen", C_LISTEN, O(listen), "127.0.0.1:7443", 0, 0, false},
+	{"server", "workers", C_INT, O(workers), "2", 1, 64, false},
+	{"server", "max_connections", C_INT, O(max_connections), "1024", 1, 1000000, true},
+	{"server", "max_request_bytes", C_INT, O(max_request_bytes), "65536", 256, 64 << 20, true},
+	{"server", "idle_timeout", C_DURATION, O(idle_timeout), "300", 1, 30 * DAY, true},
+	{"server", "handshake_timeout", C_DURATION, O(handshake_timeout), "10", 1, 600, true},
+	{"server", "drain_timeout", C_DURATION, O(drain_timeout), "30", 0, 3600, true},
+	{"server", "max_inflight", C_INT, O(max_inflight), "64", 1, 100000, true},
+	{"server", "max_output_bytes", C_INT, O(max_output_bytes), "4194304", 65536, 1LL << 30, true},
+
+	{"tls", "cert", C_STRING, O(tls_cert), NULL, 0, 0, true},
+	{"tls", "key", C_STRING, O(tls_key), NULL, 0, 0, true},
+	{"tls", "client_ca", C_STRING, O(tls_client_ca), NULL, 0, 0, true},
+	{"tls", "min_version", C_TLSVER, O(tls_min_version), "1.2", 0, 0, true},
+	{"tls", "ciphers", C_STRING, O(tls_ciphers),
+	    "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1:!SHA256:!SHA384", 0, 0, true},
+
+	{"database", "conninfo", C_STRING, O(db_conninfo), NULL, 0, 0, false},
+	{"database", "pool_size", C_INT, O(db_pool_size), "4", 1, 500, false},
+	{"database", "connect_timeout", C_DURATION, O(db_connect_timeout), "5", 1, 600, true},
+	{"database", "queue_timeout", C_DURATION, O(db_queue_timeout), "5", 1, 600, true},
+
+	{"policy", "max_upcoming_per_beneficiary", C_INT, O(policy.max_upcoming_per_beneficiary), "2", 0, 1000, true},
+	{"policy", "max_per_month", C_INT, O(policy.max_per_month), "2", 0, 1000, true},
+	{"policy", "waitlist_hold", C_DURATION, O(policy.waitlist_hold), "24h", 1, 30 * DAY, true},
+	{"policy", "history_window_days", C_INT, O(policy.history_window_days), "365", 1, 3650, true},
+	{"policy", "no_show_weight", C_DOUBLE, O(policy.no_show_weight), "2", 0, 100, true},
+	{"policy", "login_max_failures", C_INT, O(policy.login_max_failures), "5", 1, 1000, true},
+	{"policy", "login_lockout", C_DURATION, O(policy.login_lockout), "15m", 1, 7 * DAY, true},
+	{"policy", "token_ttl", C_DURATION, O(policy.token_ttl), "12h", 60, 90 * DAY, true},
+	{"policy", "retention_months", C_INT, O(policy.retention_months), "24", 1, 240, true},
+
+	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
+	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
+};
+
+struct parse_state {
+	struct config *cfg;
+	bool listen_seen;
+	char err[256];
+};
+
+static const struct cdef *
+cdef_find(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(cdefs); i++)
+		if (strcmp(cdefs[i].section, section) == 0 &&
+		    strcmp(cdefs[i].name, name) == 0)
+			return &cdefs[i];
+	return NULL;
+}
+
+bool
+config_split_hostport(const char *s, char **host, char **port)
+{
+	const char *colon;
+	long long p;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':')
+			return false;
+		*host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s || memchr(s, ':', (size_t)(colon - s)))
+			return false;
+		*host = xstrndup(s, (size_t)(colon - s));
+	}
+	if (!parse_ll(colon + 1, 0, 65535, &p) || (*host)[0] == '\0') {
+		free(*host);
+		*host = NULL;
+		return false;
+	}
+	*port = xstrdup(colon + 1);
+	return true;
+}
+
+/* Stores one value; returns NULL or a problem description. */
+static const char *
+cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
+{
+	char *base = (char *)ps->cfg + d->offset;
+	long long v;
+	char **sp = (char **)base;
+	enum log_level lvl;
+
+	switch (d->type) {
+	case C_INT:
+		if (!parse_ll(value, d->min, d->max, &v)) {
+			snprintf(ps->err, sizeof ps->err,
+			    "%s.%s must be an integer from %lld to %lld",
+			    d->section, d->name, d->min, d->max);
+			return ps->err;
+		}
+		*(long long *)base = v;
+		return NULL;
+	case C_DURATION:
+		v = parse_duration(value);
+		if (v < d->min || v > d->max) {
+			snprintf(ps->err, sizeof ps->err,
+			    "%s.%s must be a duration (90s, 15m, 24h, 7d) from "
+			    "%llds to %llds", d->section, d->name, d->min, d->max);
+			return ps->err;
+		}
+		*(long long *)base = v;
+		return NULL;
+	case C_DOUBLE: {
+		char *end;
+		double x;
+
+		errno = 0;
+		x = strtod(value, &end);
+		if (errno || *value == '\0' || *end != '\0' ||
+		    x < (double)d->min || x > (double)d->max) {
+			snprintf(ps->err, sizeof ps->err,
+			    "%s.%s must be a number from %lld to %lld",
+			    d->section, d->name, d->min, d->max);
+			return ps->err;
+		}
+		*(double *)base = x;
+		return NULL;
+	}
+	case C_LISTEN: {
+		struct config *cfg = ps->cfg;
+		char *h, *p;
+		size_t i;
+
+		if (!config_split_hostport(value, &h, &p))
+			return "server.listen must be host:port or [ipv6]:port";
+		free(h);
+		free(p);
+		/* The first explicit listen replaces the default. */
+		if (!ps->listen_seen) {
+			for (i = 0; i < cfg->nlisten; i++)
+				free(cfg->listen[i]);
+			cfg->nlisten = 0;
+			ps->listen_seen = true;
+		}
+		if (cfg->nlisten == CONFIG_MAX_LISTEN)
+			return "too many server.listen addresses";
+		cfg->listen[cfg->nlisten++] = xstrdup(value);
+		return NULL;
+	}
+	case C_LEVEL:
+		if (!log_parse_level(value, &lvl))
+			return "log.level must be error, warn, info or debug";
+		break;
+	case C_FORMAT:
+		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+			return "log.format must be text or json";
+		break;
+	case C_TLSVER:
+		if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0)
+			return "tls.min_version must be 1.2 or 1.3";
+		break;
+	case C_STRING:
+		break;
+	}
+	free(*sp);
+	*sp = value[0] != '\0' ? xstrdup(value) : NULL;
+	return NULL;
+}
+
+static int
+config_ini_cb(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct parse_state *ps = user;
+	const struct cdef *d;
+	const char *problem;
+
+	if (name == NULL)	/* a section header alone */
+		return 1;
+	if (ps->err[0] != '\0')	/* inih goes on after an error: keep the first */
+		return 0;
+	d = cdef_find(section, name);
+	if (d == NULL) {
+		snprintf(ps->err, sizeof ps->err, "unknown setting %s.%s",
+		    section, name);
+		return 0;
+	}
+	problem = cdef_set(ps, d, value);
+	if (problem != NULL) {
+		if (problem != ps->err)
+			snprintf(ps->err, sizeof ps->err, "%s", problem);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+config_defaults(struct parse_state *ps)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(cdefs); i++) {
+		if (cdefs[i].def != NULL && cdef_set(ps, &cdefs[i], cdefs[i].def))
+			fatal("bad built-in default for %s.%s",
+			    cdefs[i].section, cdefs[i].name);
+	}
+	ps->listen_seen = false;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct parse_state ps;
+	FILE *f;
+	int line;
+
+	memset(&ps, 0, sizeof ps);
+	ps.cfg = xcalloc(1, sizeof *ps.cfg);
+	ps.cfg->path = xstrdup(path);
+	config_defaults(&ps);
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	line = ini_parse_file(f, config_ini_cb, &ps);
+	fclose(f);
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    ps.err[0] ? ps.err : "syntax error");
+		goto fail;
+	}
+	if (ps.cfg->db_conninfo == NULL) {
+		snprintf(err, errlen, "%s: database.conninfo is required", path);
+		goto fail;
+	}
+	if (ps.cfg->tls_cert == NULL || ps.cfg->tls_key == NULL) {
+		snprintf(err, errlen, "%s: tls.cert and tls.key are required",
+		    path);
+		goto fail;
+	}
+	return ps.cfg;
+fail:
+	config_free(ps.cfg);
+	return NULL;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < nitems(cdefs); i++) {
+		if (cdefs[i].type == C_STRING || cdefs[i].type == C_LEVEL ||
+		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER)
+			free(*(char **)((char *)cfg + cdefs[i].offset));
+	}
+	for (i = 0; i < cfg->nlisten; i++)
+		free(cfg->listen[i]);
+	free(cfg->path);
+	free(cfg);
+}
+
+static bool
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+bool
+config_reloadable(const struct config *old, const struct config *new,
+    char *err, size_t errlen)
+{
+	size_t i, len = 0;
+	bool ok = true;
+
+	err[0] = '\0';
+	for (i = 0; i < nitems(cdefs); i++) {
+		const struct cdef *d = &cdefs[i];
+		const char *a = (const char *)old + d->offset;
+		const char *b = (const char *)new + d->offset;
+		bool differs;
+
+		if (d->reloadable)
+			continue;
+		switch (d->type) {
+		case C_LISTEN: {
+			size_t j;
+
+			differs = old->nlisten != new->nlisten;
+			for (j = 0; !differs && j < old->nlisten; j++)
+				differs = strcmp(old->listen[j], new->listen[j]);
+			break;
+		}
+		case C_INT:
+		case C_DURATION:
+			differs = *(const long long *)a != *(const long long *)b;
+			break;
+		case C_DOUBLE:
+			differs = *(const double *)a != *(const double *)b;
+			break;
+		default:
+			differs = str_differs(*(char *const *)a, *(char *const *)b);
+			break;
+		}
+		if (differs) {
+			ok = false;
+			if (len < errlen)
+				len += (size_t)snprintf(err + len, errlen - len,
+				    "%s%s.%s", len ? ", " : "", d->section,
+				    d->name);
+		}
+	}
+	return ok;
+}
+
+void
+config_keep_static(struct config *new, struct config *old)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(cdefs); i++) {
+		const struct cdef *d = &cdefs[i];
+		char *a = (char *)old + d->offset, *b = (char *)new + d->offset;
+		char tmp[sizeof(char *) > sizeof(long long) ?
+		    sizeof(char *) : sizeof(long long)];
+		size_t size;
+
+		if (d->reloadable)
+			continue;
+		if (d->type == C_LISTEN) {
+			char *l[CONFIG_MAX_LISTEN];
+			size_t n = old->nlisten;
+
+			memcpy(l, old->listen, sizeof l);
+			memcpy(old->listen, new->listen, sizeof l);
+			memcpy(new->listen, l, sizeof l);
+			old->nlisten = new->nlisten;
+			new->nlisten = n;
+			continue;
+		}
+		switch (d->type) {
+		case C_INT:
+		case C_DURATION: size = sizeof(long long); break;
+		case C_DOUBLE: size = sizeof(double); break;
+		default: size = sizeof(char *); break;
+		}
+		memcpy(tmp, a, size);
+		memcpy(a, b, size);
+		memcpy(b, tmp, size);
+	}
+}

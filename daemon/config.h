@@ -1,0 +1,72 @@
+/* The configuration: one declarative table (config.c) gives every key its
+ * type, default, limits and whether SIGHUP may change it; the same table
+ * drives parsing, --check-config and reload. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_LISTEN 16
+
+struct policy {
+	long long max_upcoming_per_beneficiary;
+	long long max_per_month;
+	long long waitlist_hold;       /* seconds */
+	long long history_window_days;
+	double no_show_weight;
+	long long login_max_failures;
+	long long login_lockout;       /* seconds */
+	long long token_ttl;           /* seconds */
+	long long retention_months;
+};
+
+struct config {
+	char *path;
+
+	char *listen[CONFIG_MAX_LISTEN];
+	size_t nlisten;
+	long long workers;
+	long long max_connections;
+	long long max_request_bytes;
+	long long idle_timeout;        /* seconds */
+	long long handshake_timeout;   /* seconds */
+	long long drain_timeout;       /* seconds */
+	long long max_inflight;
+	long long max_output_bytes;    /* stop reading a client past this */
+
+	char *tls_cert;
+	char *tls_key;
+	char *tls_client_ca;
+	char *tls_min_version;         /* "1.2" or "1.3" */
+	char *tls_ciphers;             /* TLS 1.2 cipher list */
+
+	char *db_conninfo;
+	long long db_pool_size;
+	long long db_connect_timeout;  /* seconds */
+	long long db_queue_timeout;    /* seconds a request may wait for a connection */
+
+	struct policy policy;
+
+	char *log_level;
+	char *log_format;
+};
+
+/* Parses path. On error returns NULL and writes "file:line: problem" (or
+ * "file: problem") into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* Lists into err the keys whose values differ between old and new but
+ * cannot change without a restart; returns false if there are any. */
+bool config_reloadable(const struct config *old, const struct config *new,
+    char *err, size_t errlen);
+
+/* Moves the values SIGHUP cannot change from old into new (and new's into
+ * old, to be freed with it), so a reload applies the rest. */
+void config_keep_static(struct config *new, struct config *old);
+
+/* Splits "host:port" or "[v6]:port"; host and port are malloc'd. */
+bool config_split_hostport(const char *s, char **host, char **port);
+
+#endif
