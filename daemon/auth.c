@@ -1,0 +1,375 @@
+#include "auth.h"
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "db.h"
+#include "log.h"
+#include "methods.h"
+#include "pwhash.h"
+#include "rpc.h"
+#include "server.h"
+#include "tls.h"
+#include "workpool.h"
+
+struct login {
+	struct request *req;
+	char *email;
+	char *password;
+	char *stored;           /* NULL: unknown or disabled account */
+	long long user_id;
+	bool ok;
+	char token[44];
+	char token_hash[65];
+};
+
+void
+auth_token_hash(const char *token, char hash[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)token, strlen(token), md);
+	hex_encode(md, sizeof md, hash);
+}
+
+void
+auth_new_token(char token[44], char hash[65])
+{
+	static const char b64url[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[33];
+	size_t i;
+
+	if (RAND_bytes(raw, 32) != 1)
+		fatal("the random generator failed");
+	raw[32] = 0;
+	/* 32 bytes: 10 groups of 3 bytes (40 characters), then 2 bytes. */
+	for (i = 0; i < 11; i++) {
+		unsigned v = (unsigned)raw[3 * i] << 16 |
+		    (unsigned)raw[3 * i + 1] << 8 |
+		    (3 * i + 2 < 33 ? raw[3 * i + 2] : 0);
+
+		token[4 * i] = b64url[(v >> 18) & 63];
+		token[4 * i + 1] = b64url[(v >> 12) & 63];
+		token[4 * i + 2] = b64url[(v >> 6) & 63];
+		if (i < 10)
+			token[4 * i + 3] = b64url[v & 63];
+	}
+	token[43] = '\0';
+	OPENSSL_cleanse(raw, sizeof raw);
+	auth_token_hash(token, hash);
+}
+
+static void
+login_free(struct login *l)
+{
+	if (l->password != NULL) {
+		OPENSSL_cleanse(l->password, strlen(l->password));
+		free(l->password);
+	}
+	free(l->email);
+	free(l->stored);
+	OPENSSL_cleanse(l->token, sizeof l->token);
+	free(l);
+}
+
+static bool
+session_from_user(json_t *user, struct session *s)
+{
+	json_t *id = json_object_get(user, "id");
+	json_t *role = json_object_get(user, "role");
+
+	memset(s, 0, sizeof *s);
+	if (!json_is_integer(id) || !json_is_string(role))
+		return false;
+	s->user_id = json_integer_value(id);
+	s->role = methods_role_from_name(json_string_value(role));
+	s->partner_id = json_integer_value(json_object_get(user, "partner_id"));
+	s->structure_id = json_integer_value(json_object_get(user,
+	    "structure_id"));
+	return s->role != ROLE_ANON;
+}
+
+static void
+login_success_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct login *l = arg;
+	struct request *req = l->req;
+	struct session s;
+	json_t *j;
+
+	if (st != DB_OK) {
+		login_free(l);
+		methods_sql_error(req, res, st);
+		return;
+	}
+	j = methods_sql_json(res);
+	if (j == NULL || !session_from_user(json_object_get(j, "user"), &s)) {
+		json_decref(j);
+		login_free(l);
+		rpc_internal(req, "auth_login_success answered no user");
+		return;
+	}
+	memcpy(s.token_hash, l->token_hash, sizeof s.token_hash);
+	conn_bind(req->conn, &s);
+	log_info("%s logged in as %s", req->conn->tag,
+	    methods_role_name(s.role));
+	json_object_set_new(j, "token", json_string(l->token));
+	login_free(l);
+	rpc_reply(req, j);
+}
+
+static void
+login_failure_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct login *l = arg;
+	struct request *req = l->req;
+
+	login_free(l);
+	if (st == DB_UNAVAILABLE) {
+		methods_sql_error(req, res, st);
+		return;
+	}
+	log_info("%s failed login", req->conn->tag);
+	rpc_error(req, "unauthenticated", NULL, NULL,
+	    "Unknown e-mail or wrong password.");
+}
+
+/* Worker thread: only the login's own strings are touched. */
+static void
+login_verify_work(void *arg)
+{
+	struct login *l = arg;
+
+	if (l->stored != NULL)
+		l->ok = pwhash_verify(l->password, l->stored);
+	else {
+		pwhash_dummy_verify(l->password);
+		l->ok = false;
+	}
+}
+
+static void
+login_verify_done(void *arg)
+{
+	struct login *l = arg;
+	struct request *req = l->req;
+	const char *vals[4];
+	char uid[24], ttl[24];
+
+	OPENSSL_cleanse(l->password, strlen(l->password));
+	if (!l->ok) {
+		vals[0] = l->email;
+		vals[1] = req->conn->addr;
+		db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_FAILURE), 2, vals,
+		    login_failure_done, l);
+		return;
+	}
+	auth_new_token(l->token, l->token_hash);
+	snprintf(uid, sizeof uid, "%lld", l->user_id);
+	snprintf(ttl, sizeof ttl, "%lld", srv->cfg->policy.token_ttl);
+	vals[0] = uid;
+	vals[1] = l->token_hash;
+	vals[2] = ttl;
+	vals[3] = req->conn->addr;
+	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_SUCCESS), 4, vals,
+	    login_success_done, l);
+}
+
+static void
+login_begin_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct login *l = arg;
+	struct request *req = l->req;
+	json_t *j, *hash;
+
+	if (st != DB_OK) {
+		login_free(l);
+		methods_sql_error(req, res, st);
+		return;
+	}
+	if ((j = methods_sql_json(res)) == NULL) {
+		login_free(l);
+		rpc_internal(req, "auth_login_begin answered no JSON");
+		return;
+	}
+	if (json_is_true(json_object_get(j, "locked"))) {
+		long long lockout = srv->cfg->policy.login_lockout;
+
+		json_decref(j);
+		login_free(l);
+		log_warn("%s login refused: too many failures", req->conn->tag);
+		rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
+		    "retry_after_s", (json_int_t)lockout),
+		    "Too many failed logins; try again in %lld minutes.",
+		    (lockout + 59) / 60);
+		return;
+	}
+	hash = json_object_get(j, "password_hash");
+	if (json_is_string(hash))
+		l->stored = xstrdup(json_string_value(hash));
+	l->user_id = json_integer_value(json_object_get(j, "user_id"));
+	json_decref(j);
+	workpool_submit(srv->workers, login_verify_work, login_verify_done, l);
+}
+
+void
+auth_login(struct request *req)
+{
+	struct login *l = xcalloc(1, sizeof *l);
+	const char *vals[4];
+	char max[24], lockout[24];
+	size_t i;
+
+	l->req = req;
+	l->email = xstrdup(json_string_value(json_object_get(req->params,
+	    "email")));
+	for (i = 0; l->email[i]; i++)
+		if (l->email[i] >= 'A' && l->email[i] <= 'Z')
+			l->email[i] = (char)(l->email[i] - 'A' + 'a');
+	l->password = xstrdup(json_string_value(json_object_get(req->params,
+	    "password")));
+	/* The password also sits in req->params: wipe that copy now. */
+	{
+		char *p = (char *)json_string_value(json_object_get(
+		    req->params, "password"));
+
+		OPENSSL_cleanse(p, strlen(p));
+		json_object_del(req->params, "password");
+	}
+	snprintf(max, sizeof max, "%lld", srv->cfg->policy.login_max_failures);
+	snprintf(lockout, sizeof lockout, "%lld",
+	    srv->cfg->policy.login_lockout);
+	vals[0] = l->email;
+	vals[1] = req->conn->addr;
+	vals[2] = max;
+	vals[3] = lockout;
+	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_BEGIN), 4, vals,
+	    login_begin_done, l);
+}
+
+static void
+resume_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct request *req = arg;
+	struct session s;
+	json_t *j;
+	char *hash = req->ctx;
+
+	if (st != DB_OK) {
+		free(hash);
+		methods_sql_error(req, res, st);
+		return;
+	}
+	j = methods_sql_json(res);
+	if (j == NULL || !session_from_user(json_object_get(j, "user"), &s)) {
+		free(hash);
+		json_decref(j);
+		rpc_internal(req, "auth_resume answered no user");
+		return;
+	}
+	memcpy(s.token_hash, hash, sizeof s.token_hash);
+	free(hash);
+	conn_bind(req->conn, &s);
+	rpc_reply(req, j);
+}
+
+void
+auth_resume(struct request *req)
+{
+	const char *token = json_string_value(json_object_get(req->params,
+	    "token"));
+	char *hash = xmalloc(65);
+	const char *vals[1];
+
+	auth_token_hash(token, hash);
+	req->ctx = hash;
+	vals[0] = hash;
+	db_exec(srv->db, server_stmt(STMT_AUTH_RESUME), 1, vals, resume_done,
+	    req);
+}
+
+static void
+logout_after(struct request *req, json_t *result)
+{
+	conn_unbind(req->conn);
+	rpc_reply(req, result);
+}
+
+void
+auth_logout(struct request *req)
+{
+	methods_sql_call(req, logout_after);
+}
+
+struct cert_bind {
+	struct conn *conn;
+	char token_hash[65];
+	char *email;
+};
+
+static void
+cert_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct cert_bind *cb = arg;
+	struct conn *c = cb->conn;
+	struct session s;
+	json_t *j = st == DB_OK ? methods_sql_json(res) : NULL;
+
+	if (c->state == CONN_BINDING) {
+		if (j != NULL && session_from_user(json_object_get(j, "user"),
+		    &s)) {
+			memcpy(s.token_hash, cb->token_hash,
+			    sizeof s.token_hash);
+			conn_bind(c, &s);
+			log_info("%s logged in by client certificate",
+			    c->tag);
+		} else if (st != DB_OK)
+			log_warn("%s: client certificate not checked: "
+			    "database unavailable", c->tag);
+		else
+			log_info("%s: client certificate names no enabled "
+			    "user", c->tag);
+		conn_set_state(c, CONN_ACTIVE);
+		conn_resume(c);
+	}
+	json_decref(j);
+	free(cb->email);
+	free(cb);
+	conn_unref(c);
+}
+
+void
+auth_bind_certificate(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	struct cert_bind *cb;
+	char token[44], ttl[24];
+	const char *vals[4];
+	char *email;
+
+	if (srv->cfg->tls_client_ca == NULL ||
+	    (email = tls_peer_email(ssl)) == NULL)
+		return;
+	cb = xcalloc(1, sizeof *cb);
+	cb->conn = c;
+	cb->email = email;
+	conn_ref(c);
+	/* The token itself is never shown: the connection is the session. */
+	auth_new_token(token, cb->token_hash);
+	OPENSSL_cleanse(token, sizeof token);
+	snprintf(ttl, sizeof ttl, "%lld", srv->cfg->policy.token_ttl);
+	vals[0] = email;
+	vals[1] = cb->token_hash;
+	vals[2] = ttl;
+	vals[3] = c->addr;
+	conn_set_state(c, CONN_BINDING);
+	db_exec(srv->db, server_stmt(STMT_AUTH_CERT_LOGIN), 4, vals, cert_done,
+	    cb);
+}

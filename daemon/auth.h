@@ -1,0 +1,21 @@
+/* auth.*: password login (hash checked on the worker pool), token resume,
+ * logout, and binding a connection by its client certificate. */
+#ifndef AUTH_H
+#define AUTH_H
+
+struct request;
+struct conn;
+
+void auth_login(struct request *req);
+void auth_resume(struct request *req);
+void auth_logout(struct request *req);
+/* After the handshake: a verified client certificate whose e-mail names
+ * an enabled user logs the connection in. */
+void auth_bind_certificate(struct conn *c);
+
+/* A new 256-bit token (base64url, 43 characters + NUL) and its stored
+ * form, the hex SHA-256 (64 + NUL). */
+void auth_new_token(char token[44], char hash[65]);
+void auth_token_hash(const char *token, char hash[65]);
+
+#endif

@@ -1,0 +1,585 @@
+#include "db.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "log.h"
+#include "util.h"
+
+#define DB_MAX_RETRIES 3
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 5000
+
+struct db_query {
+	TAILQ_ENTRY(db_query) entry;
+	size_t stmt;
+	int nparams;
+	char **values;
+	db_cb *cb;
+	void *arg;
+	uint64_t queued_ms;
+	int retries;
+};
+TAILQ_HEAD(db_queue, db_query);
+
+enum dc_state {
+	DC_DOWN,        /* waiting for the backoff timer */
+	DC_CONNECTING,  /* PQconnectPoll in progress */
+	DC_PREPARING,   /* preparing statements one by one */
+	DC_IDLE,
+	DC_BUSY,
+};
+
+struct db_conn {
+	struct db_pool *pool;
+	int index;
+	PGconn *pg;
+	enum dc_state state;
+	struct event *ev;       /* socket readiness; re-assigned as fd changes */
+	struct event *timer;    /* connect timeout, or backoff */
+	int backoff_ms;
+	size_t prepared;        /* statements prepared so far */
+	struct db_query *cur;
+	PGresult *result;       /* the result kept for the callback */
+	uint64_t connect_started_ms;
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *conninfo;
+	struct db_conn *conns;
+	int size;
+	const char *const *stmts;
+	size_t nstmts;
+	struct db_queue queue;
+	size_t queued;
+	size_t running;
+	struct event *sweep;    /* fails queries that waited too long */
+	int connect_timeout_s;
+	int queue_timeout_s;
+	bool was_up;
+};
+
+static void dc_connect(struct db_conn *dc);
+static void dc_io_cb(evutil_socket_t fd, short what, void *arg);
+static void dc_dispatch(struct db_pool *pool);
+
+bool
+db_sqlstate_is_fatal(const char *s)
+{
+	if (s == NULL)
+		return true;
+	return strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0 ||
+	    strncmp(s, "58", 2) == 0 || strcmp(s, "53300") == 0;
+}
+
+static void
+query_free(struct db_query *q)
+{
+	int i;
+
+	for (i = 0; i < q->nparams; i++)
+		free(q->values[i]);
+	free(q->values);
+	free(q);
+}
+
+static void
+query_finish(struct db_query *q, PGresult *res, enum db_status st)
+{
+	q->cb(res, st, q->arg);
+	query_free(q);
+}
+
+bool
+db_pool_up(const struct db_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->size; i++)
+		if (pool->conns[i].state == DC_IDLE ||
+		    pool->conns[i].state == DC_BUSY)
+			return true;
+	return false;
+}
+
+size_t
+db_pool_pending(const struct db_pool *pool)
+{
+	return pool->queued + pool->running;
+}
+
+static void
+pool_note_state(struct db_pool *pool)
+{
+	bool up = db_pool_up(pool);
+
+	if (up != pool->was_up) {
+		if (up)
+			log_info("database is up");
+		else
+			log_warn("database is down; requests answer "
+			    "unavailable until it returns");
+		pool->was_up = up;
+	}
+}
+
+/* With no connection up, nothing queued can be served soon: fail fast so
+ * clients get `unavailable` and may retry, instead of hanging. */
+static void
+pool_fail_queue(struct db_pool *pool)
+{
+	struct db_query *q;
+
+	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
+		TAILQ_REMOVE(&pool->queue, q, entry);
+		pool->queued--;
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+}
+
+static void
+dc_watch(struct db_conn *dc, short what, int timeout_s)
+{
+	struct timeval tv = {timeout_s, 0};
+
+	event_del(dc->ev);
+	event_assign(dc->ev, dc->pool->base, PQsocket(dc->pg), what, dc_io_cb,
+	    dc);
+	event_add(dc->ev, timeout_s > 0 ? &tv : NULL);
+}
+
+static void
+dc_lost(struct db_conn *dc, const char *why)
+{
+	struct db_pool *pool = dc->pool;
+	struct timeval tv;
+	struct db_query *q = dc->cur;
+
+	log_warn("db[%d]: %s; reconnecting in %d ms", dc->index, why,
+	    dc->backoff_ms);
+	event_del(dc->ev);
+	if (dc->result != NULL) {
+		PQclear(dc->result);
+		dc->result = NULL;
+	}
+	if (dc->pg != NULL) {
+		PQfinish(dc->pg);
+		dc->pg = NULL;
+	}
+	dc->state = DC_DOWN;
+	dc->cur = NULL;
+	tv.tv_sec = dc->backoff_ms / 1000;
+	tv.tv_usec = (dc->backoff_ms % 1000) * 1000;
+	evtimer_add(dc->timer, &tv);
+	dc->backoff_ms = dc->backoff_ms * 2 > DB_BACKOFF_MAX_MS ?
+	    DB_BACKOFF_MAX_MS : dc->backoff_ms * 2;
+	pool_note_state(pool);
+	/* The query may or may not have committed: the client is told the
+	 * database was unavailable and retries (idempotency keys make a retry
+	 * of a booking safe). */
+	if (q != NULL) {
+		pool->running--;
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+	if (!db_pool_up(pool))
+		pool_fail_queue(pool);
+}
+
+static void
+dc_send_prepare(struct db_conn *dc)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "s%zu", dc->prepared);
+	if (!PQsendPrepare(dc->pg, name, dc->pool->stmts[dc->prepared], 0,
+	    NULL)) {
+		dc_lost(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
+}
+
+static void
+dc_ready(struct db_conn *dc)
+{
+	dc->state = DC_IDLE;
+	dc->backoff_ms = DB_BACKOFF_MIN_MS;
+	/* Watch an idle connection too, to see the server go away. */
+	dc_watch(dc, EV_READ | EV_PERSIST, 0);
+	pool_note_state(dc->pool);
+	dc_dispatch(dc->pool);
+}
+
+static void
+dc_connected(struct db_conn *dc)
+{
+	evtimer_del(dc->timer);
+	if (PQsetnonblocking(dc->pg, 1) != 0) {
+		dc_lost(dc, "cannot make the connection non-blocking");
+		return;
+	}
+	log_debug("db[%d]: connected in %llu ms", dc->index,
+	    (unsigned long long)(now_ms() - dc->connect_started_ms));
+	dc->state = DC_PREPARING;
+	dc->prepared = 0;
+	if (dc->pool->nstmts == 0)
+		dc_ready(dc);
+	else
+		dc_send_prepare(dc);
+}
+
+static void
+dc_poll_connect(struct db_conn *dc)
+{
+	switch (PQconnectPoll(dc->pg)) {
+	case PGRES_POLLING_READING:
+		dc_watch(dc, EV_READ, 0);
+		break;
+	case PGRES_POLLING_WRITING:
+		dc_watch(dc, EV_WRITE, 0);
+		break;
+	case PGRES_POLLING_OK:
+		dc_connected(dc);
+		break;
+	default: {
+		char msg[256];
+
+		snprintf(msg, sizeof msg, "connection failed: %s",
+		    PQerrorMessage(dc->pg));
+		msg[strcspn(msg, "\n")] = '\0';
+		dc_lost(dc, msg);
+		break;
+	}
+	}
+}
+
+static void
+dc_connect(struct db_conn *dc)
+{
+	struct timeval tv = {dc->pool->connect_timeout_s, 0};
+
+	dc->connect_started_ms = now_ms();
+	/* Hosts must be addresses or socket paths: a name lookup inside
+	 * PQconnectStart would block the loop (documented in
+	 * strapontind.conf(5)). */
+	dc->pg = PQconnectStart(dc->pool->conninfo);
+	if (dc->pg == NULL || PQstatus(dc->pg) == CONNECTION_BAD ||
+	    PQsocket(dc->pg) < 0) {
+		dc_lost(dc, dc->pg ? PQerrorMessage(dc->pg) : "out of memory");
+		return;
+	}
+	dc->state = DC_CONNECTING;
+	evtimer_add(dc->timer, &tv);
+	/* libpq wants to be polled once the socket is writable. */
+	dc_watch(dc, EV_WRITE, 0);
+}
+
+static void
+dc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *dc = arg;
+
+	if (dc->state == DC_DOWN)
+		dc_connect(dc);
+	else if (dc->state == DC_CONNECTING)
+		dc_lost(dc, "connect timeout");
+}
+
+static bool
+dc_retryable(PGresult *res)
+{
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return s != NULL && (strcmp(s, "40001") == 0 ||
+	    strcmp(s, "40P01") == 0);
+}
+
+static void
+dc_start_query(struct db_conn *dc, struct db_query *q)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "s%zu", q->stmt);
+	dc->cur = q;
+	dc->state = DC_BUSY;
+	if (!PQsendQueryPrepared(dc->pg, name, q->nparams,
+	    (const char *const *)q->values, NULL, NULL, 0)) {
+		dc_lost(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	/* PQflush: 1 means more to send, so wait for writability too. */
+	switch (PQflush(dc->pg)) {
+	case 0:
+		dc_watch(dc, EV_READ | EV_PERSIST, 0);
+		break;
+	case 1:
+		dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
+		break;
+	default:
+		dc_lost(dc, PQerrorMessage(dc->pg));
+		break;
+	}
+}
+
+/* The current command produced its last result. */
+static void
+dc_command_done(struct db_conn *dc)
+{
+	struct db_pool *pool = dc->pool;
+	PGresult *res = dc->result;
+	struct db_query *q;
+	enum db_status st;
+	ExecStatusType rs;
+
+	dc->result = NULL;
+	if (dc->state == DC_PREPARING) {
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_error("db[%d]: cannot prepare statement %zu: %s",
+			    dc->index, dc->prepared,
+			    res ? PQresultErrorMessage(res) : "no result");
+			PQclear(res);
+			dc_lost(dc, "statement preparation failed");
+			return;
+		}
+		PQclear(res);
+		if (++dc->prepared == pool->nstmts)
+			dc_ready(dc);
+		else
+			dc_send_prepare(dc);
+		return;
+	}
+
+	q = dc->cur;
+	dc->cur = NULL;
+	dc->state = DC_IDLE;
+	dc_watch(dc, EV_READ | EV_PERSIST, 0);
+	pool->running--;
+	rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
+		st = DB_OK;
+	else if (res != NULL && dc_retryable(res) && q->retries < DB_MAX_RETRIES) {
+		q->retries++;
+		log_debug("db[%d]: retrying statement %zu after %s", dc->index,
+		    q->stmt, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		PQclear(res);
+		TAILQ_INSERT_HEAD(&pool->queue, q, entry);
+		pool->queued++;
+		dc_dispatch(pool);
+		return;
+	} else if (res != NULL &&
+	    !db_sqlstate_is_fatal(PQresultErrorField(res, PG_DIAG_SQLSTATE)))
+		st = DB_SQL_ERROR;
+	else
+		st = DB_UNAVAILABLE;
+	query_finish(q, st == DB_UNAVAILABLE ? NULL : res, st);
+	PQclear(res);
+	if (st == DB_UNAVAILABLE && PQstatus(dc->pg) != CONNECTION_OK) {
+		dc_lost(dc, "connection lost");
+		return;
+	}
+	dc_dispatch(pool);
+}
+
+static void
+dc_read(struct db_conn *dc)
+{
+	PGresult *res;
+	PGnotify *n;
+
+	if (!PQconsumeInput(dc->pg)) {
+		char msg[256];
+
+		snprintf(msg, sizeof msg, "%s", PQerrorMessage(dc->pg));
+		msg[strcspn(msg, "\n")] = '\0';
+		dc_lost(dc, msg[0] ? msg : "connection lost");
+		return;
+	}
+	while ((n = PQnotifies(dc->pg)) != NULL)
+		PQfreemem(n);	/* LISTEN lives on its own connection */
+	if (dc->state != DC_BUSY && dc->state != DC_PREPARING) {
+		if (PQstatus(dc->pg) != CONNECTION_OK)
+			dc_lost(dc, "connection closed by the server");
+		return;
+	}
+	while (!PQisBusy(dc->pg)) {
+		res = PQgetResult(dc->pg);
+		if (res == NULL) {
+			dc_command_done(dc);
+			return;
+		}
+		/* Keep the last result: for a single statement, the only one. */
+		if (dc->result != NULL)
+			PQclear(dc->result);
+		dc->result = res;
+	}
+}
+
+static void
+dc_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *dc = arg;
+
+	switch (dc->state) {
+	case DC_CONNECTING:
+		dc_poll_connect(dc);
+		return;
+	case DC_DOWN:
+		return;
+	default:
+		break;
+	}
+	if (what & EV_WRITE) {
+		int r = PQflush(dc->pg);
+
+		if (r < 0) {
+			dc_lost(dc, PQerrorMessage(dc->pg));
+			return;
+		}
+		if (r == 0)
+			dc_watch(dc, EV_READ | EV_PERSIST, 0);
+	}
+	if (what & EV_READ)
+		dc_read(dc);
+}
+
+static void
+dc_dispatch(struct db_pool *pool)
+{
+	struct db_query *q;
+	int i;
+
+	for (i = 0; i < pool->size && !TAILQ_EMPTY(&pool->queue); i++) {
+		struct db_conn *dc = &pool->conns[i];
+
+		if (dc->state != DC_IDLE)
+			continue;
+		q = TAILQ_FIRST(&pool->queue);
+		TAILQ_REMOVE(&pool->queue, q, entry);
+		pool->queued--;
+		pool->running++;
+		dc_start_query(dc, q);
+	}
+}
+
+static void
+pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	struct db_query *q, *next;
+	uint64_t limit = (uint64_t)pool->queue_timeout_s * 1000, now = now_ms();
+
+	for (q = TAILQ_FIRST(&pool->queue); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		if (now - q->queued_ms < limit)
+			continue;
+		TAILQ_REMOVE(&pool->queue, q, entry);
+		pool->queued--;
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+}
+
+/* Queries are always answered from the loop, never from inside db_exec():
+ * a caller's state is then never changed under it. */
+static void
+deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	query_finish(arg, NULL, DB_UNAVAILABLE);
+}
+
+void
+db_exec(struct db_pool *pool, size_t stmt, int nparams,
+    const char *const *values, db_cb *cb, void *arg)
+{
+	struct db_query *q = xcalloc(1, sizeof *q);
+	struct timeval zero = {0, 0};
+	int i;
+
+	q->stmt = stmt;
+	q->nparams = nparams;
+	q->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+	for (i = 0; i < nparams; i++)
+		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+	q->cb = cb;
+	q->arg = arg;
+	q->queued_ms = now_ms();
+	if (!db_pool_up(pool)) {
+		event_base_once(pool->base, -1, EV_TIMEOUT, deferred_fail_cb, q,
+		    &zero);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&pool->queue, q, entry);
+	pool->queued++;
+	dc_dispatch(pool);
+}
+
+struct db_pool *
+db_pool_new(struct event_base *base, const char *conninfo, int size,
+    const char *const *statements, size_t nstatements)
+{
+	struct db_pool *pool = xcalloc(1, sizeof *pool);
+	struct timeval tv = {0, 250000};
+	int i;
+
+	pool->base = base;
+	pool->conninfo = xstrdup(conninfo);
+	pool->size = size;
+	pool->stmts = statements;
+	pool->nstmts = nstatements;
+	pool->connect_timeout_s = 5;
+	pool->queue_timeout_s = 5;
+	TAILQ_INIT(&pool->queue);
+	pool->conns = xcalloc((size_t)size, sizeof *pool->conns);
+	for (i = 0; i < size; i++) {
+		struct db_conn *dc = &pool->conns[i];
+
+		dc->pool = pool;
+		dc->index = i;
+		dc->backoff_ms = DB_BACKOFF_MIN_MS;
+		dc->ev = event_new(base, -1, 0, dc_io_cb, dc);
+		dc->timer = evtimer_new(base, dc_timer_cb, dc);
+		dc_connect(dc);
+	}
+	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
+	event_add(pool->sweep, &tv);
+	return pool;
+}
+
+void
+db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s)
+{
+	pool->connect_timeout_s = connect_s;
+	pool->queue_timeout_s = queue_s;
+}
+
+void
+db_pool_free(struct db_pool *pool)
+{
+	struct db_query *q;
+	int i;
+
+	if (pool == NULL)
+		return;
+	for (i = 0; i < pool->size; i++) {
+		struct db_conn *dc = &pool->conns[i];
+
+		if (dc->cur != NULL)
+			query_finish(dc->cur, NULL, DB_UNAVAILABLE);
+		if (dc->result != NULL)
+			PQclear(dc->result);
+		if (dc->pg != NULL)
+			PQfinish(dc->pg);
+		event_free(dc->ev);
+		event_free(dc->timer);
+	}
+	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
+		TAILQ_REMOVE(&pool->queue, q, entry);
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+	event_free(pool->sweep);
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool);
+}

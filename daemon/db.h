@@ -1,0 +1,59 @@
+/*
+ * The asynchronous PostgreSQL pool. Every connection is non-blocking and
+ * driven by libevent; nothing here ever blocks the loop.
+ *
+ * Statements are given once to db_pool_new() and prepared on every
+ * connection as it comes up; queries name them by index. A query waits in
+ * the pool's queue while every connection is busy, and fails with
+ * DB_UNAVAILABLE at once when no connection is up, or after
+ * database.queue_timeout in the queue. A lost connection is re-made with
+ * exponential backoff; the pool recovers by itself when the server returns.
+ *
+ * Callback contract (db_cb): called exactly once per db_exec(), on the loop
+ * thread, never from inside db_exec() itself. `res` belongs to the pool and
+ * is cleared after the callback returns; the callback may issue new
+ * queries. Serialization failures and deadlocks are retried by the pool
+ * (the transaction was rolled back, so a retry is safe) before the callback
+ * sees them.
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+
+enum db_status {
+	DB_OK,          /* res is PGRES_TUPLES_OK or PGRES_COMMAND_OK */
+	DB_SQL_ERROR,   /* res holds the error (PQresultErrorField) */
+	DB_UNAVAILABLE, /* res is NULL: no connection, or lost mid-query */
+};
+
+typedef void db_cb(PGresult *res, enum db_status status, void *arg);
+/* Called on the loop thread for every NOTIFY received (issue: events). */
+typedef void db_notify_cb(const char *channel, const char *payload, void *arg);
+
+struct db_pool;
+
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo,
+    int size, const char *const *statements, size_t nstatements);
+void db_pool_free(struct db_pool *pool);
+void db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s);
+
+/* Runs prepared statement `stmt` with text parameters (NULL = SQL NULL;
+ * values are copied). */
+void db_exec(struct db_pool *pool, size_t stmt, int nparams,
+    const char *const *values, db_cb *cb, void *arg);
+
+/* True while at least one connection is up. */
+bool db_pool_up(const struct db_pool *pool);
+/* Queries queued or running. */
+size_t db_pool_pending(const struct db_pool *pool);
+
+/* The reason word of an SQLSTATE: true for connection-class errors after
+ * which the connection must be re-made. */
+bool db_sqlstate_is_fatal(const char *sqlstate);
+
+#endif

@@ -1,0 +1,168 @@
+/* strapontind: the daemon that keeps the pool of donated seats. */
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "params.h"
+#include "server.h"
+#include "tls.h"
+#include "version.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/strapontin/strapontind.conf"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: strapontind [-c FILE] [--check-config | --migrate | "
+	    "--add-admin EMAIL]\n"
+	    "\n"
+	    "  -c, --config FILE     configuration (default %s)\n"
+	    "      --check-config    check the configuration, certificate and "
+	    "key, then exit\n"
+	    "      --migrate         apply pending database migrations, then "
+	    "exit\n"
+	    "      --add-admin EMAIL create or reset an administrator; the "
+	    "password is read\n"
+	    "                        from standard input (one line), then "
+	    "exit\n"
+	    "  -h, --help            this help\n"
+	    "  -V, --version         print the version\n"
+	    "\n"
+	    "Without an action flag, serves in the foreground and logs to "
+	    "stderr.\n"
+	    "SIGHUP reloads the configuration and certificate; SIGTERM "
+	    "drains and exits.\n", DEFAULT_CONFIG);
+}
+
+static int
+add_admin(const struct config *cfg, const char *email)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	bool ok;
+
+	if (!params_is_email(email)) {
+		fprintf(stderr, "strapontind: %s is not an e-mail address\n",
+		    email);
+		return 1;
+	}
+	if ((n = getline(&line, &cap, stdin)) < 0) {
+		fprintf(stderr, "strapontind: no password on standard input\n");
+		free(line);
+		return 1;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n < 8) {
+		fprintf(stderr, "strapontind: the password must have at least "
+		    "8 characters\n");
+		OPENSSL_cleanse(line, cap);
+		free(line);
+		return 1;
+	}
+	ok = migrate_add_admin(cfg->db_conninfo, email, line);
+	OPENSSL_cleanse(line, cap);
+	free(line);
+	if (ok)
+		log_info("administrator %s is ready", email);
+	return ok ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN };
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, OPT_CHECK},
+		{"migrate", no_argument, NULL, OPT_MIGRATE},
+		{"add-admin", required_argument, NULL, OPT_ADD_ADMIN},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONFIG, *admin = NULL;
+	struct config *cfg;
+	char err[512];
+	int ch, action = 0, rc;
+	enum log_level level = LL_INFO;
+
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case OPT_CHECK:
+		case OPT_MIGRATE:
+			action = ch;
+			break;
+		case OPT_ADD_ADMIN:
+			action = ch;
+			admin = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (protocol %d, schema %d)\n",
+			    STRAPONTIN_NAME, STRAPONTIN_VERSION,
+			    STRAPONTIN_PROTOCOL, migrate_latest());
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* A client that vanishes must not kill us; signals otherwise go
+	 * through the event loop (server.c). */
+	signal(SIGPIPE, SIG_IGN);
+	log_route_libevent();
+
+	if ((cfg = config_load(path, err, sizeof err)) == NULL) {
+		fprintf(stderr, "strapontind: %s\n", err);
+		return 1;
+	}
+	log_parse_level(cfg->log_level, &level);
+	log_configure(level, strcmp(cfg->log_format, "json") == 0);
+
+	switch (action) {
+	case OPT_CHECK: {
+		SSL_CTX *ctx = tls_server_ctx(cfg, err, sizeof err);
+
+		if (ctx == NULL) {
+			fprintf(stderr, "strapontind: %s\n", err);
+			config_free(cfg);
+			return 1;
+		}
+		SSL_CTX_free(ctx);
+		printf("%s: configuration OK\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	case OPT_MIGRATE:
+		rc = migrate_apply(cfg->db_conninfo) ? 0 : 1;
+		config_free(cfg);
+		return rc;
+	case OPT_ADD_ADMIN:
+		rc = add_admin(cfg, admin);
+		config_free(cfg);
+		return rc;
+	}
+	log_info("%s %s starting", STRAPONTIN_NAME, STRAPONTIN_VERSION);
+	return server_run(cfg);
+}

@@ -1,0 +1,190 @@
+#include "migrate.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pwhash.h"
+#include "util.h"
+
+#define MIGRATE_LOCK_KEY "727001"	/* pg_advisory_lock key */
+
+int
+migrate_latest(void)
+{
+	return migrations_count ? migrations[migrations_count - 1].version : 0;
+}
+
+static PGconn *
+connect_blocking(const char *conninfo)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+
+	if (PQstatus(pg) != CONNECTION_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof msg, "%s", PQerrorMessage(pg));
+		msg[strcspn(msg, "\n")] = '\0';
+		log_error("cannot connect to the database: %s", msg);
+		PQfinish(pg);
+		return NULL;
+	}
+	/* Our NOTICEs (CREATE IF NOT EXISTS...) are noise. */
+	PQsetNoticeProcessor(pg, NULL, NULL);
+	return pg;
+}
+
+static bool
+exec_ok(PGconn *pg, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(r);
+	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+
+	if (!ok)
+		log_error("%s: %s", what, PQresultErrorMessage(r));
+	PQclear(r);
+	return ok;
+}
+
+static void
+notice_quiet(void *arg, const char *msg)
+{
+}
+
+static int
+current_version(PGconn *pg)
+{
+	PGresult *r;
+	int v = -1;
+
+	r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		v = atoi(PQgetvalue(r, 0, 0));
+	else if (strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "",
+	    "42P01") == 0)
+		v = 0;	/* no table yet: an empty database */
+	else
+		log_error("cannot read the schema version: %s",
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	return v;
+}
+
+int
+migrate_current(const char *conninfo)
+{
+	PGconn *pg = connect_blocking(conninfo);
+	int v;
+
+	if (pg == NULL)
+		return -1;
+	v = current_version(pg);
+	PQfinish(pg);
+	return v;
+}
+
+bool
+migrate_apply(const char *conninfo)
+{
+	PGconn *pg = connect_blocking(conninfo);
+	bool ok = false;
+	size_t i;
+	int cur;
+
+	if (pg == NULL)
+		return false;
+	PQsetNoticeProcessor(pg, notice_quiet, NULL);
+	if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
+	    "lock"))
+		goto out;
+	if (!exec_ok(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version integer PRIMARY KEY, name text NOT NULL, "
+	    "applied_at timestamptz NOT NULL DEFAULT now())", "create table"))
+		goto out;
+	if ((cur = current_version(pg)) < 0)
+		goto out;
+	if (cur > migrate_latest()) {
+		log_error("the database schema (%d) is newer than this "
+		    "strapontind (%d): upgrade the daemon", cur,
+		    migrate_latest());
+		goto out;
+	}
+	for (i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		const char *vals[2];
+		char ver[16];
+		PGresult *r;
+
+		if (m->version <= cur)
+			continue;
+		log_info("applying migration %s", m->name);
+		if (!exec_ok(pg, "BEGIN", "begin"))
+			goto out;
+		if (!exec_ok(pg, m->sql, m->name)) {
+			exec_ok(pg, "ROLLBACK", "rollback");
+			goto out;
+		}
+		snprintf(ver, sizeof ver, "%d", m->version);
+		vals[0] = ver;
+		vals[1] = m->name;
+		r = PQexecParams(pg, "INSERT INTO schema_migrations "
+		    "(version, name) VALUES ($1, $2)", 2, NULL, vals, NULL,
+		    NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			log_error("recording %s: %s", m->name,
+			    PQresultErrorMessage(r));
+			PQclear(r);
+			exec_ok(pg, "ROLLBACK", "rollback");
+			goto out;
+		}
+		PQclear(r);
+		if (!exec_ok(pg, "COMMIT", "commit"))
+			goto out;
+	}
+	log_info("schema is at version %d", migrate_latest());
+	ok = true;
+out:
+	PQfinish(pg);	/* also releases the advisory lock */
+	return ok;
+}
+
+bool
+migrate_add_admin(const char *conninfo, const char *email,
+    const char *password)
+{
+	PGconn *pg;
+	PGresult *r;
+	const char *vals[2];
+	char *hash, *lower;
+	bool ok;
+	size_t i;
+
+	if ((hash = pwhash_hash(password)) == NULL) {
+		log_error("cannot hash the password");
+		return false;
+	}
+	if ((pg = connect_blocking(conninfo)) == NULL) {
+		free(hash);
+		return false;
+	}
+	lower = xstrdup(email);
+	for (i = 0; lower[i]; i++)
+		if (lower[i] >= 'A' && lower[i] <= 'Z')
+			lower[i] = (char)(lower[i] - 'A' + 'a');
+	vals[0] = lower;
+	vals[1] = hash;
+	r = PQexecParams(pg, "SELECT admin_upsert($1, $2)", 2, NULL, vals,
+	    NULL, NULL, 0);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		log_error("cannot create the admin: %s",
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(pg);
+	explicit_bzero(hash, strlen(hash));
+	free(hash);
+	free(lower);
+	return ok;
+}

@@ -1,0 +1,59 @@
+/* The server: event base, configuration, listeners, the set of
+ * connections, the database pool and the worker pool. One instance, reached
+ * through `srv`, as tmux reaches its global state. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "conn.h"
+
+struct event_base;
+struct config;
+struct db_pool;
+struct workpool;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct server {
+	struct event_base *base;
+	struct config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct db_pool *db;
+	struct workpool *workers;
+	struct evconnlistener *listeners[16];
+	size_t nlisteners;
+	struct conn_list conns;
+	size_t nconns;
+	uint64_t next_conn_id;
+	uint64_t requests;          /* requests dispatched since start */
+	uint64_t started_ms;
+	bool draining;
+	struct event *signals[4];
+	struct event *drain_timer;
+};
+
+extern struct server *srv;
+
+/* Sets up everything from cfg (taken) and runs the loop until stopped.
+ * Returns the exit status. */
+int server_run(struct config *cfg);
+/* A connection left: drain completion check. */
+void server_conn_closed(void);
+/* The prepared statements of the pool: methods' SQL, then internal ones. */
+enum server_stmt {
+	STMT_AUTH_LOGIN_BEGIN,
+	STMT_AUTH_LOGIN_SUCCESS,
+	STMT_AUTH_LOGIN_FAILURE,
+	STMT_AUTH_RESUME,
+	STMT_AUTH_CERT_LOGIN,
+	STMT_PING_DB,
+	STMT_INTERNAL_COUNT
+};
+/* Index of an internal statement in the pool. */
+size_t server_stmt(enum server_stmt s);
+
+#endif
