@@ -18,6 +18,8 @@
 #include "tls.h"
 #include "workpool.h"
 
+static char *take_password(struct request *req, const char *name);
+
 struct login {
 	struct request *req;
 	char *email;
@@ -233,16 +235,7 @@ auth_login(struct request *req)
 	for (i = 0; l->email[i]; i++)
 		if (l->email[i] >= 'A' && l->email[i] <= 'Z')
 			l->email[i] = (char)(l->email[i] - 'A' + 'a');
-	l->password = xstrdup(json_string_value(json_object_get(req->params,
-	    "password")));
-	/* The password also sits in req->params: wipe that copy now. */
-	{
-		char *p = (char *)json_string_value(json_object_get(
-		    req->params, "password"));
-
-		OPENSSL_cleanse(p, strlen(p));
-		json_object_del(req->params, "password");
-	}
+	l->password = take_password(req, "password");
 	snprintf(max, sizeof max, "%lld", srv->cfg->policy.login_max_failures);
 	snprintf(lockout, sizeof lockout, "%lld",
 	    srv->cfg->policy.login_lockout);
@@ -372,4 +365,167 @@ auth_bind_certificate(struct conn *c)
 	conn_set_state(c, CONN_BINDING);
 	db_exec(srv->db, server_stmt(STMT_AUTH_CERT_LOGIN), 4, vals, cert_done,
 	    cb);
+}
+
+/* Both jobs below carry the request and a few strings to the worker. */
+struct pwjob {
+	struct request *req;
+	char *password;         /* to check or to hash */
+	char *new_password;
+	char *stored;
+	char *new_hash;
+	bool ok;
+};
+
+static void
+pwjob_free(struct pwjob *j)
+{
+	if (j->password != NULL) {
+		OPENSSL_cleanse(j->password, strlen(j->password));
+		free(j->password);
+	}
+	if (j->new_password != NULL) {
+		OPENSSL_cleanse(j->new_password, strlen(j->new_password));
+		free(j->new_password);
+	}
+	free(j->stored);
+	free(j->new_hash);
+	free(j);
+}
+
+/* Takes a password out of req->params, wiping the copy left there. */
+static char *
+take_password(struct request *req, const char *name)
+{
+	json_t *v = json_object_get(req->params, name);
+	char *p = (char *)json_string_value(v);
+	char *copy = xstrdup(p);
+
+	OPENSSL_cleanse(p, strlen(p));
+	json_object_del(req->params, name);
+	return copy;
+}
+
+static void
+hash_work(void *arg)
+{
+	struct pwjob *j = arg;
+
+	j->new_hash = pwhash_hash(j->password);
+}
+
+static void
+user_create_hashed(void *arg)
+{
+	struct pwjob *j = arg;
+	struct request *req = j->req;
+
+	if (j->new_hash == NULL) {
+		pwjob_free(j);
+		rpc_internal(req, "password hashing failed");
+		return;
+	}
+	json_object_set_new(req->params, "password_hash",
+	    json_string(j->new_hash));
+	pwjob_free(j);
+	methods_sql_call(req, NULL);
+}
+
+void
+auth_user_create(struct request *req)
+{
+	struct pwjob *j = xcalloc(1, sizeof *j);
+
+	j->req = req;
+	j->password = take_password(req, "password");
+	workpool_submit(srv->workers, hash_work, user_create_hashed, j);
+}
+
+static void
+change_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct request *req = arg;
+	json_t *j;
+
+	if (st != DB_OK) {
+		methods_sql_error(req, res, st);
+		return;
+	}
+	if ((j = methods_sql_json(res)) == NULL) {
+		rpc_internal(req, "auth_set_password answered no JSON");
+		return;
+	}
+	log_info("%s changed its password", req->conn->tag);
+	rpc_reply(req, j);
+}
+
+static void
+change_verify_work(void *arg)
+{
+	struct pwjob *j = arg;
+
+	j->ok = j->stored != NULL && pwhash_verify(j->password, j->stored);
+	if (j->ok)
+		j->new_hash = pwhash_hash(j->new_password);
+}
+
+static void
+change_verified(void *arg)
+{
+	struct pwjob *j = arg;
+	struct request *req = j->req;
+	const char *vals[4];
+
+	if (!j->ok) {
+		pwjob_free(j);
+		rpc_error(req, "unauthenticated", "old_password", NULL,
+		    "The old password is wrong.");
+		return;
+	}
+	if (j->new_hash == NULL) {
+		pwjob_free(j);
+		rpc_internal(req, "password hashing failed");
+		return;
+	}
+	vals[0] = req->conn->session.token_hash;
+	vals[1] = j->stored;
+	vals[2] = j->new_hash;
+	vals[3] = req->conn->addr;
+	db_exec(srv->db, server_stmt(STMT_AUTH_SET_PASSWORD), 4, vals,
+	    change_done, req);
+	pwjob_free(j);
+}
+
+static void
+change_hash_loaded(PGresult *res, enum db_status st, void *arg)
+{
+	struct pwjob *j = arg;
+	struct request *req = j->req;
+	json_t *r, *h;
+
+	if (st != DB_OK) {
+		pwjob_free(j);
+		methods_sql_error(req, res, st);
+		return;
+	}
+	r = methods_sql_json(res);
+	h = json_object_get(r, "password_hash");
+	if (json_is_string(h))
+		j->stored = xstrdup(json_string_value(h));
+	json_decref(r);
+	workpool_submit(srv->workers, change_verify_work, change_verified, j);
+}
+
+void
+auth_change_password(struct request *req)
+{
+	struct pwjob *j = xcalloc(1, sizeof *j);
+	const char *vals[1];
+
+	j->req = req;
+	j->password = take_password(req, "old_password");
+	j->new_password = take_password(req, "new_password");
+	vals[0] = req->conn->session.token_hash;
+	db_exec(srv->db, server_stmt(STMT_AUTH_PASSWORD_HASH), 1, vals,
+	    change_hash_loaded, j);
 }

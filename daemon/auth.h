@@ -9,6 +9,10 @@ struct conn;
 void auth_login(struct request *req);
 void auth_resume(struct request *req);
 void auth_logout(struct request *req);
+void auth_change_password(struct request *req);
+/* user.create: hashes params.password on the worker pool, then calls the
+ * method's SQL with password_hash in its place. */
+void auth_user_create(struct request *req);
 /* After the handshake: a verified client certificate whose e-mail names
  * an enabled user logs the connection in. */
 void auth_bind_certificate(struct conn *c);

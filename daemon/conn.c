@@ -5,6 +5,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -88,6 +89,13 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
 		log_error("SSL_new failed");
 		evutil_closesocket(fd);
 		return;
+	}
+	{
+		/* Answers are single small lines: do not let Nagle hold them
+		 * back waiting for the client's delayed ACK. */
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	c = xcalloc(1, sizeof *c);
 	c->id = ++srv->next_conn_id;

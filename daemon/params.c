@@ -40,13 +40,20 @@ valid_ymd(int y, int m, int d)
 	return d <= mdays[m - 1];
 }
 
-bool
-params_is_date(const char *s)
+/* YYYY-MM-DD at the start of s. */
+static bool
+date_prefix(const char *s)
 {
-	if (strlen(s) != 10 || !digits(s, 4) || s[4] != '-' ||
+	if (strnlen(s, 10) != 10 || !digits(s, 4) || s[4] != '-' ||
 	    !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2))
 		return false;
 	return valid_ymd(num(s, 4), num(s + 5, 2), num(s + 8, 2));
+}
+
+bool
+params_is_date(const char *s)
+{
+	return strlen(s) == 10 && date_prefix(s);
 }
 
 bool
@@ -54,7 +61,7 @@ params_is_rfc3339(const char *s)
 {
 	const char *p;
 
-	if (strlen(s) < 20 || !params_is_date(s))
+	if (strlen(s) < 20 || !date_prefix(s))
 		return false;
 	p = s + 10;
 	if ((*p != 'T' && *p != 't' && *p != ' ') || !digits(p + 1, 2) ||

@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_AUTH_RESUME] = "SELECT auth_resume($1)",
 	[STMT_AUTH_CERT_LOGIN] = "SELECT auth_cert_login($1, $2, $3, $4)",
 	[STMT_PING_DB] = "SELECT 1",
+	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
+	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
+	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
 };
 
 static const char **statements;
@@ -54,6 +58,62 @@ build_statements(void)
 	first_internal = nstatements;
 	for (i = 0; i < STMT_INTERNAL_COUNT; i++)
 		statements[nstatements++] = internal_sql[i];
+}
+
+const char *
+server_policy_json(void)
+{
+	return srv->policy_json;
+}
+
+static void
+build_policy_json(void)
+{
+	const struct policy *p = &srv->cfg->policy;
+	json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
+	    "max_upcoming_per_beneficiary",
+	    (json_int_t)p->max_upcoming_per_beneficiary,
+	    "max_per_month", (json_int_t)p->max_per_month,
+	    "waitlist_hold", (json_int_t)p->waitlist_hold,
+	    "history_window_days", (json_int_t)p->history_window_days,
+	    "no_show_weight", p->no_show_weight,
+	    "login_max_failures", (json_int_t)p->login_max_failures,
+	    "login_lockout", (json_int_t)p->login_lockout,
+	    "token_ttl", (json_int_t)p->token_ttl,
+	    "retention_months", (json_int_t)p->retention_months);
+
+	free(srv->policy_json);
+	srv->policy_json = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (srv->policy_json == NULL)
+		fatal("cannot build the policy");
+}
+
+static void
+sweep_done(PGresult *res, enum db_status st, void *arg)
+{
+	srv->sweep_running = false;
+	if (st == DB_SQL_ERROR)
+		log_error("waitlist sweep: %s", PQresultErrorMessage(res));
+	else if (st == DB_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		log_info("waitlist sweep: %s entries expired",
+		    PQgetvalue(res, 0, 0));
+}
+
+/* Every daemon sweeps; SKIP LOCKED in waitlist_sweep() makes each expiry
+ * happen once. One sweep at a time per daemon, and none while stopping. */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const char *vals[1];
+
+	if (srv->sweep_running || srv->draining || !db_pool_up(srv->db))
+		return;
+	srv->sweep_running = true;
+	vals[0] = srv->policy_json;
+	db_exec(srv->db, server_stmt(STMT_WAITLIST_SWEEP), 1, vals, sweep_done,
+	    NULL);
 }
 
 static void
@@ -179,6 +239,7 @@ server_drain(void)
 	    srv->nconns);
 	srv->draining = true;
 	close_listeners();
+	event_del(srv->sweep_timer);
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_drain(c);
@@ -227,6 +288,7 @@ server_reload(void)
 	srv->ssl_ctx = ctx;
 	config_free(srv->cfg);
 	srv->cfg = cfg;
+	build_policy_json();
 	apply_log_config(cfg);
 	db_pool_set_timeouts(srv->db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
@@ -294,6 +356,9 @@ server_free(void)
 		event_free(srv->drain_timer);
 	if (ready_timer != NULL)
 		event_free(ready_timer);
+	if (srv->sweep_timer != NULL)
+		event_free(srv->sweep_timer);
+	free(srv->policy_json);
 	SSL_CTX_free(srv->ssl_ctx);
 	config_free(srv->cfg);
 	event_base_free(srv->base);
@@ -334,6 +399,7 @@ server_run(struct config *cfg)
 		    "retrying the database");
 
 	build_statements();
+	build_policy_json();
 	srv->db = db_pool_new(srv->base, cfg->db_conninfo,
 	    (int)cfg->db_pool_size, statements, nstatements);
 	db_pool_set_timeouts(srv->db, (int)cfg->db_connect_timeout,
@@ -351,6 +417,13 @@ server_run(struct config *cfg)
 	ready_deadline = now_ms() + (uint64_t)cfg->db_connect_timeout * 1000;
 	ready_timer = evtimer_new(srv->base, ready_cb, NULL);
 	evtimer_add(ready_timer, &zero);
+	{
+		struct timeval second = {1, 0};
+
+		srv->sweep_timer = event_new(srv->base, -1, EV_PERSIST,
+		    sweep_cb, NULL);
+		evtimer_add(srv->sweep_timer, &second);
+	}
 
 	event_base_dispatch(srv->base);
 	log_info("stopped after %llu requests",

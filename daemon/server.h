@@ -34,6 +34,9 @@ struct server {
 	bool draining;
 	struct event *signals[4];
 	struct event *drain_timer;
+	struct event *sweep_timer;  /* waitlist expiry */
+	bool sweep_running;
+	char *policy_json;
 };
 
 extern struct server *srv;
@@ -51,9 +54,14 @@ enum server_stmt {
 	STMT_AUTH_RESUME,
 	STMT_AUTH_CERT_LOGIN,
 	STMT_PING_DB,
+	STMT_AUTH_PASSWORD_HASH,
+	STMT_AUTH_SET_PASSWORD,
+	STMT_WAITLIST_SWEEP,
 	STMT_INTERNAL_COUNT
 };
 /* Index of an internal statement in the pool. */
 size_t server_stmt(enum server_stmt s);
+/* The [policy] section as the JSON object the SQL functions take. */
+const char *server_policy_json(void);
 
 #endif

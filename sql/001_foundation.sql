@@ -164,12 +164,12 @@ BEGIN
     RETURN jsonb_build_object('user', user_json(u));
 END $$;
 
-CREATE FUNCTION auth_whoami(p_token text, p jsonb, p_addr text)
+CREATE FUNCTION auth_whoami(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('user', user_json(auth_user(p_token)))
 $$;
 
-CREATE FUNCTION auth_logout(p_token text, p jsonb, p_addr text)
+CREATE FUNCTION auth_logout(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM auth_user(p_token);
