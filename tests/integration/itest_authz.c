@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#define PARTNERS (ROLE_ADMIN | ROLE_PARTNER)
+#define REFERENTS (ROLE_ADMIN | ROLE_REFERENT)
+
 enum caller { ANON, ADMIN, PARTNER, PARTNER2, REF, REF2, NCALLERS };
 static const char *const caller_names[] = {"anonymous", "admin", "partner",
     "other partner", "referent", "other referent"};
@@ -35,6 +38,7 @@ typedef json_t *prepare_fn(enum caller who);
 
 struct row {
 	const char *method;
+	unsigned roles;        /* who may call it, as SPEC §5 says */
 	enum scope scope;
 	prepare_fn *prepare;   /* fresh params for one call */
 };
@@ -219,45 +223,45 @@ static json_t *p_check_in(enum caller who)
 #include "authz_permanence.inc"
 
 static const struct row rows[] = {
-	{"system.ping", ANY, p_none},
-	{"system.version", ANY, p_none},
-	{"system.health", ANY, p_none},
-	{"auth.login", ANY, p_login},
-	{"auth.resume", ANY, p_resume},
-	{"auth.logout", ANY, p_none},
-	{"auth.whoami", ANY, p_none},
-	{"auth.change_password", ANY, p_change_password},
-	{"partner.create", ANY, p_partner_create},
-	{"partner.list", ANY, p_none},
-	{"structure.create", ANY, p_structure_create},
-	{"structure.list", ANY, p_none},
-	{"user.create", ANY, p_user_create},
-	{"user.list", ANY, p_none},
-	{"user.disable", ANY, p_user_disable},
-	{"offer.publish", OF_PARTNER, p_offer_publish},
-	{"offer.update", OF_PARTNER, p_offer_update},
-	{"offer.set_seats", OF_PARTNER, p_offer_seats},
-	{"offer.cancel", OF_PARTNER, p_offer_cancel},
-	{"offer.list", ANY, p_none},
-	{"offer.get", ANY, p_offer_id},
-	{"offer.guest_list", OF_PARTNER, p_offer_id},
-	{"offer.close_attendance", OF_PARTNER, p_offer_started},
-	{"beneficiary.create", OF_STRUCTURE, p_beneficiary_create},
-	{"beneficiary.list", ANY, p_none},
-	{"beneficiary.get", OF_STRUCTURE, p_beneficiary_id},
-	{"beneficiary.update", OF_STRUCTURE, p_beneficiary_update},
-	{"beneficiary.erase", OF_STRUCTURE, p_beneficiary_id},
-	{"beneficiary.export", OF_STRUCTURE, p_beneficiary_id},
-	{"booking.create", OF_STRUCTURE, p_booking_create},
-	{"booking.cancel", OF_STRUCTURE, p_booking_id},
-	{"booking.list", ANY, p_none},
-	{"booking.get", OF_STRUCTURE, p_booking_id},
-	{"waitlist.join", OF_STRUCTURE, p_waitlist_join},
-	{"waitlist.leave", OF_STRUCTURE, p_entry_waiting},
-	{"waitlist.list", ANY, p_none},
-	{"waitlist.accept", OF_STRUCTURE, p_entry_offered},
-	{"ticket.check_in", OF_PARTNER, p_check_in},
-	{"audit.list", ANY, p_none},
+	{"system.ping", ROLES_ALL, ANY, p_none},
+	{"system.version", ROLES_ALL, ANY, p_none},
+	{"system.health", ROLES_ALL, ANY, p_none},
+	{"auth.login", ROLES_ALL, ANY, p_login},
+	{"auth.resume", ROLES_ALL, ANY, p_resume},
+	{"auth.logout", ROLES_USERS, ANY, p_none},
+	{"auth.whoami", ROLES_USERS, ANY, p_none},
+	{"auth.change_password", ROLES_USERS, ANY, p_change_password},
+	{"partner.create", ROLE_ADMIN, ANY, p_partner_create},
+	{"partner.list", ROLES_USERS, ANY, p_none},
+	{"structure.create", ROLE_ADMIN, ANY, p_structure_create},
+	{"structure.list", ROLES_USERS, ANY, p_none},
+	{"user.create", ROLE_ADMIN, ANY, p_user_create},
+	{"user.list", ROLE_ADMIN, ANY, p_none},
+	{"user.disable", ROLE_ADMIN, ANY, p_user_disable},
+	{"offer.publish", PARTNERS, OF_PARTNER, p_offer_publish},
+	{"offer.update", PARTNERS, OF_PARTNER, p_offer_update},
+	{"offer.set_seats", PARTNERS, OF_PARTNER, p_offer_seats},
+	{"offer.cancel", PARTNERS, OF_PARTNER, p_offer_cancel},
+	{"offer.list", ROLES_USERS, ANY, p_none},
+	{"offer.get", ROLES_USERS, ANY, p_offer_id},
+	{"offer.guest_list", PARTNERS, OF_PARTNER, p_offer_id},
+	{"offer.close_attendance", PARTNERS, OF_PARTNER, p_offer_started},
+	{"beneficiary.create", REFERENTS, OF_STRUCTURE, p_beneficiary_create},
+	{"beneficiary.list", REFERENTS, ANY, p_none},
+	{"beneficiary.get", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
+	{"beneficiary.update", REFERENTS, OF_STRUCTURE, p_beneficiary_update},
+	{"beneficiary.erase", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
+	{"beneficiary.export", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
+	{"booking.create", REFERENTS, OF_STRUCTURE, p_booking_create},
+	{"booking.cancel", REFERENTS, OF_STRUCTURE, p_booking_id},
+	{"booking.list", REFERENTS, ANY, p_none},
+	{"booking.get", REFERENTS, OF_STRUCTURE, p_booking_id},
+	{"waitlist.join", REFERENTS, OF_STRUCTURE, p_waitlist_join},
+	{"waitlist.leave", REFERENTS, OF_STRUCTURE, p_entry_waiting},
+	{"waitlist.list", REFERENTS, ANY, p_none},
+	{"waitlist.accept", REFERENTS, OF_STRUCTURE, p_entry_offered},
+	{"ticket.check_in", PARTNERS, OF_PARTNER, p_check_in},
+	{"audit.list", ROLE_ADMIN, ANY, p_none},
 	AUTHZ_PERMANENCE_ROWS
 };
 
@@ -384,6 +388,10 @@ test_matrix(void **state)
 		if (r == NULL)
 			h_fail("method %s is not in the authorization matrix",
 			    methods[i].name);
+		if (r->roles != methods[i].roles)
+			h_fail("method %s: the daemon allows roles 0x%x, the "
+			    "specification 0x%x", methods[i].name,
+			    methods[i].roles, r->roles);
 		for (who = ANON; who < NCALLERS; who++)
 			check_call(&methods[i], r, (enum caller)who);
 	}
