@@ -130,6 +130,7 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
 	    (size_t)srv->cfg->max_output_bytes / 4, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+	c->events = evbuffer_new();
 	c->resume_ev = event_new(srv->base, -1, 0, conn_resume_cb, c);
 	conn_arm_timer(c, srv->cfg->handshake_timeout);
 
@@ -158,6 +159,7 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->resume_ev);
+	evbuffer_free(c->events);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
 	explicit_bzero(&c->session, sizeof c->session);
@@ -314,10 +316,45 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_read_lines(arg);
 }
 
+/* Moves queued events to the output while it has room. */
+static void
+conn_flush_events(struct conn *c)
+{
+	if (c->state == CONN_CLOSING || c->closing_after_write ||
+	    evbuffer_get_length(c->events) == 0)
+		return;
+	if (conn_output_len(c) < (size_t)srv->cfg->max_output_bytes / 4)
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->events);
+}
+
+void
+conn_push_event(struct conn *c, const char *line, bool always)
+{
+	static const char resync[] = "{\"jsonrpc\":\"2.0\",\"method\":"
+	    "\"event\",\"params\":{\"topic\":\"resync\",\"data\":"
+	    "{\"reason\":\"too many events waiting: this client reads too "
+	    "slowly\"}}}\n";
+
+	if (c->state == CONN_CLOSING)
+		return;
+	if (!always && evbuffer_get_length(c->events) >
+	    (size_t)srv->cfg->max_output_bytes) {
+		log_warn("%s: slow event subscriber, dropping %zu bytes of "
+		    "events", c->tag, evbuffer_get_length(c->events));
+		evbuffer_drain(c->events, evbuffer_get_length(c->events));
+		evbuffer_add(c->events, resync, sizeof resync - 1);
+	}
+	evbuffer_add(c->events, line, strlen(line));
+	evbuffer_add(c->events, "\n", 1);
+	conn_flush_events(c);
+}
+
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+
+	conn_flush_events(c);
 
 	if (c->closing_after_write) {
 		if (conn_output_len(c) == 0)

@@ -52,6 +52,8 @@ struct conn {
 	bool closing_after_write;   /* framing error: flush the error, close */
 	uint64_t requests;
 	struct session session;
+	unsigned event_topics;      /* events.subscribe, 0 if none */
+	struct evbuffer *events;    /* event lines waiting for the output */
 	TAILQ_ENTRY(conn) entry;
 };
 
@@ -61,6 +63,11 @@ void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 /* Queues one message (reference stolen) as a line, unless closing. */
 void conn_send(struct conn *c, json_t *msg);
+/* Queues an event line (copied; "\n" added). Events wait in their own
+ * queue until the output has room, so answers are never held back by
+ * them; a queue grown past max_output_bytes is dropped and replaced by one
+ * resync event. `always` adds the line even then (it is a resync). */
+void conn_push_event(struct conn *c, const char *line, bool always);
 /* A request of c has been answered. */
 void conn_request_done(struct conn *c);
 /* Closes after what is queued has been written. */

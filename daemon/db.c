@@ -30,6 +30,7 @@ enum dc_state {
 	DC_PREPARING,   /* preparing statements one by one */
 	DC_IDLE,
 	DC_BUSY,
+	DC_LISTENING,   /* the listener, after its LISTEN succeeded */
 };
 
 struct db_conn {
@@ -44,6 +45,7 @@ struct db_conn {
 	struct db_query *cur;
 	PGresult *result;       /* the result kept for the callback */
 	uint64_t connect_started_ms;
+	bool listener;          /* the pool's LISTEN connection */
 };
 
 struct db_pool {
@@ -60,11 +62,19 @@ struct db_pool {
 	int connect_timeout_s;
 	int queue_timeout_s;
 	bool was_up;
+	struct db_conn *listener;
+	char *channel;
+	db_notify_cb *notify_cb;
+	db_listen_state_cb *listen_state_cb;
+	void *listen_arg;
 };
 
 static void dc_connect(struct db_conn *dc);
 static void dc_io_cb(evutil_socket_t fd, short what, void *arg);
 static void dc_dispatch(struct db_pool *pool);
+static void dc_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void dc_init(struct db_pool *pool, struct db_conn *dc, int index);
+static void dc_free(struct db_conn *dc);
 
 bool
 db_sqlstate_is_fatal(const char *s)
@@ -169,6 +179,8 @@ dc_lost(struct db_conn *dc, const char *why)
 		PQfinish(dc->pg);
 		dc->pg = NULL;
 	}
+	if (dc->listener && dc->state == DC_LISTENING)
+		pool->listen_state_cb(false, pool->listen_arg);
 	dc->state = DC_DOWN;
 	dc->cur = NULL;
 	tv.tv_sec = dc->backoff_ms / 1000;
@@ -203,8 +215,35 @@ dc_send_prepare(struct db_conn *dc)
 }
 
 static void
+dc_send_listen(struct db_conn *dc)
+{
+	char *sql, *ident = PQescapeIdentifier(dc->pg, dc->pool->channel,
+	    strlen(dc->pool->channel));
+
+	if (ident == NULL) {
+		dc_lost(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	sql = xasprintf("LISTEN %s", ident);
+	PQfreemem(ident);
+	dc->state = DC_BUSY;
+	if (!PQsendQuery(dc->pg, sql)) {
+		free(sql);
+		dc_lost(dc, PQerrorMessage(dc->pg));
+		return;
+	}
+	free(sql);
+	dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
+}
+
+static void
 dc_ready(struct db_conn *dc)
 {
+	if (dc->listener) {
+		dc->backoff_ms = DB_BACKOFF_MIN_MS;
+		dc_send_listen(dc);
+		return;
+	}
 	dc->state = DC_IDLE;
 	dc->backoff_ms = DB_BACKOFF_MIN_MS;
 	/* Watch an idle connection too, to see the server go away. */
@@ -225,7 +264,7 @@ dc_connected(struct db_conn *dc)
 	    (unsigned long long)(now_ms() - dc->connect_started_ms));
 	dc->state = DC_PREPARING;
 	dc->prepared = 0;
-	if (dc->pool->nstmts == 0)
+	if (dc->pool->nstmts == 0 || dc->listener)
 		dc_ready(dc);
 	else
 		dc_send_prepare(dc);
@@ -352,6 +391,20 @@ dc_command_done(struct db_conn *dc)
 		return;
 	}
 
+	if (dc->listener) {
+		bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+		PQclear(res);
+		if (!ok) {
+			dc_lost(dc, "LISTEN failed");
+			return;
+		}
+		dc->state = DC_LISTENING;
+		dc_watch(dc, EV_READ | EV_PERSIST, 0);
+		log_debug("db: listening on %s", pool->channel);
+		pool->listen_state_cb(true, pool->listen_arg);
+		return;
+	}
 	q = dc->cur;
 	dc->cur = NULL;
 	dc->state = DC_IDLE;
@@ -397,8 +450,12 @@ dc_read(struct db_conn *dc)
 		dc_lost(dc, msg[0] ? msg : "connection lost");
 		return;
 	}
-	while ((n = PQnotifies(dc->pg)) != NULL)
-		PQfreemem(n);	/* LISTEN lives on its own connection */
+	while ((n = PQnotifies(dc->pg)) != NULL) {
+		if (dc->listener && dc->state == DC_LISTENING)
+			dc->pool->notify_cb(n->relname, n->extra,
+			    dc->pool->listen_arg);
+		PQfreemem(n);
+	}
 	if (dc->state != DC_BUSY && dc->state != DC_PREPARING) {
 		if (PQstatus(dc->pg) != CONNECTION_OK)
 			dc_lost(dc, "connection closed by the server");
@@ -533,18 +590,49 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	TAILQ_INIT(&pool->queue);
 	pool->conns = xcalloc((size_t)size, sizeof *pool->conns);
 	for (i = 0; i < size; i++) {
-		struct db_conn *dc = &pool->conns[i];
-
-		dc->pool = pool;
-		dc->index = i;
-		dc->backoff_ms = DB_BACKOFF_MIN_MS;
-		dc->ev = event_new(base, -1, 0, dc_io_cb, dc);
-		dc->timer = evtimer_new(base, dc_timer_cb, dc);
-		dc_connect(dc);
+		dc_init(pool, &pool->conns[i], i);
+		dc_connect(&pool->conns[i]);
 	}
 	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
 	event_add(pool->sweep, &tv);
 	return pool;
+}
+
+static void
+dc_init(struct db_pool *pool, struct db_conn *dc, int index)
+{
+	dc->pool = pool;
+	dc->index = index;
+	dc->backoff_ms = DB_BACKOFF_MIN_MS;
+	dc->ev = event_new(pool->base, -1, 0, dc_io_cb, dc);
+	dc->timer = evtimer_new(pool->base, dc_timer_cb, dc);
+}
+
+static void
+dc_free(struct db_conn *dc)
+{
+	if (dc->cur != NULL)
+		query_finish(dc->cur, NULL, DB_UNAVAILABLE);
+	if (dc->result != NULL)
+		PQclear(dc->result);
+	if (dc->pg != NULL)
+		PQfinish(dc->pg);
+	event_free(dc->ev);
+	event_free(dc->timer);
+}
+
+void
+db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb *cb,
+    db_listen_state_cb *state_cb, void *arg)
+{
+	pool->channel = xstrdup(channel);
+	pool->notify_cb = cb;
+	pool->listen_state_cb = state_cb;
+	pool->listen_arg = arg;
+	pool->listener = xcalloc(1, sizeof *pool->listener);
+	dc_init(pool, pool->listener, -1);
+	pool->listener->listener = true;
+	dc_connect(pool->listener);
 }
 
 void
@@ -562,17 +650,12 @@ db_pool_free(struct db_pool *pool)
 
 	if (pool == NULL)
 		return;
-	for (i = 0; i < pool->size; i++) {
-		struct db_conn *dc = &pool->conns[i];
-
-		if (dc->cur != NULL)
-			query_finish(dc->cur, NULL, DB_UNAVAILABLE);
-		if (dc->result != NULL)
-			PQclear(dc->result);
-		if (dc->pg != NULL)
-			PQfinish(dc->pg);
-		event_free(dc->ev);
-		event_free(dc->timer);
+	for (i = 0; i < pool->size; i++)
+		dc_free(&pool->conns[i]);
+	if (pool->listener != NULL) {
+		dc_free(pool->listener);
+		free(pool->listener);
+		free(pool->channel);
 	}
 	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
 		TAILQ_REMOVE(&pool->queue, q, entry);

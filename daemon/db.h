@@ -32,8 +32,11 @@ enum db_status {
 };
 
 typedef void db_cb(PGresult *res, enum db_status status, void *arg);
-/* Called on the loop thread for every NOTIFY received (issue: events). */
+/* Called on the loop thread for every NOTIFY the listener receives. */
 typedef void db_notify_cb(const char *channel, const char *payload, void *arg);
+/* The listener came up (LISTEN done) or went down; notifications sent
+ * while it was down are lost, so subscribers must be told to resync. */
+typedef void db_listen_state_cb(bool up, void *arg);
 
 struct db_pool;
 
@@ -41,6 +44,12 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo,
     int size, const char *const *statements, size_t nstatements);
 void db_pool_free(struct db_pool *pool);
 void db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s);
+
+/* Adds the pool's LISTEN connection: one more connection, made and re-made
+ * like the others, that listens on channel and hands every notification
+ * to cb. */
+void db_pool_listen(struct db_pool *pool, const char *channel,
+    db_notify_cb *cb, db_listen_state_cb *state_cb, void *arg);
 
 /* Runs prepared statement `stmt` with text parameters (NULL = SQL NULL;
  * values are copied). */

@@ -10,6 +10,8 @@
 
 #include "config.h"
 #include "db.h"
+#include "events.h"
+#include <event2/buffer.h>
 #include "log.h"
 #include "methods.h"
 #include "migrate.h"
@@ -347,6 +349,7 @@ server_free(void)
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		event_free(c->resume_ev);
+		evbuffer_free(c->events);
 		free(c);
 	}
 	for (i = 0; i < nitems(srv->signals); i++)
@@ -404,6 +407,7 @@ server_run(struct config *cfg)
 	    (int)cfg->db_pool_size, statements, nstatements);
 	db_pool_set_timeouts(srv->db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
+	events_start(srv->db);
 	if ((srv->workers = workpool_new(srv->base, (int)cfg->workers)) == NULL)
 		fatal("cannot start the worker threads");
 

@@ -483,6 +483,7 @@ BEGIN
     RETURNING * INTO o;
     PERFORM audit(u, 'offer.publish', 'offer', o.id,
                   jsonb_build_object('seats', o.seats_total), p_addr);
+    PERFORM emit('offer.published', o.partner_id, NULL, offer_json(o));
     RETURN offer_json(o);
 END $$;
 
@@ -630,6 +631,7 @@ BEGIN
         PERFORM waitlist_serve(o.id, p_policy);
     END IF;
     SELECT * INTO o FROM offers WHERE id = o.id;
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL, offer_json(o));
     PERFORM audit(u, 'offer.set_seats', 'offer', o.id,
                   jsonb_build_object('from', old_total, 'to', n), p_addr);
     RETURN offer_json(o);
@@ -658,6 +660,7 @@ BEGIN
      WHERE id = o.id RETURNING * INTO o;
     PERFORM audit(u, 'offer.cancel', 'offer', o.id,
                   jsonb_build_object('bookings', nb, 'waitlist', nw), p_addr);
+    PERFORM emit('offer.cancelled', o.partner_id, NULL, offer_json(o));
     RETURN offer_json(o) || jsonb_build_object('bookings_cancelled', nb,
                                                'waitlist_ended', nw);
 END $$;
