@@ -36,7 +36,8 @@ static bool match(const json_t *exp, const json_t *act, bool subset, bool top);
 
 /* Kuhn's augmenting paths: can expectation i take a message, possibly
  * moving others to their other matches? */
-static bool augment(int i, bool ok[][MAX_GROUP], int n, int *owner, bool *seen)
+static bool
+augment(int i, bool ok[][MAX_GROUP], int n, int *owner, bool *seen)
 {
 	int m;
 
@@ -53,7 +54,8 @@ static bool augment(int i, bool ok[][MAX_GROUP], int n, int *owner, bool *seen)
 }
 
 /* True if the elements of exp and act pair up one to one, in any order. */
-static bool match_unordered(const json_t *exp, const json_t *act, bool subset)
+static bool
+match_unordered(const json_t *exp, const json_t *act, bool subset)
 {
 	static bool ok[MAX_GROUP][MAX_GROUP];
 	size_t n = json_array_size(exp), i, j;
@@ -65,14 +67,15 @@ static bool match_unordered(const json_t *exp, const json_t *act, bool subset)
 	if (n > MAX_GROUP) {
 		/* Too large to pair up: require the same order. */
 		for (i = 0; i < n; i++)
-			if (!match(json_array_get(exp, i), json_array_get(act, i), subset, false))
+			if (!match(json_array_get(exp, i),
+				   json_array_get(act, i), subset, false))
 				return false;
 		return true;
 	}
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n; j++)
-			ok[i][j] = match(json_array_get(exp, i), json_array_get(act, j), subset,
-			                 false);
+			ok[i][j] = match(json_array_get(exp, i),
+					 json_array_get(act, j), subset, false);
 	for (j = 0; j < n; j++)
 		owner[j] = -1;
 	for (i = 0; i < n; i++) {
@@ -87,7 +90,8 @@ static bool match_unordered(const json_t *exp, const json_t *act, bool subset)
  * subset mode an object may have keys exp does not name. A top-level array
  * (a batch answer) matches in any order, as JSON-RPC allows; nested arrays
  * in order. */
-static bool match(const json_t *exp, const json_t *act, bool subset, bool top)
+static bool
+match(const json_t *exp, const json_t *act, bool subset, bool top)
 {
 	const char *key;
 	json_t *ev;
@@ -105,8 +109,11 @@ static bool match(const json_t *exp, const json_t *act, bool subset, bool top)
 		if (!subset && json_object_size(exp) != json_object_size(act))
 			return false;
 		json_object_foreach((json_t *)exp, key, ev)
-			if (!match(ev, json_object_get(act, key), subset, false))
+		{
+			if (!match(ev, json_object_get(act, key), subset,
+				   false))
 				return false;
+		}
 		return true;
 	}
 	if (json_is_array(exp)) {
@@ -117,27 +124,31 @@ static bool match(const json_t *exp, const json_t *act, bool subset, bool top)
 		if (json_array_size(exp) != json_array_size(act))
 			return false;
 		for (i = 0; i < json_array_size(exp); i++)
-			if (!match(json_array_get(exp, i), json_array_get(act, i), subset, false))
+			if (!match(json_array_get(exp, i),
+				   json_array_get(act, i), subset, false))
 				return false;
 		return true;
 	}
 	return json_equal((json_t *)exp, (json_t *)act);
 }
 
-static void ensure_connected(void)
+static void
+ensure_connected(void)
 {
 	if (client == NULL)
 		client = h_connect(daemon_);
 }
 
-static void disconnect(void)
+static void
+disconnect(void)
 {
 	if (client != NULL)
 		st_close(client);
 	client = NULL;
 }
 
-static void clear_group(void)
+static void
+clear_group(void)
 {
 	int i;
 
@@ -147,26 +158,31 @@ static void clear_group(void)
 }
 
 /* Reads the next message; fails the case at `line` if none comes. */
-static json_t *read_message(int line)
+static json_t *
+read_message(int line)
 {
 	struct st_error err;
 	json_t *msg = NULL;
 	char why[1024];
 
 	if (client == NULL)
-		h_fail_at(case_path, line, "expected an answer, but no connection is open");
+		h_fail_at(case_path, line,
+			  "expected an answer, but no connection is open");
 	memset(&err, 0, sizeof err);
 	if (st_read_message(client, &msg, READ_TIMEOUT_MS, &err) == ST_OK)
 		return msg;
-	snprintf(why, sizeof why, "%s (status %d)", st_strerror(&err), err.status);
+	snprintf(why, sizeof why, "%s (status %d)", st_strerror(&err),
+		 err.status);
 	st_error_clear(&err);
-	h_fail_at(case_path, line, "expected an answer within %d ms: %s", READ_TIMEOUT_MS, why);
+	h_fail_at(case_path, line, "expected an answer within %d ms: %s",
+		  READ_TIMEOUT_MS, why);
 }
 
 /* Checks the pending `<` lines: as many messages as expectations, paired
  * in any order (pipelined answers may come in any order), then, if one of
  * them was `< (none)`, nothing more for NONE_WAIT_MS. */
-static void check_group(void)
+static void
+check_group(void)
 {
 	static bool ok[MAX_GROUP][MAX_GROUP];
 	json_t *msgs[MAX_GROUP];
@@ -192,8 +208,9 @@ static void check_group(void)
 		msgs[j] = read_message(group[idx[j]].line);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n; j++)
-			ok[i][j] = match(group[idx[i]].json, msgs[j],
-			                 group[idx[i]].kind == EXPECT_SUBSET, true);
+			ok[i][j] =
+			    match(group[idx[i]].json, msgs[j],
+				  group[idx[i]].kind == EXPECT_SUBSET, true);
 	for (j = 0; j < n; j++)
 		owner[j] = -1;
 	for (i = 0; i < n; i++) {
@@ -201,36 +218,42 @@ static void check_group(void)
 		if (augment(i, ok, n, owner, seen))
 			continue;
 		/* Name the first expectation nothing matched, and what came. */
-		fprintf(stderr, "case %s: the answers received were:\n", case_path);
+		fprintf(stderr, "case %s: the answers received were:\n",
+			case_path);
 		for (j = 0; j < n; j++)
 			fprintf(stderr, "  %s\n", h_json_str(msgs[j]));
-		h_fail_at(case_path, group[idx[i]].line, "no answer matches%s %s",
-		          group[idx[i]].kind == EXPECT_SUBSET ? " (subset)" : "",
-		          h_json_str(group[idx[i]].json));
+		h_fail_at(
+		    case_path, group[idx[i]].line, "no answer matches%s %s",
+		    group[idx[i]].kind == EXPECT_SUBSET ? " (subset)" : "",
+		    h_json_str(group[idx[i]].json));
 	}
 	for (j = 0; j < n; j++)
 		json_decref(msgs[j]);
 
 	if (none) {
 		if (client == NULL)
-			h_fail_at(case_path, none_line, "`< (none)` with no connection open");
+			h_fail_at(case_path, none_line,
+				  "`< (none)` with no connection open");
 		memset(&err, 0, sizeof err);
 		switch (st_read_message(client, &extra, NONE_WAIT_MS, &err)) {
 		case ST_ERR_TIMEOUT:
 			break;
 		case ST_OK:
-			h_fail_at(case_path, none_line, "expected no answer, got %s",
-			          h_json_str(extra));
+			h_fail_at(case_path, none_line,
+				  "expected no answer, got %s",
+				  h_json_str(extra));
 		default:
-			h_fail_at(case_path, none_line, "expected no answer, got: %s",
-			          st_strerror(&err));
+			h_fail_at(case_path, none_line,
+				  "expected no answer, got: %s",
+				  st_strerror(&err));
 		}
 		st_error_clear(&err);
 	}
 	clear_group();
 }
 
-static void expect_close(int line)
+static void
+expect_close(int line)
 {
 	struct st_error err;
 	json_t *msg = NULL;
@@ -241,17 +264,20 @@ static void expect_close(int line)
 	memset(&err, 0, sizeof err);
 	rc = st_read_message(client, &msg, READ_TIMEOUT_MS, &err);
 	if (rc == ST_OK)
-		h_fail_at(case_path, line, "expected the server to close the connection, got %s",
-		          h_json_str(msg));
+		h_fail_at(case_path, line,
+			  "expected the server to close the connection, got %s",
+			  h_json_str(msg));
 	if (rc != ST_ERR_IO)
 		h_fail_at(case_path, line,
-		          "expected the server to close the connection within %d ms: %s",
-		          READ_TIMEOUT_MS, st_strerror(&err));
+			  "expected the server to close the connection within "
+			  "%d ms: %s",
+			  READ_TIMEOUT_MS, st_strerror(&err));
 	st_error_clear(&err);
 	disconnect();
 }
 
-static void send_line(int line, const char *text)
+static void
+send_line(int line, const char *text)
 {
 	struct st_error err;
 	size_t len = strlen(text);
@@ -265,35 +291,41 @@ static void send_line(int line, const char *text)
 	buf[len + 1] = '\0';
 	memset(&err, 0, sizeof err);
 	if (st_send_raw(client, buf, len + 1, &err) != ST_OK)
-		h_fail_at(case_path, line, "cannot send: %s", st_strerror(&err));
+		h_fail_at(case_path, line, "cannot send: %s",
+			  st_strerror(&err));
 	free(buf);
 }
 
-static void add_expect(int line, enum expect_kind kind, const char *text)
+static void
+add_expect(int line, enum expect_kind kind, const char *text)
 {
 	json_error_t jerr;
 	json_t *j = NULL;
 
 	if (ngroup == MAX_GROUP)
-		h_fail_at(case_path, line, "more than %d answers expected in a row", MAX_GROUP);
+		h_fail_at(case_path, line,
+			  "more than %d answers expected in a row", MAX_GROUP);
 	if (kind != EXPECT_NONE &&
 	    (j = json_loads(text, JSON_DECODE_ANY, &jerr)) == NULL)
-		h_fail_at(case_path, line, "the expected answer is not JSON (column %d: %s)",
-		          jerr.column, jerr.text);
+		h_fail_at(case_path, line,
+			  "the expected answer is not JSON (column %d: %s)",
+			  jerr.column, jerr.text);
 	group[ngroup].line = line;
 	group[ngroup].kind = kind;
 	group[ngroup].json = j;
 	ngroup++;
 }
 
-static void sleep_ms(int ms)
+static void
+sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
 
-static void play_line(int line, char *s)
+static void
+play_line(int line, char *s)
 {
 	json_error_t jerr;
 	json_t *j;
@@ -317,8 +349,9 @@ static void play_line(int line, char *s)
 	} else if (strncmp(s, "> ", 2) == 0) {
 		if ((j = json_loads(s + 2, JSON_DECODE_ANY, &jerr)) == NULL)
 			h_fail_at(case_path, line,
-			          "request is not JSON (column %d: %s); use >raw to send it anyway",
-			          jerr.column, jerr.text);
+				  "request is not JSON (column %d: %s); use "
+				  ">raw to send it anyway",
+				  jerr.column, jerr.text);
 		json_decref(j);
 		send_line(line, s + 2);
 	} else if (strcmp(s, "!close") == 0) {
@@ -333,7 +366,8 @@ static void play_line(int line, char *s)
 	}
 }
 
-static void run_case(void **state)
+static void
+run_case(void **state)
 {
 	char *buf = NULL;
 	size_t cap = 0;
@@ -342,8 +376,8 @@ static void run_case(void **state)
 	FILE *f;
 
 	(void)state;
-	daemon_ = h_daemon_attach(getenv("ST_CASES_DAEMON") ? getenv("ST_CASES_DAEMON")
-	                                                    : "cases");
+	daemon_ = h_daemon_attach(
+	    getenv("ST_CASES_DAEMON") ? getenv("ST_CASES_DAEMON") : "cases");
 	if ((f = fopen(case_path, "r")) == NULL)
 		h_fail("cannot open %s: %s", case_path, strerror(errno));
 	ensure_connected();
@@ -361,7 +395,8 @@ static void run_case(void **state)
 	disconnect();
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	const char *name;
 	struct CMUnitTest tests[1];
@@ -371,7 +406,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	case_path = argv[1];
-	name = strrchr(case_path, '/') ? strrchr(case_path, '/') + 1 : case_path;
+	name =
+	    strrchr(case_path, '/') ? strrchr(case_path, '/') + 1 : case_path;
 	memset(tests, 0, sizeof tests);
 	tests[0].name = name;
 	tests[0].test_func = run_case;

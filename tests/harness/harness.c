@@ -41,20 +41,22 @@ static int nregistry;
 static bool failed;
 
 static const char *sanitizer_marks[] = {
-	"ERROR: AddressSanitizer",
-	"runtime error:",
-	"LeakSanitizer",
+    "ERROR: AddressSanitizer",
+    "runtime error:",
+    "LeakSanitizer",
 };
 
-static void sleep_ms(int ms)
+static void
+sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 }
 
-static long long now_ms(void)
+static long long
+now_ms(void)
 {
 	struct timespec ts;
 
@@ -63,7 +65,8 @@ static long long now_ms(void)
 }
 
 /* The whole file, NUL-terminated, or NULL (errno set). */
-static char *read_whole(const char *path, size_t *lenp)
+static char *
+read_whole(const char *path, size_t *lenp)
 {
 	FILE *f;
 	char *buf = NULL;
@@ -90,11 +93,13 @@ static char *read_whole(const char *path, size_t *lenp)
 	return buf;
 }
 
-static void chomp(char *s)
+static void
+chomp(char *s)
 {
 	size_t n = strlen(s);
 
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+	while (n > 0 &&
+	       (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
 		s[--n] = '\0';
 }
 
@@ -102,12 +107,14 @@ static void chomp(char *s)
  * longjmps out of the test and leaves behind, on purpose, whatever the test
  * held; reporting that would bury the failure under noise. */
 int __lsan_is_turned_off(void);
-int __lsan_is_turned_off(void)
+int
+__lsan_is_turned_off(void)
 {
 	return failed;
 }
 
-void h_fail_at(const char *file, int line, const char *fmt, ...)
+void
+h_fail_at(const char *file, int line, const char *fmt, ...)
 {
 	char msg[8192];
 	va_list ap;
@@ -122,9 +129,10 @@ void h_fail_at(const char *file, int line, const char *fmt, ...)
 	for (i = 0; i < nregistry; i++) {
 		const struct h_daemon *d = registry[i].d;
 
-		fprintf(stderr, "----- last %d lines of %s (daemon %s, %s) -----\n",
-		        TAIL_LINES, d->log, d->name,
-		        d->running ? "running" : "exited");
+		fprintf(stderr,
+			"----- last %d lines of %s (daemon %s, %s) -----\n",
+			TAIL_LINES, d->log, d->name,
+			d->running ? "running" : "exited");
 		h_log_tail(d, TAIL_LINES);
 		fprintf(stderr, "----- end of %s -----\n", d->log);
 	}
@@ -136,7 +144,8 @@ void h_fail_at(const char *file, int line, const char *fmt, ...)
 	abort();
 }
 
-const char *h_json_str(const json_t *v)
+const char *
+h_json_str(const json_t *v)
 {
 	static char bufs[4][2048];
 	static int next;
@@ -155,23 +164,27 @@ const char *h_json_str(const json_t *v)
 	return buf;
 }
 
-const char *h_env(const char *name)
+const char *
+h_env(const char *name)
 {
 	const char *v = getenv(name);
 
 	if (v == NULL || *v == '\0')
 		h_fail_at(__FILE__, __LINE__,
-		          "environment variable %s is not set: run the tests through ctest",
-		          name);
+			  "environment variable %s is not set: run the tests "
+			  "through ctest",
+			  name);
 	return v;
 }
 
-const char *h_test_dir(void)
+const char *
+h_test_dir(void)
 {
 	return h_env("ST_TEST_DIR");
 }
 
-const char *h_certs_dir(void)
+const char *
+h_certs_dir(void)
 {
 	static char path[PATH_MAX];
 
@@ -179,7 +192,8 @@ const char *h_certs_dir(void)
 	return path;
 }
 
-static void mkdir_p(const char *path)
+static void
+mkdir_p(const char *path)
 {
 	char tmp[PATH_MAX];
 	char *p;
@@ -199,7 +213,8 @@ static void mkdir_p(const char *path)
 
 /* ---- PostgreSQL ---------------------------------------------------- */
 
-const char *h_pg_conninfo(void)
+const char *
+h_pg_conninfo(void)
 {
 	static char conninfo[1024];
 	char path[PATH_MAX];
@@ -209,7 +224,8 @@ const char *h_pg_conninfo(void)
 		return conninfo;
 	snprintf(path, sizeof path, "%s/pg/conninfo", h_test_dir());
 	if ((s = read_whole(path, NULL)) == NULL)
-		h_fail("cannot read %s (%s): is the `pg` fixture (scripts/pg-tmp) set up?",
+		h_fail("cannot read %s (%s): is the `pg` fixture "
+		       "(scripts/pg-tmp) set up?",
 		       path, strerror(errno));
 	chomp(s);
 	snprintf(conninfo, sizeof conninfo, "%s", s);
@@ -217,7 +233,8 @@ const char *h_pg_conninfo(void)
 	return conninfo;
 }
 
-PGconn *h_db_connect(const char *conninfo)
+PGconn *
+h_db_connect(const char *conninfo)
 {
 	PGconn *db = PQconnectdb(conninfo);
 	char msg[1024];
@@ -233,7 +250,8 @@ PGconn *h_db_connect(const char *conninfo)
 	return db;
 }
 
-const char *h_db_exec(PGconn *db, const char *sql)
+const char *
+h_db_exec(PGconn *db, const char *sql)
 {
 	static char value[1024];
 	PGresult *res = PQexec(db, sql);
@@ -254,23 +272,30 @@ const char *h_db_exec(PGconn *db, const char *sql)
 }
 
 /* Database and directory names: kept to what needs no quoting anywhere. */
-static void check_name(const char *file, int line, const char *name)
+static void
+check_name(const char *file, int line, const char *name)
 {
 	const char *p;
 
 	if (name == NULL || *name == '\0' || strlen(name) >= 60)
-		h_fail_at(file, line, "bad daemon/database name \"%s\"", name ? name : "(null)");
+		h_fail_at(file, line, "bad daemon/database name \"%s\"",
+			  name ? name : "(null)");
 	for (p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_'))
 			h_fail_at(file, line,
-			          "bad name \"%s\": use lowercase letters, digits and _", name);
+				  "bad name \"%s\": use lowercase letters, "
+				  "digits and _",
+				  name);
 }
 
-static void quiet_notice(void *arg, const char *message)
+static void
+quiet_notice(void *arg, const char *message)
 {
 }
 
-void h_db_create(const char *name, char *conninfo, size_t len)
+void
+h_db_create(const char *name, char *conninfo, size_t len)
 {
 	char admin[1200], sql[256];
 	PGconn *db;
@@ -281,7 +306,8 @@ void h_db_create(const char *name, char *conninfo, size_t len)
 	/* No "database does not exist, skipping" notices in the test output. */
 	PQsetNoticeProcessor(db, quiet_notice, NULL);
 	/* FORCE: a daemon of an earlier, killed run may still be connected. */
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+		 name);
 	h_db_exec(db, sql);
 	snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
 	h_db_exec(db, sql);
@@ -293,7 +319,8 @@ void h_db_create(const char *name, char *conninfo, size_t len)
 
 static void register_daemon(struct h_daemon *d, bool owned);
 
-static void stop_all_at_exit(void)
+static void
+stop_all_at_exit(void)
 {
 	long long deadline;
 	int i;
@@ -322,15 +349,18 @@ static void stop_all_at_exit(void)
 
 		if (!registry[i].owned || !h_log_has_sanitizer_report(d))
 			continue;
-		fprintf(stderr, "----- last %d lines of %s -----\n", TAIL_LINES, d->log);
+		fprintf(stderr, "----- last %d lines of %s -----\n", TAIL_LINES,
+			d->log);
 		h_log_tail(d, TAIL_LINES);
-		fprintf(stderr, "harness: daemon %s: sanitizer report in %s\n", d->name, d->log);
+		fprintf(stderr, "harness: daemon %s: sanitizer report in %s\n",
+			d->name, d->log);
 		fflush(stderr);
 		_exit(1);
 	}
 }
 
-static void register_daemon(struct h_daemon *d, bool owned)
+static void
+register_daemon(struct h_daemon *d, bool owned)
 {
 	static bool hooked;
 
@@ -345,12 +375,13 @@ static void register_daemon(struct h_daemon *d, bool owned)
 	nregistry++;
 }
 
-static struct h_daemon *daemon_new(const char *file, int line, const char *name,
-                                   const char *extra_ini, bool owned)
+static struct h_daemon *
+daemon_new(const char *file, int line, const char *name, const char *extra_ini,
+	   bool owned)
 {
 	struct h_daemon *d;
 	char path[PATH_MAX];
-	static const char *stale[] = { "pid", "port", "exit_status" };
+	static const char *stale[] = {"pid", "port", "exit_status"};
 	size_t i;
 
 	check_name(file, line, name);
@@ -361,9 +392,10 @@ static struct h_daemon *daemon_new(const char *file, int line, const char *name,
 	snprintf(d->conf, sizeof d->conf, "%s/strapontind.conf", d->dir);
 	snprintf(d->log, sizeof d->log, "%s/daemon.log", d->dir);
 	if (extra_ini != NULL &&
-	    (size_t)snprintf(d->extra_ini, sizeof d->extra_ini, "%s", extra_ini) >=
-	        sizeof d->extra_ini)
-		h_fail_at(file, line, "extra_ini longer than %zu bytes", sizeof d->extra_ini - 1);
+	    (size_t)snprintf(d->extra_ini, sizeof d->extra_ini, "%s",
+			     extra_ini) >= sizeof d->extra_ini)
+		h_fail_at(file, line, "extra_ini longer than %zu bytes",
+			  sizeof d->extra_ini - 1);
 	d->pid = -1;
 	if (owned) {
 		mkdir_p(d->dir);
@@ -376,13 +408,15 @@ static struct h_daemon *daemon_new(const char *file, int line, const char *name,
 	return d;
 }
 
-static void set_port(struct h_daemon *d, int port)
+static void
+set_port(struct h_daemon *d, int port)
 {
 	d->port = port;
 	snprintf(d->port_str, sizeof d->port_str, "%d", port);
 }
 
-static void write_conf(struct h_daemon *d)
+static void
+write_conf(struct h_daemon *d)
 {
 	const char *certs = h_certs_dir();
 	FILE *f;
@@ -390,40 +424,44 @@ static void write_conf(struct h_daemon *d)
 	if ((f = fopen(d->conf, "w")) == NULL)
 		h_fail("cannot write %s: %s", d->conf, strerror(errno));
 	fprintf(f,
-	        "# Written by the test harness (tests/harness/harness.c).\n"
-	        "[server]\n"
-	        "listen = 127.0.0.1:%d\n"
-	        "\n"
-	        "[tls]\n"
-	        "cert = %s/server.pem\n"
-	        "key = %s/server.key\n"
-	        "\n"
-	        "[database]\n"
-	        "conninfo = %s\n"
-	        "pool_size = 4\n"
-	        "\n"
-	        "[log]\n"
-	        "level = debug\n",
-	        d->port, certs, certs, d->conninfo);
+		"# Written by the test harness (tests/harness/harness.c).\n"
+		"[server]\n"
+		"listen = 127.0.0.1:%d\n"
+		"\n"
+		"[tls]\n"
+		"cert = %s/server.pem\n"
+		"key = %s/server.key\n"
+		"\n"
+		"[database]\n"
+		"conninfo = %s\n"
+		"pool_size = 4\n"
+		"\n"
+		"[log]\n"
+		"level = debug\n",
+		d->port, certs, certs, d->conninfo);
 	if (d->extra_ini[0] != '\0')
 		fprintf(f, "\n# extra_ini of the test\n%s\n", d->extra_ini);
 	if (fclose(f) != 0)
 		h_fail("cannot write %s: %s", d->conf, strerror(errno));
 }
 
-void h_daemon_write_conf(struct h_daemon *d, const char *extra_ini)
+void
+h_daemon_write_conf(struct h_daemon *d, const char *extra_ini)
 {
-	snprintf(d->extra_ini, sizeof d->extra_ini, "%s", extra_ini ? extra_ini : "");
+	snprintf(d->extra_ini, sizeof d->extra_ini, "%s",
+		 extra_ini ? extra_ini : "");
 	write_conf(d);
 }
 
 /* Forks and execs argv with stdout and stderr to log_path (appended to,
  * or truncated first) and stdin from stdin_fd (-1: /dev/null). The child
  * gets SIGTERM if this process dies, so no daemon outlives a crashed test. */
-static pid_t spawn(const char *const argv[], const char *log_path, bool truncate,
-                   int stdin_fd)
+static pid_t
+spawn(const char *const argv[], const char *log_path, bool truncate,
+      int stdin_fd)
 {
-	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+		    (truncate ? O_TRUNC : 0);
 	pid_t parent = getpid(), pid;
 	int logfd, infd;
 
@@ -441,7 +479,8 @@ static pid_t spawn(const char *const argv[], const char *log_path, bool truncate
 		    dup2(logfd, 2) == -1)
 			_exit(127);
 		execv(argv[0], (char *const *)argv);
-		dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+		dprintf(2, "harness: cannot run %s: %s\n", argv[0],
+			strerror(errno));
 		_exit(127);
 	}
 	close(logfd);
@@ -450,11 +489,12 @@ static pid_t spawn(const char *const argv[], const char *log_path, bool truncate
 
 /* Runs a set-up command of d (migrate, add-admin) to completion, its output
  * in dir/setup.log; fails the test unless it exits 0. */
-static void run_setup(const char *file, int line, struct h_daemon *d,
-                      const char *const argv[], const char *input)
+static void
+run_setup(const char *file, int line, struct h_daemon *d,
+	  const char *const argv[], const char *input)
 {
 	char log_path[PATH_MAX];
-	int fds[2] = { -1, -1 }, status;
+	int fds[2] = {-1, -1}, status;
 	pid_t pid;
 	FILE *f;
 	char *out;
@@ -463,8 +503,8 @@ static void run_setup(const char *file, int line, struct h_daemon *d,
 	if (input != NULL && pipe2(fds, O_CLOEXEC) == -1)
 		h_fail_at(file, line, "pipe: %s", strerror(errno));
 	if ((f = fopen(log_path, "a")) != NULL) {
-		fprintf(f, "$ %s %s %s %s %s\n", argv[0], argv[1], argv[2], argv[3],
-		        argv[4] ? argv[4] : "");
+		fprintf(f, "$ %s %s %s %s %s\n", argv[0], argv[1], argv[2],
+			argv[3], argv[4] ? argv[4] : "");
 		fclose(f);
 	}
 	pid = spawn(argv, log_path, false, fds[0]);
@@ -472,7 +512,8 @@ static void run_setup(const char *file, int line, struct h_daemon *d,
 		close(fds[0]);
 		/* Short enough to fit in the pipe: cannot block. */
 		if (write(fds[1], input, strlen(input)) == -1)
-			h_fail_at(file, line, "write to %s: %s", argv[0], strerror(errno));
+			h_fail_at(file, line, "write to %s: %s", argv[0],
+				  strerror(errno));
 		close(fds[1]);
 	}
 	while (waitpid(pid, &status, 0) == -1)
@@ -481,16 +522,19 @@ static void run_setup(const char *file, int line, struct h_daemon *d,
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return;
 	out = read_whole(log_path, NULL);
-	fprintf(stderr, "----- %s -----\n%s----- end -----\n", log_path, out ? out : "");
+	fprintf(stderr, "----- %s -----\n%s----- end -----\n", log_path,
+		out ? out : "");
 	free(out);
 	if (WIFEXITED(status))
-		h_fail_at(file, line, "`%s -c %s %s` exited %d (output above)", argv[0],
-		          d->conf, argv[3], WEXITSTATUS(status));
-	h_fail_at(file, line, "`%s -c %s %s` killed by signal %d (output above)",
-	          argv[0], d->conf, argv[3], WTERMSIG(status));
+		h_fail_at(file, line, "`%s -c %s %s` exited %d (output above)",
+			  argv[0], d->conf, argv[3], WEXITSTATUS(status));
+	h_fail_at(file, line,
+		  "`%s -c %s %s` killed by signal %d (output above)", argv[0],
+		  d->conf, argv[3], WTERMSIG(status));
 }
 
-static void record_status(struct h_daemon *d, int status)
+static void
+record_status(struct h_daemon *d, int status)
 {
 	d->running = false;
 	if (WIFEXITED(status)) {
@@ -504,7 +548,8 @@ static void record_status(struct h_daemon *d, int status)
 
 /* For a daemon that is not our child: the supervisor of st-testd writes
  * "exit N" or "signal N" to dir/exit_status once it has reaped it. */
-static bool read_status_file(struct h_daemon *d)
+static bool
+read_status_file(struct h_daemon *d)
 {
 	char path[PATH_MAX];
 	char *s;
@@ -527,7 +572,8 @@ static bool read_status_file(struct h_daemon *d)
 	return !d->running;
 }
 
-int h_daemon_wait(struct h_daemon *d, int timeout_ms)
+int
+h_daemon_wait(struct h_daemon *d, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms, gone_since = 0;
 	int status;
@@ -544,7 +590,8 @@ int h_daemon_wait(struct h_daemon *d, int timeout_ms)
 		if (r == -1 && errno == ECHILD) {
 			if (read_status_file(d))
 				continue;
-			/* Gone, and its supervisor wrote no status: it died too. */
+			/* Gone, and its supervisor wrote no status: it died
+			 * too. */
 			if (kill(d->pid, 0) == -1 && errno == ESRCH) {
 				if (gone_since == 0) {
 					gone_since = now_ms();
@@ -562,7 +609,8 @@ int h_daemon_wait(struct h_daemon *d, int timeout_ms)
 	}
 }
 
-int h_daemon_signal(struct h_daemon *d, int sig)
+int
+h_daemon_signal(struct h_daemon *d, int sig)
 {
 	if (!d->running || d->pid <= 0) {
 		errno = ESRCH;
@@ -571,14 +619,16 @@ int h_daemon_signal(struct h_daemon *d, int sig)
 	return kill(d->pid, sig);
 }
 
-static off_t file_size(const char *path)
+static off_t
+file_size(const char *path)
 {
 	struct stat st;
 
 	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-static bool log_contains_from(const struct h_daemon *d, off_t from, const char *needle)
+static bool
+log_contains_from(const struct h_daemon *d, off_t from, const char *needle)
 {
 	size_t len;
 	char *s = read_whole(d->log, &len);
@@ -586,8 +636,8 @@ static bool log_contains_from(const struct h_daemon *d, off_t from, const char *
 
 	if (s == NULL)
 		return false;
-	found = (size_t)from <= len &&
-	        memmem(s + from, len - (size_t)from, needle, strlen(needle)) != NULL;
+	found = (size_t)from <= len && memmem(s + from, len - (size_t)from,
+					      needle, strlen(needle)) != NULL;
 	free(s);
 	return found;
 }
@@ -595,9 +645,10 @@ static bool log_contains_from(const struct h_daemon *d, off_t from, const char *
 /* Starts the daemon of d (d->conf written) and waits for its ready line
  * past the log offset `from`. False if it exited first or took too long
  * (then it has been killed). */
-static bool launch_once(struct h_daemon *d, bool truncate)
+static bool
+launch_once(struct h_daemon *d, bool truncate)
 {
-	const char *argv[] = { h_env("STRAPONTIND"), "-c", d->conf, NULL };
+	const char *argv[] = {h_env("STRAPONTIND"), "-c", d->conf, NULL};
 	off_t from = truncate ? 0 : file_size(d->log);
 	long long deadline;
 
@@ -618,14 +669,16 @@ static bool launch_once(struct h_daemon *d, bool truncate)
 	return false;
 }
 
-static const char *status_str(const struct h_daemon *d)
+static const char *
+status_str(const struct h_daemon *d)
 {
 	static char buf[64];
 
 	if (d->running)
 		return "still running";
 	if (d->term_signal != 0)
-		snprintf(buf, sizeof buf, "killed by signal %d", d->term_signal);
+		snprintf(buf, sizeof buf, "killed by signal %d",
+			 d->term_signal);
 	else
 		snprintf(buf, sizeof buf, "exited %d", d->exit_status);
 	return buf;
@@ -633,7 +686,8 @@ static const char *status_str(const struct h_daemon *d)
 
 /* Picks a port and starts; a port taken between h_free_port() and the
  * daemon's bind() is retried with another one. */
-static void launch(const char *file, int line, struct h_daemon *d)
+static void
+launch(const char *file, int line, struct h_daemon *d)
 {
 	int attempt;
 
@@ -645,17 +699,20 @@ static void launch(const char *file, int line, struct h_daemon *d)
 		if (!(d->exit_status != 0 && h_log_contains(d, "in use")))
 			break;
 	}
-	h_fail_at(file, line, "daemon %s did not log \"%s\" within %d ms (%s); log %s",
-	          d->name, READY_LINE, READY_TIMEOUT_MS, status_str(d), d->log);
+	h_fail_at(file, line,
+		  "daemon %s did not log \"%s\" within %d ms (%s); log %s",
+		  d->name, READY_LINE, READY_TIMEOUT_MS, status_str(d), d->log);
 }
 
-struct h_daemon *h_daemon_start_at(const char *file, int line, const char *name,
-                                   const char *extra_ini)
+struct h_daemon *
+h_daemon_start_at(const char *file, int line, const char *name,
+		  const char *extra_ini)
 {
 	struct h_daemon *d = daemon_new(file, line, name, extra_ini, true);
 	const char *bin = h_env("STRAPONTIND");
-	const char *migrate[] = { bin, "-c", d->conf, "--migrate", NULL };
-	const char *add_admin[] = { bin, "-c", d->conf, "--add-admin", H_ADMIN_EMAIL, NULL };
+	const char *migrate[] = {bin, "-c", d->conf, "--migrate", NULL};
+	const char *add_admin[] = {bin,		  "-c",		 d->conf,
+				   "--add-admin", H_ADMIN_EMAIL, NULL};
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/setup.log", d->dir);
@@ -670,9 +727,10 @@ struct h_daemon *h_daemon_start_at(const char *file, int line, const char *name,
 	return d;
 }
 
-struct h_daemon *h_daemon_start_same_db_at(const char *file, int line,
-                                           const struct h_daemon *first,
-                                           const char *name, const char *extra_ini)
+struct h_daemon *
+h_daemon_start_same_db_at(const char *file, int line,
+			  const struct h_daemon *first, const char *name,
+			  const char *extra_ini)
 {
 	struct h_daemon *d = daemon_new(file, line, name, extra_ini, true);
 
@@ -681,39 +739,47 @@ struct h_daemon *h_daemon_start_same_db_at(const char *file, int line,
 	return d;
 }
 
-void h_daemon_restart_at(const char *file, int line, struct h_daemon *d)
+void
+h_daemon_restart_at(const char *file, int line, struct h_daemon *d)
 {
 	if (d->running)
-		h_fail_at(file, line, "h_daemon_restart: daemon %s still runs (pid %d)",
-		          d->name, (int)d->pid);
+		h_fail_at(file, line,
+			  "h_daemon_restart: daemon %s still runs (pid %d)",
+			  d->name, (int)d->pid);
 	if (!launch_once(d, false))
-		h_fail_at(file, line, "daemon %s did not restart (%s); log %s", d->name,
-		          status_str(d), d->log);
+		h_fail_at(file, line, "daemon %s did not restart (%s); log %s",
+			  d->name, status_str(d), d->log);
 }
 
-int h_daemon_stop_at(const char *file, int line, struct h_daemon *d)
+int
+h_daemon_stop_at(const char *file, int line, struct h_daemon *d)
 {
 	size_t i;
 
 	if (d->running) {
 		kill(d->pid, SIGTERM);
 		if (h_daemon_wait(d, STOP_TIMEOUT_MS) == -2) {
-			fprintf(stderr, "harness: daemon %s did not exit within %d ms of SIGTERM: killing it\n",
-			        d->name, STOP_TIMEOUT_MS);
+			fprintf(stderr,
+				"harness: daemon %s did not exit within %d ms "
+				"of SIGTERM: killing it\n",
+				d->name, STOP_TIMEOUT_MS);
 			kill(d->pid, SIGKILL);
 			if (h_daemon_wait(d, 5000) == -2)
-				h_fail_at(file, line, "daemon %s (pid %d) survives SIGKILL",
-				          d->name, (int)d->pid);
+				h_fail_at(file, line,
+					  "daemon %s (pid %d) survives SIGKILL",
+					  d->name, (int)d->pid);
 		}
 	}
 	for (i = 0; i < sizeof sanitizer_marks / sizeof sanitizer_marks[0]; i++)
 		if (h_log_contains(d, sanitizer_marks[i]))
-			h_fail_at(file, line, "daemon %s: sanitizer report (\"%s\") in %s",
-			          d->name, sanitizer_marks[i], d->log);
+			h_fail_at(file, line,
+				  "daemon %s: sanitizer report (\"%s\") in %s",
+				  d->name, sanitizer_marks[i], d->log);
 	return d->exit_status;
 }
 
-struct h_daemon *h_daemon_attach(const char *name)
+struct h_daemon *
+h_daemon_attach(const char *name)
 {
 	struct h_daemon *d = daemon_new(__FILE__, __LINE__, name, NULL, false);
 	char path[PATH_MAX];
@@ -721,8 +787,8 @@ struct h_daemon *h_daemon_attach(const char *name)
 
 	snprintf(path, sizeof path, "%s/port", d->dir);
 	if ((s = read_whole(path, NULL)) == NULL)
-		h_fail("cannot read %s (%s): was `st-testd start %s` run?", path,
-		       strerror(errno), name);
+		h_fail("cannot read %s (%s): was `st-testd start %s` run?",
+		       path, strerror(errno), name);
 	set_port(d, atoi(s));
 	free(s);
 	snprintf(path, sizeof path, "%s/pid", d->dir);
@@ -737,12 +803,14 @@ struct h_daemon *h_daemon_attach(const char *name)
 
 /* ---- logs ---------------------------------------------------------- */
 
-bool h_log_contains(const struct h_daemon *d, const char *needle)
+bool
+h_log_contains(const struct h_daemon *d, const char *needle)
 {
 	return log_contains_from(d, 0, needle);
 }
 
-int h_log_count(const struct h_daemon *d, const char *needle)
+int
+h_log_count(const struct h_daemon *d, const char *needle)
 {
 	size_t len, nlen = strlen(needle);
 	char *s = read_whole(d->log, &len);
@@ -754,13 +822,15 @@ int h_log_count(const struct h_daemon *d, const char *needle)
 		return 0;
 	}
 	end = s + len;
-	for (p = s; (p = memmem(p, (size_t)(end - p), needle, nlen)) != NULL; p += nlen)
+	for (p = s; (p = memmem(p, (size_t)(end - p), needle, nlen)) != NULL;
+	     p += nlen)
 		n++;
 	free(s);
 	return n;
 }
 
-bool h_log_wait(const struct h_daemon *d, const char *needle, int timeout_ms)
+bool
+h_log_wait(const struct h_daemon *d, const char *needle, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 
@@ -773,7 +843,8 @@ bool h_log_wait(const struct h_daemon *d, const char *needle, int timeout_ms)
 	}
 }
 
-void h_log_tail(const struct h_daemon *d, int lines)
+void
+h_log_tail(const struct h_daemon *d, int lines)
 {
 	size_t len;
 	char *s = read_whole(d->log, &len);
@@ -798,7 +869,8 @@ void h_log_tail(const struct h_daemon *d, int lines)
 	free(s);
 }
 
-bool h_log_has_sanitizer_report(const struct h_daemon *d)
+bool
+h_log_has_sanitizer_report(const struct h_daemon *d)
 {
 	size_t i;
 
@@ -810,7 +882,8 @@ bool h_log_has_sanitizer_report(const struct h_daemon *d)
 
 /* ---- clients ------------------------------------------------------- */
 
-struct st_options h_options(const struct h_daemon *d)
+struct st_options
+h_options(const struct h_daemon *d)
 {
 	static char ca[PATH_MAX + 16];
 	struct st_options o;
@@ -827,12 +900,14 @@ struct st_options h_options(const struct h_daemon *d)
 	return o;
 }
 
-struct st_client *h_connect_opts(const struct st_options *opt, struct st_error *err)
+struct st_client *
+h_connect_opts(const struct st_options *opt, struct st_error *err)
 {
 	return st_connect(opt, err);
 }
 
-struct st_client *h_connect_at(const char *file, int line, const struct h_daemon *d)
+struct st_client *
+h_connect_at(const char *file, int line, const struct h_daemon *d)
 {
 	struct st_options o = h_options(d);
 	struct st_error err;
@@ -842,46 +917,54 @@ struct st_client *h_connect_at(const char *file, int line, const struct h_daemon
 	memset(&err, 0, sizeof err);
 	if ((c = st_connect(&o, &err)) != NULL)
 		return c;
-	snprintf(msg, sizeof msg, "%s (status %d, reason %s)", st_strerror(&err),
-	         err.status, err.reason);
+	snprintf(msg, sizeof msg, "%s (status %d, reason %s)",
+		 st_strerror(&err), err.status, err.reason);
 	st_error_clear(&err);
-	h_fail_at(file, line, "cannot connect to daemon %s at 127.0.0.1:%d: %s", d->name,
-	          d->port, msg);
+	h_fail_at(file, line, "cannot connect to daemon %s at 127.0.0.1:%d: %s",
+		  d->name, d->port, msg);
 }
 
-struct st_client *h_login_at(const char *file, int line, const struct h_daemon *d,
-                             const char *email, const char *password)
+struct st_client *
+h_login_at(const char *file, int line, const struct h_daemon *d,
+	   const char *email, const char *password)
 {
 	struct st_client *c = h_connect_at(file, line, d);
 	json_t *res;
 
-	res = h_call_ok_at(file, line, c, "auth.login",
-	                   json_pack("{s:s, s:s}", "email", email, "password", password));
+	res = h_call_ok_at(
+	    file, line, c, "auth.login",
+	    json_pack("{s:s, s:s}", "email", email, "password", password));
 	if (json_string_value(json_object_get(res, "token")) == NULL)
-		h_fail_at(file, line, "auth.login answered no token: %s", h_json_str(res));
+		h_fail_at(file, line, "auth.login answered no token: %s",
+			  h_json_str(res));
 	json_decref(res);
 	return c;
 }
 
-struct st_client *h_login_admin_at(const char *file, int line, const struct h_daemon *d)
+struct st_client *
+h_login_admin_at(const char *file, int line, const struct h_daemon *d)
 {
 	return h_login_at(file, line, d, H_ADMIN_EMAIL, H_ADMIN_PASSWORD);
 }
 
 /* One line describing err, for failure messages. */
-static void describe_error(const struct st_error *err, char *buf, size_t len)
+static void
+describe_error(const struct st_error *err, char *buf, size_t len)
 {
 	if (err->status == ST_ERR_SERVER)
-		snprintf(buf, len, "error %d reason \"%s\"%s%s%s: %s; data %s", err->code,
-		         err->reason, err->field[0] ? " field \"" : "", err->field,
-		         err->field[0] ? "\"" : "", err->message, h_json_str(err->data));
+		snprintf(buf, len, "error %d reason \"%s\"%s%s%s: %s; data %s",
+			 err->code, err->reason,
+			 err->field[0] ? " field \"" : "", err->field,
+			 err->field[0] ? "\"" : "", err->message,
+			 h_json_str(err->data));
 	else
-		snprintf(buf, len, "library status %d (%s): %s", err->status, err->reason,
-		         st_strerror(err));
+		snprintf(buf, len, "library status %d (%s): %s", err->status,
+			 err->reason, st_strerror(err));
 }
 
-json_t *h_call_ok_at(const char *file, int line, struct st_client *c,
-                     const char *method, json_t *params)
+json_t *
+h_call_ok_at(const char *file, int line, struct st_client *c,
+	     const char *method, json_t *params)
 {
 	struct st_error err;
 	json_t *result = NULL;
@@ -901,9 +984,9 @@ json_t *h_call_ok_at(const char *file, int line, struct st_client *c,
 	h_fail_at(file, line, "%s %s failed: %s", method, sent, msg);
 }
 
-json_t *h_call_err_at(const char *file, int line, struct st_client *c,
-                      const char *method, json_t *params, int code,
-                      const char *reason)
+json_t *
+h_call_err_at(const char *file, int line, struct st_client *c,
+	      const char *method, json_t *params, int code, const char *reason)
 {
 	struct st_error err;
 	json_t *result = NULL, *data;
@@ -917,15 +1000,17 @@ json_t *h_call_err_at(const char *file, int line, struct st_client *c,
 	if (rc == ST_OK) {
 		snprintf(msg, sizeof msg, "%s", h_json_str(result));
 		json_decref(result);
-		h_fail_at(file, line, "%s %s: expected error %d (%s), got result %s", method,
-		          sent, code, reason ? reason : "any reason", msg);
+		h_fail_at(
+		    file, line, "%s %s: expected error %d (%s), got result %s",
+		    method, sent, code, reason ? reason : "any reason", msg);
 	}
 	if (rc != ST_ERR_SERVER || err.code != code ||
 	    (reason != NULL && strcmp(err.reason, reason) != 0)) {
 		describe_error(&err, msg, sizeof msg);
 		st_error_clear(&err);
-		h_fail_at(file, line, "%s %s: expected error %d (%s), got %s", method, sent,
-		          code, reason ? reason : "any reason", msg);
+		h_fail_at(file, line, "%s %s: expected error %d (%s), got %s",
+			  method, sent, code, reason ? reason : "any reason",
+			  msg);
 	}
 	data = json_incref(err.data);
 	st_error_clear(&err);
@@ -934,7 +1019,8 @@ json_t *h_call_err_at(const char *file, int line, struct st_client *c,
 
 /* ---- ports --------------------------------------------------------- */
 
-int h_free_port(void)
+int
+h_free_port(void)
 {
 	static int used[256];
 	static int nused;

@@ -40,8 +40,8 @@
 
 /* The environment; h_env() fails the test if the variable is unset. */
 const char *h_env(const char *name);
-const char *h_test_dir(void);   /* $ST_TEST_DIR */
-const char *h_certs_dir(void);  /* $ST_TEST_DIR/certs */
+const char *h_test_dir(void);  /* $ST_TEST_DIR */
+const char *h_certs_dir(void); /* $ST_TEST_DIR/certs */
 
 /* Contents of $ST_TEST_DIR/pg/conninfo, without dbname. */
 const char *h_pg_conninfo(void);
@@ -57,16 +57,16 @@ const char *h_db_exec(PGconn *db, const char *sql);
 struct h_daemon {
 	pid_t pid;
 	int port;
-	char port_str[8];    /* port, for struct st_options */
-	char dir[512];       /* $ST_TEST_DIR/run/NAME */
-	char conf[600];      /* dir/strapontind.conf */
-	char log[600];       /* dir/daemon.log: the daemon's stderr and stdout */
-	char conninfo[512];  /* its database, with dbname */
+	char port_str[8];   /* port, for struct st_options */
+	char dir[512];	    /* $ST_TEST_DIR/run/NAME */
+	char conf[600];	    /* dir/strapontind.conf */
+	char log[600];	    /* dir/daemon.log: the daemon's stderr and stdout */
+	char conninfo[512]; /* its database, with dbname */
 	char name[64];
 	char extra_ini[4096];
-	bool running;        /* started and not yet reaped */
-	int exit_status;     /* once reaped: exit code, or -1 if killed by a signal */
-	int term_signal;     /* the signal that killed it, or 0 */
+	bool running;	 /* started and not yet reaped */
+	int exit_status; /* once reaped: exit code; -1: killed by a signal */
+	int term_signal; /* the signal that killed it, or 0 */
 };
 
 /* Makes $ST_TEST_DIR/run/NAME and database NAME, writes a configuration
@@ -74,11 +74,12 @@ struct h_daemon {
  * log level debug) followed by extra_ini (may be NULL; a later key wins),
  * runs `strapontind --migrate` and `--add-admin H_ADMIN_EMAIL`, starts the
  * daemon and waits up to 10 s for "strapontind: ready" in its log. */
-#define h_daemon_start(name, extra_ini) \
+#define h_daemon_start(name, extra_ini)                                        \
 	h_daemon_start_at(__FILE__, __LINE__, (name), (extra_ini))
 /* A second daemon on the database of first: no migrate, no add-admin. */
-#define h_daemon_start_same_db(first, name, extra_ini) \
-	h_daemon_start_same_db_at(__FILE__, __LINE__, (first), (name), (extra_ini))
+#define h_daemon_start_same_db(first, name, extra_ini)                         \
+	h_daemon_start_same_db_at(__FILE__, __LINE__, (first), (name),         \
+				  (extra_ini))
 /* Starts a stopped daemon again, same configuration and port (the
  * configuration file may have been rewritten meanwhile: see
  * h_daemon_write_conf); its log is appended to. */
@@ -89,10 +90,11 @@ struct h_daemon {
 #define h_daemon_stop(d) h_daemon_stop_at(__FILE__, __LINE__, (d))
 
 struct h_daemon *h_daemon_start_at(const char *file, int line, const char *name,
-                                   const char *extra_ini);
+				   const char *extra_ini);
 struct h_daemon *h_daemon_start_same_db_at(const char *file, int line,
-                                           const struct h_daemon *first,
-                                           const char *name, const char *extra_ini);
+					   const struct h_daemon *first,
+					   const char *name,
+					   const char *extra_ini);
 void h_daemon_restart_at(const char *file, int line, struct h_daemon *d);
 int h_daemon_stop_at(const char *file, int line, struct h_daemon *d);
 
@@ -123,34 +125,39 @@ bool h_log_has_sanitizer_report(const struct h_daemon *d);
 struct st_options h_options(const struct h_daemon *d);
 /* Connects with these options; NULL with err filled on failure, for
  * negative tests (the caller clears err). */
-struct st_client *h_connect_opts(const struct st_options *opt, struct st_error *err);
+struct st_client *h_connect_opts(const struct st_options *opt,
+				 struct st_error *err);
 
 /* Connects (verified TLS); fails the test if it cannot. */
 #define h_connect(d) h_connect_at(__FILE__, __LINE__, (d))
 /* Connects and logs in as H_ADMIN_EMAIL. */
 #define h_login_admin(d) h_login_admin_at(__FILE__, __LINE__, (d))
 /* Connects and logs in as email/password. */
-#define h_login(d, email, password) \
+#define h_login(d, email, password)                                            \
 	h_login_at(__FILE__, __LINE__, (d), (email), (password))
 /* Calls method; params (may be NULL) is stolen. Fails the test on any
  * error; returns the result (new reference). */
-#define h_call_ok(c, method, params) \
+#define h_call_ok(c, method, params)                                           \
 	h_call_ok_at(__FILE__, __LINE__, (c), (method), (params))
 /* Calls method, params stolen, and asserts it answers an error with this
  * code and data.reason (reason NULL: any). Returns error.data (new
  * reference, NULL if the error had none). */
-#define h_call_err(c, method, params, code, reason) \
-	h_call_err_at(__FILE__, __LINE__, (c), (method), (params), (code), (reason))
+#define h_call_err(c, method, params, code, reason)                            \
+	h_call_err_at(__FILE__, __LINE__, (c), (method), (params), (code),     \
+		      (reason))
 
-struct st_client *h_connect_at(const char *file, int line, const struct h_daemon *d);
-struct st_client *h_login_admin_at(const char *file, int line, const struct h_daemon *d);
-struct st_client *h_login_at(const char *file, int line, const struct h_daemon *d,
-                             const char *email, const char *password);
+struct st_client *h_connect_at(const char *file, int line,
+			       const struct h_daemon *d);
+struct st_client *h_login_admin_at(const char *file, int line,
+				   const struct h_daemon *d);
+struct st_client *h_login_at(const char *file, int line,
+			     const struct h_daemon *d, const char *email,
+			     const char *password);
 json_t *h_call_ok_at(const char *file, int line, struct st_client *c,
-                     const char *method, json_t *params);
+		     const char *method, json_t *params);
 json_t *h_call_err_at(const char *file, int line, struct st_client *c,
-                      const char *method, json_t *params, int code,
-                      const char *reason);
+		      const char *method, json_t *params, int code,
+		      const char *reason);
 
 /* A TCP port on 127.0.0.1 that nothing listens on now, below the
  * ephemeral range, never the same twice in one process. */
@@ -159,7 +166,7 @@ int h_free_port(void);
 /* Fails the running test at file:line with a printf-style message, after
  * printing the tails of the running daemons' logs. */
 void h_fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 3, 4)));
+    __attribute__((noreturn, format(printf, 3, 4)));
 #define h_fail(...) h_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* A compact JSON text of v, for messages; static storage, truncated. */

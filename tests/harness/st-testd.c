@@ -28,17 +28,19 @@
 
 #define START_TIMEOUT_MS 180000
 
-static void usage(void)
+static void
+usage(void)
 {
 	fprintf(stderr, "usage: st-testd start NAME [EXTRA_INI_FILE]\n"
-	                "       st-testd stop NAME\n");
+			"       st-testd stop NAME\n");
 	exit(2);
 }
 
 /* Writes path atomically: readers never see half a file. */
 static void write_file(const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void write_file(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+write_file(const char *path, const char *fmt, ...)
 {
 	char tmp[PATH_MAX];
 	va_list ap;
@@ -54,7 +56,8 @@ static void write_file(const char *path, const char *fmt, ...)
 		h_fail("cannot write %s: %s", path, strerror(errno));
 }
 
-static char *read_extra(const char *path)
+static char *
+read_extra(const char *path)
 {
 	char *buf;
 	long len;
@@ -62,7 +65,8 @@ static char *read_extra(const char *path)
 
 	if ((f = fopen(path, "rb")) == NULL)
 		h_fail("cannot read %s: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) == -1)
+	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1)
 		h_fail("cannot read %s: %s", path, strerror(errno));
 	if ((buf = calloc(1, (size_t)len + 1)) == NULL)
 		abort();
@@ -75,8 +79,8 @@ static char *read_extra(const char *path)
 /* The supervisor: starts the daemon, says "ok" on the pipe, waits for the
  * daemon and records how it ended. Its own output goes to a file: ctest
  * waits for every holder of a test's output pipe to close it. */
-static int supervise(const char *name, char *extra, int ready_fd,
-                     const char *sup_log)
+static int
+supervise(const char *name, char *extra, int ready_fd, const char *sup_log)
 {
 	struct h_daemon *d;
 	char path[PATH_MAX];
@@ -99,8 +103,8 @@ static int supervise(const char *name, char *extra, int ready_fd,
 	write_file(path, "%d\n", (int)d->pid);
 	snprintf(path, sizeof path, "%s/port", d->dir);
 	write_file(path, "%d\n", d->port);
-	printf("st-testd: daemon %s ready on 127.0.0.1:%d, pid %d\n", name, d->port,
-	       (int)d->pid);
+	printf("st-testd: daemon %s ready on 127.0.0.1:%d, pid %d\n", name,
+	       d->port, (int)d->pid);
 	fflush(stdout);
 	if (write(ready_fd, "ok\n", 3) != 3)
 		h_fail("cannot tell st-testd start: %s", strerror(errno));
@@ -114,11 +118,13 @@ static int supervise(const char *name, char *extra, int ready_fd,
 	else
 		write_file(path, "exit %d\n", st);
 	printf("st-testd: daemon %s %s %d\n", name,
-	       d->term_signal ? "killed by signal" : "exited", d->term_signal ? d->term_signal : st);
+	       d->term_signal ? "killed by signal" : "exited",
+	       d->term_signal ? d->term_signal : st);
 	return 0;
 }
 
-static int cmd_start(const char *name, const char *extra_file)
+static int
+cmd_start(const char *name, const char *extra_file)
 {
 	char run[PATH_MAX], sup_log[PATH_MAX + 128], buf[16];
 	char *extra = extra_file ? read_extra(extra_file) : NULL;
@@ -161,7 +167,8 @@ static int cmd_start(const char *name, const char *extra_file)
 		}
 		return 0;
 	}
-	fprintf(stderr, "st-testd: daemon %s did not start; %s says:\n", name, sup_log);
+	fprintf(stderr, "st-testd: daemon %s did not start; %s says:\n", name,
+		sup_log);
 	if ((f = fopen(sup_log, "r")) != NULL) {
 		while ((c = fgetc(f)) != EOF)
 			fputc(c, stderr);
@@ -170,26 +177,41 @@ static int cmd_start(const char *name, const char *extra_file)
 	return 1;
 }
 
-static int cmd_stop(const char *name)
+static int
+cmd_stop(const char *name)
 {
-	struct h_daemon *d = h_daemon_attach(name);
-	int st = h_daemon_stop(d);
+	struct h_daemon *d;
+	char path[PATH_MAX];
+	int st;
+
+	/* If start failed, that failure is the one to read: do not add ours. */
+	snprintf(path, sizeof path, "%s/run/%s/pid", h_test_dir(), name);
+	if (access(path, F_OK) == -1) {
+		printf("st-testd: daemon %s was not started: nothing to stop\n",
+		       name);
+		return 0;
+	}
+	d = h_daemon_attach(name);
+	st = h_daemon_stop(d);
 
 	if (st == 0) {
-		printf("st-testd: daemon %s exited 0, no sanitizer report\n", name);
+		printf("st-testd: daemon %s exited 0, no sanitizer report\n",
+		       name);
 		return 0;
 	}
 	fprintf(stderr, "----- last 40 lines of %s -----\n", d->log);
 	h_log_tail(d, 40);
 	if (d->term_signal != 0)
-		fprintf(stderr, "st-testd: daemon %s was killed by signal %d\n", name,
-		        d->term_signal);
+		fprintf(stderr, "st-testd: daemon %s was killed by signal %d\n",
+			name, d->term_signal);
 	else
-		fprintf(stderr, "st-testd: daemon %s exited %d, not 0\n", name, st);
+		fprintf(stderr, "st-testd: daemon %s exited %d, not 0\n", name,
+			st);
 	return 1;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "start") == 0)
 		return cmd_start(argv[2], NULL);

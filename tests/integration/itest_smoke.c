@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-static void test_smoke(void **state)
+static void
+test_smoke(void **state)
 {
 	struct h_daemon *d;
 	struct st_client *c;
@@ -26,18 +27,21 @@ static void test_smoke(void **state)
 	res = h_call_ok(c, "auth.whoami", json_object());
 	user = json_object_get(res, "user");
 	assert_non_null(user);
-	assert_string_equal(json_string_value(json_object_get(user, "email")), H_ADMIN_EMAIL);
-	assert_string_equal(json_string_value(json_object_get(user, "role")), "admin");
+	assert_string_equal(json_string_value(json_object_get(user, "email")),
+			    H_ADMIN_EMAIL);
+	assert_string_equal(json_string_value(json_object_get(user, "role")),
+			    "admin");
 	json_decref(res);
 	st_close(c);
 
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_smoke),
+	    cmocka_unit_test(test_smoke),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
