@@ -66,6 +66,14 @@ struct parse_state {
 	struct config *cfg;
 	bool listen_seen;
 	char err[256];
+	int err_line;           /* the line err is about */
+	/* our own line reader: inih's fixed 200-byte buffer would split a
+	 * long line silently, and its line numbers would then lie */
+	FILE *f;
+	char *buf;
+	size_t cap;
+	int lineno;
+	int long_line;          /* first line too long for inih, or 0 */
 };
 
 static const struct cdef *
@@ -143,7 +151,7 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 
 		errno = 0;
 		x = strtod(value, &end);
-		if (errno || *value == '\0' || *end != '\0' ||
+		if (errno || *value == '\0' || *end != '\0' || x != x ||
 		    x < (double)d->min || x > (double)d->max) {
 			snprintf(ps->err, sizeof ps->err,
 			    "%s.%s must be a number from %lld to %lld",
@@ -210,15 +218,34 @@ config_ini_cb(void *user, const char *section, const char *name,
 	if (d == NULL) {
 		snprintf(ps->err, sizeof ps->err, "unknown setting %s.%s",
 		    section, name);
+		ps->err_line = ps->lineno;
 		return 0;
 	}
 	problem = cdef_set(ps, d, value);
 	if (problem != NULL) {
 		if (problem != ps->err)
 			snprintf(ps->err, sizeof ps->err, "%s", problem);
+		ps->err_line = ps->lineno;
 		return 0;
 	}
 	return 1;
+}
+
+/* fgets-like reader for ini_parse_stream() that counts lines. */
+static char *
+config_read_line(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	ssize_t n = getline(&ps->buf, &ps->cap, ps->f);
+
+	if (n < 0)
+		return NULL;
+	ps->lineno++;
+	if (n >= num - 1 && ps->long_line == 0 &&
+	    !(n == num - 1 && ps->buf[n - 1] == '\n'))
+		ps->long_line = ps->lineno;
+	snprintf(str, (size_t)num, "%s", ps->buf);
+	return str;
 }
 
 static void
@@ -250,11 +277,20 @@ config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	line = ini_parse_file(f, config_ini_cb, &ps);
+	ps.f = f;
+	line = ini_parse_stream(config_read_line, &ps, config_ini_cb, &ps);
 	fclose(f);
+	free(ps.buf);
+	if (ps.long_line != 0 && (line == 0 || ps.long_line <= line)) {
+		snprintf(err, errlen, "%s:%d: line too long (at most %d bytes)",
+		    path, ps.long_line, INI_MAX_LINE - 2);
+		goto fail;
+	}
 	if (line != 0) {
+		/* inih names the first bad line; our message may be about a
+		 * later one if the first was a syntax error. */
 		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    ps.err[0] ? ps.err : "syntax error");
+		    ps.err[0] && ps.err_line == line ? ps.err : "syntax error");
 		goto fail;
 	}
 	if (ps.cfg->db_conninfo == NULL) {

@@ -177,7 +177,8 @@ check_one(const struct param *p, json_t *v, char *msg, size_t len)
 			json_t *e = json_array_get(v, i);
 
 			if (p->type == PT_ID_ARRAY && (!json_is_integer(e) ||
-			    json_integer_value(e) < 1))
+			    json_integer_value(e) < 1 ||
+			    json_integer_value(e) > (1LL << 53)))
 				FAIL("%s must hold ids (positive integers)",
 				    p->name);
 			if (p->type == PT_ENUM_ARRAY && (!json_is_string(e) ||

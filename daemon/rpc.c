@@ -299,7 +299,9 @@ rpc_handle_line(struct conn *c, const char *line, size_t len)
 	struct batch *b;
 	size_t i, n;
 
-	m = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* Any JSON value parses; a non-object is then an invalid request, not
+	 * a parse error. */
+	m = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (m == NULL) {
 		char text[300];
 

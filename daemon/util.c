@@ -114,7 +114,8 @@ parse_ll(const char *s, long long min, long long max, long long *out)
 	char *end;
 	long long v;
 
-	if (s == NULL || *s == '\0')
+	/* strtoll would skip blanks and take a '+': refuse both. */
+	if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '-'))
 		return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);
