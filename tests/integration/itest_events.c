@@ -1,0 +1,193 @@
+/*
+ * events.subscribe across daemons: changes made through one daemon reach
+ * subscribers of the other (PostgreSQL NOTIFY), each subscriber sees only
+ * what its role may read, and a subscriber that stops reading cannot grow
+ * the daemon: its queue is dropped for a resync event.
+ */
+#include "world.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define OK(c, m, ...) h_call_ok((c), (m), json_pack(__VA_ARGS__))
+
+static void
+subscribe(struct st_client *c, const char *topics)
+{
+	json_decref(h_call_ok(c, "events.subscribe", json_pack("{s:o}",
+	    "topics", json_loads(topics, 0, NULL))));
+}
+
+/* The next event with this topic within timeout_ms, or NULL. */
+static json_t *
+next_event(struct st_client *c, const char *topic, int timeout_ms)
+{
+	struct st_error err;
+	json_t *ev;
+
+	while (st_next_event(c, &ev, timeout_ms, &err) == ST_OK) {
+		if (strcmp(w_str(ev, "topic"), topic) == 0)
+			return ev;
+		json_decref(ev);
+	}
+	return NULL;
+}
+
+static void
+test_across_daemons_and_scoped(void **state)
+{
+	struct h_daemon *d1 = h_daemon_start("events1", NULL);
+	struct h_daemon *d2 = h_daemon_start_same_db(d1, "events2", NULL);
+	struct world w;
+	struct st_client *admin2, *ref_on2, *ref2_on2, *partner_on2,
+	    *partner2_on2;
+	json_int_t o, b;
+	json_t *ev, *bk;
+
+	world_build(&w, d1);
+	admin2 = h_login_admin(d2);
+	ref_on2 = h_login(d2, W_REF_EMAIL, W_PASSWORD);
+	ref2_on2 = h_login(d2, W_REF2_EMAIL, W_PASSWORD);
+	partner_on2 = h_login(d2, W_PARTNER_EMAIL, W_PASSWORD);
+	partner2_on2 = h_login(d2, W_PARTNER2_EMAIL, W_PASSWORD);
+	subscribe(admin2, "[\"offer.published\", \"booking.created\"]");
+	subscribe(ref_on2, "[\"offer.published\", \"booking.created\"]");
+	subscribe(ref2_on2, "[\"offer.published\", \"booking.created\"]");
+	subscribe(partner_on2, "[\"booking.created\", \"booking.cancelled\"]");
+	subscribe(partner2_on2, "[\"offer.published\", \"booking.created\"]");
+	json_decref(h_call_err(w.ref, "events.subscribe", json_pack(
+	    "{s:[s]}", "topics", "everything"), -32602, "invalid_params"));
+
+	/* Published through daemon 1, seen by everyone on daemon 2. */
+	o = w_offer(w.partner, 10, 2, NULL);
+	ev = next_event(admin2, "offer.published", 10000);
+	assert_non_null(ev);
+	assert_int_equal(w_int(json_object_get(ev, "data"), "id"), o);
+	json_decref(ev);
+	ev = next_event(ref2_on2, "offer.published", 10000);
+	assert_non_null(ev);
+	json_decref(ev);
+	ev = next_event(partner2_on2, "offer.published", 10000);
+	assert_non_null(ev);
+	json_decref(ev);
+
+	/* A booking: its structure and its partner see it, the others do
+	 * not; the venue does not learn who the person is. */
+	b = w_beneficiary(w.ref, "Anna", "Karenine");
+	bk = w_book(w.ref, o, b, 2);
+	ev = next_event(ref_on2, "booking.created", 10000);
+	assert_non_null(ev);
+	assert_int_equal(w_int(json_object_get(ev, "data"), "beneficiary_id"),
+	    b);
+	json_decref(ev);
+	ev = next_event(partner_on2, "booking.created", 10000);
+	assert_non_null(ev);
+	assert_int_equal(w_int(json_object_get(ev, "data"), "id"),
+	    w_int(bk, "id"));
+	assert_null(json_object_get(json_object_get(ev, "data"),
+	    "beneficiary_id"));
+	json_decref(ev);
+	ev = next_event(admin2, "booking.created", 10000);
+	assert_non_null(ev);
+	json_decref(ev);
+	assert_null(next_event(ref2_on2, "booking.created", 1500));
+	assert_null(next_event(partner2_on2, "booking.created", 500));
+
+	/* Unsubscribed topics do not come. */
+	json_decref(OK(w.ref, "booking.cancel", "{s:I}", "booking_id",
+	    w_int(bk, "id")));
+	ev = next_event(partner_on2, "booking.cancelled", 10000);
+	assert_non_null(ev);
+	json_decref(ev);
+	assert_null(next_event(ref_on2, "booking.cancelled", 1000));
+
+	json_decref(bk);
+	st_close(admin2);
+	st_close(ref_on2);
+	st_close(ref2_on2);
+	st_close(partner_on2);
+	st_close(partner2_on2);
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d2), 0);
+	assert_int_equal(h_daemon_stop(d1), 0);
+}
+
+static void
+test_slow_subscriber(void **state)
+{
+	struct h_daemon *d = h_daemon_start("events_slow",
+	    "[server]\nmax_output_bytes = 65536\n");
+	struct world w;
+	struct st_client *slow;
+	struct st_error err;
+	json_int_t o;
+	json_t *ev;
+	int small = 4096, i, j;
+	bool resync = false;
+
+	world_build(&w, d);
+	o = w_offer(w.partner, 10, 2, NULL);
+	{
+		/* Big events fill the kernel's buffers sooner. */
+		char text[4001];
+
+		memset(text, 'x', 4000);
+		text[4000] = '\0';
+		json_decref(OK(w.partner, "offer.update", "{s:I, s:s}",
+		    "offer_id", o, "description", text));
+	}
+	slow = h_login_admin(d);
+	subscribe(slow, "[\"offer.seats_changed\"]");
+	setsockopt(st_fd(slow), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+
+	/* Up to ~50 MB of events while the subscriber reads nothing. */
+	for (i = 0; i < 40 && !h_log_contains(d, "slow event subscriber");
+	    i++) {
+		int64_t ids[250];
+
+		for (j = 0; j < 250; j++) {
+			json_t *p = json_pack("{s:I, s:i}", "offer_id", o,
+			    "seats", 10 + (i * 250 + j) % 50);
+
+			ids[j] = st_send(w.partner, "offer.set_seats", p, &err);
+			json_decref(p);
+		}
+		for (j = 0; j < 250; j++) {
+			json_t *r;
+
+			if (st_wait(w.partner, ids[j], &r, &err) != ST_OK)
+				h_fail("set_seats: %s", st_strerror(&err));
+			json_decref(r);
+		}
+	}
+	assert_true(h_log_wait(d, "slow event subscriber", 10000));
+	/* The others are served meanwhile. */
+	json_decref(h_call_ok(w.ref, "system.ping", NULL));
+
+	/* Reading again (with a normal window, or the backlog crawls), the
+	 * subscriber is told it missed events. */
+	small = 4 << 20;
+	setsockopt(st_fd(slow), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	while ((ev = next_event(slow, "resync", 5000)) != NULL) {
+		resync = true;
+		json_decref(ev);
+		break;
+	}
+	assert_true(resync);
+
+	st_close(slow);
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_across_daemons_and_scoped),
+		cmocka_unit_test(test_slow_subscriber),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
