@@ -57,6 +57,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "login_lockout", C_DURATION, O(policy.login_lockout), "15m", 1, 7 * DAY, true},
 	{"policy", "token_ttl", C_DURATION, O(policy.token_ttl), "12h", 60, 90 * DAY, true},
 	{"policy", "retention_months", C_INT, O(policy.retention_months), "24", 1, 240, true},
+	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},

@@ -19,6 +19,7 @@ struct policy {
 	long long login_lockout;       /* seconds */
 	long long token_ttl;           /* seconds */
 	long long retention_months;
+	long long retention_interval;  /* seconds between retention checks */
 };
 
 struct config {

@@ -31,6 +31,7 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
 	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
 	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
+	[STMT_RETENTION_SWEEP] = "SELECT retention_sweep($1::jsonb)",
 };
 
 static const char **statements;
@@ -116,6 +117,36 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	vals[0] = srv->policy_json;
 	db_exec(srv->db, server_stmt(STMT_WAITLIST_SWEEP), 1, vals, sweep_done,
 	    NULL);
+}
+
+static void
+retention_done(PGresult *res, enum db_status st, void *arg)
+{
+	srv->retention_running = false;
+	if (st == DB_SQL_ERROR)
+		log_error("retention: %s", PQresultErrorMessage(res));
+	else if (st == DB_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		log_info("retention: %s beneficiaries anonymised after %lld "
+		    "months without activity", PQgetvalue(res, 0, 0),
+		    srv->cfg->policy.retention_months);
+}
+
+/* policy.retention_months: every daemon checks each retention_interval;
+ * SKIP LOCKED in retention_sweep() anonymises each person once. */
+static void
+retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = {(time_t)srv->cfg->policy.retention_interval, 0};
+	const char *vals[1];
+
+	evtimer_add(srv->retention_timer, &tv);
+	if (srv->retention_running || srv->draining || !db_pool_up(srv->db))
+		return;
+	srv->retention_running = true;
+	vals[0] = srv->policy_json;
+	db_exec(srv->db, server_stmt(STMT_RETENTION_SWEEP), 1, vals,
+	    retention_done, NULL);
 }
 
 static void
@@ -242,6 +273,7 @@ server_drain(void)
 	srv->draining = true;
 	close_listeners();
 	event_del(srv->sweep_timer);
+	event_del(srv->retention_timer);
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_drain(c);
@@ -361,6 +393,8 @@ server_free(void)
 		event_free(ready_timer);
 	if (srv->sweep_timer != NULL)
 		event_free(srv->sweep_timer);
+	if (srv->retention_timer != NULL)
+		event_free(srv->retention_timer);
 	free(srv->policy_json);
 	SSL_CTX_free(srv->ssl_ctx);
 	config_free(srv->cfg);
@@ -427,6 +461,10 @@ server_run(struct config *cfg)
 		srv->sweep_timer = event_new(srv->base, -1, EV_PERSIST,
 		    sweep_cb, NULL);
 		evtimer_add(srv->sweep_timer, &second);
+		/* first check soon after start, then every interval */
+		srv->retention_timer = evtimer_new(srv->base, retention_cb,
+		    NULL);
+		evtimer_add(srv->retention_timer, &second);
 	}
 
 	event_base_dispatch(srv->base);

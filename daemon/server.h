@@ -36,6 +36,8 @@ struct server {
 	struct event *drain_timer;
 	struct event *sweep_timer;  /* waitlist expiry */
 	bool sweep_running;
+	struct event *retention_timer;
+	bool retention_running;
 	char *policy_json;
 };
 
@@ -57,6 +59,7 @@ enum server_stmt {
 	STMT_AUTH_PASSWORD_HASH,
 	STMT_AUTH_SET_PASSWORD,
 	STMT_WAITLIST_SWEEP,
+	STMT_RETENTION_SWEEP,
 	STMT_INTERNAL_COUNT
 };
 /* Index of an internal statement in the pool. */
