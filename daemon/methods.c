@@ -6,12 +6,13 @@
 #include "auth.h"
 #include "conn.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
 #include "system.h"
 
-static const struct param no_params[] = {{NULL}};
+static const struct param no_params[] = {{0}};
 
 #define LIST_PARAMS \
 	{"limit", PT_INT, 0, 1, 500, NULL}, \
@@ -35,29 +36,29 @@ static const char *const waitlist_statuses[] = {"waiting", "offered",
 static const struct param login_params[] = {
 	{"email", PT_EMAIL, P_REQUIRED, 0, 0, NULL},
 	{"password", PT_STRING, P_REQUIRED, 1, 1024, NULL},
-	{NULL}};
+	{0}};
 static const struct param resume_params[] = {
 	{"token", PT_STRING, P_REQUIRED, 1, 128, NULL},
-	{NULL}};
+	{0}};
 static const struct param change_password_params[] = {
 	{"old_password", PT_STRING, P_REQUIRED, 1, 1024, NULL},
 	{"new_password", PT_STRING, P_REQUIRED, 8, 1024, NULL},
-	{NULL}};
+	{0}};
 
 static const struct param partner_create_params[] = {
 	{"name", PT_STRING, P_REQUIRED, 1, 200, NULL},
 	{"kind", PT_ENUM, P_REQUIRED, 0, 0, partner_kinds},
 	{"city", PT_STRING, P_REQUIRED, 1, 200, NULL},
 	{"contact_email", PT_EMAIL, 0, 0, 0, NULL},
-	{NULL}};
-static const struct param page_params[] = {LIST_PARAMS, {NULL}};
+	{0}};
+static const struct param page_params[] = {LIST_PARAMS, {0}};
 static const struct param structure_create_params[] = {
 	{"name", PT_STRING, P_REQUIRED, 1, 200, NULL},
 	{"kind", PT_ENUM, P_REQUIRED, 0, 0, structure_kinds},
 	{"territory", PT_STRING, P_REQUIRED, 1, 200, NULL},
 	{"city", PT_STRING, P_REQUIRED, 1, 200, NULL},
 	{"timezone", PT_STRING, 0, 1, 64, NULL},
-	{NULL}};
+	{0}};
 static const struct param user_create_params[] = {
 	{"email", PT_EMAIL, P_REQUIRED, 0, 0, NULL},
 	{"display_name", PT_STRING, P_REQUIRED, 1, 200, NULL},
@@ -65,11 +66,11 @@ static const struct param user_create_params[] = {
 	{"password", PT_STRING, P_REQUIRED, 8, 1024, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
 	{"structure_id", PT_ID, 0, 0, 0, NULL},
-	{NULL}};
+	{0}};
 static const struct param user_list_params[] = {
-	{"role", PT_ENUM, 0, 0, 0, roles}, LIST_PARAMS, {NULL}};
+	{"role", PT_ENUM, 0, 0, 0, roles}, LIST_PARAMS, {0}};
 static const struct param user_id_params[] = {
-	{"user_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {NULL}};
+	{"user_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 
 #define OFFER_FIELDS(req) \
 	{"title", PT_STRING, req, 1, 200, NULL}, \
@@ -88,21 +89,21 @@ static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),
 	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
-	{NULL}};
+	{0}};
 static const struct param offer_update_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	OFFER_FIELDS(0),
-	{NULL}};
+	{0}};
 static const struct param offer_seats_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
-	{NULL}};
+	{0}};
 static const struct param offer_cancel_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"reason", PT_STRING, P_REQUIRED, 1, 500, NULL},
-	{NULL}};
+	{0}};
 static const struct param offer_id_params[] = {
-	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {NULL}};
+	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 static const struct param offer_list_params[] = {
 	{"from", PT_TIME, 0, 0, 0, NULL},
 	{"to", PT_TIME, 0, 0, 0, NULL},
@@ -110,7 +111,7 @@ static const struct param offer_list_params[] = {
 	{"city", PT_STRING, 0, 1, 200, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
 	{"available_only", PT_BOOL, 0, 0, 0, NULL},
-	LIST_PARAMS, {NULL}};
+	LIST_PARAMS, {0}};
 
 #define BENEFICIARY_FIELDS(req) \
 	{"first_name", PT_STRING, req, 1, 100, NULL}, \
@@ -123,58 +124,66 @@ static const struct param beneficiary_create_params[] = {
 	BENEFICIARY_FIELDS(P_REQUIRED),
 	{"consent", PT_BOOL, P_REQUIRED, 0, 0, NULL},
 	{"structure_id", PT_ID, 0, 0, 0, NULL},
-	{NULL}};
+	{0}};
 static const struct param beneficiary_update_params[] = {
 	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	BENEFICIARY_FIELDS(0),
-	{NULL}};
+	{0}};
 static const struct param beneficiary_list_params[] = {
 	{"query", PT_STRING, 0, 1, 100, NULL},
 	{"structure_id", PT_ID, 0, 0, 0, NULL},
-	LIST_PARAMS, {NULL}};
+	LIST_PARAMS, {0}};
 static const struct param beneficiary_id_params[] = {
-	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {NULL}};
+	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 
 static const struct param booking_create_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"seats", PT_INT, P_REQUIRED, 1, 100, NULL},
 	{"idempotency_key", PT_STRING, 0, 1, 128, NULL},
-	{NULL}};
+	{0}};
 static const struct param booking_id_params[] = {
-	{"booking_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {NULL}};
+	{"booking_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 static const struct param booking_list_params[] = {
 	{"beneficiary_id", PT_ID, 0, 0, 0, NULL},
 	{"offer_id", PT_ID, 0, 0, 0, NULL},
 	{"status", PT_ENUM, 0, 0, 0, booking_statuses},
 	{"from", PT_TIME, 0, 0, 0, NULL},
 	{"to", PT_TIME, 0, 0, 0, NULL},
-	LIST_PARAMS, {NULL}};
+	LIST_PARAMS, {0}};
 
 static const struct param waitlist_join_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"seats", PT_INT, P_REQUIRED, 1, 100, NULL},
-	{NULL}};
+	{0}};
 static const struct param entry_id_params[] = {
-	{"entry_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {NULL}};
+	{"entry_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 static const struct param waitlist_list_params[] = {
 	{"offer_id", PT_ID, 0, 0, 0, NULL},
 	{"beneficiary_id", PT_ID, 0, 0, 0, NULL},
 	{"status", PT_ENUM, 0, 0, 0, waitlist_statuses},
-	LIST_PARAMS, {NULL}};
+	LIST_PARAMS, {0}};
+
+static const char *const event_topics[] = {"offer.published",
+    "offer.cancelled", "offer.seats_changed", "booking.created",
+    "booking.cancelled", "waitlist.offered", NULL};
+static const struct param subscribe_params[] = {
+	{"topics", PT_ENUM_ARRAY, P_REQUIRED, 0, 6, event_topics}, {0}};
 
 static const struct param check_in_params[] = {
-	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {NULL}};
+	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
 static const struct param audit_list_params[] = {
 	{"from", PT_TIME, 0, 0, 0, NULL},
 	{"to", PT_TIME, 0, 0, 0, NULL},
 	{"user_id", PT_ID, 0, 0, 0, NULL},
-	LIST_PARAMS, {NULL}};
+	LIST_PARAMS, {0}};
 
 #define SQL(fn) "SELECT " fn "($1, $2::jsonb, $3, $4::jsonb)"
 #define REFERENTS (ROLE_ADMIN | ROLE_REFERENT)
 #define PARTNERS (ROLE_ADMIN | ROLE_PARTNER)
+
+#include "methods_permanence.h"
 
 /* The one table. docs/protocol.md lists it; the authorization matrix test
  * walks it, so a method added here is tested for every role. */
@@ -226,6 +235,10 @@ struct method methods[] = {
 
 	{"ticket.check_in", method_sql, PARTNERS, check_in_params, SQL("ticket_check_in"), 0},
 	{"audit.list", method_sql, ROLE_ADMIN, audit_list_params, SQL("audit_list"), 0},
+
+	PERMANENCE_METHODS
+
+	{"events.subscribe", events_subscribe, ROLES_USERS, subscribe_params, NULL, 0},
 };
 const size_t methods_count = nitems(methods);
 

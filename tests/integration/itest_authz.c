@@ -220,6 +220,11 @@ static json_t *p_check_in(enum caller who)
 	return p;
 }
 
+static json_t *p_events(enum caller who)
+{
+	return json_pack("{s:[s]}", "topics", "offer.published");
+}
+
 #include "authz_permanence.inc"
 
 static const struct row rows[] = {
