@@ -564,6 +564,15 @@ BEGIN
         PERFORM api_error('deadline_passed', 'The booking deadline has passed.',
                           jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
     END IF;
+    -- Seats set aside are claimed at the permanence: an offer whose
+    -- booking closes before it starts would only lock them away.
+    IF o.booking_deadline < pm.starts_at THEN
+        PERFORM api_error('deadline_passed',
+            'Bookings for this offer close before the permanence starts.',
+            jsonb_build_object('field', 'offer_id',
+                               'booking_deadline', ts(o.booking_deadline),
+                               'permanence_starts_at', ts(pm.starts_at)));
+    END IF;
     avail := o.seats_total - o.seats_taken - o.seats_held;
     IF n > avail THEN
         PERFORM api_error('sold_out', format('Only %s of %s seats are free.',
