@@ -18,8 +18,11 @@
 #ifndef METHODS_H
 #define METHODS_H
 
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <stddef.h>
 
+#include "db.h"
 #include "params.h"
 
 struct request;
@@ -61,9 +64,6 @@ void methods_sql_call(struct request *req,
 /* Ends req with the error a failed query deserves: api_error() reasons
  * as they are, connection trouble as unavailable, the rest as
  * internal_error (logged, never shown). */
-#include <jansson.h>
-#include <libpq-fe.h>
-#include "db.h"
 void methods_sql_error(struct request *req, PGresult *res, enum db_status st);
 /* The JSON in the first column of the only row, or NULL. */
 json_t *methods_sql_json(PGresult *res);
