@@ -18,13 +18,25 @@
 #include "tls.h"
 #include "workpool.h"
 
+struct login;
 static char *take_password(struct request *req, const char *name);
+static void login_start(struct login *l);
+
+/* Logins in progress or waiting. Attempts on one e-mail, or from one
+ * address, run one at a time in a daemon, so each sees the failures of the
+ * one before: pipelined guesses cannot all be checked before the first
+ * failure is counted (SPEC: the limit holds per e-mail and per address),
+ * and colleagues logging in at once are queued, not refused. */
+static TAILQ_HEAD(, login) logins = TAILQ_HEAD_INITIALIZER(logins);
 
 struct login {
+	TAILQ_ENTRY(login) entry;
+	bool started;
 	struct request *req;
 	char *email;
 	char *password;
 	char *stored;           /* NULL: unknown or disabled account */
+	char *rehash;           /* a new hash if stored used an older cost */
 	long long user_id;
 	bool ok;
 	char token[44];
@@ -68,8 +80,47 @@ auth_new_token(char token[44], char hash[65])
 	auth_token_hash(token, hash);
 }
 
+static void login_release(struct login *l);
+
+static bool
+logins_conflict(const struct login *a, const struct login *b)
+{
+	return strcmp(a->email, b->email) == 0 ||
+	    strcmp(a->req->conn->addr, b->req->conn->addr) == 0;
+}
+
+/* True if no login started before l in the list conflicts with it. */
+static bool
+login_may_start(const struct login *l)
+{
+	const struct login *o;
+
+	TAILQ_FOREACH(o, &logins, entry) {
+		if (o == l)
+			return true;
+		if (logins_conflict(o, l))
+			return false;
+	}
+	return true;
+}
+
+/* Every login ends here: waiting attempts it held back may go. */
 static void
 login_free(struct login *l)
+{
+	struct login *w, *next;
+
+	TAILQ_REMOVE(&logins, l, entry);
+	login_release(l);
+	for (w = TAILQ_FIRST(&logins); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!w->started && login_may_start(w))
+			login_start(w);
+	}
+}
+
+static void
+login_release(struct login *l)
 {
 	if (l->password != NULL) {
 		OPENSSL_cleanse(l->password, strlen(l->password));
@@ -77,6 +128,7 @@ login_free(struct login *l)
 	}
 	free(l->email);
 	free(l->stored);
+	free(l->rehash);
 	OPENSSL_cleanse(l->token, sizeof l->token);
 	free(l);
 }
@@ -149,9 +201,11 @@ login_verify_work(void *arg)
 {
 	struct login *l = arg;
 
-	if (l->stored != NULL)
+	if (l->stored != NULL) {
 		l->ok = pwhash_verify(l->password, l->stored);
-	else {
+		if (l->ok && pwhash_needs_rehash(l->stored))
+			l->rehash = pwhash_hash(l->password);
+	} else {
 		pwhash_dummy_verify(l->password);
 		l->ok = false;
 	}
@@ -162,7 +216,7 @@ login_verify_done(void *arg)
 {
 	struct login *l = arg;
 	struct request *req = l->req;
-	const char *vals[4];
+	const char *vals[5];
 	char uid[24], ttl[24];
 
 	OPENSSL_cleanse(l->password, strlen(l->password));
@@ -180,7 +234,8 @@ login_verify_done(void *arg)
 	vals[1] = l->token_hash;
 	vals[2] = ttl;
 	vals[3] = req->conn->addr;
-	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_SUCCESS), 4, vals,
+	vals[4] = l->rehash;
+	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_SUCCESS), 5, vals,
 	    login_success_done, l);
 }
 
@@ -202,15 +257,16 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		return;
 	}
 	if (json_is_true(json_object_get(j, "locked"))) {
-		long long lockout = srv->cfg->policy.login_lockout;
+		json_int_t wait = json_integer_value(json_object_get(j,
+		    "retry_after_s"));
 
 		json_decref(j);
 		login_free(l);
 		log_warn("%s login refused: too many failures", req->conn->tag);
 		rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
-		    "retry_after_s", (json_int_t)lockout),
-		    "Too many failed logins; try again in %lld minutes.",
-		    (lockout + 59) / 60);
+		    "retry_after_s", wait), "Too many failed logins; try again "
+		    "in %lld minute%s.", (long long)(wait + 59) / 60,
+		    wait > 60 ? "s" : "");
 		return;
 	}
 	hash = json_object_get(j, "password_hash");
@@ -221,12 +277,28 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 	workpool_submit(srv->workers, login_verify_work, login_verify_done, l);
 }
 
+static void
+login_start(struct login *l)
+{
+	const char *vals[4];
+	char max[24], lockout[24];
+
+	l->started = true;
+	snprintf(max, sizeof max, "%lld", srv->cfg->policy.login_max_failures);
+	snprintf(lockout, sizeof lockout, "%lld",
+	    srv->cfg->policy.login_lockout);
+	vals[0] = l->email;
+	vals[1] = l->req->conn->addr;
+	vals[2] = max;
+	vals[3] = lockout;
+	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_BEGIN), 4, vals,
+	    login_begin_done, l);
+}
+
 void
 auth_login(struct request *req)
 {
 	struct login *l = xcalloc(1, sizeof *l);
-	const char *vals[4];
-	char max[24], lockout[24];
 	size_t i;
 
 	l->req = req;
@@ -236,15 +308,9 @@ auth_login(struct request *req)
 		if (l->email[i] >= 'A' && l->email[i] <= 'Z')
 			l->email[i] = (char)(l->email[i] - 'A' + 'a');
 	l->password = take_password(req, "password");
-	snprintf(max, sizeof max, "%lld", srv->cfg->policy.login_max_failures);
-	snprintf(lockout, sizeof lockout, "%lld",
-	    srv->cfg->policy.login_lockout);
-	vals[0] = l->email;
-	vals[1] = req->conn->addr;
-	vals[2] = max;
-	vals[3] = lockout;
-	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_BEGIN), 4, vals,
-	    login_begin_done, l);
+	TAILQ_INSERT_TAIL(&logins, l, entry);
+	if (login_may_start(l))
+		login_start(l);
 }
 
 static void

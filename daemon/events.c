@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "db.h"
 #include "log.h"
+#include "methods.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -14,6 +15,8 @@ static const char *const topics[] = {"offer.published", "offer.cancelled",
     "waitlist.offered", NULL};
 
 static bool listener_lost;
+
+static void session_revoked(const char *token_hash);
 
 unsigned
 events_topic_bit(const char *topic)
@@ -77,6 +80,15 @@ on_notify(const char *channel, const char *payload, void *arg)
 	unsigned bit;
 	struct conn *c;
 
+	if (topic != NULL && strcmp(topic, "session.revoked") == 0) {
+		const char *h = json_string_value(json_object_get(n,
+		    "token_hash"));
+
+		if (h != NULL)
+			session_revoked(h);
+		json_decref(n);
+		return;
+	}
 	if (topic == NULL || (bit = events_topic_bit(topic)) == 0) {
 		log_warn("ignoring a malformed event notification");
 		json_decref(n);
@@ -131,8 +143,10 @@ events_start(struct db_pool *pool)
 	db_pool_listen(pool, EVENTS_CHANNEL, on_notify, on_listen_state, NULL);
 }
 
-void
-events_subscribe(struct request *req)
+/* The session was checked in the database (events_subscribe()), so a
+ * revoked token cannot subscribe. */
+static void
+subscribed(struct request *req, json_t *result)
 {
 	json_t *list = json_object_get(req->params, "topics"), *v;
 	unsigned mask = 0;
@@ -142,5 +156,30 @@ events_subscribe(struct request *req)
 		mask |= events_topic_bit(json_string_value(v));
 	req->conn->event_topics = mask;
 	log_debug("%s subscribed to events 0x%x", req->conn->tag, mask);
+	json_decref(result);
 	rpc_reply(req, json_pack("{s:O}", "topics", list));
+}
+
+void
+events_subscribe(struct request *req)
+{
+	methods_sql_call(req, subscribed);
+}
+
+/* A session ended somewhere (logout, password change, disabled user): its
+ * connections here get no more events, and their next request answers as
+ * the database says (unauthenticated). */
+static void
+session_revoked(const char *token_hash)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (!c->session.bound ||
+		    strcmp(c->session.token_hash, token_hash) != 0)
+			continue;
+		if (c->event_topics != 0)
+			log_info("%s: session revoked, events stopped", c->tag);
+		c->event_topics = 0;
+	}
 }

@@ -184,6 +184,7 @@ static const struct param audit_list_params[] = {
 #define PARTNERS (ROLE_ADMIN | ROLE_PARTNER)
 
 #include "methods_permanence.h"
+#include "methods_report.h"
 
 /* The one table. docs/protocol.md lists it; the authorization matrix test
  * walks it, so a method added here is tested for every role. */
@@ -237,8 +238,9 @@ struct method methods[] = {
 	{"audit.list", method_sql, ROLE_ADMIN, audit_list_params, SQL("audit_list"), 0},
 
 	PERMANENCE_METHODS
+	REPORT_METHODS
 
-	{"events.subscribe", events_subscribe, ROLES_USERS, subscribe_params, NULL, 0},
+	{"events.subscribe", events_subscribe, ROLES_USERS, subscribe_params, SQL("events_subscribe"), 0},
 };
 const size_t methods_count = nitems(methods);
 
@@ -305,6 +307,11 @@ methods_sql_error(struct request *req, PGresult *res, enum db_status st)
 
 			if (json_is_string(f))
 				field = json_string_value(f);
+		}
+		if (reason != NULL && strcmp(reason, "internal_error") == 0) {
+			json_decref(data);
+			rpc_internal(req, hint ? hint : "api_error(internal_error)");
+			return;
 		}
 		if (reason != NULL && rpc_code_for_reason(reason) != 0) {
 			json_incref(data);

@@ -53,36 +53,61 @@ notice_quiet(void *arg, const char *msg)
 {
 }
 
+/* Marks in applied[] the compiled migrations the database has. Returns
+ * the highest version recorded (0 for an empty database), or -1. A
+ * migration merged late with a lower number than one already applied is
+ * still found missing, so it is applied rather than skipped. */
 static int
-current_version(PGconn *pg)
+applied_versions(PGconn *pg, bool *applied)
 {
 	PGresult *r;
-	int v = -1;
+	int max = 0, i;
+	size_t j;
 
-	r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK)
-		v = atoi(PQgetvalue(r, 0, 0));
-	else if (strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "",
-	    "42P01") == 0)
-		v = 0;	/* no table yet: an empty database */
-	else
-		log_error("cannot read the schema version: %s",
-		    PQresultErrorMessage(r));
+	for (j = 0; j < migrations_count; j++)
+		applied[j] = false;
+	r = PQexec(pg, "SELECT version FROM schema_migrations");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		bool empty = strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "",
+		    "42P01") == 0;	/* no table yet: an empty database */
+
+		if (!empty)
+			log_error("cannot read the schema version: %s",
+			    PQresultErrorMessage(r));
+		PQclear(r);
+		return empty ? 0 : -1;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		int v = atoi(PQgetvalue(r, i, 0));
+
+		if (v > max)
+			max = v;
+		for (j = 0; j < migrations_count; j++)
+			if (migrations[j].version == v)
+				applied[j] = true;
+	}
 	PQclear(r);
-	return v;
+	return max;
 }
 
 int
-migrate_current(const char *conninfo)
+migrate_pending(const char *conninfo, int *db_version)
 {
 	PGconn *pg = connect_blocking(conninfo);
-	int v;
+	bool applied[migrations_count ? migrations_count : 1];
+	int max, pending = 0;
+	size_t j;
 
 	if (pg == NULL)
 		return -1;
-	v = current_version(pg);
+	max = applied_versions(pg, applied);
 	PQfinish(pg);
-	return v;
+	if (max < 0)
+		return -1;
+	for (j = 0; j < migrations_count; j++)
+		pending += !applied[j];
+	*db_version = max;
+	return pending;
 }
 
 bool
@@ -90,6 +115,7 @@ migrate_apply(const char *conninfo)
 {
 	PGconn *pg = connect_blocking(conninfo);
 	bool ok = false;
+	bool applied[migrations_count ? migrations_count : 1];
 	size_t i;
 	int cur;
 
@@ -103,7 +129,7 @@ migrate_apply(const char *conninfo)
 	    "version integer PRIMARY KEY, name text NOT NULL, "
 	    "applied_at timestamptz NOT NULL DEFAULT now())", "create table"))
 		goto out;
-	if ((cur = current_version(pg)) < 0)
+	if ((cur = applied_versions(pg, applied)) < 0)
 		goto out;
 	if (cur > migrate_latest()) {
 		log_error("the database schema (%d) is newer than this "
@@ -117,7 +143,7 @@ migrate_apply(const char *conninfo)
 		char ver[16];
 		PGresult *r;
 
-		if (m->version <= cur)
+		if (applied[i])
 			continue;
 		log_info("applying migration %s", m->name);
 		if (!exec_ok(pg, "BEGIN", "begin"))

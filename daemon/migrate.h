@@ -23,8 +23,9 @@ int migrate_latest(void);
  * advisory lock so two daemons cannot migrate at once. */
 bool migrate_apply(const char *conninfo);
 
-/* Current schema version of the database, or -1 with a logged reason. */
-int migrate_current(const char *conninfo);
+/* Number of compiled migrations the database lacks (-1 with a logged
+ * reason if it cannot tell); *db_version gets the highest it has. */
+int migrate_pending(const char *conninfo, int *db_version);
 
 /* Creates or updates an admin user (--add-admin). */
 bool migrate_add_admin(const char *conninfo, const char *email,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "conn.h"
 #include "log.h"
 #include "methods.h"
@@ -14,10 +15,15 @@
  * the last one is answered. Slots of notifications stay NULL. */
 struct batch {
 	struct conn *conn;      /* referenced */
+	json_t *elements;       /* the parsed array */
 	json_t **slots;
 	size_t n;
+	size_t next;            /* first element not yet dispatched */
 	size_t pending;         /* elements not yet answered or skipped */
+	bool pumping;
 };
+
+static void handle_one(struct conn *c, struct batch *b, size_t slot, json_t *m);
 
 static const struct {
 	const char *reason;
@@ -79,8 +85,36 @@ batch_finish(struct batch *b)
 	else
 		json_decref(out);
 	conn_unref(b->conn);
+	json_decref(b->elements);
 	free(b->slots);
 	free(b);
+}
+
+/* Dispatches a batch's elements while the connection has room under
+ * server.max_inflight; answers make room and pump again, so a large batch
+ * flows through instead of landing on the database all at once. */
+static void
+batch_pump(struct batch *b)
+{
+	struct conn *c = b->conn;
+
+	if (b->pumping)
+		return;
+	b->pumping = true;
+	while (b->next < b->n && c->state != CONN_CLOSING &&
+	    c->inflight < (unsigned)srv->cfg->max_inflight) {
+		size_t i = b->next++;
+
+		handle_one(c, b, i, json_array_get(b->elements, i));
+	}
+	b->pumping = false;
+	/* The client left: what was never dispatched is dropped. */
+	if (c->state == CONN_CLOSING && b->next < b->n) {
+		b->pending -= b->n - b->next;
+		b->next = b->n;
+		if (b->pending == 0)
+			batch_finish(b);
+	}
 }
 
 /* Puts one answer (stolen, may be NULL) where it belongs. */
@@ -97,10 +131,20 @@ deliver(struct conn *c, struct batch *b, size_t slot, json_t *msg)
 		batch_finish(b);
 }
 
+/* After an answer: a batch of c waiting for room may go on. */
+static void
+request_finished(struct conn *c, struct batch *b)
+{
+	if (b != NULL && b->pending > 0 && b->next < b->n)
+		batch_pump(b);
+}
+
 static void
 request_end(struct request *req, json_t *msg)
 {
 	struct conn *c = req->conn;
+	struct batch *b = req->batch;
+	bool more;
 
 	if (req->id == NULL) {	/* notification: never answered */
 		json_decref(msg);
@@ -109,11 +153,16 @@ request_end(struct request *req, json_t *msg)
 	log_debug("%s #%llu %s %llums", c->tag, (unsigned long long)req->seq,
 	    req->method->name,
 	    (unsigned long long)(now_ms() - req->started_ms));
-	deliver(c, req->batch, req->batch_slot, msg);
+	/* Whether the batch lives on after this answer is known before it is
+	 * delivered: the last delivery frees it. */
+	more = b != NULL && b->pending > 1 && b->next < b->n;
+	deliver(c, b, req->batch_slot, msg);
 	json_decref(req->id);
 	json_decref(req->params);
 	free(req);
 	conn_request_done(c);
+	if (more)
+		request_finished(c, b);
 	conn_unref(c);
 }
 
@@ -297,7 +346,7 @@ rpc_handle_line(struct conn *c, const char *line, size_t len)
 	json_error_t jerr;
 	json_t *m;
 	struct batch *b;
-	size_t i, n;
+	size_t n;
 
 	/* Any JSON value parses; a non-object is then an invalid request, not
 	 * a parse error. */
@@ -325,14 +374,13 @@ rpc_handle_line(struct conn *c, const char *line, size_t len)
 	b = xcalloc(1, sizeof *b);
 	b->conn = c;
 	conn_ref(c);
+	b->elements = m;
 	b->n = n;
 	b->slots = xcalloc(n, sizeof *b->slots);
-	/* One extra pending count held while the elements are dispatched, so
-	 * that answers given at once cannot finish the batch under us. */
+	/* One extra pending count held while dispatching, so that answers
+	 * given at once cannot finish the batch under us. */
 	b->pending = n + 1;
-	for (i = 0; i < n; i++)
-		handle_one(c, b, i, json_array_get(m, i));
-	json_decref(m);
+	batch_pump(b);
 	if (--b->pending == 0)
 		batch_finish(b);
 }

@@ -23,11 +23,10 @@ struct server *srv;
 /* Statements the daemon runs itself, after the methods' ones. */
 static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_AUTH_LOGIN_BEGIN] = "SELECT auth_login_begin($1, $2, $3, $4)",
-	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT auth_login_success($1, $2, $3, $4)",
+	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT auth_login_success($1, $2, $3, $4, $5)",
 	[STMT_AUTH_LOGIN_FAILURE] = "SELECT auth_login_failure($1, $2)",
 	[STMT_AUTH_RESUME] = "SELECT auth_resume($1)",
 	[STMT_AUTH_CERT_LOGIN] = "SELECT auth_cert_login($1, $2, $3, $4)",
-	[STMT_PING_DB] = "SELECT 1",
 	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
 	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
 	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
@@ -410,7 +409,7 @@ server_run(struct config *cfg)
 	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
 	struct timeval zero = {0, 0};
 	char err[512];
-	int schema;
+	int schema = 0, pending;
 	size_t i;
 
 	srv = xcalloc(1, sizeof *srv);
@@ -423,15 +422,14 @@ server_run(struct config *cfg)
 	if ((srv->ssl_ctx = tls_server_ctx(cfg, err, sizeof err)) == NULL)
 		fatal("%s", err);
 
-	schema = migrate_current(cfg->db_conninfo);
-	if (schema >= 0 && schema < migrate_latest())
-		fatal("the database schema is at version %d but this "
-		    "strapontind needs %d: run `strapontind -c %s --migrate`",
-		    schema, migrate_latest(), cfg->path);
-	if (schema > migrate_latest())
+	pending = migrate_pending(cfg->db_conninfo, &schema);
+	if (pending > 0)
+		fatal("the database lacks %d of this strapontind's migrations: "
+		    "run `strapontind -c %s --migrate`", pending, cfg->path);
+	if (pending == 0 && schema > migrate_latest())
 		fatal("the database schema (%d) is newer than this "
 		    "strapontind (%d)", schema, migrate_latest());
-	if (schema < 0)
+	if (pending < 0)
 		log_warn("cannot check the schema version now; serving and "
 		    "retrying the database");
 

@@ -92,19 +92,27 @@ END $$;
 
 -- Step 1 of auth.login: throttling, then the stored hash (NULL for an
 -- unknown or disabled account, which the daemon verifies against a dummy
--- hash so both cases take the same time and give the same answer).
+-- hash so both cases take the same time and give the same answer). The
+-- daemon runs one attempt per e-mail at a time, so the count it sees is
+-- never behind.
 CREATE FUNCTION auth_login_begin(p_email text, p_addr text,
                                  p_max integer, p_lockout_s integer)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     since timestamptz := now() - make_interval(secs => p_lockout_s);
+    lock_until timestamptz;
     u users;
 BEGIN
-    IF (SELECT count(*) FROM login_failures
-         WHERE email = p_email AND at > since) >= p_max
-       OR (SELECT count(*) FROM login_failures
-            WHERE client_addr = p_addr AND at > since) >= p_max THEN
-        RETURN jsonb_build_object('locked', true);
+    -- A lock ends lockout after the failure that reached the limit.
+    SELECT max(t) + make_interval(secs => p_lockout_s) INTO lock_until FROM (
+        (SELECT at AS t FROM login_failures WHERE email = p_email AND at > since
+          ORDER BY at DESC OFFSET p_max - 1 LIMIT 1)
+        UNION ALL
+        (SELECT at FROM login_failures WHERE client_addr = p_addr AND at > since
+          ORDER BY at DESC OFFSET p_max - 1 LIMIT 1)) x;
+    IF lock_until IS NOT NULL THEN
+        RETURN jsonb_build_object('locked', true, 'retry_after_s',
+            greatest(1, ceil(extract(epoch FROM lock_until - now()))::integer));
     END IF;
     SELECT * INTO u FROM users WHERE email = p_email AND enabled;
     RETURN jsonb_build_object('locked', false, 'user_id', u.id,
@@ -118,8 +126,10 @@ RETURNS jsonb LANGUAGE sql AS $$
     SELECT '{}'::jsonb;
 $$;
 
+-- p_new_hash, when not NULL, replaces a hash made at an older cost.
 CREATE FUNCTION auth_login_success(p_user_id bigint, p_token_hash text,
-                                   p_ttl_s integer, p_addr text)
+                                   p_ttl_s integer, p_addr text,
+                                   p_new_hash text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users;
@@ -128,6 +138,9 @@ BEGIN
     SELECT * INTO u FROM users WHERE id = p_user_id AND enabled;
     IF NOT FOUND THEN
         PERFORM api_error('unauthenticated', 'Unknown e-mail or wrong password.');
+    END IF;
+    IF p_new_hash IS NOT NULL THEN
+        UPDATE users SET password_hash = p_new_hash WHERE id = u.id;
     END IF;
     DELETE FROM login_failures WHERE email = u.email;
     DELETE FROM tokens WHERE user_id = u.id AND expires_at < now() - interval '1 day';
@@ -195,3 +208,21 @@ BEGIN
      WHERE user_id = uid AND revoked_at IS NULL;
     RETURN uid;
 END $$;
+
+-- Every daemon learns at once that a session ended (logout, password
+-- change, disabled user), so it stops sending events to that connection.
+CREATE FUNCTION tokens_revoked() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('strapontin_events', jsonb_build_object(
+        'topic', 'session.revoked', 'token_hash', NEW.token_hash)::text);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tokens_revoked AFTER UPDATE OF revoked_at ON tokens
+    FOR EACH ROW WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL)
+    EXECUTE FUNCTION tokens_revoked();
+
+CREATE FUNCTION events_subscribe(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('topics', p->'topics', 'user_id', (auth_user(p_token)).id)
+$$;

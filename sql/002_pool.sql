@@ -144,6 +144,7 @@ CREATE TABLE idempotency_keys (
     user_id    bigint NOT NULL REFERENCES users,
     key        text NOT NULL,
     method     text NOT NULL,
+    request    jsonb NOT NULL,     -- the params, less the key: a replay must match
     result     jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, key)

@@ -114,11 +114,21 @@ $$;
 -- show an event only to whom may see its object.
 CREATE FUNCTION emit(p_topic text, p_partner_id bigint, p_structure_id bigint,
                      p_data jsonb)
-RETURNS void LANGUAGE sql AS $$
-    SELECT pg_notify('strapontin_events', jsonb_build_object('topic', p_topic,
-        'partner_id', p_partner_id, 'structure_id', p_structure_id,
-        'data', p_data)::text);
-$$;
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    -- free text stays out of events: NOTIFY payloads stop at 8000 bytes
+    d jsonb := p_data - 'description' - 'accessibility';
+    msg text := jsonb_build_object('topic', p_topic, 'partner_id', p_partner_id,
+                                   'structure_id', p_structure_id, 'data', d)::text;
+BEGIN
+    IF octet_length(msg) > 7900 THEN
+        msg := jsonb_build_object('topic', p_topic, 'partner_id', p_partner_id,
+                                  'structure_id', p_structure_id,
+                                  'data', jsonb_build_object('id', d->'id',
+                                                             'truncated', true))::text;
+    END IF;
+    PERFORM pg_notify('strapontin_events', msg);
+END $$;
 
 ------------------------------------------------------------- JSON shapes
 
@@ -505,6 +515,9 @@ BEGIN
                          CASE WHEN p ? 'starts_at' AND o.booking_deadline > starts
                               THEN starts - interval '48 hours'
                               ELSE o.booking_deadline END);
+    IF p ? 'starts_at' AND starts <= now() THEN
+        PERFORM bad_param('starts_at', 'starts_at must be in the future');
+    END IF;
     IF ends <= starts THEN
         PERFORM bad_param('ends_at', 'ends_at must be after starts_at');
     END IF;
@@ -580,29 +593,46 @@ END $$;
 
 -- Seats freed on an offer go to the oldest waiting entry that fits, then
 -- the next, while seats remain. Caller holds the offer's row lock.
+-- Seats freed on an offer go to the oldest waiting entry that fits and
+-- whose person could accept them (no live booking of this offer, within
+-- the caps), then the next, while seats remain. Caller holds the offer's
+-- row lock.
 CREATE FUNCTION waitlist_serve(p_offer_id bigint, p_policy jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     o offers;
     e waitlist_entries;
+    b beneficiaries;
     served integer := 0;
     hold interval := make_interval(secs => coalesce((p_policy->>'waitlist_hold')::integer, 86400));
+    found_one boolean;
 BEGIN
     LOOP
         SELECT * INTO o FROM offers WHERE id = p_offer_id;
         EXIT WHEN o.status <> 'published' OR o.booking_deadline <= now();
-        SELECT * INTO e FROM waitlist_entries
-         WHERE offer_id = p_offer_id AND status = 'waiting'
-           AND seats <= o.seats_total - o.seats_taken - o.seats_held
-         ORDER BY id LIMIT 1 FOR UPDATE;
-        EXIT WHEN NOT FOUND;
-        UPDATE waitlist_entries
-           SET status = 'offered', offered_at = now(),
-               expires_at = least(now() + hold, o.booking_deadline)
-         WHERE id = e.id RETURNING * INTO e;
-        PERFORM emit('waitlist.offered', o.partner_id, e.structure_id,
-                     waitlist_json(e));
-        served := served + 1;
+        found_one := false;
+        FOR e IN SELECT * FROM waitlist_entries
+                  WHERE offer_id = p_offer_id AND status = 'waiting'
+                    AND seats <= o.seats_total - o.seats_taken - o.seats_held
+                  ORDER BY id
+        LOOP
+            SELECT * INTO b FROM beneficiaries WHERE id = e.beneficiary_id;
+            CONTINUE WHEN b.erased_at IS NOT NULL
+                OR booking_cap_hit(b, o, p_policy) IS NOT NULL
+                OR EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
+                             AND beneficiary_id = b.id
+                             AND status IN ('confirmed', 'attended', 'no_show'));
+            UPDATE waitlist_entries
+               SET status = 'offered', offered_at = now(),
+                   expires_at = least(now() + hold, o.booking_deadline)
+             WHERE id = e.id RETURNING * INTO e;
+            PERFORM emit('waitlist.offered', o.partner_id, e.structure_id,
+                         waitlist_json(e));
+            served := served + 1;
+            found_one := true;
+            EXIT;
+        END LOOP;
+        EXIT WHEN NOT found_one;
     END LOOP;
     RETURN served;
 END $$;
@@ -707,7 +737,8 @@ BEGIN
      WHERE id = o.id;
     PERFORM audit(u, 'offer.close_attendance', 'offer', o.id,
                   jsonb_build_object('no_show', n), p_addr);
-    RETURN jsonb_build_object('offer_id', o.id, 'no_show', n,
+    RETURN jsonb_build_object('offer_id', o.id, 'marked_no_show', n,
+        'no_show', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'no_show'),
         'attended', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'attended'),
         'attended_seats', (SELECT coalesce(sum(seats), 0) FROM bookings WHERE offer_id = o.id AND status = 'attended'),
         'no_show_seats', (SELECT coalesce(sum(seats), 0) FROM bookings WHERE offer_id = o.id AND status = 'no_show'));
@@ -1012,9 +1043,14 @@ BEGIN
         -- then finds the first one's answer.
         PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || k, 0));
         SELECT result INTO prev FROM idempotency_keys
-         WHERE user_id = u.id AND key = k;
+         WHERE user_id = u.id AND key = k
+           AND method = 'booking.create' AND request = p - 'idempotency_key';
         IF FOUND THEN
             RETURN prev;
+        END IF;
+        IF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = u.id AND key = k) THEN
+            PERFORM bad_param('idempotency_key',
+                'this idempotency_key was used for another request');
         END IF;
     END IF;
     bk := booking_make(u, (p->>'beneficiary_id')::bigint,
@@ -1022,8 +1058,8 @@ BEGIN
                        p_policy, 'direct');
     res := booking_json(bk);
     IF k IS NOT NULL THEN
-        INSERT INTO idempotency_keys (user_id, key, method, result)
-        VALUES (u.id, k, 'booking.create', res);
+        INSERT INTO idempotency_keys (user_id, key, method, request, result)
+        VALUES (u.id, k, 'booking.create', p - 'idempotency_key', res);
     END IF;
     PERFORM audit(u, 'booking.create', 'booking', bk.id,
                   jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats), p_addr);

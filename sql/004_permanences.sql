@@ -951,9 +951,14 @@ BEGIN
     IF k IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || k, 0));
         SELECT result INTO prev FROM idempotency_keys
-         WHERE user_id = u.id AND key = k;
+         WHERE user_id = u.id AND key = k
+           AND method = 'permanence.claim' AND request = p - 'idempotency_key';
         IF FOUND THEN
             RETURN prev;
+        END IF;
+        IF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = u.id AND key = k) THEN
+            PERFORM bad_param('idempotency_key',
+                'this idempotency_key was used for another request');
         END IF;
     END IF;
     -- FOR SHARE: claims run side by side; close and draw wait for them.
@@ -980,8 +985,8 @@ BEGIN
     res := booking_json(bk) || jsonb_build_object('permanence_id', pm.id,
                                                   'from_block', bk.block_seats);
     IF k IS NOT NULL THEN
-        INSERT INTO idempotency_keys (user_id, key, method, result)
-        VALUES (u.id, k, 'permanence.claim', res);
+        INSERT INTO idempotency_keys (user_id, key, method, request, result)
+        VALUES (u.id, k, 'permanence.claim', p - 'idempotency_key', res);
     END IF;
     PERFORM audit(u, 'permanence.claim', 'booking', bk.id,
                   jsonb_build_object('permanence_id', pm.id, 'offer_id', o.id,

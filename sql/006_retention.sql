@@ -40,6 +40,9 @@ BEGIN
                 jsonb_build_object('retention_months', months));
         n := n + 1;
     END LOOP;
+    -- Housekeeping that needs no hurry: old replays and dead sessions.
+    DELETE FROM idempotency_keys WHERE created_at < now() - interval '30 days';
+    DELETE FROM tokens WHERE expires_at < now() - interval '1 day';
     RETURN n;
 END $$;
 

@@ -15,8 +15,8 @@ fi
 if hits=$(grep -nE '\b(sleep|usleep|nanosleep|system|popen)\s*\(' ./*.c); then
 	echo "sleeping or forking call in the daemon:"; echo "$hits"; fail=1
 fi
-if hits=$(grep -nE '\bmigrate_(apply|current|add_admin)\s*\(' ./*.c |
-    grep -vE '^./(main|migrate)\.c:|^./server\.c:.*schema = migrate_current'); then
+if hits=$(grep -nE '\bmigrate_(apply|pending|add_admin)\s*\(' ./*.c |
+    grep -vE "^./(main|migrate)\.c:|^./server\.c:.*pending = migrate_pending"); then
 	echo "migrate_* called outside start-up:"; echo "$hits"; fail=1
 fi
 # Every query on the request path goes through the pool's non-blocking

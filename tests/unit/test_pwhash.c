@@ -320,7 +320,10 @@ test_dummy_verify_time(void **state)
 			dummy = t;
 	}
 	print_message("ln=13: verify %.2f ms, dummy %.2f ms\n", real, dummy);
-	assert_true(dummy > real * 0.5 && dummy < real * 2.0);
+	/* The property is "same order of cost" (a dummy that skipped the hash
+	 * would be a thousand times faster); the band is wide because this
+	 * runs beside the rest of the suite on a loaded machine. */
+	assert_true(dummy > real * 0.25 && dummy < real * 4.0);
 	pwhash_dummy_verify(NULL);
 	pwhash_dummy_verify("");
 	pwhash_set_cost(TEST_LN);
