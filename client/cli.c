@@ -1,23 +1,21 @@
 /*
  * strapontin: command-line client for strapontind.
  *
- *	strapontin [global options] NOUN [VERB] [ARGS | --field value ...]
+ *	strapontin [global options] NOUN VERB [ID] [--field value ...]
+ *	strapontin call METHOD ['{json params}' | --field value ...]
  *
- * Every command is a row of the commands[] table: the words that name it,
- * the JSON-RPC method it calls, and the function that builds the params and
- * prints the result. Commands that only map "--field value" pairs onto a
- * method's params need no function of their own (cmd_generic).
+ * Every command is a row of cli_commands[] (cli_table.c): the words that
+ * name it, the JSON-RPC method, the param that a first bare argument
+ * gives, and the params. Most commands need no code of their own:
+ * cli_run_method() turns the flags into params, resumes the saved session,
+ * calls, and prints the result through the row's view (cli_out.c).
  *
- * Exit codes: 0 success, 1 the server refused (reason on stderr), 2 usage,
- * 3 no conversation with the server (connect, TLS, lost connection,
- * timeout, nonsense from the server) or no way to print the answer. The
- *certificate and the host name are always verified; there is deliberately no
- *way to turn that off.
+ * Exit codes: 0 success, 1 the server refused (reason on stderr; also an
+ * ended session), 2 usage (nothing was sent), 3 no conversation with the
+ * server (connect, TLS, lost connection, timeout, nonsense). The server's
+ * certificate and name are always verified; there is deliberately no way
+ * to turn that off.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* MSG_NOSIGNAL, getaddrinfo, getopt_long */
-#endif
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -28,7 +26,7 @@
 
 #include <openssl/ssl.h>
 
-#include "strapontin.h"
+#include "cli.h"
 
 #ifndef STRAPONTIN_VERSION
 #define STRAPONTIN_VERSION "unknown"
@@ -37,60 +35,16 @@
 #define STRAPONTIN_PROTOCOL 1
 #endif
 
-#define DEFAULT_SERVER "127.0.0.1:7443"
+/* Pages fetched by --all at most: a server that keeps answering a cursor
+ * must not keep us forever. */
+#define MAX_PAGES 10000
 
-enum {
-	EXIT_OK = 0,
-	EXIT_REFUSED = 1,
-	EXIT_USAGE = 2,
-	EXIT_CONNECT = 3,
-};
-
-struct cli {
-	struct st_options opt;
-	const char *server; /* as given, for messages */
-	char host[256];
-	char port[16];
-	bool json; /* machine output: compact JSON of the result */
-	struct st_client *client;
-};
-
-struct command;
-typedef int (*command_fn)(struct cli *, const struct command *, int, char **);
-
-struct command {
-	const char *noun;
-	const char *verb;   /* NULL for one-word commands */
-	const char *method; /* JSON-RPC method; NULL when fn chooses it */
-	command_fn fn;
-	const char *args; /* usage of what follows the words */
-	const char *help;
-};
-
-static int cmd_call(struct cli *, const struct command *, int, char **);
-static int cmd_ping(struct cli *, const struct command *, int, char **);
-static int cmd_version(struct cli *, const struct command *, int, char **);
-static int cmd_health(struct cli *, const struct command *, int, char **);
-
-static const struct command commands[] = {
-    {"call", NULL, NULL, cmd_call, "METHOD [JSON | --field value ...]",
-     "call any method, print its result"},
-    {"ping", NULL, "system.ping", cmd_ping, "", "check the server answers"},
-    {"version", NULL, "system.version", cmd_version, "",
-     "server and client versions"},
-    {"health", NULL, "system.health", cmd_health, "",
-     "database state and counters"},
-};
-
-#define NCOMMANDS (sizeof commands / sizeof commands[0])
-
-static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-warnx(const char *fmt, ...)
+void
+cli_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
+	fflush(stdout);
 	fputs("strapontin: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -98,265 +52,219 @@ warnx(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* ----------------------------------------------------------------- help */
+
 static void
 usage(FILE *f)
 {
+	const char *const *nouns = cli_nouns();
 	size_t i;
 
 	fprintf(f,
-		"usage: strapontin [options] COMMAND [ARGS]\n"
+		"usage: strapontin [options] NOUN VERB [ID] [--field value "
+		"...]\n"
+		"       strapontin [options] COMMAND [ARGS]\n"
 		"\n"
 		"options:\n"
-		"  --server HOST:PORT  server (default $STRAPONTIN_SERVER, "
-		"else %s)\n"
-		"  --ca FILE           CA to verify the server (default "
-		"$STRAPONTIN_CA, else\n"
-		"                      the system store)\n"
-		"  --cert FILE         client certificate (mutual TLS)\n"
-		"  --key FILE          its private key (default: in --cert)\n"
+		"  --server HOST:PORT  the server (client.conf, "
+		"$STRAPONTIN_SERVER; 127.0.0.1:7443)\n"
+		"  --ca FILE           CA that signed the server's certificate "
+		"(client.conf,\n"
+		"                      $STRAPONTIN_CA; else the system's)\n"
+		"  --cert FILE, --key FILE  client certificate and key\n"
 		"  --timeout SECONDS   per request (default 10)\n"
-		"  --json              print results as compact JSON\n"
+		"  --json              print the result as JSON, exactly\n"
+		"  --csv               print lists as CSV\n"
+		"  --all               lists: every page, not only the "
+		"first\n"
 		"  --help, --version\n"
 		"\n"
-		"commands:\n",
-		DEFAULT_SERVER);
-	for (i = 0; i < NCOMMANDS; i++) {
-		char words[64];
-
-		snprintf(words, sizeof words, "%s%s%s %s", commands[i].noun,
-			 commands[i].verb ? " " : "",
-			 commands[i].verb ? commands[i].verb : "",
-			 commands[i].args);
-		fprintf(f, "  %-40s %s\n", words, commands[i].help);
-	}
-	fprintf(f, "\n"
-		   "A field value is taken as JSON when it parses as JSON "
-		   "(42, true, null,\n"
-		   "{...}, \"text\"), else as a string: quote digits meant as "
-		   "text ('\"0612\"').\n"
-		   "Exit: 0 ok, 1 refused by the server, 2 usage, 3 cannot "
-		   "reach the server.\n");
-}
-
-/* "host:port", "[v6]:port", "host", "[v6]" or a bare v6 address. */
-static int
-parse_server(struct cli *cli, const char *s)
-{
-	const char *colon, *end;
-	size_t hl;
-
-	cli->server = s;
-	snprintf(cli->port, sizeof cli->port, "7443");
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL)
-			return -1;
-		hl = (size_t)(end - s - 1);
-		if (end[1] == ':')
-			colon = end + 1;
-		else if (end[1] == '\0')
-			colon = NULL;
-		else
-			return -1;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon != NULL && strchr(s, ':') != colon) {
-			/* Several colons without []: an IPv6 address alone. */
-			unsigned char a6[16];
-
-			if (inet_pton(AF_INET6, s, a6) != 1)
-				return -1;
-			colon = NULL;
-		}
-		hl = colon ? (size_t)(colon - s) : strlen(s);
-	}
-	if (hl == 0 || hl >= sizeof cli->host)
-		return -1;
-	memcpy(cli->host, s, hl);
-	cli->host[hl] = '\0';
-	if (colon != NULL) {
-		if (colon[1] == '\0' || strlen(colon + 1) >= sizeof cli->port ||
-		    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-			return -1;
-		snprintf(cli->port, sizeof cli->port, "%s", colon + 1);
-	}
-	return 0;
-}
-
-/* Connects on first use, so that usage errors never need a server. */
-static int
-cli_connect(struct cli *cli)
-{
-	struct st_error err;
-
-	if (cli->client != NULL)
-		return EXIT_OK;
-	cli->client = st_connect(&cli->opt, &err);
-	if (cli->client == NULL) {
-		warnx("%s", st_strerror(&err));
-		return err.status == ST_ERR_USAGE ? EXIT_USAGE : EXIT_CONNECT;
-	}
-	return EXIT_OK;
-}
-
-/* One call: EXIT_OK with *result, or the exit code, the reason printed. */
-static int
-cli_call(struct cli *cli, const char *method, json_t *params, json_t **result)
-{
-	struct st_error err;
-	int r;
-
-	*result = NULL;
-	if ((r = cli_connect(cli)) != EXIT_OK)
-		return r;
-	switch (st_call(cli->client, method, params, result, &err)) {
-	case ST_OK:
-		return EXIT_OK;
-	case ST_ERR_SERVER:
-		r = EXIT_REFUSED;
-		break;
-	case ST_ERR_USAGE:
-		r = EXIT_USAGE;
-		break;
-	default:
-		r = EXIT_CONNECT;
-		break;
-	}
-	warnx("%s", st_strerror(&err));
-	st_error_clear(&err);
-	return r;
+		"commands:\n");
+	for (i = 0; i < cli_ncommands; i++)
+		if (cli_commands[i].verb == NULL)
+			fprintf(f, "  %-14s %s\n", cli_commands[i].noun,
+				cli_commands[i].help);
+	fprintf(f, "\nnouns (strapontin NOUN --help lists the verbs):\n");
+	for (i = 0; nouns[i] != NULL; i++)
+		fprintf(f, "  %-14s %s\n", nouns[i], cli_noun_help(nouns[i]));
+	fprintf(f,
+		"\nexamples:\n"
+		"  strapontin login ref@example.org\n"
+		"  strapontin offer list --from today --available-only\n"
+		"  strapontin booking create --offer-id 12 --beneficiary-id 7 "
+		"--seats 2\n"
+		"  strapontin ticket check-in 7KQ4-M2XD-9TPB-W3RC\n"
+		"\nexit status: 0 ok, 1 refused by the server, 2 usage, "
+		"3 cannot connect or TLS failure.\n"
+		"See strapontin(1).\n");
 }
 
 static void
-print_json(const json_t *v, bool compact)
+noun_usage(FILE *f, const char *noun)
 {
-	json_dumpf(v, stdout,
-		   JSON_ENCODE_ANY | (compact ? JSON_COMPACT : JSON_INDENT(2)));
-	fputc('\n', stdout);
-}
+	const struct cli_command *c;
+	size_t i;
 
-/* A field value: JSON if it parses as JSON, else the string itself. */
-static json_t *
-field_value(const char *s)
-{
-	json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
-
-	return v != NULL ? v : json_string(s);
-}
-
-/* "--name value" and "--name=value" pairs into a params object. */
-static int
-parse_fields(int argc, char **argv, json_t **params)
-{
-	const char *name, *eq, *value;
-	char key[128];
-	json_t *p = json_object(), *v;
-	size_t kl;
-	int i;
-
-	for (i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
-			warnx("expected --field value, not '%s'", argv[i]);
-			goto fail;
-		}
-		name = argv[i] + 2;
-		if ((eq = strchr(name, '=')) != NULL) {
-			kl = (size_t)(eq - name);
-			value = eq + 1;
-		} else {
-			kl = strlen(name);
-			if (i + 1 >= argc) {
-				warnx("--%s needs a value", name);
-				goto fail;
-			}
-			value = argv[++i];
-		}
-		if (kl == 0 || kl >= sizeof key) {
-			warnx("bad field name '%s'", argv[i]);
-			goto fail;
-		}
-		memcpy(key, name, kl);
-		key[kl] = '\0';
-		/* Field names are words: CLI style dashes become the
-		 * protocol's underscores. */
-		for (char *k = key; *k != '\0'; k++)
-			if (*k == '-')
-				*k = '_';
-		if (json_object_get(p, key) != NULL) {
-			warnx("field %s given twice", key);
-			goto fail;
-		}
-		if ((v = field_value(value)) == NULL) {
-			warnx("--%s: value is not valid UTF-8", key);
-			goto fail;
-		}
-		json_object_set_new(p, key, v);
+	fprintf(f,
+		"usage: strapontin %s VERB [ID] [--field value ...]\n\n%s."
+		"\n\nverbs:\n",
+		noun, cli_noun_help(noun) ? cli_noun_help(noun) : noun);
+	for (i = 0; i < cli_ncommands; i++) {
+		c = &cli_commands[i];
+		if (c->verb != NULL && strcmp(c->noun, noun) == 0)
+			fprintf(f, "  %-18s %s\n", c->verb, c->help);
 	}
-	*params = p;
+	fprintf(f, "\nstrapontin %s VERB --help lists a verb's fields.\n",
+		noun);
+}
+
+static int
+cmd_help_call(void)
+{
+	printf("usage: strapontin call METHOD ['{json params}']\n"
+	       "       strapontin call METHOD [--field value ...]\n"
+	       "\n"
+	       "Calls any method with the saved session and prints its result "
+	       "(indented JSON;\n"
+	       "--json: compact). A --field value is taken as JSON when it "
+	       "parses as JSON\n"
+	       "(42, true, null, [1,2], \"text\"), else as a string: quote "
+	       "digits meant as\n"
+	       "text ('\"0612\"'). Dashes in field names become "
+	       "underscores.\n");
+	return EXIT_OK;
+}
+
+/* ----------------------------------------------------- running methods */
+
+/* One call, or with --all every page of a list, items gathered into one
+ * {items, next_cursor: null}. */
+static int
+call_all(struct cli *cli, const struct cli_command *cmd, json_t *params,
+	 json_t **result)
+{
+	json_t *page = NULL, *all = NULL, *next;
+	char *last = NULL;
+	int r, n;
+
+	if (!cli->all || !(cmd->flags & CMD_LIST))
+		return cli_call(cli, cmd->method, params, result);
+	for (n = 0; n < MAX_PAGES; n++) {
+		if ((r = cli_call(cli, cmd->method, params, &page)) != EXIT_OK)
+			goto fail;
+		next = json_object_get(page, "next_cursor");
+		/* A cursor seen before would loop: stop there. */
+		if (!json_is_string(next) ||
+		    (last != NULL &&
+		     strcmp(last, json_string_value(next)) == 0))
+			next = NULL;
+		free(last);
+		last = next ? strdup(json_string_value(next)) : NULL;
+		if (all == NULL)
+			all = json_incref(page);
+		else
+			json_array_extend(json_object_get(all, "items"),
+					  json_object_get(page, "items"));
+		json_decref(page);
+		page = NULL;
+		if (last == NULL)
+			break;
+		json_object_set_new(params, "cursor", json_string(last));
+	}
+	if (json_object_get(all, "next_cursor") != NULL)
+		json_object_set_new(all, "next_cursor", json_null());
+	free(last);
+	*result = all;
 	return EXIT_OK;
 fail:
-	json_decref(p);
-	return EXIT_USAGE;
-}
-
-/* Calls cmd->method with the fields as params and prints the result as
- * JSON: the default for commands without a nicer rendering. */
-static int
-cmd_generic(struct cli *cli, const struct command *cmd, int argc, char **argv)
-{
-	json_t *params = NULL, *result = NULL;
-	int r;
-
-	if ((r = parse_fields(argc, argv, &params)) != EXIT_OK)
-		return r;
-	if ((r = cli_call(cli, cmd->method, params, &result)) == EXIT_OK)
-		print_json(result, cli->json);
-	json_decref(params);
-	json_decref(result);
+	free(last);
+	json_decref(all);
 	return r;
 }
 
-static int
-cmd_call(struct cli *cli, const struct command *cmd, int argc, char **argv)
+int
+cli_run_method(struct cli *cli, const struct cli_command *cmd, json_t *params,
+	       int argc, char **argv)
 {
-	json_t *params = NULL, *result = NULL;
-	json_error_t jerr;
+	json_t *result = NULL;
 	int r;
 
-	(void)cmd;
-	if (argc < 1) {
-		warnx("call: which method?");
-		return EXIT_USAGE;
-	}
-	if (argc == 2 && strncmp(argv[1], "--", 2) != 0) {
-		params = json_loads(argv[1], 0, &jerr);
-		if (params == NULL) {
-			warnx("call: params: %s", jerr.text);
-			return EXIT_USAGE;
-		}
-		if (!json_is_object(params) && !json_is_array(params)) {
-			warnx("call: params must be a JSON object");
-			json_decref(params);
-			return EXIT_USAGE;
-		}
-	} else if ((r = parse_fields(argc - 1, argv + 1, &params)) != EXIT_OK)
+	(void)argc;
+	(void)argv;
+	if ((cmd->flags & CMD_SECRET) &&
+	    (r = cli_fill_secrets(cli, cmd, params)) != EXIT_OK)
 		return r;
-	if ((r = cli_call(cli, argv[0], params, &result)) == EXIT_OK)
-		print_json(result, cli->json);
-	json_decref(params);
+	if (!(cmd->flags & CMD_ANON) && (r = cli_resume(cli)) != EXIT_OK)
+		return r;
+	if ((r = call_all(cli, cmd, params, &result)) != EXIT_OK)
+		return r;
+	cli_print(cli, cmd, result);
 	json_decref(result);
-	return r;
-}
-
-static int
-no_args(const struct command *cmd, int argc)
-{
-	if (argc != 0) {
-		warnx("%s takes no arguments", cmd->noun);
-		return EXIT_USAGE;
-	}
 	return EXIT_OK;
 }
+
+int
+cli_cmd_call(struct cli *cli, const struct cli_command *cmd, json_t *params,
+	     int argc, char **argv)
+{
+	json_t *result = NULL;
+	json_error_t jerr;
+	const char *method;
+	char **rest;
+	int r, i, n = 0;
+
+	(void)params;
+	params = NULL;
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return cmd_help_call();
+	if ((rest = calloc((size_t)argc + 1, sizeof *rest)) == NULL)
+		abort();
+	/* The output flags may come anywhere; the rest keeps its order. */
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			cli->format = FMT_JSON;
+		else if (strcmp(argv[i], "--csv") == 0)
+			cli->format = FMT_CSV;
+		else
+			rest[n++] = argv[i];
+	r = EXIT_USAGE;
+	if (n < 1 || rest[0][0] == '-') {
+		cli_warnx("call: which method? (strapontin call METHOD "
+			  "'{json}')");
+		goto out;
+	}
+	method = rest[0];
+	if (n >= 2 && rest[1][0] != '-') {
+		if (n > 2) {
+			cli_warnx("call: give params as JSON or as --field "
+				  "value, not both");
+			goto out;
+		}
+		if ((params = json_loads(rest[1], 0, &jerr)) == NULL) {
+			cli_warnx("call: params: %s", jerr.text);
+			goto out;
+		}
+		if (!json_is_object(params)) {
+			cli_warnx("call: params must be a JSON object");
+			goto out;
+		}
+	} else if ((r = cli_params_generic(cli, n - 1, rest + 1, &params)) !=
+		   EXIT_OK)
+		goto out;
+	/* Raw access is still done as the saved user, if there is one. */
+	if ((r = cli_resume(cli)) == EXIT_OK &&
+	    (r = cli_call(cli, method, params, &result)) == EXIT_OK)
+		cli_print(cli, cmd, result);
+out:
+	free(rest);
+	json_decref(params);
+	json_decref(result);
+	return r;
+}
+
+/* ------------------------------------------------------ system commands */
 
 static double
 elapsed_ms(const struct timespec *t0)
@@ -368,53 +276,58 @@ elapsed_ms(const struct timespec *t0)
 	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static int
-cmd_ping(struct cli *cli, const struct command *cmd, int argc, char **argv)
+int
+cli_cmd_ping(struct cli *cli, const struct cli_command *cmd, json_t *params,
+	     int argc, char **argv)
 {
 	struct timespec t0;
 	json_t *result = NULL;
 	const char *time;
+	char buf[64];
 	int r;
 
+	(void)params;
+	(void)argc;
 	(void)argv;
-	if ((r = no_args(cmd, argc)) != EXIT_OK)
-		return r;
 	if ((r = cli_connect(cli)) != EXIT_OK)
 		return r;
 	/* Timed from after the handshake: the round trip of one request. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = cli_call(cli, cmd->method, NULL, &result)) != EXIT_OK)
 		return r;
-	if (cli->json)
-		print_json(result, true);
+	if (cli->format != FMT_HUMAN)
+		cli_print(cli, cmd, result);
 	else {
 		time = json_string_value(json_object_get(result, "time"));
 		printf("pong from %s: %.1f ms, %s%s%s\n", cli->server,
 		       elapsed_ms(&t0), st_tls_version(cli->client),
-		       time ? ", server time " : "", time ? time : "");
+		       time ? ", server time " : "",
+		       time ? cli_time_local(time, true, buf, sizeof buf) : "");
 	}
 	json_decref(result);
 	return EXIT_OK;
 }
 
-static int
-cmd_version(struct cli *cli, const struct command *cmd, int argc, char **argv)
+int
+cli_cmd_version(struct cli *cli, const struct cli_command *cmd, json_t *params,
+		int argc, char **argv)
 {
 	json_t *result = NULL;
 	const char *name, *version;
 	int r;
 
+	(void)params;
+	(void)argc;
 	(void)argv;
-	if ((r = no_args(cmd, argc)) != EXIT_OK)
-		return r;
 	if ((r = cli_call(cli, cmd->method, NULL, &result)) != EXIT_OK)
 		return r;
-	if (cli->json)
-		print_json(result, true);
+	if (cli->format != FMT_HUMAN)
+		cli_print(cli, cmd, result);
 	else {
 		name = json_string_value(json_object_get(result, "name"));
 		version = json_string_value(json_object_get(result, "version"));
-		printf("server: %s %s, protocol %lld, schema %lld\n",
+		printf("server: %s %s, protocol %" JSON_INTEGER_FORMAT
+		       ", schema %" JSON_INTEGER_FORMAT "\n",
 		       name ? name : "?", version ? version : "?",
 		       json_integer_value(json_object_get(result, "protocol")),
 		       json_integer_value(json_object_get(result, "schema")));
@@ -425,25 +338,27 @@ cmd_version(struct cli *cli, const struct command *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int
-cmd_health(struct cli *cli, const struct command *cmd, int argc, char **argv)
+int
+cli_cmd_health(struct cli *cli, const struct cli_command *cmd, json_t *params,
+	       int argc, char **argv)
 {
 	json_t *result = NULL;
 	const char *db;
 	int r;
 
+	(void)params;
+	(void)argc;
 	(void)argv;
-	if ((r = no_args(cmd, argc)) != EXIT_OK)
-		return r;
 	if ((r = cli_call(cli, cmd->method, NULL, &result)) != EXIT_OK)
 		return r;
-	if (cli->json)
-		print_json(result, true);
+	if (cli->format != FMT_HUMAN)
+		cli_print(cli, cmd, result);
 	else {
 		db = json_string_value(json_object_get(result, "db"));
 		printf(
-		    "database %s, up %llds, %lld connections, %lld "
-		    "requests\n",
+		    "database %s, up %" JSON_INTEGER_FORMAT
+		    " s, %" JSON_INTEGER_FORMAT
+		    " connections, %" JSON_INTEGER_FORMAT " requests\n",
 		    db ? db : "?",
 		    json_integer_value(json_object_get(result, "uptime_s")),
 		    json_integer_value(json_object_get(result, "connections")),
@@ -453,28 +368,148 @@ cmd_health(struct cli *cli, const struct command *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The row whose words start argv; *used gets how many words it took. */
-static const struct command *
-find_command(int argc, char **argv, int *used)
-{
-	const struct command *cmd;
-	size_t i;
+/* ------------------------------------------ hidden helper commands */
 
-	for (i = 0; i < NCOMMANDS; i++) {
-		cmd = &commands[i];
-		if (strcmp(argv[0], cmd->noun) != 0)
-			continue;
-		if (cmd->verb == NULL) {
-			*used = 1;
-			return cmd;
+/* `strapontin _complete WORD...`: the candidates for the word after
+ * WORD..., one a line, for scripts/strapontin.bash-completion. */
+static int
+complete(int argc, char **argv)
+{
+	static const char *const globals[] = {
+	    "--server", "--ca",	 "--cert", "--key",	"--timeout", "--json",
+	    "--csv",	"--all", "--help", "--version", NULL};
+	const struct cli_command *cmd = NULL;
+	struct cli_param ps[CLI_MAX_PARAMS];
+	const char *const *values;
+	char flag[64];
+	size_t i, n, j;
+	int k = 0;
+
+	/* Global options and their values come first. */
+	while (k < argc && argv[k][0] == '-') {
+		if (strcmp(argv[k], "--json") != 0 &&
+		    strcmp(argv[k], "--csv") != 0 &&
+		    strcmp(argv[k], "--all") != 0 &&
+		    strchr(argv[k], '=') == NULL)
+			k++;
+		k++;
+	}
+	if (k > argc)
+		return EXIT_OK; /* a global option's value: files, hosts */
+	if (k == argc) {
+		for (i = 0; globals[i] != NULL; i++)
+			puts(globals[i]);
+		for (i = 0; i < cli_ncommands; i++)
+			if (cli_commands[i].verb == NULL)
+				puts(cli_commands[i].noun);
+		for (i = 0; cli_nouns()[i] != NULL; i++)
+			puts(cli_nouns()[i]);
+		puts("help");
+		return EXIT_OK;
+	}
+	if ((cmd = cli_find(argv[k], NULL)) == NULL) {
+		if (!cli_noun_exists(argv[k]))
+			return EXIT_OK;
+		if (k + 1 == argc) {
+			for (i = 0; i < cli_ncommands; i++)
+				if (cli_commands[i].verb != NULL &&
+				    strcmp(cli_commands[i].noun, argv[k]) == 0)
+					puts(cli_commands[i].verb);
+			return EXIT_OK;
 		}
-		if (argc >= 2 && strcmp(argv[1], cmd->verb) == 0) {
-			*used = 2;
-			return cmd;
+		if ((cmd = cli_find(argv[k], argv[k + 1])) == NULL)
+			return EXIT_OK;
+		k += 2;
+	} else
+		k++;
+	if (cli_params_parse(cmd->params, ps, CLI_MAX_PARAMS, &n) != 0)
+		return EXIT_OK;
+	/* After a flag that takes a value: that flag's values, if known. */
+	if (k < argc && strncmp(argv[argc - 1], "--", 2) == 0) {
+		for (i = 0; i < n; i++) {
+			char *p;
+
+			snprintf(flag, sizeof flag, "--%.40s", ps[i].name);
+			for (p = flag + 2; *p != '\0'; p++)
+				if (*p == '_')
+					*p = '-';
+			if (strcmp(flag, argv[argc - 1]) != 0)
+				continue;
+			if (ps[i].type == CP_ENUM || ps[i].type == CP_ENUMS)
+				for (values = ps[i].choices, j = 0;
+				     values[j] != NULL; j++)
+					puts(values[j]);
+			else if (ps[i].type == CP_BOOL) {
+				puts("true");
+				puts("false");
+			}
+			if (ps[i].type != CP_BOOL)
+				return EXIT_OK;
 		}
 	}
-	return NULL;
+	for (i = 0; i < n; i++) {
+		char *p;
+
+		if (ps[i].secret)
+			continue;
+		snprintf(flag, sizeof flag, "--%.40s", ps[i].name);
+		for (p = flag + 2; *p != '\0'; p++)
+			if (*p == '_')
+				*p = '-';
+		puts(flag);
+	}
+	puts("--json");
+	if (cmd->flags & CMD_LIST) {
+		puts("--csv");
+		puts("--all");
+	}
+	puts("--help");
+	return EXIT_OK;
 }
+
+/* `strapontin _table`: the table as data, one command a line:
+ * "noun verb method positional name:type:flags ...", "-" for none; type
+ * is a word of cli_params.c or enum(a|b|c); flags are r (required),
+ * n (nullable), s (secret). For the test that compares
+ * it with the daemon's method table. */
+static int
+dump_table(void)
+{
+	struct cli_param ps[CLI_MAX_PARAMS];
+	const struct cli_command *c;
+	size_t i, j, n;
+
+	for (i = 0; i < cli_ncommands; i++) {
+		c = &cli_commands[i];
+		if (cli_params_parse(c->params, ps, CLI_MAX_PARAMS, &n) != 0)
+			return EXIT_USAGE;
+		printf("%s %s %s %s", c->noun, c->verb ? c->verb : "-",
+		       c->method ? c->method : "-",
+		       c->positional ? c->positional : "-");
+		for (j = 0; j < n; j++) {
+			printf(" %s:", ps[j].name);
+			if (ps[j].type == CP_ENUM || ps[j].type == CP_ENUMS) {
+				size_t k;
+
+				fputs(ps[j].type == CP_ENUM ? "enum("
+							    : "enums(",
+				      stdout);
+				for (k = 0; ps[j].choices[k] != NULL; k++)
+					printf("%s%s", k ? "|" : "",
+					       ps[j].choices[k]);
+				putchar(')');
+			} else
+				fputs(cli_ptype_name(ps[j].type), stdout);
+			printf(":%s%s%s", ps[j].required ? "r" : "",
+			       ps[j].nullable ? "n" : "",
+			       ps[j].secret ? "s" : "");
+		}
+		putchar('\n');
+	}
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ main */
 
 enum {
 	OPT_SERVER = 256,
@@ -483,6 +518,8 @@ enum {
 	OPT_KEY,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_CSV,
+	OPT_ALL,
 	OPT_VERSION,
 };
 
@@ -493,97 +530,186 @@ static const struct option long_options[] = {
     {"key", required_argument, NULL, OPT_KEY},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"csv", no_argument, NULL, OPT_CSV},
+    {"all", no_argument, NULL, OPT_ALL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
-int
-main(int argc, char **argv)
+/* `strapontin help [NOUN [VERB]]`, and --help before the words. */
+static int
+help(int argc, char **argv)
 {
-	struct cli cli;
-	const struct command *cmd;
-	const char *server, *env;
-	char *end;
+	const struct cli_command *cmd;
+
+	if (argc == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[0], "call") == 0)
+		return cmd_help_call();
+	if ((cmd = cli_find(argv[0], NULL)) != NULL ||
+	    (argc > 1 && (cmd = cli_find(argv[0], argv[1])) != NULL)) {
+		cli_params_help(stdout, cmd);
+		return EXIT_OK;
+	}
+	if (cli_noun_exists(argv[0]) && argc == 1) {
+		noun_usage(stdout, argv[0]);
+		return EXIT_OK;
+	}
+	cli_warnx("no such command: %s%s%s (see 'strapontin --help')", argv[0],
+		  argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+	return EXIT_USAGE;
+}
+
+static int
+run(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *cmd;
+	const char *server = NULL;
+	json_t *params = NULL;
+	char words[64], *end;
 	long secs;
 	int ch, used, r;
+	bool want_help = false;
 
-	memset(&cli, 0, sizeof cli);
-	env = getenv("STRAPONTIN_SERVER");
-	server = env != NULL && env[0] != '\0' ? env : DEFAULT_SERVER;
-	env = getenv("STRAPONTIN_CA");
-	cli.opt.ca_file = env != NULL && env[0] != '\0' ? env : NULL;
-
-	/* "+": options end at the command word, so that the command's own
+	if ((r = cli_conf_load(cli)) != EXIT_OK)
+		return r;
+	/* "+": options end at the first word, so that the command's own
 	 * --field arguments are not taken for global options. */
+	opterr = 1;
 	while ((ch = getopt_long(argc, argv, "+h", long_options, NULL)) != -1) {
 		switch (ch) {
 		case OPT_SERVER:
 			server = optarg;
 			break;
 		case OPT_CA:
-			cli.opt.ca_file = optarg;
+			snprintf(cli->ca, sizeof cli->ca, "%s", optarg);
 			break;
 		case OPT_CERT:
-			cli.opt.cert_file = optarg;
+			snprintf(cli->cert, sizeof cli->cert, "%s", optarg);
 			break;
 		case OPT_KEY:
-			cli.opt.key_file = optarg;
+			snprintf(cli->key, sizeof cli->key, "%s", optarg);
 			break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			secs = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || secs <= 0 ||
 			    secs > 86400) {
-				warnx("--timeout: 1 to 86400 seconds");
+				cli_warnx("--timeout: 1 to 86400 seconds");
 				return EXIT_USAGE;
 			}
-			cli.opt.timeout_ms = (int)secs * 1000;
+			cli->opt.timeout_ms = (int)secs * 1000;
 			break;
 		case OPT_JSON:
-			cli.json = true;
+			cli->format = FMT_JSON;
+			break;
+		case OPT_CSV:
+			cli->format = FMT_CSV;
+			break;
+		case OPT_ALL:
+			cli->all = true;
 			break;
 		case 'h':
-			usage(stdout);
-			return EXIT_OK;
+			want_help = true;
+			break;
 		case OPT_VERSION:
 			printf("strapontin %s (protocol %d, %s)\n",
 			       STRAPONTIN_VERSION, STRAPONTIN_PROTOCOL,
 			       OpenSSL_version(OPENSSL_VERSION));
 			return EXIT_OK;
 		default:
-			usage(stderr);
+			fprintf(stderr, "(see 'strapontin --help')\n");
 			return EXIT_USAGE;
 		}
 	}
 	argc -= optind;
 	argv += optind;
+	if (want_help || (argc > 0 && strcmp(argv[0], "help") == 0))
+		return help(argc - (want_help ? 0 : 1),
+			    argv + (want_help ? 0 : 1));
 	if (argc == 0) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (parse_server(&cli, server) != 0) {
-		warnx("bad server '%s': want HOST:PORT or [ADDRESS]:PORT",
-		      server);
+	if (strcmp(argv[0], "_complete") == 0)
+		return complete(argc - 1, argv + 1);
+	if (strcmp(argv[0], "_table") == 0)
+		return dump_table();
+
+	if (cli_parse_server(cli, server ? server : cli->server) != 0) {
+		cli_warnx("bad server '%s': want HOST:PORT or [ADDRESS]:PORT",
+			  server ? server : cli->server);
 		return EXIT_USAGE;
 	}
-	cli.opt.host = cli.host;
-	cli.opt.port = cli.port;
-	if (cli.opt.key_file != NULL && cli.opt.cert_file == NULL) {
-		warnx("--key needs --cert");
+	cli->opt.ca_file = cli->ca[0] ? cli->ca : NULL;
+	cli->opt.cert_file = cli->cert[0] ? cli->cert : NULL;
+	cli->opt.key_file = cli->key[0] ? cli->key : NULL;
+	if (cli->opt.key_file != NULL && cli->opt.cert_file == NULL) {
+		cli_warnx("--key needs --cert");
 		return EXIT_USAGE;
 	}
 
-	if ((cmd = find_command(argc, argv, &used)) == NULL) {
-		warnx("unknown command '%s%s%s' (see --help)", argv[0],
-		      argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+	if ((cmd = cli_find(argv[0], NULL)) != NULL)
+		used = 1;
+	else if (cli_noun_exists(argv[0])) {
+		if (argc < 2 || argv[1][0] == '-') {
+			if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+					  strcmp(argv[1], "-h") == 0)) {
+				noun_usage(stdout, argv[0]);
+				return EXIT_OK;
+			}
+			cli_warnx("%s: which verb?", argv[0]);
+			noun_usage(stderr, argv[0]);
+			return EXIT_USAGE;
+		}
+		if ((cmd = cli_find(argv[0], argv[1])) == NULL) {
+			cli_warnx("%s: unknown verb '%s' (see 'strapontin %s "
+				  "--help')",
+				  argv[0], argv[1], argv[0]);
+			return EXIT_USAGE;
+		}
+		used = 2;
+	} else {
+		cli_warnx("unknown command '%s' (see 'strapontin --help')",
+			  argv[0]);
 		return EXIT_USAGE;
 	}
-	r = (cmd->fn ? cmd->fn : cmd_generic)(&cli, cmd, argc - used,
-					      argv + used);
+	snprintf(words, sizeof words, "%s%s%s", cmd->noun, cmd->verb ? " " : "",
+		 cmd->verb ? cmd->verb : "");
+	cli->words = words;
+	cli->cmd = cmd;
+	argc -= used;
+	argv += used;
+	if (cmd->fn == cli_cmd_call)
+		return cli_cmd_call(cli, cmd, NULL, argc, argv);
+	if ((r = cli_params_from_args(cli, cmd, argc, argv, &params)) !=
+	    EXIT_OK)
+		return r;
+	if (cli->help) {
+		cli_params_help(stdout, cmd);
+		json_decref(params);
+		return EXIT_OK;
+	}
+	r = (cmd->fn ? cmd->fn : cli_run_method)(cli, cmd, params, argc, argv);
+	json_decref(params);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli;
+	int r;
+
+	memset(&cli, 0, sizeof cli);
+	r = run(&cli, argc, argv);
 	st_close(cli.client);
+	explicit_bzero(&cli.session, sizeof cli.session);
 	if (fflush(stdout) != 0 && r == EXIT_OK) {
-		warnx("stdout: %s", strerror(errno));
+		cli_warnx("stdout: %s", strerror(errno));
 		r = EXIT_CONNECT;
 	}
 	return r;

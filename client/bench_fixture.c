@@ -1,0 +1,380 @@
+/*
+ * The benchmark's own data, made through the API like any client would:
+ * a partner, a structure, a referent of that structure, offers published
+ * by the admin for the partner, and beneficiaries made by the referent.
+ * Everything is named after the run's tag, so runs on one database do not
+ * collide.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* Requests in flight while creating many objects on one connection: below
+ * the daemon's default max_inflight (64). */
+#define CREATE_WINDOW 32
+
+typedef json_t *(*param_fn)(const struct bench_config *, int i);
+
+static struct st_client *
+connect_login(const struct bench_config *cfg, const char *email,
+	      const char *password, char *token, size_t token_len)
+{
+	struct st_error err;
+	struct st_client *c;
+	json_t *params, *res = NULL;
+	const char *t;
+
+	if ((c = st_connect(&cfg->opt, &err)) == NULL) {
+		bench_warnx("%s: %s", cfg->server, st_strerror(&err));
+		return NULL;
+	}
+	params = json_pack("{s:s, s:s}", "email", email, "password", password);
+	if (st_call(c, "auth.login", params, &res, &err) != ST_OK) {
+		bench_warnx("login as %s: %s", email, st_strerror(&err));
+		st_error_clear(&err);
+		goto fail;
+	}
+	t = json_string_value(json_object_get(res, "token"));
+	if (t == NULL || strlen(t) >= token_len) {
+		bench_warnx("login as %s: no token in the answer", email);
+		goto fail;
+	}
+	snprintf(token, token_len, "%s", t);
+	json_decref(params);
+	json_decref(res);
+	return c;
+fail:
+	json_decref(params);
+	json_decref(res);
+	st_close(c);
+	return NULL;
+}
+
+/* One create call; its "id", or -1. params is stolen. */
+static int64_t
+create_one(struct st_client *c, const char *method, json_t *params)
+{
+	struct st_error err;
+	json_t *res = NULL;
+	int64_t id = -1;
+
+	if (params == NULL) {
+		bench_warnx("%s: cannot build the params", method);
+		return -1;
+	}
+	if (st_call(c, method, params, &res, &err) != ST_OK) {
+		bench_warnx("%s: %s", method, st_strerror(&err));
+		st_error_clear(&err);
+	} else if (!json_is_integer(json_object_get(res, "id")))
+		bench_warnx("%s: no id in the answer", method);
+	else
+		id = json_integer_value(json_object_get(res, "id"));
+	json_decref(params);
+	json_decref(res);
+	return id;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* n creations pipelined CREATE_WINDOW at a time; their ids, sorted, in
+ * ids[]. 0 or -1. */
+static int
+create_many(const struct bench_config *cfg, struct st_client *c,
+	    const char *method, int n, param_fn fn, int64_t *ids)
+{
+	int64_t reqs[CREATE_WINDOW];
+	struct st_error err;
+	json_t *params, *res;
+	int i, j, w;
+
+	for (i = 0; i < n; i += w) {
+		w = n - i < CREATE_WINDOW ? n - i : CREATE_WINDOW;
+		for (j = 0; j < w; j++) {
+			if ((params = fn(cfg, i + j)) == NULL) {
+				bench_warnx("%s: cannot build the params",
+					    method);
+				return -1;
+			}
+			reqs[j] = st_send(c, method, params, &err);
+			json_decref(params);
+			if (reqs[j] < 0) {
+				bench_warnx("%s: %s", method,
+					    st_strerror(&err));
+				return -1;
+			}
+		}
+		for (j = 0; j < w; j++) {
+			if (st_wait(c, reqs[j], &res, &err) != ST_OK) {
+				bench_warnx("%s: %s", method,
+					    st_strerror(&err));
+				st_error_clear(&err);
+				return -1;
+			}
+			if (!json_is_integer(json_object_get(res, "id"))) {
+				bench_warnx("%s: no id in the answer", method);
+				json_decref(res);
+				return -1;
+			}
+			ids[i + j] = json_integer_value(json_object_get(res,
+									"id"));
+			json_decref(res);
+		}
+	}
+	qsort(ids, (size_t)n, sizeof ids[0], cmp_id);
+	return 0;
+}
+
+/* RFC 3339, UTC, `seconds` from now. */
+static void
+rfc3339_in(char *buf, size_t len, long long seconds)
+{
+	time_t t = time(NULL) + (time_t)seconds;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t offer_partner_id;
+static int offer_seats;
+
+static json_t *
+offer_params(const struct bench_config *cfg, int i)
+{
+	char starts[32], title[96];
+
+	/* A month ahead, a minute apart: far from every deadline, and in
+	 * offer.list's default window. */
+	rfc3339_in(starts, sizeof starts, 30LL * 86400 + 60LL * i);
+	snprintf(title, sizeof title, "Bench %s #%d", cfg->tag, i + 1);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "title",
+			 title, "category", "show", "venue", "Salle du banc",
+			 "city", "Benchville", "starts_at", starts, "seats",
+			 offer_seats, "max_per_booking", 4, "partner_id",
+			 (json_int_t)offer_partner_id);
+}
+
+static json_t *
+beneficiary_params(const struct bench_config *cfg, int i)
+{
+	char last[32];
+
+	(void)cfg;
+	snprintf(last, sizeof last, "P%06d", i + 1);
+	return json_pack("{s:s, s:s, s:b}", "first_name", "Banc",
+			 "last_name", last, "consent", 1);
+}
+
+static int64_t
+gcd(int64_t a, int64_t b)
+{
+	while (b != 0) {
+		int64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+int64_t
+bench_stride(int64_t pairs)
+{
+	int64_t s = (int64_t)((double)pairs * 0.6180339887498949);
+
+	if (s < 1)
+		s = 1;
+	while (gcd(s, pairs) != 1)
+		s++;
+	return s;
+}
+
+static void
+random_password(char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[16];
+	size_t i;
+
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+		/* Only a benchmark account: time and pid will do. */
+		snprintf(buf, len, "bench-%lld-%d", (long long)time(NULL),
+			 (int)getpid());
+		return;
+	}
+	for (i = 0; i < sizeof raw && 2 * i + 2 < len; i++) {
+		buf[2 * i] = hex[raw[i] >> 4];
+		buf[2 * i + 1] = hex[raw[i] & 15];
+	}
+	buf[2 * i] = '\0';
+}
+
+int
+bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
+{
+	struct st_client *admin = NULL, *ref = NULL;
+	struct st_error err;
+	char admin_token[256], name[128], password[40];
+	int64_t user_id;
+	int noffers, nbens;
+
+	memset(fx, 0, sizeof *fx);
+	if (cfg->workload == BW_PING)
+		return 0;
+	switch (cfg->workload) {
+	case BW_OFFER_LIST:
+		noffers = cfg->offers;
+		nbens = 0;
+		fx->seats = cfg->seats > 0 ? cfg->seats : 100;
+		break;
+	case BW_BOOK_HOT:
+		noffers = 1;
+		nbens = cfg->beneficiaries;
+		fx->seats = cfg->seats > 0 ? cfg->seats : 100;
+		break;
+	default:
+		noffers = cfg->offers;
+		nbens = cfg->beneficiaries;
+		/* Enough that no offer sells out even if every
+		 * beneficiary books it. */
+		fx->seats = cfg->seats > 0 ? cfg->seats : cfg->beneficiaries;
+		break;
+	}
+
+	if ((admin = connect_login(cfg, cfg->admin_email, cfg->password,
+				   admin_token, sizeof admin_token)) == NULL)
+		goto fail;
+	explicit_bzero(admin_token, sizeof admin_token);
+
+	snprintf(name, sizeof name, "Bench partner %s", cfg->tag);
+	fx->partner_id = create_one(admin, "partner.create",
+	    json_pack("{s:s, s:s, s:s}", "name", name, "kind", "other",
+		      "city", "Benchville"));
+	if (fx->partner_id < 0)
+		goto fail;
+	snprintf(name, sizeof name, "Bench structure %s", cfg->tag);
+	fx->structure_id = create_one(admin, "structure.create",
+	    json_pack("{s:s, s:s, s:s, s:s}", "name", name, "kind", "other",
+		      "territory", "Bench", "city", "Benchville"));
+	if (fx->structure_id < 0)
+		goto fail;
+	snprintf(fx->referent_email, sizeof fx->referent_email,
+		 "bench-%s@example.org", cfg->tag);
+	random_password(password, sizeof password);
+	user_id = create_one(admin, "user.create",
+	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "email", fx->referent_email,
+		      "display_name", "Bench referent", "role", "referent",
+		      "password", password, "structure_id",
+		      (json_int_t)fx->structure_id));
+	if (user_id < 0)
+		goto fail;
+	if ((ref = connect_login(cfg, fx->referent_email, password, fx->token,
+				 sizeof fx->token)) == NULL)
+		goto fail;
+
+	fx->offers = calloc((size_t)noffers + 1, sizeof fx->offers[0]);
+	fx->beneficiaries = calloc((size_t)nbens + 1,
+				   sizeof fx->beneficiaries[0]);
+	if (fx->offers == NULL || fx->beneficiaries == NULL) {
+		bench_warnx("out of memory");
+		goto fail;
+	}
+	offer_partner_id = fx->partner_id;
+	offer_seats = fx->seats;
+	if (create_many(cfg, admin, "offer.publish", noffers, offer_params,
+			fx->offers) != 0)
+		goto fail;
+	fx->noffers = noffers;
+	if (create_many(cfg, ref, "beneficiary.create", nbens,
+			beneficiary_params, fx->beneficiaries) != 0)
+		goto fail;
+	fx->nbeneficiaries = nbens;
+	if (noffers > 0 && nbens > 0)
+		fx->stride = bench_stride((int64_t)noffers * nbens);
+
+	/* The admin's session is not needed any more; the referent's is the
+	 * run's. */
+	if (st_call(admin, "auth.logout", NULL, NULL, &err) != ST_OK)
+		st_error_clear(&err);
+	explicit_bzero(password, sizeof password);
+	st_close(admin);
+	st_close(ref);
+	return 0;
+fail:
+	explicit_bzero(password, sizeof password);
+	st_close(admin);
+	st_close(ref);
+	bench_fixture_free(fx);
+	return -1;
+}
+
+/* "first..last", and whether the ids are consecutive: the compare script
+ * turns an index into an id by adding it to the first. */
+static void
+print_ids(const char *what, const int64_t *ids, int n)
+{
+	bool contiguous = n == 0 || ids[n - 1] - ids[0] == n - 1;
+
+	printf("fixture: %s=%d first=%lld last=%lld contiguous=%s\n", what, n,
+	       n ? (long long)ids[0] : 0LL, n ? (long long)ids[n - 1] : 0LL,
+	       contiguous ? "yes" : "no");
+}
+
+void
+bench_fixture_print(const struct bench_fixture *fx)
+{
+	printf("fixture: referent=%s partner_id=%lld structure_id=%lld "
+	       "seats=%d\n",
+	       fx->referent_email, (long long)fx->partner_id,
+	       (long long)fx->structure_id, fx->seats);
+	print_ids("offers", fx->offers, fx->noffers);
+	print_ids("beneficiaries", fx->beneficiaries, fx->nbeneficiaries);
+	if (fx->stride > 0)
+		printf("fixture: pairs=%lld stride=%lld\n",
+		       (long long)fx->noffers * fx->nbeneficiaries,
+		       (long long)fx->stride);
+	fflush(stdout);
+}
+
+void
+bench_fixture_logout(const struct bench_config *cfg,
+		     const struct bench_fixture *fx)
+{
+	struct st_client *c;
+	struct st_error err;
+	json_t *p;
+
+	if (fx->token[0] == '\0' || (c = st_connect(&cfg->opt, &err)) == NULL)
+		return;
+	p = json_pack("{s:s}", "token", fx->token);
+	if (st_call(c, "auth.resume", p, NULL, &err) == ST_OK &&
+	    st_call(c, "auth.logout", NULL, NULL, &err) == ST_OK) {
+		json_decref(p);
+		st_close(c);
+		return;
+	}
+	st_error_clear(&err);
+	json_decref(p);
+	st_close(c);
+}
+
+void
+bench_fixture_free(struct bench_fixture *fx)
+{
+	free(fx->offers);
+	free(fx->beneficiaries);
+	fx->offers = fx->beneficiaries = NULL;
+	fx->noffers = fx->nbeneficiaries = 0;
+	explicit_bzero(fx->token, sizeof fx->token);
+}
