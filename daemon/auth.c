@@ -220,6 +220,12 @@ login_verify_done(void *arg)
 	char uid[24], ttl[24];
 
 	OPENSSL_cleanse(l->password, strlen(l->password));
+	if (workpool_skipped(srv->workers)) {
+		login_free(l);
+		rpc_error(req, "unavailable", NULL, NULL,
+		    "The server is stopping; try again.");
+		return;
+	}
 	if (!l->ok) {
 		vals[0] = l->email;
 		vals[1] = req->conn->addr;
@@ -486,6 +492,12 @@ user_create_hashed(void *arg)
 	struct pwjob *j = arg;
 	struct request *req = j->req;
 
+	if (workpool_skipped(srv->workers)) {
+		pwjob_free(j);
+		rpc_error(req, "unavailable", NULL, NULL,
+		    "The server is stopping; try again.");
+		return;
+	}
 	if (j->new_hash == NULL) {
 		pwjob_free(j);
 		rpc_internal(req, "password hashing failed");
@@ -542,6 +554,12 @@ change_verified(void *arg)
 	struct request *req = j->req;
 	const char *vals[4];
 
+	if (workpool_skipped(srv->workers)) {
+		pwjob_free(j);
+		rpc_error(req, "unavailable", NULL, NULL,
+		    "The server is stopping; try again.");
+		return;
+	}
 	if (!j->ok) {
 		pwjob_free(j);
 		rpc_error(req, "unauthenticated", "old_password", NULL,

@@ -435,7 +435,13 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close_now(c, "idle timeout");
 		break;
 	case CONN_DRAINING:
-		conn_close_now(c, "drain timeout");
+		/* The server's drain timer bounds the drain; this timer only
+		 * closes a drained connection that is idle. */
+		if (c->inflight > 0) {
+			conn_arm_timer(c, srv->cfg->idle_timeout);
+			break;
+		}
+		conn_close_now(c, "idle while stopping");
 		break;
 	case CONN_CLOSING:
 		break;

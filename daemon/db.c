@@ -76,6 +76,38 @@ static void dc_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void dc_init(struct db_pool *pool, struct db_conn *dc, int index);
 static void dc_free(struct db_conn *dc);
 
+/* libpq's messages end in newlines and may hold several lines: one log
+ * line each. */
+static const char *
+pg_message(PGconn *pg)
+{
+	static char buf[512];
+	size_t i;
+
+	snprintf(buf, sizeof buf, "%s", pg ? PQerrorMessage(pg) : "no connection");
+	for (i = 0; buf[i]; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+	while (i > 0 && buf[i - 1] == ' ')
+		buf[--i] = '\0';
+	return buf;
+}
+
+/* Server notices (and the FATAL a closing server sends an idle
+ * connection) go through our logger, not to stderr raw. */
+static void
+pg_notice(void *arg, const char *message)
+{
+	char buf[512];
+	size_t i;
+
+	snprintf(buf, sizeof buf, "%s", message);
+	for (i = 0; buf[i]; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+	log_info("db: %s", buf);
+}
+
 bool
 db_sqlstate_is_fatal(const char *s)
 {
@@ -208,7 +240,7 @@ dc_send_prepare(struct db_conn *dc)
 	snprintf(name, sizeof name, "s%zu", dc->prepared);
 	if (!PQsendPrepare(dc->pg, name, dc->pool->stmts[dc->prepared], 0,
 	    NULL)) {
-		dc_lost(dc, PQerrorMessage(dc->pg));
+		dc_lost(dc, pg_message(dc->pg));
 		return;
 	}
 	dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
@@ -221,7 +253,7 @@ dc_send_listen(struct db_conn *dc)
 	    strlen(dc->pool->channel));
 
 	if (ident == NULL) {
-		dc_lost(dc, PQerrorMessage(dc->pg));
+		dc_lost(dc, pg_message(dc->pg));
 		return;
 	}
 	sql = xasprintf("LISTEN %s", ident);
@@ -229,7 +261,7 @@ dc_send_listen(struct db_conn *dc)
 	dc->state = DC_BUSY;
 	if (!PQsendQuery(dc->pg, sql)) {
 		free(sql);
-		dc_lost(dc, PQerrorMessage(dc->pg));
+		dc_lost(dc, pg_message(dc->pg));
 		return;
 	}
 	free(sql);
@@ -287,8 +319,7 @@ dc_poll_connect(struct db_conn *dc)
 		char msg[256];
 
 		snprintf(msg, sizeof msg, "connection failed: %s",
-		    PQerrorMessage(dc->pg));
-		msg[strcspn(msg, "\n")] = '\0';
+		    pg_message(dc->pg));
 		dc_lost(dc, msg);
 		break;
 	}
@@ -307,9 +338,10 @@ dc_connect(struct db_conn *dc)
 	dc->pg = PQconnectStart(dc->pool->conninfo);
 	if (dc->pg == NULL || PQstatus(dc->pg) == CONNECTION_BAD ||
 	    PQsocket(dc->pg) < 0) {
-		dc_lost(dc, dc->pg ? PQerrorMessage(dc->pg) : "out of memory");
+		dc_lost(dc, dc->pg ? pg_message(dc->pg) : "out of memory");
 		return;
 	}
+	PQsetNoticeProcessor(dc->pg, pg_notice, dc);
 	dc->state = DC_CONNECTING;
 	evtimer_add(dc->timer, &tv);
 	/* libpq wants to be polled once the socket is writable. */
@@ -346,7 +378,7 @@ dc_start_query(struct db_conn *dc, struct db_query *q)
 	dc->state = DC_BUSY;
 	if (!PQsendQueryPrepared(dc->pg, name, q->nparams,
 	    (const char *const *)q->values, NULL, NULL, 0)) {
-		dc_lost(dc, PQerrorMessage(dc->pg));
+		dc_lost(dc, pg_message(dc->pg));
 		return;
 	}
 	/* PQflush: 1 means more to send, so wait for writability too. */
@@ -358,7 +390,7 @@ dc_start_query(struct db_conn *dc, struct db_query *q)
 		dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
 		break;
 	default:
-		dc_lost(dc, PQerrorMessage(dc->pg));
+		dc_lost(dc, pg_message(dc->pg));
 		break;
 	}
 }
@@ -445,8 +477,7 @@ dc_read(struct db_conn *dc)
 	if (!PQconsumeInput(dc->pg)) {
 		char msg[256];
 
-		snprintf(msg, sizeof msg, "%s", PQerrorMessage(dc->pg));
-		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(msg, sizeof msg, "%s", pg_message(dc->pg));
 		dc_lost(dc, msg[0] ? msg : "connection lost");
 		return;
 	}
@@ -492,7 +523,7 @@ dc_io_cb(evutil_socket_t fd, short what, void *arg)
 		int r = PQflush(dc->pg);
 
 		if (r < 0) {
-			dc_lost(dc, PQerrorMessage(dc->pg));
+			dc_lost(dc, pg_message(dc->pg));
 			return;
 		}
 		if (r == 0)

@@ -16,6 +16,11 @@ migrate_latest(void)
 	return migrations_count ? migrations[migrations_count - 1].version : 0;
 }
 
+static void
+notice_quiet(void *arg, const char *msg)
+{
+}
+
 static PGconn *
 connect_blocking(const char *conninfo)
 {
@@ -31,7 +36,7 @@ connect_blocking(const char *conninfo)
 		return NULL;
 	}
 	/* Our NOTICEs (CREATE IF NOT EXISTS...) are noise. */
-	PQsetNoticeProcessor(pg, NULL, NULL);
+	PQsetNoticeProcessor(pg, notice_quiet, NULL);
 	return pg;
 }
 
@@ -46,11 +51,6 @@ exec_ok(PGconn *pg, const char *sql, const char *what)
 		log_error("%s: %s", what, PQresultErrorMessage(r));
 	PQclear(r);
 	return ok;
-}
-
-static void
-notice_quiet(void *arg, const char *msg)
-{
 }
 
 /* Marks in applied[] the compiled migrations the database has. Returns
@@ -121,7 +121,6 @@ migrate_apply(const char *conninfo)
 
 	if (pg == NULL)
 		return false;
-	PQsetNoticeProcessor(pg, notice_quiet, NULL);
 	if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
 	    "lock"))
 		goto out;

@@ -85,7 +85,9 @@ build_policy_json(void)
 	    "retention_months", (json_int_t)p->retention_months);
 
 	free(srv->policy_json);
-	srv->policy_json = json_dumps(j, JSON_COMPACT);
+	/* 15 digits: 0.2 must reach SQL as 0.2, not 0.20000000000000001,
+	 * or draw scores that should tie do not. */
+	srv->policy_json = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(j);
 	if (srv->policy_json == NULL)
 		fatal("cannot build the policy");
@@ -366,6 +368,9 @@ server_free(void)
 	size_t i;
 
 	close_listeners();
+	/* A forced stop (second signal, drain timeout) does not hash every
+	 * queued password first. */
+	workpool_abandon(srv->workers);
 	/* Order matters: the worker pool's last callbacks may still query,
 	 * the pool's last callbacks answer requests, and answered requests
 	 * release their connections; one more loop pass runs the frees. */

@@ -26,6 +26,7 @@ struct workpool_job {
 	workpool_fn *work;
 	workpool_fn *done;
 	void *arg;
+	bool skipped;			/* abandoned before its work ran */
 	STAILQ_ENTRY(workpool_job) entry;
 };
 STAILQ_HEAD(workpool_jobs, workpool_job);
@@ -48,6 +49,7 @@ struct workpool {
 	size_t pending;
 	bool delivering;
 	bool wake_added;
+	bool current_skipped;		/* of the done being delivered */
 };
 
 static void *workpool_thread(void *);
@@ -132,7 +134,9 @@ workpool_deliver(struct workpool *wp)
 	while ((job = STAILQ_FIRST(&ready)) != NULL) {
 		STAILQ_REMOVE_HEAD(&ready, entry);
 		wp->pending--;
+		wp->current_skipped = job->skipped;
 		job->done(job->arg);
+		wp->current_skipped = false;
 		free(job);
 	}
 	wp->delivering = false;
@@ -224,6 +228,7 @@ workpool_submit(struct workpool *wp, workpool_fn *work, workpool_fn *done,
 	job = xmalloc(sizeof(*job));
 	job->work = work;
 	job->done = done;
+	job->skipped = false;
 	job->arg = arg;
 
 	wp->pending++;
@@ -252,6 +257,32 @@ size_t
 workpool_pending(const struct workpool *wp)
 {
 	return wp->pending;
+}
+
+void
+workpool_abandon(struct workpool *wp)
+{
+	struct workpool_job *job;
+	bool any;
+
+	if (wp == NULL)
+		return;
+	pthread_mutex_lock(&wp->lock);
+	any = !STAILQ_EMPTY(&wp->todo);
+	while ((job = STAILQ_FIRST(&wp->todo)) != NULL) {
+		STAILQ_REMOVE_HEAD(&wp->todo, entry);
+		job->skipped = true;
+		STAILQ_INSERT_TAIL(&wp->done, job, entry);
+	}
+	pthread_mutex_unlock(&wp->lock);
+	if (any)
+		workpool_signal(wp);
+}
+
+bool
+workpool_skipped(const struct workpool *wp)
+{
+	return wp->current_skipped;
 }
 
 void

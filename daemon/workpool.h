@@ -23,6 +23,7 @@
 #ifndef WORKPOOL_H
 #define WORKPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <event2/event.h>
@@ -42,6 +43,13 @@ void workpool_submit(struct workpool *wp, workpool_fn *work, workpool_fn *done,
 /* Jobs submitted whose done has not run yet: queued, running, or finished
  * and waiting for the loop. Loop thread only. */
 size_t workpool_pending(const struct workpool *wp);
+
+/* For a forced stop: queued jobs whose work has not started are not run;
+ * their done callbacks still come, and workpool_skipped() tells them so.
+ * Jobs already running finish. Loop thread only. */
+void workpool_abandon(struct workpool *wp);
+/* Inside a done callback: true if the job's work never ran. */
+bool workpool_skipped(const struct workpool *wp);
 
 /* Stops, runs every queued job to completion, joins the threads, delivers
  * the remaining done callbacks (on the calling thread, before returning) and
