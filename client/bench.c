@@ -45,10 +45,10 @@ enum {
 };
 
 static const char *const workload_names[] = {
-	[BW_PING] = "ping",
-	[BW_OFFER_LIST] = "offer-list",
-	[BW_BOOK_UNIFORM] = "book-uniform",
-	[BW_BOOK_HOT] = "book-hot",
+    [BW_PING] = "ping",
+    [BW_OFFER_LIST] = "offer-list",
+    [BW_BOOK_UNIFORM] = "book-uniform",
+    [BW_BOOK_HOT] = "book-hot",
 };
 
 const char *
@@ -78,7 +78,8 @@ bench_warnx(const char *fmt, ...)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
+	fprintf(
+	    f,
 	    "usage: strapontin-bench [options] -w WORKLOAD\n"
 	    "\n"
 	    "workloads:\n"
@@ -201,8 +202,7 @@ static int
 read_password(char *buf, size_t len)
 {
 	struct termios saved, t;
-	bool tty = isatty(STDIN_FILENO) &&
-		   tcgetattr(STDIN_FILENO, &saved) == 0;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
 	size_t n;
 
 	if (tty) {
@@ -268,27 +268,27 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"clients", required_argument, NULL, 'c'},
-	{"threads", required_argument, NULL, 'j'},
-	{"time", required_argument, NULL, 'T'},
-	{"requests", required_argument, NULL, 'n'},
-	{"pipeline", required_argument, NULL, 'P'},
-	{"workload", required_argument, NULL, 'w'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"server", required_argument, NULL, OPT_SERVER},
-	{"ca", required_argument, NULL, OPT_CA},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"admin-email", required_argument, NULL, OPT_ADMIN},
-	{"offers", required_argument, NULL, OPT_OFFERS},
-	{"beneficiaries", required_argument, NULL, OPT_BENS},
-	{"seats", required_argument, NULL, OPT_SEATS},
-	{"limit", required_argument, NULL, OPT_LIMIT},
-	{"tag", required_argument, NULL, OPT_TAG},
-	{"setup-only", no_argument, NULL, OPT_SETUP},
-	{"db", required_argument, NULL, OPT_DB},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"clients", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 'j'},
+    {"time", required_argument, NULL, 'T'},
+    {"requests", required_argument, NULL, 'n'},
+    {"pipeline", required_argument, NULL, 'P'},
+    {"workload", required_argument, NULL, 'w'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"admin-email", required_argument, NULL, OPT_ADMIN},
+    {"offers", required_argument, NULL, OPT_OFFERS},
+    {"beneficiaries", required_argument, NULL, OPT_BENS},
+    {"seats", required_argument, NULL, OPT_SEATS},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"tag", required_argument, NULL, OPT_TAG},
+    {"setup-only", no_argument, NULL, OPT_SETUP},
+    {"db", required_argument, NULL, OPT_DB},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 /* 0, EXIT_USAGE, or -1 for --help/--version (exit 0). */
@@ -353,14 +353,16 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 			break;
 		case 'w':
 			for (i = 0; i < (int)(sizeof workload_names /
-					      sizeof workload_names[0]); i++)
+					      sizeof workload_names[0]);
+			     i++)
 				if (strcmp(optarg, workload_names[i]) == 0)
 					break;
 			if (i == (int)(sizeof workload_names /
 				       sizeof workload_names[0])) {
 				bench_warnx("unknown workload %s (ping, "
 					    "offer-list, book-uniform, "
-					    "book-hot)", optarg);
+					    "book-hot)",
+					    optarg);
 				return EXIT_USAGE;
 			}
 			cfg->workload = (enum bench_workload)i;
@@ -516,9 +518,9 @@ report(const struct bench_config *cfg, const struct bench_result *res)
 	       percentile_ms(st, 100));
 	printf("client cpu: user %.2f s, sys %.2f s (%.1f us per request)\n",
 	       res->cpu_user_s, res->cpu_sys_s,
-	       answered > 0 ? (res->cpu_user_s + res->cpu_sys_s) * 1e6 /
-				  (double)answered
-			    : 0.0);
+	       answered > 0
+		   ? (res->cpu_user_s + res->cpu_sys_s) * 1e6 / (double)answered
+		   : 0.0);
 	if (bench_is_booking(cfg->workload))
 		printf("seats acknowledged: %lld%s\n",
 		       (long long)st->seats_acked,
@@ -526,9 +528,10 @@ report(const struct bench_config *cfg, const struct bench_result *res)
 	if (st->errors > 0)
 		printf("first error: %s\n", st->first_error);
 	if (st->refused_limit > 0)
-		printf("note: limit_reached refusals: configure the daemon with "
-		       "high policy.max_upcoming_per_beneficiary and "
-		       "policy.max_per_month\n");
+		printf(
+		    "note: limit_reached refusals: configure the daemon with "
+		    "high policy.max_upcoming_per_beneficiary and "
+		    "policy.max_per_month\n");
 	if (cfg->workload == BW_BOOK_UNIFORM && st->refused_duplicate > 0)
 		printf("note: more requests than (offer, beneficiary) pairs: "
 		       "raise --offers or --beneficiaries\n");

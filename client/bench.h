@@ -39,21 +39,21 @@ struct bench_config {
 	struct st_options opt;
 	char host[256];
 	char port[16];
-	const char *server;        /* as given, for the report */
+	const char *server; /* as given, for the report */
 	const char *admin_email;
 	char password[1024];
 	enum bench_workload workload;
-	int clients;               /* -c */
-	int threads;               /* -j */
-	int pipeline;              /* -P */
-	double seconds;            /* -T, 0 when -n */
-	int64_t requests;          /* -n, 0 when -T */
-	int offers;                /* offers in the fixture */
-	int beneficiaries;         /* beneficiaries in the fixture */
-	int seats;                 /* seats of each offer (0: the default) */
-	int list_limit;            /* offer.list's limit */
-	const char *db;            /* --db conninfo, or NULL */
-	char tag[64];              /* names this run's fixture */
+	int clients;	   /* -c */
+	int threads;	   /* -j */
+	int pipeline;	   /* -P */
+	double seconds;	   /* -T, 0 when -n */
+	int64_t requests;  /* -n, 0 when -T */
+	int offers;	   /* offers in the fixture */
+	int beneficiaries; /* beneficiaries in the fixture */
+	int seats;	   /* seats of each offer (0: the default) */
+	int list_limit;	   /* offer.list's limit */
+	const char *db;	   /* --db conninfo, or NULL */
+	char tag[64];	   /* names this run's fixture */
 	bool setup_only;
 	bool quiet;
 };
@@ -63,36 +63,36 @@ struct bench_fixture {
 	int64_t partner_id;
 	int64_t structure_id;
 	char referent_email[160];
-	char token[256];            /* the referent's session */
+	char token[256]; /* the referent's session */
 	int64_t *offers;
 	int noffers;
 	int64_t *beneficiaries;
 	int nbeneficiaries;
-	int seats;                  /* seats of each offer */
-	int64_t stride;             /* see bench_stride() */
+	int seats;	/* seats of each offer */
+	int64_t stride; /* see bench_stride() */
 };
 
 /* Counters of one thread, then of the whole run once merged. */
 struct bench_stats {
-	uint32_t *lat_us;           /* one latency per answered request */
+	uint32_t *lat_us; /* one latency per answered request */
 	size_t nlat, cap;
-	int64_t ok;                 /* answered with a result */
-	int64_t refused;            /* answered with an error the workload
-	                               expects (booking refusals) */
+	int64_t ok;	 /* answered with a result */
+	int64_t refused; /* answered with an error the workload
+			    expects (booking refusals) */
 	int64_t refused_sold_out, refused_duplicate, refused_limit,
 	    refused_other;
-	int64_t errors;             /* anything else: error answers, lost
-	                               connections, timeouts */
-	int64_t seats_acked;        /* seats of acknowledged bookings */
-	int64_t seats_unknown;      /* seats of bookings whose fate is not
-	                               known (connection lost, timeout,
-	                               internal error) */
+	int64_t errors;	       /* anything else: error answers, lost
+				  connections, timeouts */
+	int64_t seats_acked;   /* seats of acknowledged bookings */
+	int64_t seats_unknown; /* seats of bookings whose fate is not
+				  known (connection lost, timeout,
+				  internal error) */
 	char first_error[256];
 };
 
 struct bench_result {
 	struct bench_stats st;
-	double elapsed_s;           /* first send to last answer */
+	double elapsed_s; /* first send to last answer */
 	double cpu_user_s, cpu_sys_s;
 };
 
@@ -118,8 +118,8 @@ int bench_run(const struct bench_config *cfg, const struct bench_fixture *fx,
 
 /* Checks the database after a booking run: 0 the invariants hold, 1 they
  * do not, 2 the check could not be made. Prints a "verdict:" line. */
-int bench_verify(const struct bench_config *cfg,
-		 const struct bench_fixture *fx, const struct bench_result *res);
+int bench_verify(const struct bench_config *cfg, const struct bench_fixture *fx,
+		 const struct bench_result *res);
 
 void bench_stats_free(struct bench_stats *st);
 

@@ -18,7 +18,9 @@
  * the daemon's default max_inflight (64). */
 #define CREATE_WINDOW 32
 
-typedef json_t *(*param_fn)(const struct bench_config *, int i);
+/* The params of the i-th object of a series (new reference). */
+typedef json_t *(*param_fn)(const struct bench_config *,
+			    const struct bench_fixture *, int i);
 
 static struct st_client *
 connect_login(const struct bench_config *cfg, const char *email,
@@ -90,8 +92,9 @@ cmp_id(const void *a, const void *b)
 /* n creations pipelined CREATE_WINDOW at a time; their ids, sorted, in
  * ids[]. 0 or -1. */
 static int
-create_many(const struct bench_config *cfg, struct st_client *c,
-	    const char *method, int n, param_fn fn, int64_t *ids)
+create_many(const struct bench_config *cfg, const struct bench_fixture *fx,
+	    struct st_client *c, const char *method, int n, param_fn fn,
+	    int64_t *ids)
 {
 	int64_t reqs[CREATE_WINDOW];
 	struct st_error err;
@@ -101,7 +104,7 @@ create_many(const struct bench_config *cfg, struct st_client *c,
 	for (i = 0; i < n; i += w) {
 		w = n - i < CREATE_WINDOW ? n - i : CREATE_WINDOW;
 		for (j = 0; j < w; j++) {
-			if ((params = fn(cfg, i + j)) == NULL) {
+			if ((params = fn(cfg, fx, i + j)) == NULL) {
 				bench_warnx("%s: cannot build the params",
 					    method);
 				return -1;
@@ -126,8 +129,8 @@ create_many(const struct bench_config *cfg, struct st_client *c,
 				json_decref(res);
 				return -1;
 			}
-			ids[i + j] = json_integer_value(json_object_get(res,
-									"id"));
+			ids[i + j] =
+			    json_integer_value(json_object_get(res, "id"));
 			json_decref(res);
 		}
 	}
@@ -146,11 +149,9 @@ rfc3339_in(char *buf, size_t len, long long seconds)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int64_t offer_partner_id;
-static int offer_seats;
-
 static json_t *
-offer_params(const struct bench_config *cfg, int i)
+offer_params(const struct bench_config *cfg, const struct bench_fixture *fx,
+	     int i)
 {
 	char starts[32], title[96];
 
@@ -161,19 +162,19 @@ offer_params(const struct bench_config *cfg, int i)
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "title",
 			 title, "category", "show", "venue", "Salle du banc",
 			 "city", "Benchville", "starts_at", starts, "seats",
-			 offer_seats, "max_per_booking", 4, "partner_id",
-			 (json_int_t)offer_partner_id);
+			 fx->seats, "max_per_booking", 4, "partner_id",
+			 (json_int_t)fx->partner_id);
 }
 
 static json_t *
-beneficiary_params(const struct bench_config *cfg, int i)
+beneficiary_params(const struct bench_config *cfg,
+		   const struct bench_fixture *fx, int i)
 {
 	char last[32];
 
-	(void)cfg;
 	snprintf(last, sizeof last, "P%06d", i + 1);
-	return json_pack("{s:s, s:s, s:b}", "first_name", "Banc",
-			 "last_name", last, "consent", 1);
+	return json_pack("{s:s, s:s, s:b}", "first_name", "Banc", "last_name",
+			 last, "consent", 1);
 }
 
 static int64_t
@@ -258,13 +259,15 @@ bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 	explicit_bzero(admin_token, sizeof admin_token);
 
 	snprintf(name, sizeof name, "Bench partner %s", cfg->tag);
-	fx->partner_id = create_one(admin, "partner.create",
-	    json_pack("{s:s, s:s, s:s}", "name", name, "kind", "other",
-		      "city", "Benchville"));
+	fx->partner_id =
+	    create_one(admin, "partner.create",
+		       json_pack("{s:s, s:s, s:s}", "name", name, "kind",
+				 "other", "city", "Benchville"));
 	if (fx->partner_id < 0)
 		goto fail;
 	snprintf(name, sizeof name, "Bench structure %s", cfg->tag);
-	fx->structure_id = create_one(admin, "structure.create",
+	fx->structure_id = create_one(
+	    admin, "structure.create",
 	    json_pack("{s:s, s:s, s:s, s:s}", "name", name, "kind", "other",
 		      "territory", "Bench", "city", "Benchville"));
 	if (fx->structure_id < 0)
@@ -273,10 +276,11 @@ bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 		 "bench-%s@example.org", cfg->tag);
 	random_password(password, sizeof password);
 	user_id = create_one(admin, "user.create",
-	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "email", fx->referent_email,
-		      "display_name", "Bench referent", "role", "referent",
-		      "password", password, "structure_id",
-		      (json_int_t)fx->structure_id));
+			     json_pack("{s:s, s:s, s:s, s:s, s:I}", "email",
+				       fx->referent_email, "display_name",
+				       "Bench referent", "role", "referent",
+				       "password", password, "structure_id",
+				       (json_int_t)fx->structure_id));
 	if (user_id < 0)
 		goto fail;
 	if ((ref = connect_login(cfg, fx->referent_email, password, fx->token,
@@ -284,23 +288,21 @@ bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 		goto fail;
 
 	fx->offers = calloc((size_t)noffers + 1, sizeof fx->offers[0]);
-	fx->beneficiaries = calloc((size_t)nbens + 1,
-				   sizeof fx->beneficiaries[0]);
+	fx->beneficiaries =
+	    calloc((size_t)nbens + 1, sizeof fx->beneficiaries[0]);
 	if (fx->offers == NULL || fx->beneficiaries == NULL) {
 		bench_warnx("out of memory");
 		goto fail;
 	}
-	offer_partner_id = fx->partner_id;
-	offer_seats = fx->seats;
-	if (create_many(cfg, admin, "offer.publish", noffers, offer_params,
+	if (create_many(cfg, fx, admin, "offer.publish", noffers, offer_params,
 			fx->offers) != 0)
 		goto fail;
 	fx->noffers = noffers;
-	if (create_many(cfg, ref, "beneficiary.create", nbens,
+	if (create_many(cfg, fx, ref, "beneficiary.create", nbens,
 			beneficiary_params, fx->beneficiaries) != 0)
 		goto fail;
 	fx->nbeneficiaries = nbens;
-	if (noffers > 0 && nbens > 0)
+	if (cfg->workload == BW_BOOK_UNIFORM)
 		fx->stride = bench_stride((int64_t)noffers * nbens);
 
 	/* The admin's session is not needed any more; the referent's is the

@@ -25,14 +25,14 @@
 #define POLL_MS 100
 
 struct slot {
-	int64_t id;                 /* 0: free */
+	int64_t id; /* 0: free */
 	uint64_t t0_us;
-	int seats;                  /* seats asked, for bookings */
+	int seats; /* seats asked, for bookings */
 };
 
 struct bconn {
 	struct st_client *c;
-	struct slot *slots;         /* -P of them */
+	struct slot *slots; /* -P of them */
 	int inflight;
 	bool dead;
 };
@@ -40,13 +40,13 @@ struct bconn {
 struct shared {
 	const struct bench_config *cfg;
 	const struct bench_fixture *fx;
-	atomic_llong claimed;       /* -n: requests handed out so far */
-	atomic_llong next_pair;     /* booking workloads: next request's k */
+	atomic_llong claimed;	/* -n: requests handed out so far */
+	atomic_llong next_pair; /* booking workloads: next request's k */
 	int64_t npairs;
 	uint64_t start_us;
-	uint64_t deadline_us;       /* -T: no new request after this */
-	pthread_barrier_t ready;    /* every thread connected */
-	pthread_barrier_t go;       /* start_us set */
+	uint64_t deadline_us;	 /* -T: no new request after this */
+	pthread_barrier_t ready; /* every thread connected */
+	pthread_barrier_t go;	 /* start_us set */
 	atomic_bool abort;
 };
 
@@ -71,8 +71,7 @@ bench_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void
-note_error(struct bench_stats *st, const char *fmt, ...)
+static void note_error(struct bench_stats *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -207,8 +206,9 @@ conn_fill(struct worker *w, struct bconn *bc)
 static bool
 is_refusal(const char *reason)
 {
-	static const char *const refusals[] = {"sold_out", "duplicate",
-	    "limit_reached", "deadline_passed", "offer_cancelled", NULL};
+	static const char *const refusals[] = {
+	    "sold_out",	       "duplicate",	  "limit_reached",
+	    "deadline_passed", "offer_cancelled", NULL};
 	int i;
 
 	for (i = 0; refusals[i] != NULL; i++)
@@ -311,7 +311,8 @@ check_timeouts(struct worker *w)
 		for (j = 0; j < w->sh->cfg->pipeline; j++)
 			if (bc->slots[j].id > 0 &&
 			    now - bc->slots[j].t0_us > limit) {
-				conn_kill(w, bc, "no answer within the timeout");
+				conn_kill(w, bc,
+					  "no answer within the timeout");
 				break;
 			}
 	}
@@ -418,8 +419,7 @@ stats_merge(struct bench_stats *into, struct bench_stats *from)
 		if ((p = realloc(into->lat_us, (into->nlat + from->nlat) *
 						   sizeof *p)) == NULL)
 			return -1;
-		memcpy(p + into->nlat, from->lat_us,
-		       from->nlat * sizeof *p);
+		memcpy(p + into->nlat, from->lat_us, from->nlat * sizeof *p);
 		into->lat_us = p;
 		into->nlat += from->nlat;
 		into->cap = into->nlat;
@@ -495,8 +495,8 @@ bench_run(const struct bench_config *cfg, const struct bench_fixture *fx,
 		if (w->conns == NULL || w->pfds == NULL || w->pconns == NULL)
 			goto oom;
 		for (i = 0; i < w->nconns; i++) {
-			w->conns[i].slots = calloc((size_t)cfg->pipeline,
-						   sizeof(struct slot));
+			w->conns[i].slots =
+			    calloc((size_t)cfg->pipeline, sizeof(struct slot));
 			if (w->conns[i].slots == NULL)
 				goto oom;
 		}
@@ -531,8 +531,8 @@ bench_run(const struct bench_config *cfg, const struct bench_fixture *fx,
 			ret = -1;
 		}
 	}
-	res->elapsed_s = last > sh.start_us ? (double)(last - sh.start_us) / 1e6
-					    : 0;
+	res->elapsed_s =
+	    last > sh.start_us ? (double)(last - sh.start_us) / 1e6 : 0;
 	res->cpu_user_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
 	res->cpu_sys_s = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
 	if (res->st.nlat > 0)

@@ -31,7 +31,8 @@ static const char sql_spec_6_1[] =
     "  SELECT offer_id, sum(seats) AS seats FROM waitlist_entries"
     "   WHERE status = 'offered' GROUP BY offer_id),"
     " checked AS ("
-    "  SELECT o.id, o.seats_taken <> coalesce(l.seats, 0) + coalesce(b.seats, 0)"
+    "  SELECT o.id, o.seats_taken <> coalesce(l.seats, 0) + coalesce(b.seats, "
+    "0)"
     "      OR o.seats_held <> coalesce(h.seats, 0)"
     "      OR o.seats_taken + o.seats_held > o.seats_total"
     "      OR coalesce(l.seats, 0) + coalesce(b.seats, 0) > o.seats_total"
@@ -129,23 +130,29 @@ bench_verify(const struct bench_config *cfg, const struct bench_fixture *fx,
 
 	/* Seats whose booking's fate is unknown (lost connection, timeout)
 	 * may or may not be taken: then taken must lie between. */
-	if (taken < st->seats_acked || taken > st->seats_acked +
-	    st->seats_unknown)
-		off += (size_t)snprintf(why + off, sizeof why - off,
+	if (taken < st->seats_acked ||
+	    taken > st->seats_acked + st->seats_unknown)
+		off += (size_t)snprintf(
+		    why + off, sizeof why - off,
 		    "; seats taken %lld but %lld acknowledged (%lld unknown)",
 		    taken, (long long)st->seats_acked,
 		    (long long)st->seats_unknown);
 	if (bseats != taken || held != 0)
-		off += (size_t)snprintf(why + off, sizeof why - off,
+		off += (size_t)snprintf(
+		    why + off, sizeof why - off,
 		    "; the run's offers count %lld seats taken and %lld held "
-		    "but their live bookings hold %lld", taken, held, bseats);
+		    "but their live bookings hold %lld",
+		    taken, held, bseats);
 	if (dupcodes != 0)
-		off += (size_t)snprintf(why + off, sizeof why - off,
-		    "; %lld duplicate ticket codes", dupcodes);
+		off +=
+		    (size_t)snprintf(why + off, sizeof why - off,
+				     "; %lld duplicate ticket codes", dupcodes);
 	if (nbad != 0)
-		off += (size_t)snprintf(why + off, sizeof why - off,
+		off += (size_t)snprintf(
+		    why + off, sizeof why - off,
 		    "; SPEC §6.1 broken for %lld of %lld offers (first: "
-		    "offer %lld)", nbad, noffers, firstbad);
+		    "offer %lld)",
+		    nbad, noffers, firstbad);
 	if (off == 0) {
 		printf("verdict: OK: seats taken %lld = seats acknowledged "
 		       "%lld%s (%lld bookings); SPEC §6.1 holds for all %lld "
