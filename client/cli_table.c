@@ -150,7 +150,7 @@ const struct cli_command cli_commands[] = {
 {"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id! seed", &view_draw, CMD_LIST, NULL, "share the seats out fairly"},
 {"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, "book at the desk, first come first served"},
 
-{"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by! timezone", &view_report, CMD_LIST, NULL, "seats offered, booked, used"},
+{"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, "seats offered, booked, used"},
 
 {"events", "subscribe", "events.subscribe", NULL, "topics:event_topic[]!", NULL, 0, cli_cmd_events, "print live events until interrupted"},
 };
