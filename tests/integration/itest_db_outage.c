@@ -259,7 +259,7 @@ static void
 test_outage_and_recovery(void **state)
 {
 	struct h_daemon *d = start_daemon("outage");
-	struct st_client *admin, *c, *pipe;
+	struct st_client *admin, *c, *pipe, *sub;
 	int64_t ids[10];
 	struct st_error err;
 	json_t *r;
@@ -273,6 +273,13 @@ test_outage_and_recovery(void **state)
 	snprintf(token, sizeof token, "%s",
 	    json_string_value(json_object_get(r, "token")));
 	json_decref(r);
+	/* An event subscriber: told to resync once the listener is back,
+	 * since notifications sent meanwhile were lost. */
+	sub = h_connect(d);
+	json_decref(h_call_ok(sub, "auth.resume", json_pack("{s:s}", "token",
+	    token)));
+	json_decref(h_call_ok(sub, "events.subscribe", json_pack("{s:[s]}",
+	    "topics", "booking.created")));
 
 	/* Logins in flight when the database goes: each is answered. */
 	{
@@ -323,6 +330,19 @@ test_outage_and_recovery(void **state)
 	r = h_call_ok(c, "auth.resume", json_pack("{s:s}", "token", token));
 	json_decref(r);
 	st_close(c);
+	{
+		bool resync = false;
+
+		while (!resync && st_next_event(sub, &r, 30000, &err) == ST_OK) {
+			resync = strcmp(json_string_value(json_object_get(r,
+			    "topic")) ?: "", "resync") == 0;
+			json_decref(r);
+		}
+		if (!resync)
+			h_fail("no resync event after the database came back");
+		assert_true(h_log_contains(d, "events: listener back"));
+	}
+	st_close(sub);
 	st_close(admin);
 	assert_true(h_log_contains(d, "database is up"));
 	assert_int_equal(h_daemon_stop(d), 0);
