@@ -44,6 +44,8 @@ sleep_ms(int ms)
 		;
 }
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int
 sh(const char *fmt, ...)
 {

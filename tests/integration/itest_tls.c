@@ -28,6 +28,8 @@ cert_path(const char *name)
 }
 
 /* Runs a shell command; its exit status, or -1. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int
 sh(const char *fmt, ...)
 {
