@@ -1,5 +1,5 @@
 -- bench/gen-network.sql: a network the size of the largest real one, for
--- the report benchmark (bench/report-bench, docs/BENCHMARKS-reports.md).
+-- the report benchmark (bench/report-bench, docs/BENCHMARKS.md).
 --
 --   psql -X -v ON_ERROR_STOP=1 -f bench/gen-network.sql "... dbname=X"
 --

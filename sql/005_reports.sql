@@ -1,6 +1,6 @@
 -- strapontin schema 5: activity reports for funders (SPEC §5 report.activity).
 -- The definitions, for a funder, are in docs/reports.md; how fast this is on
--- a network of the largest real size, in docs/BENCHMARKS-reports.md.
+-- a network of the largest real size, in docs/BENCHMARKS.md.
 --
 -- A year of the largest network is about 350,000 bookings. Counting them
 -- again for each report, distinct people included, takes seconds, so what a
