@@ -186,10 +186,16 @@ static void
 dc_watch(struct db_conn *dc, short what, int timeout_s)
 {
 	struct timeval tv = {timeout_s, 0};
+	evutil_socket_t fd = PQsocket(dc->pg);
 
+	/* Most queries leave the watch as it was (read, persistent): skip the
+	 * two epoll_ctl calls a re-arm would cost on every query. */
+	if (timeout_s == 0 && (what & EV_PERSIST) &&
+	    event_get_fd(dc->ev) == fd && event_get_events(dc->ev) == what &&
+	    event_pending(dc->ev, EV_READ | EV_WRITE, NULL))
+		return;
 	event_del(dc->ev);
-	event_assign(dc->ev, dc->pool->base, PQsocket(dc->pg), what, dc_io_cb,
-	    dc);
+	event_assign(dc->ev, dc->pool->base, fd, what, dc_io_cb, dc);
 	event_add(dc->ev, timeout_s > 0 ? &tv : NULL);
 }
 
