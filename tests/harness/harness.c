@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,8 @@ static const char *sanitizer_marks[] = {
     "LeakSanitizer",
 };
 
-static void
-sleep_ms(int ms)
+void
+h_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
@@ -55,13 +56,30 @@ sleep_ms(int ms)
 		;
 }
 
-static long long
-now_ms(void)
+long long
+h_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+h_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	fflush(NULL);
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
 }
 
 /* The whole file, NUL-terminated, or NULL (errno set). */
@@ -328,14 +346,14 @@ stop_all_at_exit(void)
 	for (i = 0; i < nregistry; i++)
 		if (registry[i].owned && registry[i].d->running)
 			kill(registry[i].d->pid, SIGTERM);
-	deadline = now_ms() + EXIT_TIMEOUT_MS;
+	deadline = h_now_ms() + EXIT_TIMEOUT_MS;
 	for (i = 0; i < nregistry; i++) {
 		struct h_daemon *d = registry[i].d;
 		int left;
 
 		if (!registry[i].owned || !d->running)
 			continue;
-		left = (int)(deadline - now_ms());
+		left = (int)(deadline - h_now_ms());
 		if (h_daemon_wait(d, left > 0 ? left : 0) == -2) {
 			kill(d->pid, SIGKILL);
 			h_daemon_wait(d, 1000);
@@ -575,7 +593,7 @@ read_status_file(struct h_daemon *d)
 int
 h_daemon_wait(struct h_daemon *d, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms, gone_since = 0;
+	long long deadline = h_now_ms() + timeout_ms, gone_since = 0;
 	int status;
 	pid_t r;
 
@@ -594,8 +612,8 @@ h_daemon_wait(struct h_daemon *d, int timeout_ms)
 			 * too. */
 			if (kill(d->pid, 0) == -1 && errno == ESRCH) {
 				if (gone_since == 0) {
-					gone_since = now_ms();
-				} else if (now_ms() - gone_since > 2000) {
+					gone_since = h_now_ms();
+				} else if (h_now_ms() - gone_since > 2000) {
 					d->running = false;
 					d->exit_status = -1;
 					d->term_signal = 0;
@@ -603,9 +621,9 @@ h_daemon_wait(struct h_daemon *d, int timeout_ms)
 				}
 			}
 		}
-		if (now_ms() >= deadline)
+		if (h_now_ms() >= deadline)
 			return -2;
-		sleep_ms(POLL_MS);
+		h_sleep_ms(POLL_MS);
 	}
 }
 
@@ -656,13 +674,13 @@ launch_once(struct h_daemon *d, bool truncate)
 	d->running = true;
 	d->exit_status = 0;
 	d->term_signal = 0;
-	deadline = now_ms() + READY_TIMEOUT_MS;
-	while (now_ms() < deadline) {
+	deadline = h_now_ms() + READY_TIMEOUT_MS;
+	while (h_now_ms() < deadline) {
 		if (log_contains_from(d, from, READY_LINE))
 			return true;
 		if (h_daemon_wait(d, 0) != -2)
 			return false;
-		sleep_ms(POLL_MS);
+		h_sleep_ms(POLL_MS);
 	}
 	kill(d->pid, SIGKILL);
 	h_daemon_wait(d, 5000);
@@ -832,14 +850,14 @@ h_log_count(const struct h_daemon *d, const char *needle)
 bool
 h_log_wait(const struct h_daemon *d, const char *needle, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = h_now_ms() + timeout_ms;
 
 	for (;;) {
 		if (h_log_contains(d, needle))
 			return true;
-		if (now_ms() >= deadline)
+		if (h_now_ms() >= deadline)
 			return false;
-		sleep_ms(POLL_MS);
+		h_sleep_ms(POLL_MS);
 	}
 }
 

@@ -159,6 +159,16 @@ json_t *h_call_err_at(const char *file, int line, struct st_client *c,
 		      const char *method, json_t *params, int code,
 		      const char *reason);
 
+/* Milliseconds on the monotonic clock. */
+long long h_now_ms(void);
+
+/* Sleeps ms milliseconds, through signals. */
+void h_sleep_ms(int ms);
+
+/* Runs a shell command built printf-style; its exit status, or -1 if it
+ * could not run or was killed by a signal. */
+int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A TCP port on 127.0.0.1 that nothing listens on now, below the
  * ephemeral range, never the same twice in one process. */
 int h_free_port(void);

@@ -12,24 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static json_t *
 creds(const char *email, const char *password)
 {
@@ -161,7 +143,7 @@ test_same_error_for_bad_credentials(void **state)
 static long long
 wait_unlocked(const struct h_daemon *d, int max_ms)
 {
-	long long t0 = mono_ms();
+	long long t0 = h_now_ms();
 	struct st_client *c = h_connect(d);
 	struct st_error err;
 	json_t *p, *r;
@@ -180,12 +162,12 @@ wait_unlocked(const struct h_daemon *d, int max_ms)
 			h_fail("while locked out, login answered %s",
 			    st_strerror(&err));
 		st_error_clear(&err);
-		if (mono_ms() - t0 > max_ms)
+		if (h_now_ms() - t0 > max_ms)
 			h_fail("still locked out after %d ms", max_ms);
-		sleep_ms(250);
+		h_sleep_ms(250);
 	}
 	st_close(c);
-	return mono_ms() - t0;
+	return h_now_ms() - t0;
 }
 
 static void

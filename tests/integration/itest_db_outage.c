@@ -26,47 +26,10 @@ static char pg_dir[600];
 static char pg_conninfo[1024];
 static bool pg_started;
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
 static void
 pg_tmp(const char *action)
 {
-	if (sh("'%s/scripts/pg-tmp' %s '%s' >'%s.%s.log' 2>&1",
+	if (h_sh("'%s/scripts/pg-tmp' %s '%s' >'%s.%s.log' 2>&1",
 	    h_env("ST_SOURCE_DIR"), action, pg_dir, pg_dir, action) != 0)
 		h_fail("scripts/pg-tmp %s %s failed (see %s.%s.log)", action,
 		    pg_dir, pg_dir, action);
@@ -101,7 +64,7 @@ teardown(void **state)
 {
 	(void)state;
 	if (pg_started)
-		sh("'%s/scripts/pg-tmp' stop '%s' >/dev/null 2>&1",
+		h_sh("'%s/scripts/pg-tmp' stop '%s' >/dev/null 2>&1",
 		    h_env("ST_SOURCE_DIR"), pg_dir);
 	pg_started = false;
 	return 0;
@@ -138,7 +101,7 @@ call(struct st_client *c, const char *method, json_t *params,
     struct st_error *err, const char *what)
 {
 	json_t *r = NULL;
-	long long t0 = mono_ms();
+	long long t0 = h_now_ms();
 	int rc;
 
 	memset(err, 0, sizeof *err);
@@ -147,7 +110,7 @@ call(struct st_client *c, const char *method, json_t *params,
 	json_decref(r);
 	if (rc != ST_OK && rc != ST_ERR_SERVER)
 		h_fail("%s: %s gave no answer after %lld ms: %s", what, method,
-		    mono_ms() - t0, st_strerror(err));
+		    h_now_ms() - t0, st_strerror(err));
 	return rc;
 }
 
@@ -209,7 +172,7 @@ check_outage(const struct h_daemon *d, struct st_client *admin,
 static void
 wait_unavailable(struct st_client *admin)
 {
-	long long deadline = mono_ms() + OUTAGE_MS;
+	long long deadline = h_now_ms() + OUTAGE_MS;
 	struct st_error err;
 	int rc;
 
@@ -220,10 +183,10 @@ wait_unavailable(struct st_client *admin)
 		if (rc != ST_OK)
 			h_fail("during the outage whoami answered %s, not 503 "
 			    "unavailable", st_strerror(&err));
-		if (mono_ms() > deadline)
+		if (h_now_ms() > deadline)
 			h_fail("whoami still works %d ms after the database "
 			    "stopped", OUTAGE_MS);
-		sleep_ms(200);
+		h_sleep_ms(200);
 	}
 	st_error_clear(&err);
 }
@@ -232,7 +195,7 @@ wait_unavailable(struct st_client *admin)
 static void
 wait_recovered(const struct h_daemon *d)
 {
-	long long deadline = mono_ms() + RECOVERY_MS;
+	long long deadline = h_now_ms() + RECOVERY_MS;
 	struct st_client *c = h_connect(d);
 	struct st_error err;
 	int rc;
@@ -246,10 +209,10 @@ wait_recovered(const struct h_daemon *d)
 			h_fail("while the database returns, login answered %s",
 			    st_strerror(&err));
 		st_error_clear(&err);
-		if (mono_ms() > deadline)
+		if (h_now_ms() > deadline)
 			h_fail("no login %d ms after the database came back",
 			    RECOVERY_MS);
-		sleep_ms(250);
+		h_sleep_ms(250);
 	}
 	/* Health may lag the first answer by nothing: the pool is up. */
 	assert_string_equal(health_db(c), "ok");
@@ -320,7 +283,7 @@ test_outage_and_recovery(void **state)
 	/* Repeatedly, and the daemon does not fall over meanwhile. */
 	for (i = 0; i < 5; i++) {
 		expect_unavailable(admin, "auth.whoami", NULL, "repeat");
-		sleep_ms(200);
+		h_sleep_ms(200);
 	}
 
 	pg_tmp("resume");

@@ -21,43 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
 /* Runs argv with input on stdin (NULL: none), its stdout and stderr into
  * out; kills it after timeout_ms. Returns the exit status, or -1 if it was
  * killed (then out says so). */
@@ -67,7 +30,7 @@ run(const char *const argv[], const char *input, char *out, size_t outlen,
 {
 	int in[2], o[2], status = 0;
 	size_t len = 0;
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = h_now_ms() + timeout_ms;
 	bool killed = false;
 	pid_t pid;
 
@@ -91,7 +54,7 @@ run(const char *const argv[], const char *input, char *out, size_t outlen,
 	out[0] = '\0';
 	for (;;) {
 		struct pollfd p = {o[0], POLLIN, 0};
-		long long left = deadline - mono_ms();
+		long long left = deadline - h_now_ms();
 		char buf[4096];
 		ssize_t n;
 
@@ -179,7 +142,7 @@ reload(struct h_daemon *d, const char *outcome)
 
 	assert_int_equal(h_daemon_signal(d, SIGHUP), 0);
 	for (i = 0; i < 200 && h_log_count(d, outcome) == before; i++)
-		sleep_ms(50);
+		h_sleep_ms(50);
 	if (h_log_count(d, outcome) == before)
 		h_fail("no \"%s\" in the log after SIGHUP", outcome);
 }
@@ -224,7 +187,7 @@ make_server_cert(const char *dir, const char *name)
 {
 	const char *certs = h_certs_dir();
 
-	if (sh("cd '%s' && "
+	if (h_sh("cd '%s' && "
 	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
 	    "-out %s.key 2>/dev/null && "
 	    "openssl req -new -key %s.key -subj '/O=tests/CN=localhost' "
@@ -561,10 +524,10 @@ test_second_sigterm(void **state)
 	hashes_in_flight(c, 62, ids);
 	assert_int_equal(h_daemon_signal(d, SIGTERM), 0);
 	assert_true(h_log_wait(d, "stopping: no new connections", 10000));
-	t0 = mono_ms();
+	t0 = h_now_ms();
 	assert_int_equal(h_daemon_signal(d, SIGTERM), 0);
 	st = h_daemon_wait(d, 15000);
-	elapsed = mono_ms() - t0;
+	elapsed = h_now_ms() - t0;
 	if (st == -2) {
 		/* Do not leave it burning CPU under the next tests. */
 		h_daemon_signal(d, SIGKILL);
@@ -599,10 +562,10 @@ test_drain_timeout(void **state)
 
 	(void)state;
 	hashes_in_flight(c, 62, ids);
-	t0 = mono_ms();
+	t0 = h_now_ms();
 	assert_int_equal(h_daemon_signal(d, SIGTERM), 0);
 	st = h_daemon_wait(d, 15000);
-	elapsed = mono_ms() - t0;
+	elapsed = h_now_ms() - t0;
 	if (st == -2) {
 		h_daemon_signal(d, SIGKILL);
 		h_daemon_wait(d, 5000);
@@ -663,7 +626,7 @@ test_max_connections(void **state)
 
 	/* Once one closes, a new one works (the close is seen shortly). */
 	st_close(c[0]);
-	deadline = mono_ms() + 10000;
+	deadline = h_now_ms() + 10000;
 	for (;;) {
 		memset(&err, 0, sizeof err);
 		extra = h_connect_opts(&o, &err);
@@ -681,9 +644,9 @@ test_max_connections(void **state)
 			st_error_clear(&e2);
 			st_close(extra);
 		}
-		if (mono_ms() > deadline)
+		if (h_now_ms() > deadline)
 			h_fail("no new connection served after closing one");
-		sleep_ms(100);
+		h_sleep_ms(100);
 	}
 	for (i = 1; i < 5; i++)
 		ping(c[i]);
@@ -716,7 +679,7 @@ static void
 run_dir(char *dir, size_t len, const char *name)
 {
 	snprintf(dir, len, "%s/run/%s", h_test_dir(), name);
-	if (sh("mkdir -p '%s'", dir) != 0)
+	if (h_sh("mkdir -p '%s'", dir) != 0)
 		h_fail("cannot make %s", dir);
 }
 
@@ -824,7 +787,7 @@ test_old_schema_refused(void **state)
 	h_db_create("lc_oldschema", conninfo, sizeof conninfo);
 	snprintf(sql, sizeof sql, "%s/sql/001_foundation.sql",
 	    h_env("ST_SOURCE_DIR"));
-	if (sh("psql -X -q -v ON_ERROR_STOP=1 '%s' -f '%s' >'%s/psql.log' 2>&1",
+	if (h_sh("psql -X -q -v ON_ERROR_STOP=1 '%s' -f '%s' >'%s/psql.log' 2>&1",
 	    conninfo, sql, dir) != 0)
 		h_fail("psql -f %s failed (see %s/psql.log)", sql, dir);
 	db = h_db_connect(conninfo);

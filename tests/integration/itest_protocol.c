@@ -21,24 +21,6 @@
 
 #define PING_LINE "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"system.ping\"}\n"
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The next message from the wire, kept ones first; fails the test on error. */
 static json_t *
 read_msg(struct st_client *c, int timeout_ms)
@@ -775,7 +757,7 @@ test_disconnect_mid_request(void **state)
 	/* A connection is freed once its last request is done: 8 of them,
 	 * with 7 logins (and keep's) finished. */
 	for (i = 0; i < 300 && h_log_count(d, "freed after") < 8; i++)
-		sleep_ms(100);
+		h_sleep_ms(100);
 	if (h_log_count(d, "freed after") < 8)
 		h_fail("the connections of vanished clients were not freed");
 	assert_int_equal(h_log_count(d, "auth.login "), 8);
@@ -870,12 +852,12 @@ tcp_connect_raw(int port)
 static bool
 wait_peer_close(int fd, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = h_now_ms() + timeout_ms;
 	char buf[4096];
 
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
-		long long left = deadline - mono_ms();
+		long long left = deadline - h_now_ms();
 		ssize_t n;
 
 		if (left <= 0)
@@ -901,9 +883,9 @@ test_idle_and_handshake_timeouts(void **state)
 	(void)state;
 	/* A silent TLS connection is closed after the idle timeout. */
 	idle = h_connect(d);
-	t0 = mono_ms();
+	t0 = h_now_ms();
 	expect_closed(idle, 20000);
-	elapsed = mono_ms() - t0;
+	elapsed = h_now_ms() - t0;
 	if (elapsed < 1500)
 		h_fail("idle connection closed after %lld ms, before the 2 s "
 		    "idle_timeout", elapsed);
@@ -915,7 +897,7 @@ test_idle_and_handshake_timeouts(void **state)
 	for (i = 0; i < 16; i++) {
 		m = h_call_ok(busy, "system.ping", NULL);
 		json_decref(m);
-		sleep_ms(200);
+		h_sleep_ms(200);
 	}
 	m = h_call_ok(busy, "system.ping", NULL);
 	json_decref(m);
@@ -958,7 +940,7 @@ test_idle_and_handshake_timeouts(void **state)
 		struct st_error err;
 		bool closed = false;
 
-		t0 = mono_ms();
+		t0 = h_now_ms();
 		for (i = 0; !closed && i < (int)strlen(partial); i++) {
 			memset(&err, 0, sizeof err);
 			if (st_send_raw(busy, partial + i, 1, &err) != ST_OK) {
@@ -980,7 +962,7 @@ test_idle_and_handshake_timeouts(void **state)
 		if (!closed)
 			h_fail("a client trickling one byte every 250 ms kept its "
 			    "connection %lld ms with idle_timeout = 2",
-			    mono_ms() - t0);
+			    h_now_ms() - t0);
 	}
 	st_close(busy);
 

@@ -27,26 +27,6 @@ cert_path(const char *name)
 	return b;
 }
 
-/* Runs a shell command; its exit status, or -1. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
 /* Connects with o; expects a failure of this status. */
 static void
 expect_connect_fails(const struct st_options *o, int status, const char *reason,
@@ -129,7 +109,7 @@ static void
 make_client_cert(const char *dir, const char *name, const char *ca,
     const char *email)
 {
-	if (sh("cd '%s' && "
+	if (h_sh("cd '%s' && "
 	    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
 	    "-out %s.key 2>/dev/null && "
 	    "openssl req -new -key %s.key -subj '/O=tests/CN=%s' -out %s.csr "
@@ -375,7 +355,7 @@ static int
 s_client(const struct h_daemon *d, const char *version, const char *sess_opt,
     const char *sess_file, const char *out)
 {
-	return sh("(printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	return h_sh("(printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"system.ping\"}\\n'; sleep 1) | timeout 20 openssl s_client "
 	    "-connect 127.0.0.1:%d -servername localhost -CAfile '%s' "
 	    "-verify_return_error %s %s '%s' > '%s' 2>&1",
@@ -407,8 +387,8 @@ test_session_resumption(void **state)
 	size_t i;
 
 	(void)state;
-	if (sh("command -v openssl >/dev/null") != 0 ||
-	    sh("command -v timeout >/dev/null") != 0) {
+	if (h_sh("command -v openssl >/dev/null") != 0 ||
+	    h_sh("command -v timeout >/dev/null") != 0) {
 		fprintf(stderr, "no openssl or timeout command: session "
 		    "resumption not checked\n");
 		skip();
