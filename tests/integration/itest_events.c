@@ -167,10 +167,21 @@ test_slow_subscriber(void **state)
 	json_decref(h_call_ok(w.ref, "system.ping", NULL));
 
 	/* Reading again (with a normal window, or the backlog crawls), the
-	 * subscriber is told it missed events. */
+	 * subscriber is told it missed events. A request on the connection
+	 * carries the new receive window to the daemon's side at once; without
+	 * it the daemon's kernel may sit in zero-window probing, whose backoff
+	 * reaches seconds after a long stall. The timeout is per event and
+	 * generous: the backlog is megabytes on a loaded machine. */
 	small = 4 << 20;
 	setsockopt(st_fd(slow), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	while ((ev = next_event(slow, "resync", 5000)) != NULL) {
+	{
+		json_t *p = json_object();
+
+		if (st_send(slow, "system.ping", p, &err) < 0)
+			h_fail("ping: %s", st_strerror(&err));
+		json_decref(p);
+	}
+	while ((ev = next_event(slow, "resync", 30000)) != NULL) {
 		resync = true;
 		json_decref(ev);
 		break;
