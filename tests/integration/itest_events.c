@@ -113,6 +113,100 @@ test_across_daemons_and_scoped(void **state)
 	assert_int_equal(h_daemon_stop(d1), 0);
 }
 
+/* The id of the booking in a booking.cancelled event, after checking
+ * its status and whether the person's id is there. */
+static json_int_t
+cancelled_id(json_t *ev, const char *status, bool with_person)
+{
+	json_t *data;
+	json_int_t id;
+
+	assert_non_null(ev);
+	data = json_object_get(ev, "data");
+	id = w_int(data, "id");
+
+	assert_string_equal(w_str(data, "status"), status);
+	assert_int_equal(json_object_get(data, "beneficiary_id") != NULL,
+	    with_person);
+	json_decref(ev);
+	return id;
+}
+
+/* Bookings cancelled by the venue's cancellation of the show or by an
+ * erasure are announced like those cancelled one by one. */
+static void
+test_cancellations_announced(void **state)
+{
+	struct h_daemon *d = h_daemon_start("events_cancel", NULL);
+	struct world w;
+	struct st_client *ref_sub, *ref2_sub, *partner_sub;
+	json_int_t o1, o2, b1, b2, b3, id1, id2, got1, got2;
+	json_t *bk, *ev, *data;
+
+	world_build(&w, d);
+	ref_sub = h_login(d, W_REF_EMAIL, W_PASSWORD);
+	ref2_sub = h_login(d, W_REF2_EMAIL, W_PASSWORD);
+	partner_sub = h_login(d, W_PARTNER_EMAIL, W_PASSWORD);
+	subscribe(ref_sub, "[\"booking.cancelled\", \"offer.seats_changed\"]");
+	subscribe(ref2_sub, "[\"booking.cancelled\"]");
+	subscribe(partner_sub, "[\"booking.cancelled\"]");
+
+	o1 = w_offer(w.partner, 10, 2, NULL);
+	o2 = w_offer(w.partner, 10, 2, NULL);
+	b1 = w_beneficiary(w.ref, "Ilse", "Premier");
+	b2 = w_beneficiary(w.ref, "Jules", "Second");
+	b3 = w_beneficiary(w.ref, "Karl", "Troisieme");
+	bk = w_book(w.ref, o1, b1, 1);
+	id1 = w_int(bk, "id");
+	json_decref(bk);
+	bk = w_book(w.ref, o1, b2, 2);
+	id2 = w_int(bk, "id");
+	json_decref(bk);
+	json_decref(w_book(w.ref, o2, b3, 1));
+
+	/* The venue cancels the show: one event per booking, to the
+	 * structure and (without the person) to the venue. */
+	json_decref(OK(w.partner, "offer.cancel", "{s:I, s:s}", "offer_id", o1,
+	    "reason", "storm"));
+	got1 = cancelled_id(next_event(ref_sub, "booking.cancelled", 10000),
+	    "cancelled_by_partner", true);
+	got2 = cancelled_id(next_event(ref_sub, "booking.cancelled", 10000),
+	    "cancelled_by_partner", true);
+	assert_true((got1 == id1 && got2 == id2) || (got1 == id2 && got2 == id1));
+	got1 = cancelled_id(next_event(partner_sub, "booking.cancelled", 10000),
+	    "cancelled_by_partner", false);
+	got2 = cancelled_id(next_event(partner_sub, "booking.cancelled", 10000),
+	    "cancelled_by_partner", false);
+	assert_true((got1 == id1 && got2 == id2) || (got1 == id2 && got2 == id1));
+	assert_null(next_event(ref2_sub, "booking.cancelled", 1000));
+
+	/* An erasure gives the person's upcoming seat back, and says so. */
+	json_decref(OK(w.ref, "beneficiary.erase", "{s:I}", "beneficiary_id",
+	    b3));
+	ev = next_event(ref_sub, "booking.cancelled", 10000);
+	assert_non_null(ev);
+	data = json_object_get(ev, "data");
+	assert_int_equal(w_int(data, "offer_id"), o2);
+	assert_int_equal(w_int(data, "beneficiary_id"), b3);
+	cancelled_id(ev, "cancelled", true);
+	ev = next_event(ref_sub, "offer.seats_changed", 10000);
+	assert_non_null(ev);
+	data = json_object_get(ev, "data");
+	assert_int_equal(w_int(data, "id"), o2);
+	assert_int_equal(w_int(data, "seats_taken"), 0);
+	json_decref(ev);
+	assert_non_null(ev = next_event(partner_sub, "booking.cancelled",
+	    10000));
+	cancelled_id(ev, "cancelled", false);
+	assert_null(next_event(ref2_sub, "booking.cancelled", 1000));
+
+	st_close(ref_sub);
+	st_close(ref2_sub);
+	st_close(partner_sub);
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 static void
 test_slow_subscriber(void **state)
 {
@@ -198,6 +292,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_across_daemons_and_scoped),
+		cmocka_unit_test(test_cancellations_announced),
 		cmocka_unit_test(test_slow_subscriber),
 	};
 
