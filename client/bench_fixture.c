@@ -26,7 +26,7 @@ static struct st_client *
 connect_login(const struct bench_config *cfg, const char *email,
 	      const char *password, char *token, size_t token_len)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	struct st_client *c;
 	json_t *params, *res = NULL;
 	const char *t;
@@ -61,7 +61,7 @@ fail:
 static int64_t
 create_one(struct st_client *c, const char *method, json_t *params)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *res = NULL;
 	int64_t id = -1;
 
@@ -97,7 +97,7 @@ create_many(const struct bench_config *cfg, const struct bench_fixture *fx,
 	    int64_t *ids)
 {
 	int64_t reqs[CREATE_WINDOW];
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *params, *res;
 	int i, j, w;
 
@@ -225,7 +225,7 @@ int
 bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 {
 	struct st_client *admin = NULL, *ref = NULL;
-	struct st_error err;
+	struct st_error err = {0};
 	char admin_token[256], name[128], password[40];
 	int64_t user_id;
 	int noffers, nbens;
@@ -354,7 +354,7 @@ bench_fixture_logout(const struct bench_config *cfg,
 		     const struct bench_fixture *fx)
 {
 	struct st_client *c;
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *p;
 
 	if (fx->token[0] == '\0' || (c = st_connect(&cfg->opt, &err)) == NULL)

@@ -174,7 +174,7 @@ conn_kill(struct worker *w, struct bconn *bc, const char *why)
 static void
 conn_fill(struct worker *w, struct bconn *bc)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *params;
 	const char *method;
 	int64_t id;
@@ -275,7 +275,7 @@ take_answer(struct worker *w, struct bconn *bc, json_t *msg)
 static void
 conn_service(struct worker *w, struct bconn *bc)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *msg;
 	int r;
 
@@ -322,7 +322,7 @@ static int
 worker_connect(struct worker *w)
 {
 	const struct bench_config *cfg = w->sh->cfg;
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *p;
 	int i, r;
 

@@ -25,7 +25,7 @@
 int
 cli_connect(struct cli *cli)
 {
-	struct st_error err;
+	struct st_error err = {0};
 
 	if (cli->client != NULL)
 		return EXIT_OK;
@@ -98,7 +98,7 @@ say_refusal(struct cli *cli, struct st_error *err)
 int
 cli_call(struct cli *cli, const char *method, json_t *params, json_t **result)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	int r, st;
 
 	*result = NULL;
@@ -118,7 +118,7 @@ cli_call(struct cli *cli, const char *method, json_t *params, json_t **result)
 int
 cli_resume(struct cli *cli)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *params, *result = NULL;
 	int r, st;
 
@@ -372,7 +372,7 @@ cli_cmd_login(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	if (cli->session.loaded &&
 	    strcmp(cli->session.server, cli->server) == 0 &&
 	    cli_connect(cli) == EXIT_OK) {
-		struct st_error err;
+		struct st_error err = {0};
 
 		old = json_pack("{ss}", "token", cli->session.token);
 		if (st_call(cli->client, "auth.resume", old, NULL, &err) ==

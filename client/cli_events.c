@@ -27,7 +27,7 @@ cli_cmd_events(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	       int argc, char **argv)
 {
 	struct sigaction sa;
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *result = NULL, *ev, *topic;
 	size_t i;
 	int r, st;

@@ -161,7 +161,7 @@ clear_group(void)
 static json_t *
 read_message(int line)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *msg = NULL;
 	char why[1024];
 
@@ -189,7 +189,7 @@ check_group(void)
 	int owner[MAX_GROUP], idx[MAX_GROUP];
 	bool seen[MAX_GROUP], none = false;
 	int n = 0, i, j, first_line = 0, none_line = 0;
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *extra = NULL;
 
 	if (ngroup == 0)
@@ -255,7 +255,7 @@ check_group(void)
 static void
 expect_close(int line)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *msg = NULL;
 	int rc;
 
@@ -279,7 +279,7 @@ expect_close(int line)
 static void
 send_line(int line, const char *text)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	size_t len = strlen(text);
 	char *buf;
 

@@ -928,7 +928,7 @@ struct st_client *
 h_connect_at(const char *file, int line, const struct h_daemon *d)
 {
 	struct st_options o = h_options(d);
-	struct st_error err;
+	struct st_error err = {0};
 	struct st_client *c;
 	char msg[1024];
 
@@ -984,7 +984,7 @@ json_t *
 h_call_ok_at(const char *file, int line, struct st_client *c,
 	     const char *method, json_t *params)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *result = NULL;
 	char msg[2048], sent[2048];
 	int rc;
@@ -1006,7 +1006,7 @@ json_t *
 h_call_err_at(const char *file, int line, struct st_client *c,
 	      const char *method, json_t *params, int code, const char *reason)
 {
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *result = NULL, *data;
 	char msg[2048], sent[2048];
 	int rc;

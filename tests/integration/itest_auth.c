@@ -41,7 +41,7 @@ static void
 expect_login_error(struct st_client *c, const char *email,
     const char *password, int code, const char *reason)
 {
-	struct st_error err;
+	struct st_error err = {0};
 
 	login_fails(c, email, password, &err);
 	if (err.code != code || strcmp(err.reason, reason) != 0)
@@ -145,7 +145,7 @@ wait_unlocked(const struct h_daemon *d, int max_ms)
 {
 	long long t0 = h_now_ms();
 	struct st_client *c = h_connect(d);
-	struct st_error err;
+	struct st_error err = {0};
 	json_t *p, *r;
 	int rc;
 
@@ -176,7 +176,7 @@ test_login_throttling(void **state)
 	struct h_daemon *d = h_daemon_start("auth_throttle",
 	    "[policy]\nlogin_max_failures = 3\nlogin_lockout = 5s\n");
 	struct st_client *c = h_connect(d);
-	struct st_error err;
+	struct st_error err = {0};
 	long long took;
 	int i;
 
@@ -235,7 +235,7 @@ test_login_throttling_concurrent(void **state)
 	    "[policy]\nlogin_max_failures = 3\nlogin_lockout = 5s\n");
 	struct st_options o = h_options(d);
 	struct st_client *c;
-	struct st_error err;
+	struct st_error err = {0};
 	int64_t ids[10];
 	int i, checked = 0, limited = 0;
 	char line[4096];

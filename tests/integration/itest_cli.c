@@ -657,10 +657,35 @@ test_usage_errors(void **state)
 
 /* ------------------------------------------------------------- sessions */
 
+/* The token saved in who's session file. */
+static void
+saved_token(const char *who, char *buf, size_t len)
+{
+	char path[512], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/state-%s/strapontin/token", tmpdir, who);
+	if ((f = fopen(path, "r")) == NULL)
+		h_fail("%s: %s", path, strerror(errno));
+	buf[0] = '\0';
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "token=", 6) == 0) {
+			size_t n = strcspn(line + 6, "\n");
+
+			if (n >= len)
+				h_fail("token too long in %s", path);
+			memcpy(buf, line + 6, n);
+			buf[n] = '\0';
+		}
+	fclose(f);
+	if (buf[0] == '\0')
+		h_fail("no token in %s", path);
+}
+
 static void
 test_session_file(void **state)
 {
-	char path[1024], dir[512];
+	char path[1024], dir[512], old[128], now[128];
 	struct stat st;
 	json_t *j;
 
@@ -736,6 +761,23 @@ test_session_file(void **state)
 	EXPECT(1, "envlogin", "whoami");
 	OK("envlogin", "logout");
 	CONTAINS(R.out, "not logged in");
+
+	/* A new login replaces the saved session and ends the old one on
+	 * the server too. */
+	login_as("relogin", W_PARTNER2_EMAIL, W_PASSWORD);
+	saved_token("relogin", old, sizeof old);
+	login_as("relogin", W_PARTNER2_EMAIL, W_PASSWORD);
+	saved_token("relogin", now, sizeof now);
+	assert_string_not_equal(old, now);
+	{
+		struct st_client *c = h_connect(W.d);
+
+		json_decref(h_call_err(c, "auth.resume", json_pack("{s:s}",
+		    "token", old), 401, "unauthenticated"));
+		st_close(c);
+	}
+	OK("relogin", "whoami");
+	CONTAINS(R.out, W_PARTNER2_EMAIL);
 
 	/* A session is only sent to the server that gave it. */
 	{
