@@ -901,6 +901,50 @@ test_concurrent_check_ins(void **state)
 	check_range("2022-05-01T00:00:00Z", "2022-07-01T00:00:00Z");
 }
 
+/* Two bookings for people of one structure, for shows of the same
+ * month, in two transactions open at once: the second must not wait for
+ * the first to commit (each takes a report counter row of its own), and
+ * both are counted. A wait would end in lock_timeout and fail the test. */
+static void
+test_one_structure_books_in_parallel(void **state)
+{
+	static const char tok[] =
+	    "encode(sha256('itest-reports-parallel'::bytea), 'hex')";
+	PGconn *a = h_db_connect(W.d->conninfo);
+	PGconn *b = h_db_connect(W.d->conninfo);
+	json_int_t o1, o2, p1, p2;
+	char sql[1024];
+
+	(void)state;
+	o1 = w_offer(W.partner, 10, 2, w_time(70 * W_DAY));
+	o2 = w_offer(W.partner, 10, 2, w_time(70 * W_DAY + 3600));
+	p1 = w_beneficiary(W.ref, "Paule", "Ensemble");
+	p2 = w_beneficiary(W.ref, "Quentin", "Ensemble");
+	snprintf(sql, sizeof sql, "INSERT INTO tokens (token_hash, user_id, "
+	    "expires_at) VALUES (%s, %" JSON_INTEGER_FORMAT ", now() + "
+	    "interval '1 hour')", tok, W.ref_user);
+	h_db_exec(a, sql);
+
+	h_db_exec(a, "BEGIN");
+	snprintf(sql, sizeof sql, "SELECT booking_create(%s, jsonb_build_object("
+	    "'offer_id', %" JSON_INTEGER_FORMAT ", 'beneficiary_id', %"
+	    JSON_INTEGER_FORMAT ", 'seats', 1), NULL, '{}')->>'status'", tok,
+	    o1, p1);
+	assert_string_equal(h_db_exec(a, sql), "confirmed");
+	h_db_exec(b, "SET lock_timeout = '5s'");
+	snprintf(sql, sizeof sql, "SELECT booking_create(%s, jsonb_build_object("
+	    "'offer_id', %" JSON_INTEGER_FORMAT ", 'beneficiary_id', %"
+	    JSON_INTEGER_FORMAT ", 'seats', 2), NULL, '{}')->>'status'", tok,
+	    o2, p2);
+	assert_string_equal(h_db_exec(b, sql), "confirmed");
+	h_db_exec(a, "COMMIT");
+
+	/* Both counted, whatever the rows they went to. */
+	assert_summaries_exact();
+	PQfinish(a);
+	PQfinish(b);
+}
+
 int
 main(void)
 {
@@ -912,6 +956,7 @@ main(void)
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_concurrent_check_ins),
+		cmocka_unit_test(test_one_structure_books_in_parallel),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
