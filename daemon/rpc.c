@@ -90,9 +90,26 @@ batch_finish(struct batch *b)
 	free(b);
 }
 
+/* A batch lives while it has answers to wait for (pending) and while
+ * someone loops over it: each holder counts as one pending answer, so the
+ * last answer delivered under a holder cannot free the batch under it. */
+static void
+batch_hold(struct batch *b)
+{
+	b->pending++;
+}
+
+static void
+batch_release(struct batch *b)
+{
+	if (--b->pending == 0)
+		batch_finish(b);
+}
+
 /* Dispatches a batch's elements while the connection has room under
  * server.max_inflight; answers make room and pump again, so a large batch
- * flows through instead of landing on the database all at once. */
+ * flows through instead of landing on the database all at once. Elements
+ * answered at once may complete the batch: the pump holds it meanwhile. */
 static void
 batch_pump(struct batch *b)
 {
@@ -100,6 +117,7 @@ batch_pump(struct batch *b)
 
 	if (b->pumping)
 		return;
+	batch_hold(b);
 	b->pumping = true;
 	while (b->next < b->n && c->state != CONN_CLOSING &&
 	    c->inflight < (unsigned)srv->cfg->max_inflight) {
@@ -112,9 +130,8 @@ batch_pump(struct batch *b)
 	if (c->state == CONN_CLOSING && b->next < b->n) {
 		b->pending -= b->n - b->next;
 		b->next = b->n;
-		if (b->pending == 0)
-			batch_finish(b);
 	}
+	batch_release(b);
 }
 
 /* Puts one answer (stolen, may be NULL) where it belongs. */
@@ -127,8 +144,7 @@ deliver(struct conn *c, struct batch *b, size_t slot, json_t *msg)
 		return;
 	}
 	b->slots[slot] = msg;
-	if (--b->pending == 0)
-		batch_finish(b);
+	batch_release(b);
 }
 
 /* After an answer: a batch of c waiting for room may go on. */
@@ -144,7 +160,6 @@ request_end(struct request *req, json_t *msg)
 {
 	struct conn *c = req->conn;
 	struct batch *b = req->batch;
-	bool more;
 
 	if (req->id == NULL) {	/* notification: never answered */
 		json_decref(msg);
@@ -153,16 +168,19 @@ request_end(struct request *req, json_t *msg)
 	log_debug("%s #%llu %s %llums", c->tag, (unsigned long long)req->seq,
 	    req->method->name,
 	    (unsigned long long)(now_ms() - req->started_ms));
-	/* Whether the batch lives on after this answer is known before it is
-	 * delivered: the last delivery frees it. */
-	more = b != NULL && b->pending > 1 && b->next < b->n;
+	/* Held across the delivery, which may be the batch's last answer,
+	 * and the pump that the room made by this answer allows. */
+	if (b != NULL)
+		batch_hold(b);
 	deliver(c, b, req->batch_slot, msg);
 	json_decref(req->id);
 	json_decref(req->params);
 	free(req);
 	conn_request_done(c);
-	if (more)
+	if (b != NULL) {
 		request_finished(c, b);
+		batch_release(b);
+	}
 	conn_unref(c);
 }
 
@@ -377,10 +395,8 @@ rpc_handle_line(struct conn *c, const char *line, size_t len)
 	b->elements = m;
 	b->n = n;
 	b->slots = xcalloc(n, sizeof *b->slots);
-	/* One extra pending count held while dispatching, so that answers
-	 * given at once cannot finish the batch under us. */
-	b->pending = n + 1;
+	b->pending = n;
+	batch_hold(b);
 	batch_pump(b);
-	if (--b->pending == 0)
-		batch_finish(b);
+	batch_release(b);
 }

@@ -425,6 +425,53 @@ test_batch_mixed(void **state)
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
+/* A batch larger than max_inflight, mixing requests that wait for the
+ * database with elements answered at once: the answer that frees room
+ * pumps the rest of the batch, whose last immediate answer completes it.
+ * The pump must hold the batch while it loops (this once read freed
+ * memory: the sanitizer build caught it). */
+static void
+test_batch_over_inflight(void **state)
+{
+	struct h_daemon *d = h_daemon_start("proto_batch_inflight",
+	    "[server]\nmax_inflight = 1\n");
+	struct st_client *c = h_connect(d);
+	static const char line[] = "["
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"auth.resume\","
+	    "\"params\":{\"token\":\"x\"}},"
+	    "42,"
+	    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"auth.resume\","
+	    "\"params\":{\"token\":\"y\"}},"
+	    "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"no.such\"},"
+	    "43"
+	    "]\n";
+	json_t *b, *m;
+	size_t i, nulls = 0;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 3; round++) {
+		send_str(c, line);
+		b = read_msg(c, 20000);
+		if (!json_is_array(b) || json_array_size(b) != 5)
+			h_fail("expected one array of 5 answers, got %s",
+			    h_json_str(b));
+		nulls = 0;
+		json_array_foreach(b, i, m) {
+			if (json_is_null(json_object_get(m, "id")))
+				nulls++;
+			assert_non_null(json_object_get(m, "error"));
+		}
+		assert_int_equal(nulls, 2);
+		json_decref(b);
+	}
+	/* The connection and the daemon are still fine. */
+	m = h_call_ok(c, "system.ping", NULL);
+	json_decref(m);
+	st_close(c);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 static void
 test_batch_200(void **state)
 {
@@ -992,6 +1039,7 @@ main(void)
 		cmocka_unit_test(test_pipeline_completion_order),
 		cmocka_unit_test(test_max_inflight),
 		cmocka_unit_test(test_batch_mixed),
+		cmocka_unit_test(test_batch_over_inflight),
 		cmocka_unit_test(test_batch_200),
 		cmocka_unit_test(test_notifications),
 		cmocka_unit_test(test_utf8_and_blank_lines),
