@@ -1,21 +1,20 @@
 #include "auth.h"
 
-#include <event2/bufferevent_ssl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
+#include "app.h"
 #include "config.h"
-#include "conn.h"
 #include "db.h"
 #include "log.h"
 #include "methods.h"
 #include "pwhash.h"
 #include "rpc.h"
-#include "server.h"
-#include "tls.h"
+#include "sqlcall.h"
 #include "workpool.h"
 
 struct login;
@@ -86,7 +85,7 @@ static bool
 logins_conflict(const struct login *a, const struct login *b)
 {
 	return strcmp(a->email, b->email) == 0 ||
-	    strcmp(a->req->conn->addr, b->req->conn->addr) == 0;
+	    strcmp(rpc_peer_addr(a->req->peer), rpc_peer_addr(b->req->peer)) == 0;
 }
 
 /* True if no login started before l in the list conflicts with it. */
@@ -143,7 +142,7 @@ session_from_user(json_t *user, struct session *s)
 	if (!json_is_integer(id) || !json_is_string(role))
 		return false;
 	s->user_id = json_integer_value(id);
-	s->role = methods_role_from_name(json_string_value(role));
+	s->role = role_from_name(json_string_value(role));
 	s->partner_id = json_integer_value(json_object_get(user, "partner_id"));
 	s->structure_id = json_integer_value(json_object_get(user,
 	    "structure_id"));
@@ -160,10 +159,10 @@ login_success_done(PGresult *res, enum db_status st, void *arg)
 
 	if (st != DB_OK) {
 		login_free(l);
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	j = methods_sql_json(res);
+	j = sqlcall_json(res);
 	if (j == NULL || !session_from_user(json_object_get(j, "user"), &s)) {
 		json_decref(j);
 		login_free(l);
@@ -171,9 +170,9 @@ login_success_done(PGresult *res, enum db_status st, void *arg)
 		return;
 	}
 	memcpy(s.token_hash, l->token_hash, sizeof s.token_hash);
-	conn_bind(req->conn, &s);
-	log_info("%s logged in as %s", req->conn->tag,
-	    methods_role_name(s.role));
+	rpc_peer_bind(req->peer, &s);
+	log_info("%s logged in as %s", rpc_peer_tag(req->peer),
+	    role_name(s.role));
 	json_object_set_new(j, "token", json_string(l->token));
 	login_free(l);
 	rpc_reply(req, j);
@@ -187,10 +186,10 @@ login_failure_done(PGresult *res, enum db_status st, void *arg)
 
 	login_free(l);
 	if (st == DB_UNAVAILABLE) {
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	log_info("%s failed login", req->conn->tag);
+	log_info("%s failed login", rpc_peer_tag(req->peer));
 	rpc_error(req, "unauthenticated", NULL, NULL,
 	    "Unknown e-mail or wrong password.");
 }
@@ -220,7 +219,7 @@ login_verify_done(void *arg)
 	char uid[24], ttl[24];
 
 	OPENSSL_cleanse(l->password, strlen(l->password));
-	if (workpool_skipped(srv->workers)) {
+	if (workpool_skipped(req->app->workers)) {
 		login_free(l);
 		rpc_error(req, "unavailable", NULL, NULL,
 		    "The server is stopping; try again.");
@@ -228,20 +227,20 @@ login_verify_done(void *arg)
 	}
 	if (!l->ok) {
 		vals[0] = l->email;
-		vals[1] = req->conn->addr;
-		db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_FAILURE), 2, vals,
+		vals[1] = rpc_peer_addr(req->peer);
+		db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_LOGIN_FAILURE), 2, vals,
 		    login_failure_done, l);
 		return;
 	}
 	auth_new_token(l->token, l->token_hash);
 	snprintf(uid, sizeof uid, "%lld", l->user_id);
-	snprintf(ttl, sizeof ttl, "%lld", srv->cfg->policy.token_ttl);
+	snprintf(ttl, sizeof ttl, "%lld", req->app->cfg->policy.token_ttl);
 	vals[0] = uid;
 	vals[1] = l->token_hash;
 	vals[2] = ttl;
-	vals[3] = req->conn->addr;
+	vals[3] = rpc_peer_addr(req->peer);
 	vals[4] = l->rehash;
-	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_SUCCESS), 5, vals,
+	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_LOGIN_SUCCESS), 5, vals,
 	    login_success_done, l);
 }
 
@@ -254,10 +253,10 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 
 	if (st != DB_OK) {
 		login_free(l);
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	if ((j = methods_sql_json(res)) == NULL) {
+	if ((j = sqlcall_json(res)) == NULL) {
 		login_free(l);
 		rpc_internal(req, "auth_login_begin answered no JSON");
 		return;
@@ -268,7 +267,7 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 
 		json_decref(j);
 		login_free(l);
-		log_warn("%s login refused: too many failures", req->conn->tag);
+		log_warn("%s login refused: too many failures", rpc_peer_tag(req->peer));
 		rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
 		    "retry_after_s", wait), "Too many failed logins; try again "
 		    "in %lld minute%s.", (long long)(wait + 59) / 60,
@@ -280,24 +279,25 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		l->stored = xstrdup(json_string_value(hash));
 	l->user_id = json_integer_value(json_object_get(j, "user_id"));
 	json_decref(j);
-	workpool_submit(srv->workers, login_verify_work, login_verify_done, l);
+	workpool_submit(req->app->workers, login_verify_work, login_verify_done, l);
 }
 
 static void
 login_start(struct login *l)
 {
+	const struct app *app = l->req->app;
 	const char *vals[4];
 	char max[24], lockout[24];
 
 	l->started = true;
-	snprintf(max, sizeof max, "%lld", srv->cfg->policy.login_max_failures);
+	snprintf(max, sizeof max, "%lld", app->cfg->policy.login_max_failures);
 	snprintf(lockout, sizeof lockout, "%lld",
-	    srv->cfg->policy.login_lockout);
+	    app->cfg->policy.login_lockout);
 	vals[0] = l->email;
-	vals[1] = l->req->conn->addr;
+	vals[1] = rpc_peer_addr(l->req->peer);
 	vals[2] = max;
 	vals[3] = lockout;
-	db_exec(srv->db, server_stmt(STMT_AUTH_LOGIN_BEGIN), 4, vals,
+	db_exec(app->db, sqlcall_stmt(STMT_AUTH_LOGIN_BEGIN), 4, vals,
 	    login_begin_done, l);
 }
 
@@ -329,10 +329,10 @@ resume_done(PGresult *res, enum db_status st, void *arg)
 
 	if (st != DB_OK) {
 		free(hash);
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	j = methods_sql_json(res);
+	j = sqlcall_json(res);
 	if (j == NULL || !session_from_user(json_object_get(j, "user"), &s)) {
 		free(hash);
 		json_decref(j);
@@ -341,7 +341,7 @@ resume_done(PGresult *res, enum db_status st, void *arg)
 	}
 	memcpy(s.token_hash, hash, sizeof s.token_hash);
 	free(hash);
-	conn_bind(req->conn, &s);
+	rpc_peer_bind(req->peer, &s);
 	rpc_reply(req, j);
 }
 
@@ -356,25 +356,25 @@ auth_resume(struct request *req)
 	auth_token_hash(token, hash);
 	req->ctx = hash;
 	vals[0] = hash;
-	db_exec(srv->db, server_stmt(STMT_AUTH_RESUME), 1, vals, resume_done,
+	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_RESUME), 1, vals, resume_done,
 	    req);
 }
 
 static void
 logout_after(struct request *req, json_t *result)
 {
-	conn_unbind(req->conn);
+	rpc_peer_unbind(req->peer);
 	rpc_reply(req, result);
 }
 
 void
 auth_logout(struct request *req)
 {
-	methods_sql_call(req, logout_after);
+	sqlcall(req, logout_after);
 }
 
 struct cert_bind {
-	struct conn *conn;
+	struct rpc_peer *peer;      /* held */
 	char token_hash[65];
 	char *email;
 };
@@ -383,59 +383,55 @@ static void
 cert_done(PGresult *res, enum db_status st, void *arg)
 {
 	struct cert_bind *cb = arg;
-	struct conn *c = cb->conn;
+	struct rpc_peer *p = cb->peer;
 	struct session s;
-	json_t *j = st == DB_OK ? methods_sql_json(res) : NULL;
+	json_t *j = st == DB_OK ? sqlcall_json(res) : NULL;
 
-	if (c->state == CONN_BINDING) {
+	if (rpc_peer_alive(p)) {
 		if (j != NULL && session_from_user(json_object_get(j, "user"),
 		    &s)) {
 			memcpy(s.token_hash, cb->token_hash,
 			    sizeof s.token_hash);
-			conn_bind(c, &s);
+			s.by_certificate = true;
+			rpc_peer_bind(p, &s);
 			log_info("%s logged in by client certificate",
-			    c->tag);
+			    rpc_peer_tag(p));
 		} else if (st != DB_OK)
 			log_warn("%s: client certificate not checked: "
-			    "database unavailable", c->tag);
+			    "database unavailable", rpc_peer_tag(p));
 		else
 			log_info("%s: client certificate names no enabled "
-			    "user", c->tag);
-		conn_set_state(c, CONN_ACTIVE);
-		conn_resume(c);
+			    "user", rpc_peer_tag(p));
+		rpc_peer_block(p, false);
 	}
 	json_decref(j);
 	free(cb->email);
 	free(cb);
-	conn_unref(c);
+	rpc_peer_release(p);
 }
 
 void
-auth_bind_certificate(struct conn *c)
+auth_bind_certificate(struct app *app, struct rpc_peer *p, char *email)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	struct cert_bind *cb;
 	char token[44], ttl[24];
 	const char *vals[4];
-	char *email;
 
-	if (srv->cfg->tls_client_ca == NULL ||
-	    (email = tls_peer_email(ssl)) == NULL)
-		return;
 	cb = xcalloc(1, sizeof *cb);
-	cb->conn = c;
+	cb->peer = p;
 	cb->email = email;
-	conn_ref(c);
+	rpc_peer_hold(p);
 	/* The token itself is never shown: the connection is the session. */
 	auth_new_token(token, cb->token_hash);
 	OPENSSL_cleanse(token, sizeof token);
-	snprintf(ttl, sizeof ttl, "%lld", srv->cfg->policy.token_ttl);
+	snprintf(ttl, sizeof ttl, "%lld", app->cfg->policy.token_ttl);
 	vals[0] = email;
 	vals[1] = cb->token_hash;
 	vals[2] = ttl;
-	vals[3] = c->addr;
-	conn_set_state(c, CONN_BINDING);
-	db_exec(srv->db, server_stmt(STMT_AUTH_CERT_LOGIN), 4, vals, cert_done,
+	vals[3] = rpc_peer_addr(p);
+	/* Nothing is read from the client until it is known who it is. */
+	rpc_peer_block(p, true);
+	db_exec(app->db, sqlcall_stmt(STMT_AUTH_CERT_LOGIN), 4, vals, cert_done,
 	    cb);
 }
 
@@ -492,7 +488,7 @@ user_create_hashed(void *arg)
 	struct pwjob *j = arg;
 	struct request *req = j->req;
 
-	if (workpool_skipped(srv->workers)) {
+	if (workpool_skipped(req->app->workers)) {
 		pwjob_free(j);
 		rpc_error(req, "unavailable", NULL, NULL,
 		    "The server is stopping; try again.");
@@ -506,7 +502,7 @@ user_create_hashed(void *arg)
 	json_object_set_new(req->params, "password_hash",
 	    json_string(j->new_hash));
 	pwjob_free(j);
-	methods_sql_call(req, NULL);
+	sqlcall(req, NULL);
 }
 
 void
@@ -516,7 +512,7 @@ auth_user_create(struct request *req)
 
 	j->req = req;
 	j->password = take_password(req, "password");
-	workpool_submit(srv->workers, hash_work, user_create_hashed, j);
+	workpool_submit(req->app->workers, hash_work, user_create_hashed, j);
 }
 
 static void
@@ -526,14 +522,14 @@ change_done(PGresult *res, enum db_status st, void *arg)
 	json_t *j;
 
 	if (st != DB_OK) {
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	if ((j = methods_sql_json(res)) == NULL) {
+	if ((j = sqlcall_json(res)) == NULL) {
 		rpc_internal(req, "auth_set_password answered no JSON");
 		return;
 	}
-	log_info("%s changed its password", req->conn->tag);
+	log_info("%s changed its password", rpc_peer_tag(req->peer));
 	rpc_reply(req, j);
 }
 
@@ -554,7 +550,7 @@ change_verified(void *arg)
 	struct request *req = j->req;
 	const char *vals[4];
 
-	if (workpool_skipped(srv->workers)) {
+	if (workpool_skipped(req->app->workers)) {
 		pwjob_free(j);
 		rpc_error(req, "unavailable", NULL, NULL,
 		    "The server is stopping; try again.");
@@ -571,11 +567,11 @@ change_verified(void *arg)
 		rpc_internal(req, "password hashing failed");
 		return;
 	}
-	vals[0] = req->conn->session.token_hash;
+	vals[0] = rpc_peer_session(req->peer)->token_hash;
 	vals[1] = j->stored;
 	vals[2] = j->new_hash;
-	vals[3] = req->conn->addr;
-	db_exec(srv->db, server_stmt(STMT_AUTH_SET_PASSWORD), 4, vals,
+	vals[3] = rpc_peer_addr(req->peer);
+	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_SET_PASSWORD), 4, vals,
 	    change_done, req);
 	pwjob_free(j);
 }
@@ -589,15 +585,15 @@ change_hash_loaded(PGresult *res, enum db_status st, void *arg)
 
 	if (st != DB_OK) {
 		pwjob_free(j);
-		methods_sql_error(req, res, st);
+		sqlcall_error(req, res, st);
 		return;
 	}
-	r = methods_sql_json(res);
+	r = sqlcall_json(res);
 	h = json_object_get(r, "password_hash");
 	if (json_is_string(h))
 		j->stored = xstrdup(json_string_value(h));
 	json_decref(r);
-	workpool_submit(srv->workers, change_verify_work, change_verified, j);
+	workpool_submit(req->app->workers, change_verify_work, change_verified, j);
 }
 
 void
@@ -609,7 +605,7 @@ auth_change_password(struct request *req)
 	j->req = req;
 	j->password = take_password(req, "old_password");
 	j->new_password = take_password(req, "new_password");
-	vals[0] = req->conn->session.token_hash;
-	db_exec(srv->db, server_stmt(STMT_AUTH_PASSWORD_HASH), 1, vals,
+	vals[0] = rpc_peer_session(req->peer)->token_hash;
+	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_PASSWORD_HASH), 1, vals,
 	    change_hash_loaded, j);
 }

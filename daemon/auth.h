@@ -4,7 +4,8 @@
 #define AUTH_H
 
 struct request;
-struct conn;
+struct rpc_peer;
+struct app;
 
 void auth_login(struct request *req);
 void auth_resume(struct request *req);
@@ -13,9 +14,9 @@ void auth_change_password(struct request *req);
 /* user.create: hashes params.password on the worker pool, then calls the
  * method's SQL with password_hash in its place. */
 void auth_user_create(struct request *req);
-/* After the handshake: a verified client certificate whose e-mail names
- * an enabled user logs the connection in. */
-void auth_bind_certificate(struct conn *c);
+/* After the handshake: a verified client certificate whose e-mail (taken)
+ * names an enabled user logs the peer in. The peer is blocked meanwhile. */
+void auth_bind_certificate(struct app *app, struct rpc_peer *p, char *email);
 
 /* A new 256-bit token (base64url, 43 characters + NUL) and its stored
  * form, the hex SHA-256 (64 + NUL). */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ static const struct cdef cdefs[] = {
 	{"server", "drain_timeout", C_DURATION, O(drain_timeout), "30", 0, 3600, true},
 	{"server", "max_inflight", C_INT, O(max_inflight), "64", 1, 100000, true},
 	{"server", "max_output_bytes", C_INT, O(max_output_bytes), "4194304", 65536, 1LL << 30, true},
+	{"server", "max_connections_per_address", C_INT, O(max_connections_per_address), "256", 1, 1000000, true},
+	{"server", "auth_timeout", C_DURATION, O(auth_timeout), "30", 1, 3600, true},
+	{"server", "max_batch", C_INT, O(max_batch), "100", 1, 100000, true},
+	{"server", "max_answer_bytes", C_INT, O(max_answer_bytes), "4194304", 65536, 1LL << 30, true},
 
 	{"tls", "cert", C_STRING, O(tls_cert), NULL, 0, 0, true},
 	{"tls", "key", C_STRING, O(tls_key), NULL, 0, 0, true},
@@ -417,4 +422,45 @@ config_keep_static(struct config *new, struct config *old)
 		memcpy(a, b, size);
 		memcpy(b, tmp, size);
 	}
+}
+
+/* The [policy] section as the JSON object every SQL function takes ($4):
+ * made from the table, so a key added there reaches SQL with no other
+ * change. Durations are seconds. */
+char *
+config_policy_json(const struct config *cfg)
+{
+	json_t *j = json_object();
+	const struct cdef *d;
+	const char *base = (const char *)cfg;
+	char *s;
+	size_t i;
+
+	for (i = 0; i < nitems(cdefs); i++) {
+		d = &cdefs[i];
+		if (strcmp(d->section, "policy") != 0)
+			continue;
+		switch (d->type) {
+		case C_INT:
+		case C_DURATION:
+			json_object_set_new(j, d->name, json_integer(
+			    *(const long long *)(const void *)(base + d->offset)));
+			break;
+		case C_DOUBLE:
+			json_object_set_new(j, d->name, json_real(
+			    *(const double *)(const void *)(base + d->offset)));
+			break;
+		default:
+			json_object_set_new(j, d->name, json_string(
+			    *(char *const *)(const void *)(base + d->offset)));
+			break;
+		}
+	}
+	/* 15 digits: 0.2 must reach SQL as 0.2, not 0.20000000000000001,
+	 * or draw scores that should tie do not. */
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+	json_decref(j);
+	if (s == NULL)
+		fatal("cannot build the policy");
+	return s;
 }

@@ -35,6 +35,10 @@ struct config {
 	long long drain_timeout;       /* seconds */
 	long long max_inflight;
 	long long max_output_bytes;    /* stop reading a client past this */
+	long long max_connections_per_address;
+	long long auth_timeout;        /* seconds to log in on a new connection */
+	long long max_batch;           /* elements of one batch */
+	long long max_answer_bytes;    /* one answer, a batch's included */
 
 	char *tls_cert;
 	char *tls_key;
@@ -66,6 +70,9 @@ bool config_reloadable(const struct config *old, const struct config *new,
 /* Moves the values SIGHUP cannot change from old into new (and new's into
  * old, to be freed with it), so a reload applies the rest. */
 void config_keep_static(struct config *new, struct config *old);
+
+/* The [policy] section as a JSON object (malloc'd). */
+char *config_policy_json(const struct config *cfg);
 
 /* Splits "host:port" or "[v6]:port"; host and port are malloc'd. */
 bool config_split_hostport(const char *s, char **host, char **port);

@@ -2,56 +2,68 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "config.h"
 #include "log.h"
-#include "rpc.h"
-#include "server.h"
 #include "tls.h"
-#include "auth.h"
+#include "util.h"
 
-static const char *const state_names[] = {"handshake", "binding", "active",
+enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_ACTIVE,
+	CONN_DRAINING,  /* server stopping: finish what is in flight, close */
+	CONN_CLOSING,
+};
+
+static const char *const state_names[] = {"handshake", "active",
     "draining", "closing"};
+
+struct conn {
+	uint64_t id;
+	char addr[64];
+	char tag[96];
+	enum conn_state state;
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct conn_limits limits;
+	const struct conn_callbacks *cb;
+	void *arg;
+	struct event *timer;        /* handshake, then idle timeout */
+	struct event *deadline;     /* conn_set_deadline() */
+	const char *deadline_why;
+	struct event *resume_ev;    /* reads again after a pause */
+	struct event *closed_ev;    /* tells on_closed, after the close */
+	struct evbuffer *low;       /* conn_write_low() lines */
+	int refs;
+	size_t scanned;             /* input bytes known to hold no "\n" */
+	bool paused_above;          /* conn_pause() */
+	bool paused_output;         /* too much unsent output */
+	bool read_on;               /* EV_READ enabled on bev */
+	bool busy;
+	bool closing_after_write;
+};
+
+static uint64_t next_id;
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_closed_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_read_lines(struct conn *c);
-static void conn_maybe_resume(struct conn *c);
+static void conn_close_now(struct conn *c, const char *why);
 
 static void
-conn_update_tag(struct conn *c, const char *port)
-{
-	if (port != NULL)
-		snprintf(c->tag, sizeof c->tag, "C-%llu %s:%s",
-		    (unsigned long long)c->id, c->addr, port);
-	else {
-		char *p = strstr(c->tag, " user=");
-
-		if (p != NULL)
-			*p = '\0';
-		if (c->session.bound) {
-			size_t n = strlen(c->tag);
-
-			snprintf(c->tag + n, sizeof c->tag - n, " user=%lld",
-			    (long long)c->session.user_id);
-		}
-	}
-}
-
-void
 conn_set_state(struct conn *c, enum conn_state state)
 {
 	if (c->state == state)
@@ -62,86 +74,90 @@ conn_set_state(struct conn *c, enum conn_state state)
 }
 
 static void
-conn_arm_timer(struct conn *c, long long seconds)
+conn_arm_timer(struct conn *c, int seconds)
 {
 	struct timeval tv = {(time_t)seconds, 0};
 
 	evtimer_add(c->timer, &tv);
 }
 
-void
-conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
+static void
+format_peer(struct conn *c, const struct sockaddr *sa)
 {
-	struct conn *c;
-	SSL *ssl;
 	char port[16] = "?";
 
-	(void)salen;
-	if (srv->draining || srv->nconns >= (size_t)srv->cfg->max_connections) {
-		log_warn("refusing connection: %s (%zu open, max_connections "
-		    "%lld)", srv->draining ? "server stopping" :
-		    "too many connections", srv->nconns,
-		    srv->cfg->max_connections);
-		evutil_closesocket(fd);
-		return;
-	}
-	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL) {
-		log_error("SSL_new failed");
-		evutil_closesocket(fd);
-		return;
-	}
-	{
-		/* Answers are single small lines: do not let Nagle hold them
-		 * back waiting for the client's delayed ACK. */
-		int one = 1;
-
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	c = xcalloc(1, sizeof *c);
-	c->id = ++srv->next_conn_id;
-	c->refs = 1;	/* held by the server until closed */
 	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+		const struct sockaddr_in *sin = (const void *)sa;
 
 		inet_ntop(AF_INET, &sin->sin_addr, c->addr, sizeof c->addr);
 		snprintf(port, sizeof port, "%u", ntohs(sin->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
 
 		inet_ntop(AF_INET6, &sin6->sin6_addr, c->addr, sizeof c->addr);
 		snprintf(port, sizeof port, "%u", ntohs(sin6->sin6_port));
 	} else
 		snprintf(c->addr, sizeof c->addr, "local");
-	conn_update_tag(c, port);
+	snprintf(c->tag, sizeof c->tag, "C-%llu %s:%s",
+	    (unsigned long long)c->id, c->addr, port);
+}
 
-	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+struct conn *
+conn_accept(struct event_base *base, SSL *ssl, evutil_socket_t fd,
+    const struct sockaddr *sa, const struct conn_limits *limits,
+    const struct conn_callbacks *cb, void *arg)
+{
+	struct conn *c;
+	int one = 1;
+
+	/* Answers are single small lines: do not let Nagle hold them back
+	 * waiting for the client's delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c = xcalloc(1, sizeof *c);
+	c->id = ++next_id;
+	c->refs = 1;	/* its own, until it closes */
+	c->base = base;
+	c->limits = *limits;
+	c->cb = cb;
+	c->arg = arg;
+	format_peer(c, sa);
+
+	c->bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_error("%s: cannot create TLS bufferevent", c->tag);
 		SSL_free(ssl);
 		evutil_closesocket(fd);
 		free(c);
-		return;
+		return NULL;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/* The write callback tells us when a slow reader has caught up. */
-	bufferevent_setwatermark(c->bev, EV_WRITE,
-	    (size_t)srv->cfg->max_output_bytes / 4, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, c->limits.max_output / 4, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
-	c->events = evbuffer_new();
-	c->resume_ev = event_new(srv->base, -1, 0, conn_resume_cb, c);
-	conn_arm_timer(c, srv->cfg->handshake_timeout);
-
+	c->read_on = true;
+	c->timer = evtimer_new(base, conn_timer_cb, c);
+	c->deadline = evtimer_new(base, conn_deadline_cb, c);
+	c->resume_ev = event_new(base, -1, 0, conn_resume_cb, c);
+	c->closed_ev = event_new(base, -1, 0, conn_closed_cb, c);
+	c->low = evbuffer_new();
 	c->state = CONN_HANDSHAKE;
-	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
-	srv->nconns++;
-	log_debug("%s accepted (%zu open)", c->tag, srv->nconns);
+	conn_arm_timer(c, c->limits.handshake_timeout);
+	return c;
 }
 
 void
-conn_ref(struct conn *c)
+conn_set_limits(struct conn *c, const struct conn_limits *limits)
+{
+	c->limits = *limits;
+	if (!c->closing_after_write)
+		bufferevent_setwatermark(c->bev, EV_WRITE,
+		    c->limits.max_output / 4, 0);
+}
+
+void
+conn_hold(struct conn *c)
 {
 	c->refs++;
 }
@@ -151,20 +167,17 @@ conn_free(struct conn *c)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
-	log_debug("%s freed after %llu requests", c->tag,
-	    (unsigned long long)c->requests);
+	log_debug("%s freed", c->tag);
 	/* libevent never sends close_notify itself. */
 	if (ssl != NULL && SSL_is_init_finished(ssl))
 		SSL_shutdown(ssl);
 	bufferevent_free(c->bev);
 	event_free(c->timer);
+	event_free(c->deadline);
 	event_free(c->resume_ev);
-	evbuffer_free(c->events);
-	TAILQ_REMOVE(&srv->conns, c, entry);
-	srv->nconns--;
-	explicit_bzero(&c->session, sizeof c->session);
+	event_free(c->closed_ev);
+	evbuffer_free(c->low);
 	free(c);
-	server_conn_closed();
 }
 
 static void
@@ -174,60 +187,98 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-conn_unref(struct conn *c)
+conn_release(struct conn *c)
 {
 	struct timeval zero = {0, 0};
 
 	if (--c->refs > 0)
 		return;
 	/* Never free inside a callback of c: after this loop pass. */
-	event_base_once(srv->base, -1, EV_TIMEOUT, conn_free_cb, c, &zero);
+	event_base_once(c->base, -1, EV_TIMEOUT, conn_free_cb, c, &zero);
 }
 
-static size_t
+void
+conn_free_now(struct conn *c)
+{
+	conn_free(c);
+}
+
+size_t
 conn_output_len(const struct conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+/* Reading is on exactly when the connection is active, nobody paused it
+ * and the output has room. */
 static void
-conn_pause(struct conn *c)
+conn_update_read(struct conn *c)
 {
-	if (!c->read_paused) {
-		c->read_paused = true;
-		bufferevent_disable(c->bev, EV_READ);
-	}
-}
+	bool want = c->state == CONN_ACTIVE && !c->paused_above &&
+	    !c->paused_output && !c->closing_after_write;
 
-static bool
-conn_can_read(const struct conn *c)
-{
-	return c->state == CONN_ACTIVE &&
-	    c->inflight < (unsigned)srv->cfg->max_inflight &&
-	    conn_output_len(c) < (size_t)srv->cfg->max_output_bytes;
-}
-
-/* Reading resumes through an event, never by calling conn_read_lines()
- * from inside a request's answer, which may itself be running inside
- * conn_read_lines(). */
-static void
-conn_maybe_resume(struct conn *c)
-{
-	if (c->read_paused && conn_can_read(c)) {
-		c->read_paused = false;
+	if (want == c->read_on)
+		return;
+	c->read_on = want;
+	if (want) {
 		bufferevent_enable(c->bev, EV_READ);
+		/* Lines may already wait in the input buffer: read them from
+		 * an event, never from inside the caller's stack. */
 		event_active(c->resume_ev, EV_TIMEOUT, 0);
+	} else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+conn_pause(struct conn *c, bool paused)
+{
+	c->paused_above = paused;
+	conn_update_read(c);
+}
+
+void
+conn_set_busy(struct conn *c, bool busy)
+{
+	c->busy = busy;
+	if (!busy && c->state == CONN_DRAINING && conn_output_len(c) == 0)
+		conn_close(c, NULL);
+}
+
+void
+conn_set_deadline(struct conn *c, int seconds, const char *why)
+{
+	struct timeval tv = {(time_t)seconds, 0};
+
+	if (seconds <= 0) {
+		evtimer_del(c->deadline);
+		return;
 	}
+	c->deadline_why = why;
+	evtimer_add(c->deadline, &tv);
+}
+
+/* A request in flight (a login being checked, say) may finish first. */
+static void
+conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct timeval second = {1, 0};
+
+	if (c->busy) {
+		evtimer_add(c->deadline, &second);
+		return;
+	}
+	conn_close_now(c, c->deadline_why);
 }
 
 static void
 conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
-
-	conn_read_lines(c);
+	conn_read_lines(arg);
 }
 
+/* on_closed runs from an event, so that a close asked for by the layer
+ * above never calls back into it from inside its own call. */
 static void
 conn_close_now(struct conn *c, const char *why)
 {
@@ -237,9 +288,20 @@ conn_close_now(struct conn *c, const char *why)
 		log_info("%s closed: %s", c->tag, why);
 	conn_set_state(c, CONN_CLOSING);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	c->read_on = false;
 	evtimer_del(c->timer);
+	evtimer_del(c->deadline);
 	event_del(c->resume_ev);
-	conn_unref(c);	/* the server's reference */
+	event_active(c->closed_ev, EV_TIMEOUT, 0);
+}
+
+static void
+conn_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->cb->on_closed(c, c->arg);
+	conn_release(c);	/* its own reference */
 }
 
 void
@@ -258,56 +320,129 @@ conn_close(struct conn *c, const char *why)
 	if (why != NULL)
 		log_info("%s closing: %s", c->tag, why);
 	c->closing_after_write = true;
-	conn_pause(c);
+	conn_update_read(c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	evtimer_add(c->timer, &tv);
 }
 
-static void
-frame_error(struct conn *c, const char *message)
+void
+conn_drain(struct conn *c)
 {
-	conn_send(c, rpc_error_message(NULL, RPC_INVALID_REQUEST,
-	    "invalid_request", message));
-	conn_close(c, message);
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_close_now(c, NULL);
+		return;
+	}
+	conn_set_state(c, CONN_DRAINING);
+	conn_update_read(c);
+	if (!c->busy)
+		conn_close(c, NULL);
 }
 
+bool
+conn_is_closing(const struct conn *c)
+{
+	return c->state == CONN_CLOSING || c->closing_after_write;
+}
+
+uint64_t
+conn_id(const struct conn *c)
+{
+	return c->id;
+}
+
+const char *
+conn_addr(const struct conn *c)
+{
+	return c->addr;
+}
+
+const char *
+conn_tag(const struct conn *c)
+{
+	return c->tag;
+}
+
+char *
+conn_peer_email(const struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	return ssl != NULL ? tls_peer_email(ssl) : NULL;
+}
+
+/* A framing error: the layer above never sees the line. The error line
+ * is JSON-RPC's, but framing is where it is known; it is fixed text. */
+static void
+frame_error(struct conn *c, const char *why)
+{
+	static const char msg[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
+	    "{\"code\":-32600,\"message\":\"Request line too long.\","
+	    "\"data\":{\"reason\":\"invalid_request\"}}}";
+
+	conn_write_line(c, msg, sizeof msg - 1);
+	conn_close(c, why);
+}
+
+static bool
+blank(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/* Hands complete lines up while reading is on. The search for "\n"
+ * resumes where the last one stopped, so a line arriving a byte at a time
+ * costs linear, not quadratic, time. */
 static void
 conn_read_lines(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t max = (size_t)srv->cfg->max_request_bytes;
-	struct evbuffer_ptr eol;
-	size_t eol_len;
+	struct evbuffer_ptr start, eol;
+	size_t eol_len, len, have;
 	char *line;
 
-	while (!c->closing_after_write) {
-		if (!conn_can_read(c)) {
-			if (c->state != CONN_CLOSING)
-				conn_pause(c);
-			return;
+	conn_hold(c);
+	while (c->read_on) {
+		have = evbuffer_get_length(in);
+		if (c->scanned >= have) {
+			c->scanned = have;
+			break;
 		}
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		evbuffer_ptr_set(in, &start, c->scanned, EVBUFFER_PTR_SET);
+		eol = evbuffer_search_eol(in, &start, &eol_len,
+		    EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
-			if (evbuffer_get_length(in) > max)
+			c->scanned = have;
+			if (have > c->limits.max_line)
 				frame_error(c, "Request line too long.");
-			return;
+			break;
 		}
-		if ((size_t)eol.pos > max) {
+		len = (size_t)eol.pos;
+		c->scanned = 0;
+		if (len > c->limits.max_line) {
 			frame_error(c, "Request line too long.");
-			return;
+			break;
 		}
-		line = xmalloc((size_t)eol.pos + 1);
-		evbuffer_remove(in, line, (size_t)eol.pos);
+		line = xmalloc(len + 1);
+		evbuffer_remove(in, line, len);
 		evbuffer_drain(in, eol_len);
-		line[eol.pos] = '\0';
-		conn_arm_timer(c, srv->cfg->idle_timeout);
-		/* Blank lines between messages are tolerated. */
-		if (strspn(line, " \t\r") != (size_t)eol.pos)
-			rpc_handle_line(c, line, (size_t)eol.pos);
-		/* Lines may carry passwords. */
-		explicit_bzero(line, (size_t)eol.pos);
+		line[len] = '\0';
+		/* Blank lines between messages are tolerated, but they are
+		 * not activity: they do not keep a connection alive. */
+		if (!blank(line, len)) {
+			conn_arm_timer(c, c->limits.idle_timeout);
+			c->cb->on_line(c, line, len, c->arg);
+		}
+		explicit_bzero(line, len);
 		free(line);
 	}
+	conn_release(c);
 }
 
 static void
@@ -316,37 +451,53 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_read_lines(arg);
 }
 
-/* Moves queued events to the output while it has room. */
+/* Moves queued low-priority lines to the output while it has room. */
 static void
-conn_flush_events(struct conn *c)
+conn_flush_low(struct conn *c)
 {
 	if (c->state == CONN_CLOSING || c->closing_after_write ||
-	    evbuffer_get_length(c->events) == 0)
+	    evbuffer_get_length(c->low) == 0)
 		return;
-	if (conn_output_len(c) < (size_t)srv->cfg->max_output_bytes / 4)
-		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->events);
+	if (conn_output_len(c) < c->limits.max_output / 4)
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->low);
+}
+
+bool
+conn_write_low(struct conn *c, const char *buf, size_t len, bool force)
+{
+	if (c->state == CONN_CLOSING)
+		return true;
+	if (!force && evbuffer_get_length(c->low) > c->limits.max_output)
+		return false;
+	evbuffer_add(c->low, buf, len);
+	evbuffer_add(c->low, "\n", 1);
+	conn_flush_low(c);
+	return true;
 }
 
 void
-conn_push_event(struct conn *c, const char *line, bool always)
+conn_drop_low(struct conn *c)
 {
-	static const char resync[] = "{\"jsonrpc\":\"2.0\",\"method\":"
-	    "\"event\",\"params\":{\"topic\":\"resync\",\"data\":"
-	    "{\"reason\":\"too many events waiting: this client reads too "
-	    "slowly\"}}}\n";
+	log_warn("%s: slow event subscriber, dropping %zu bytes of events", c->tag,
+	    evbuffer_get_length(c->low));
+	evbuffer_drain(c->low, evbuffer_get_length(c->low));
+}
+
+void
+conn_write_line(struct conn *c, const char *buf, size_t len)
+{
+	struct evbuffer *out;
 
 	if (c->state == CONN_CLOSING)
 		return;
-	if (!always && evbuffer_get_length(c->events) >
-	    (size_t)srv->cfg->max_output_bytes) {
-		log_warn("%s: slow event subscriber, dropping %zu bytes of "
-		    "events", c->tag, evbuffer_get_length(c->events));
-		evbuffer_drain(c->events, evbuffer_get_length(c->events));
-		evbuffer_add(c->events, resync, sizeof resync - 1);
+	out = bufferevent_get_output(c->bev);
+	evbuffer_add(out, buf, len);
+	evbuffer_add(out, "\n", 1);
+	/* A client that does not read cannot make us grow without bound. */
+	if (conn_output_len(c) >= c->limits.max_output && !c->paused_output) {
+		c->paused_output = true;
+		conn_update_read(c);
 	}
-	evbuffer_add(c->events, line, strlen(line));
-	evbuffer_add(c->events, "\n", 1);
-	conn_flush_events(c);
 }
 
 static void
@@ -354,18 +505,25 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	conn_flush_events(c);
-
+	conn_flush_low(c);
 	if (c->closing_after_write) {
 		if (conn_output_len(c) == 0)
 			conn_close_now(c, NULL);
 		return;
 	}
-	if (c->state == CONN_DRAINING && conn_idle(c)) {
+	if (c->state == CONN_DRAINING && !c->busy &&
+	    conn_output_len(c) == 0) {
 		conn_close_now(c, NULL);
 		return;
 	}
-	conn_maybe_resume(c);
+	if (c->paused_output &&
+	    conn_output_len(c) < c->limits.max_output / 4 + 1) {
+		c->paused_output = false;
+		conn_update_read(c);
+	}
+	conn_hold(c);
+	c->cb->on_drained(c, c->arg);
+	conn_release(c);
 }
 
 static void
@@ -376,9 +534,13 @@ conn_handshake_done(struct conn *c)
 	log_debug("%s TLS %s %s", c->tag, SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl));
 	conn_set_state(c, CONN_ACTIVE);
-	conn_arm_timer(c, srv->cfg->idle_timeout);
-	auth_bind_certificate(c);
-	conn_read_lines(c);
+	conn_arm_timer(c, c->limits.idle_timeout);
+	conn_hold(c);
+	c->cb->on_open(c, c->arg);
+	conn_update_read(c);
+	if (c->read_on)
+		conn_read_lines(c);
+	conn_release(c);
 }
 
 static void
@@ -427,105 +589,15 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close_now(c, "TLS handshake timeout");
 		break;
 	case CONN_ACTIVE:
-	case CONN_BINDING:
-		if (c->inflight > 0) {
-			conn_arm_timer(c, srv->cfg->idle_timeout);
-			break;
-		}
-		conn_close_now(c, "idle timeout");
-		break;
 	case CONN_DRAINING:
-		/* The server's drain timer bounds the drain; this timer only
-		 * closes a drained connection that is idle. */
-		if (c->inflight > 0) {
-			conn_arm_timer(c, srv->cfg->idle_timeout);
+		if (c->busy) {
+			conn_arm_timer(c, c->limits.idle_timeout);
 			break;
 		}
-		conn_close_now(c, "idle while stopping");
+		conn_close_now(c, c->state == CONN_ACTIVE ? "idle timeout" :
+		    "idle while stopping");
 		break;
 	case CONN_CLOSING:
 		break;
 	}
-}
-
-static int
-send_chunk(const char *buf, size_t len, void *arg)
-{
-	return evbuffer_add(arg, buf, len);
-}
-
-void
-conn_send(struct conn *c, json_t *msg)
-{
-	struct evbuffer *out;
-
-	if (msg == NULL)
-		return;
-	if (c->state == CONN_CLOSING) {
-		json_decref(msg);
-		return;
-	}
-	out = bufferevent_get_output(c->bev);
-	if (json_dump_callback(msg, send_chunk, out, JSON_COMPACT) != 0)
-		log_error("%s: cannot serialise an answer", c->tag);
-	evbuffer_add(out, "\n", 1);
-	json_decref(msg);
-	/* A client that does not read cannot make us grow without bound. */
-	if (conn_output_len(c) >= (size_t)srv->cfg->max_output_bytes &&
-	    c->state == CONN_ACTIVE)
-		conn_pause(c);
-}
-
-void
-conn_request_done(struct conn *c)
-{
-	c->inflight--;
-	if (c->state == CONN_DRAINING) {
-		if (conn_idle(c))
-			conn_close(c, NULL);
-		return;
-	}
-	conn_maybe_resume(c);
-}
-
-bool
-conn_idle(const struct conn *c)
-{
-	return c->inflight == 0 && conn_output_len(c) == 0;
-}
-
-void
-conn_resume(struct conn *c)
-{
-	conn_maybe_resume(c);
-}
-
-void
-conn_drain(struct conn *c)
-{
-	if (c->state == CONN_CLOSING)
-		return;
-	if (c->state == CONN_HANDSHAKE) {
-		conn_close_now(c, NULL);
-		return;
-	}
-	conn_set_state(c, CONN_DRAINING);
-	conn_pause(c);
-	if (c->inflight == 0)
-		conn_close(c, NULL);
-}
-
-void
-conn_bind(struct conn *c, const struct session *s)
-{
-	c->session = *s;
-	c->session.bound = true;
-	conn_update_tag(c, NULL);
-}
-
-void
-conn_unbind(struct conn *c)
-{
-	explicit_bzero(&c->session, sizeof c->session);
-	conn_update_tag(c, NULL);
 }

@@ -1,32 +1,69 @@
 #include "events.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
-#include "conn.h"
+#include "app.h"
 #include "db.h"
 #include "log.h"
-#include "methods.h"
 #include "rpc.h"
-#include "server.h"
+#include "sqlcall.h"
 
-static const char *const topics[] = {"offer.published", "offer.cancelled",
-    "offer.seats_changed", "booking.created", "booking.cancelled",
-    "waitlist.offered", NULL};
+const char *const events_topics[EVENTS_TOPICS + 1] = {"offer.published",
+    "offer.cancelled", "offer.seats_changed", "booking.created",
+    "booking.cancelled", "waitlist.offered", NULL};
 
+struct subscriber {
+	struct rpc_peer *peer;      /* held */
+	unsigned topics;            /* bits of events_topics */
+	TAILQ_ENTRY(subscriber) entry;
+};
+
+static TAILQ_HEAD(, subscriber) subscribers =
+    TAILQ_HEAD_INITIALIZER(subscribers);
+static struct app *events_app;
 static bool listener_lost;
+static bool checking;
 
-static void session_revoked(const char *token_hash);
-
-unsigned
-events_topic_bit(const char *topic)
+static unsigned
+topic_bit(const char *topic)
 {
 	size_t i;
 
-	for (i = 0; topics[i] != NULL; i++)
-		if (strcmp(topics[i], topic) == 0)
+	for (i = 0; events_topics[i] != NULL; i++)
+		if (strcmp(events_topics[i], topic) == 0)
 			return 1u << i;
 	return 0;
+}
+
+static void
+subscriber_free(struct subscriber *s)
+{
+	TAILQ_REMOVE(&subscribers, s, entry);
+	rpc_peer_release(s->peer);
+	free(s);
+}
+
+static struct subscriber *
+subscriber_find(const struct rpc_peer *p)
+{
+	struct subscriber *s;
+
+	TAILQ_FOREACH(s, &subscribers, entry)
+		if (s->peer == p)
+			return s;
+	return NULL;
+}
+
+void
+events_peer_gone(struct rpc_peer *p)
+{
+	struct subscriber *s = subscriber_find(p);
+
+	if (s != NULL)
+		subscriber_free(s);
 }
 
 /* Offers are public to every role; the rest to the partner whose offer it
@@ -56,86 +93,97 @@ event_line(const char *topic, json_t *data)
 }
 
 static void
+push(struct subscriber *s, const char *line)
+{
+	rpc_peer_push_event(s->peer, line, strlen(line));
+}
+
+static void
 broadcast_resync(const char *reason)
 {
 	json_t *data = json_pack("{s:s}", "reason", reason);
 	char *line = event_line("resync", data);
-	struct conn *c;
+	struct subscriber *s;
 
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (c->event_topics != 0)
-			conn_push_event(c, line, true);
+	TAILQ_FOREACH(s, &subscribers, entry)
+		push(s, line);
 	free(line);
 	json_decref(data);
 }
 
-static bool
-anyone_subscribed(void)
+/* A session ended somewhere (logout, password change, disabled user): its
+ * peers here get no more events, and their next request answers as the
+ * database says (unauthenticated). */
+static void
+session_revoked(const char *token_hash)
 {
-	struct conn *c;
+	struct subscriber *s, *next;
 
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (c->event_topics != 0)
-			return true;
-	return false;
+	for (s = TAILQ_FIRST(&subscribers); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (strcmp(rpc_peer_session(s->peer)->token_hash,
+		    token_hash) != 0)
+			continue;
+		log_info("%s: session ended, events stopped",
+		    rpc_peer_tag(s->peer));
+		subscriber_free(s);
+	}
 }
 
 static void
-on_notify(const char *channel, const char *payload, void *arg)
+fan_out(const char *topic, unsigned bit, json_t *n)
 {
-	json_t *n, *data, *partner_view = NULL;
+	json_int_t pid = json_integer_value(json_object_get(n, "partner_id"));
+	json_int_t sid = json_integer_value(json_object_get(n, "structure_id"));
+	json_t *data = json_object_get(n, "data"), *partner_view = NULL;
 	char *line = NULL, *partner_line = NULL;
-	const char *topic;
-	json_int_t pid, sid;
-	unsigned bit;
-	struct conn *c;
+	const struct session *ses;
+	struct subscriber *s;
 
-	/* Every booking notifies; most daemons have no subscriber to tell,
-	 * and decoding costs a third of a booking's time in the daemon. */
-	if (!anyone_subscribed())
-		return;
-	n = json_loads(payload, 0, NULL);
-	topic = json_string_value(json_object_get(n, "topic"));
-	pid = json_integer_value(json_object_get(n, "partner_id"));
-	sid = json_integer_value(json_object_get(n, "structure_id"));
-
-	if (topic != NULL && strcmp(topic, "session.revoked") == 0) {
-		const char *h = json_string_value(json_object_get(n,
-		    "token_hash"));
-
-		if (h != NULL)
-			session_revoked(h);
-		json_decref(n);
-		return;
-	}
-	if (topic == NULL || (bit = events_topic_bit(topic)) == 0) {
-		log_warn("ignoring a malformed event notification");
-		json_decref(n);
-		return;
-	}
-	data = json_object_get(n, "data");
-	TAILQ_FOREACH(c, &srv->conns, entry) {
-		if (!(c->event_topics & bit) || !c->session.bound ||
-		    !visible(&c->session, topic, pid, sid))
+	TAILQ_FOREACH(s, &subscribers, entry) {
+		ses = rpc_peer_session(s->peer);
+		if (!(s->topics & bit) || !ses->bound ||
+		    !visible(ses, topic, pid, sid))
 			continue;
 		/* A venue needs the booking, not who holds it. */
-		if (c->session.role == ROLE_PARTNER &&
-		    strncmp(topic, "offer.", 6) != 0) {
+		if (ses->role == ROLE_PARTNER && strncmp(topic, "offer.", 6) != 0) {
 			if (partner_line == NULL) {
 				partner_view = json_deep_copy(data);
 				json_object_del(partner_view, "beneficiary_id");
 				partner_line = event_line(topic, partner_view);
 			}
-			conn_push_event(c, partner_line, false);
+			push(s, partner_line);
 			continue;
 		}
 		if (line == NULL)
 			line = event_line(topic, data);
-		conn_push_event(c, line, false);
+		push(s, line);
 	}
 	free(line);
 	free(partner_line);
 	json_decref(partner_view);
+}
+
+static void
+on_notify(const char *channel, const char *payload, void *arg)
+{
+	const char *topic, *h;
+	unsigned bit;
+	json_t *n;
+
+	/* Every booking notifies; most daemons have no subscriber to tell,
+	 * and decoding costs a third of a booking's time in the daemon. */
+	if (TAILQ_EMPTY(&subscribers))
+		return;
+	n = json_loads(payload, 0, NULL);
+	topic = json_string_value(json_object_get(n, "topic"));
+	if (topic != NULL && strcmp(topic, "session.revoked") == 0) {
+		if ((h = json_string_value(json_object_get(n, "token_hash"))))
+			session_revoked(h);
+	} else if (topic == NULL || (bit = topic_bit(topic)) == 0)
+		log_warn("ignoring a malformed event notification");
+	else
+		fan_out(topic, bit, n);
 	json_decref(n);
 }
 
@@ -153,13 +201,110 @@ on_listen_state(bool up, void *arg)
 		log_info("events: listener back; sending resync");
 		broadcast_resync("events may have been lost while the "
 		    "database was unreachable");
+		/* Revocations may have been lost too. */
+		events_check_sessions();
 	}
 }
 
 void
-events_start(struct db_pool *pool)
+events_start(struct app *app)
 {
-	db_pool_listen(pool, EVENTS_CHANNEL, on_notify, on_listen_state, NULL);
+	events_app = app;
+	db_pool_listen(app->db, EVENTS_CHANNEL, on_notify, on_listen_state,
+	    NULL);
+}
+
+void
+events_stop(void)
+{
+	while (!TAILQ_EMPTY(&subscribers))
+		subscriber_free(TAILQ_FIRST(&subscribers));
+	events_app = NULL;
+}
+
+static bool
+hash_in(json_t *alive, const char *hash)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(alive, i, v)
+		if (strcmp(json_string_value(v), hash) == 0)
+			return true;
+	return false;
+}
+
+/* A Postgres text[] literal of 64-hex tokens needs no quoting. */
+static char *
+hashes_literal(void)
+{
+	struct subscriber *s;
+	size_t n = 0, at = 0;
+	char *out;
+
+	TAILQ_FOREACH(s, &subscribers, entry)
+		n++;
+	out = xmalloc(n * 65 + 3);
+	out[at++] = '{';
+	TAILQ_FOREACH(s, &subscribers, entry) {
+		if (at > 1)
+			out[at++] = ',';
+		memcpy(out + at, rpc_peer_session(s->peer)->token_hash, 64);
+		at += 64;
+	}
+	out[at++] = '}';
+	out[at] = '\0';
+	return out;
+}
+
+static void
+check_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct subscriber *s, *next;
+	json_t *alive = NULL;
+
+	checking = false;
+	if (st != DB_OK || PQntuples(res) != 1) {
+		if (st == DB_SQL_ERROR)
+			log_error("events: session check: %s",
+			    PQresultErrorMessage(res));
+		return;
+	}
+	/* text[] comes back as {h1,h2,...}, each a 64-hex hash. */
+	{
+		const char *v = PQgetvalue(res, 0, 0);
+		size_t len = strlen(v), i;
+
+		alive = json_array();
+		for (i = 1; len >= 2 && i + 64 <= len - 1; i += 65)
+			json_array_append_new(alive, json_stringn(v + i, 64));
+	}
+	for (s = TAILQ_FIRST(&subscribers); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (hash_in(alive, rpc_peer_session(s->peer)->token_hash))
+			continue;
+		log_info("%s: session no longer valid, events stopped",
+		    rpc_peer_tag(s->peer));
+		subscriber_free(s);
+	}
+	json_decref(alive);
+}
+
+void
+events_check_sessions(void)
+{
+	const char *vals[1];
+	char *list;
+
+	if (events_app == NULL || checking || TAILQ_EMPTY(&subscribers) ||
+	    !db_pool_up(events_app->db))
+		return;
+	checking = true;
+	list = hashes_literal();
+	vals[0] = list;
+	db_exec(events_app->db, sqlcall_stmt(STMT_AUTH_TOKENS_ALIVE), 1, vals,
+	    check_done, NULL);
+	free(list);
 }
 
 /* The session was checked in the database (events_subscribe()), so a
@@ -168,37 +313,29 @@ static void
 subscribed(struct request *req, json_t *result)
 {
 	json_t *list = json_object_get(req->params, "topics"), *v;
+	struct subscriber *s;
 	unsigned mask = 0;
 	size_t i;
 
 	json_array_foreach(list, i, v)
-		mask |= events_topic_bit(json_string_value(v));
-	req->conn->event_topics = mask;
-	log_debug("%s subscribed to events 0x%x", req->conn->tag, mask);
+		mask |= topic_bit(json_string_value(v));
 	json_decref(result);
+	if (rpc_peer_alive(req->peer)) {
+		if ((s = subscriber_find(req->peer)) == NULL) {
+			s = xcalloc(1, sizeof *s);
+			s->peer = req->peer;
+			rpc_peer_hold(s->peer);
+			TAILQ_INSERT_TAIL(&subscribers, s, entry);
+		}
+		s->topics = mask;
+		log_debug("%s subscribed to events 0x%x",
+		    rpc_peer_tag(req->peer), mask);
+	}
 	rpc_reply(req, json_pack("{s:O}", "topics", list));
 }
 
 void
 events_subscribe(struct request *req)
 {
-	methods_sql_call(req, subscribed);
-}
-
-/* A session ended somewhere (logout, password change, disabled user): its
- * connections here get no more events, and their next request answers as
- * the database says (unauthenticated). */
-static void
-session_revoked(const char *token_hash)
-{
-	struct conn *c;
-
-	TAILQ_FOREACH(c, &srv->conns, entry) {
-		if (!c->session.bound ||
-		    strcmp(c->session.token_hash, token_hash) != 0)
-			continue;
-		if (c->event_topics != 0)
-			log_info("%s: session revoked, events stopped", c->tag);
-		c->event_topics = 0;
-	}
+	sqlcall(req, subscribed);
 }

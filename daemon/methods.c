@@ -4,12 +4,9 @@
 #include <string.h>
 
 #include "auth.h"
-#include "conn.h"
-#include "db.h"
 #include "events.h"
-#include "log.h"
 #include "rpc.h"
-#include "server.h"
+#include "sqlcall.h"
 #include "system.h"
 
 static const struct param no_params[] = {{0}};
@@ -165,11 +162,9 @@ static const struct param waitlist_list_params[] = {
 	{"status", PT_ENUM, 0, 0, 0, waitlist_statuses},
 	LIST_PARAMS, {0}};
 
-static const char *const event_topics[] = {"offer.published",
-    "offer.cancelled", "offer.seats_changed", "booking.created",
-    "booking.cancelled", "waitlist.offered", NULL};
 static const struct param subscribe_params[] = {
-	{"topics", PT_ENUM_ARRAY, P_REQUIRED, 0, 6, event_topics}, {0}};
+	{"topics", PT_ENUM_ARRAY, P_REQUIRED, 0, EVENTS_TOPICS, events_topics},
+	{0}};
 
 static const struct param check_in_params[] = {
 	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
@@ -255,136 +250,57 @@ methods_find(const char *name)
 	return NULL;
 }
 
-static const char *const role_names[] = {"anonymous", "admin", "partner",
-    "referent"};
-
-enum role
-methods_role_from_name(const char *name)
+void
+methods_set_stmt(size_t i, size_t stmt)
 {
-	if (strcmp(name, "admin") == 0)
-		return ROLE_ADMIN;
-	if (strcmp(name, "partner") == 0)
-		return ROLE_PARTNER;
-	if (strcmp(name, "referent") == 0)
-		return ROLE_REFERENT;
-	return ROLE_ANON;
+	methods[i].stmt = stmt;
 }
 
-const char *
-methods_role_name(enum role role)
+enum method_class
+methods_class(const struct method *m)
 {
-	switch (role) {
-	case ROLE_ADMIN: return role_names[1];
-	case ROLE_PARTNER: return role_names[2];
-	case ROLE_REFERENT: return role_names[3];
-	default: return role_names[0];
-	}
+	size_t n = strlen(m->name);
+
+	if (strncmp(m->name, "report.", 7) == 0)
+		return MC_REPORT;
+	if ((n > 5 && strcmp(m->name + n - 5, ".list") == 0) ||
+	    (n > 7 && strcmp(m->name + n - 7, ".export") == 0) ||
+	    strcmp(m->name, "offer.guest_list") == 0)
+		return MC_LIST;
+	return MC_DEFAULT;
 }
 
 void
-methods_sql_error(struct request *req, PGresult *res, enum db_status st)
+methods_dispatch(struct request *req)
 {
-	const char *state, *reason, *hint, *detail;
-	json_t *data = NULL;
-	const char *field = NULL;
+	const struct method *m = methods_find(req->method_name);
+	const char *field;
+	enum role role;
+	char msg[256];
 
-	if (st == DB_UNAVAILABLE) {
-		rpc_error(req, "unavailable", NULL, NULL,
-		    "The database is unavailable; try again shortly.");
+	if (m == NULL) {
+		rpc_error(req, "method_not_found", NULL, NULL, "No such method.");
 		return;
 	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (state != NULL && strcmp(state, "SP001") == 0) {
-		/* api_error(): MESSAGE is the reason, HINT the sentence,
-		 * DETAIL a JSON object of data (with "field" if any). */
-		reason = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-		if (detail != NULL)
-			data = json_loads(detail, 0, NULL);
-		if (json_is_object(data)) {
-			json_t *f = json_object_get(data, "field");
-
-			if (json_is_string(f))
-				field = json_string_value(f);
-		}
-		if (reason != NULL && strcmp(reason, "internal_error") == 0) {
-			json_decref(data);
-			rpc_internal(req, hint ? hint : "api_error(internal_error)");
-			return;
-		}
-		if (reason != NULL && rpc_code_for_reason(reason) != 0) {
-			json_incref(data);
-			rpc_error(req, reason, field, data, "%s",
-			    hint ? hint : reason);
-			json_decref(data);
-			return;
-		}
-		json_decref(data);
-	}
-	if (state != NULL && (strcmp(state, "57014") == 0 ||
-	    strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0)) {
-		rpc_error(req, "unavailable", NULL, NULL,
-		    "The database is busy; try again shortly.");
+	req->method = m;
+	if (json_is_array(req->params)) {
+		rpc_error(req, "invalid_params", "params", NULL,
+		    "params must be an object of named parameters.");
 		return;
 	}
-	{
-		char detail_buf[512];
-
-		snprintf(detail_buf, sizeof detail_buf, "SQLSTATE %s: %s",
-		    state ? state : "?", PQresultErrorField(res,
-		    PG_DIAG_MESSAGE_PRIMARY) ?: "?");
-		rpc_internal(req, detail_buf);
-	}
-}
-
-json_t *
-methods_sql_json(PGresult *res)
-{
-	if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
-		return NULL;
-	return json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
-}
-
-static void
-method_sql_done(PGresult *res, enum db_status st, void *arg)
-{
-	struct request *req = arg;
-	json_t *result;
-
-	if (st != DB_OK) {
-		methods_sql_error(req, res, st);
+	role = rpc_peer_role(req->peer);
+	if (!(m->roles & role)) {
+		if (role == ROLE_ANON)
+			rpc_error(req, "unauthenticated", NULL, NULL,
+			    "Log in first.");
+		else
+			rpc_error(req, "forbidden", NULL, NULL,
+			    "Your role may not call this method.");
 		return;
 	}
-	if ((result = methods_sql_json(res)) == NULL) {
-		rpc_internal(req, "SQL function answered no JSON");
+	if (!params_validate(m->params, req->params, &field, msg, sizeof msg)) {
+		rpc_error(req, "invalid_params", field, NULL, "%s", msg);
 		return;
 	}
-	if (req->sql_after != NULL) {
-		req->sql_after(req, result);
-		return;
-	}
-	rpc_reply(req, result);
-}
-
-void
-methods_sql_call(struct request *req, void (*after)(struct request *, json_t *))
-{
-	const struct conn *c = req->conn;
-	const char *values[4];
-	char *params = json_dumps(req->params, JSON_COMPACT);
-
-	values[0] = c->session.bound ? c->session.token_hash : NULL;
-	values[1] = params;
-	values[2] = c->addr;
-	values[3] = server_policy_json();
-	req->sql_after = after;
-	db_exec(srv->db, req->method->stmt, 4, values, method_sql_done, req);
-	free(params);
-}
-
-void
-method_sql(struct request *req)
-{
-	methods_sql_call(req, NULL);
+	m->fn(req);
 }

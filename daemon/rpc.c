@@ -1,30 +1,55 @@
 #include "rpc.h"
 
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "conn.h"
 #include "log.h"
-#include "methods.h"
-#include "server.h"
 
-/* A batch gathers the answers of its requests into one array, sent when
- * the last one is answered. Slots of notifications stay NULL. */
-struct batch {
-	struct conn *conn;      /* referenced */
-	json_t *elements;       /* the parsed array */
-	json_t **slots;
-	size_t n;
-	size_t next;            /* first element not yet dispatched */
-	size_t pending;         /* elements not yet answered or skipped */
-	bool pumping;
+struct rpc_peer {
+	const struct rpc_transport *t;
+	void *tctx;
+	int refs;
+	bool alive;
+	bool paused;                /* as last told to the transport */
+	bool blocked;               /* rpc_peer_block() */
+	unsigned inflight;          /* requests dispatched, not yet ended */
+	unsigned waiting_batches;   /* batches with elements not dispatched */
+	uint64_t requests;          /* dispatched, for the log */
+	char addr[64];
+	char tag[128];              /* transport tag, then " user=N" */
+	char base_tag[96];
+	struct session session;
 };
 
-static void handle_one(struct conn *c, struct batch *b, size_t slot, json_t *m);
+/* A batch gathers the answers of its elements, serialised, and sends
+ * them as one array once the last is in. Slots of notifications stay
+ * NULL. Each holder (the input that parsed it, a pump, an answer being
+ * delivered, a scheduled pump) counts as one pending answer. */
+struct batch {
+	struct rpc_peer *peer;      /* held */
+	json_t *elements;
+	char **slots;
+	size_t *lens;
+	size_t n;
+	size_t next;                /* first element not yet dispatched */
+	size_t pending;
+	size_t bytes;               /* of the answers so far */
+	bool pumping;
+	bool scheduled;
+};
 
+static struct {
+	struct event_base *base;
+	const struct rpc_hooks *hooks;
+	struct app *app;
+	struct rpc_limits limits;
+	uint64_t requests;
+} rpc;
+
+/* The one table of error reasons (docs/protocol.md lists them). */
 static const struct {
 	const char *reason;
 	int code;
@@ -46,9 +71,15 @@ static const struct {
 	{"permanence_state", 409},
 	{"seats_taken", 409},
 	{"waitlist_state", 409},
+	{"too_large", 413},
 	{"rate_limited", 429},
 	{"unavailable", 503},
+	{"timeout", 504},
 };
+
+static void handle_one(struct rpc_peer *p, struct batch *b, size_t slot,
+    json_t *m);
+static void batch_pump(struct batch *b);
 
 int
 rpc_code_for_reason(const char *reason)
@@ -61,141 +92,208 @@ rpc_code_for_reason(const char *reason)
 	return 0;
 }
 
-json_t *
-rpc_error_message(json_t *id, int code, const char *reason,
-    const char *message)
+const char *
+rpc_reason_at(size_t i)
 {
-	return json_pack("{s:s, s:O?, s:{s:i, s:s, s:{s:s}}}", "jsonrpc", "2.0",
-	    "id", id, "error", "code", code, "message", message, "data",
-	    "reason", reason);
-}
-
-static void
-batch_finish(struct batch *b)
-{
-	json_t *out = json_array();
-	size_t i;
-
-	for (i = 0; i < b->n; i++)
-		if (b->slots[i] != NULL)
-			json_array_append_new(out, b->slots[i]);
-	/* A batch of notifications alone gets no answer at all. */
-	if (json_array_size(out) > 0)
-		conn_send(b->conn, out);
-	else
-		json_decref(out);
-	conn_unref(b->conn);
-	json_decref(b->elements);
-	free(b->slots);
-	free(b);
-}
-
-/* A batch lives while it has answers to wait for (pending) and while
- * someone loops over it: each holder counts as one pending answer, so the
- * last answer delivered under a holder cannot free the batch under it. */
-static void
-batch_hold(struct batch *b)
-{
-	b->pending++;
-}
-
-static void
-batch_release(struct batch *b)
-{
-	if (--b->pending == 0)
-		batch_finish(b);
-}
-
-/* Dispatches a batch's elements while the connection has room under
- * server.max_inflight; answers make room and pump again, so a large batch
- * flows through instead of landing on the database all at once. Elements
- * answered at once may complete the batch: the pump holds it meanwhile. */
-static void
-batch_pump(struct batch *b)
-{
-	struct conn *c = b->conn;
-
-	if (b->pumping)
-		return;
-	batch_hold(b);
-	b->pumping = true;
-	while (b->next < b->n && c->state != CONN_CLOSING &&
-	    c->inflight < (unsigned)srv->cfg->max_inflight) {
-		size_t i = b->next++;
-
-		handle_one(c, b, i, json_array_get(b->elements, i));
-	}
-	b->pumping = false;
-	/* The client left: what was never dispatched is dropped. */
-	if (c->state == CONN_CLOSING && b->next < b->n) {
-		b->pending -= b->n - b->next;
-		b->next = b->n;
-	}
-	batch_release(b);
-}
-
-/* Puts one answer (stolen, may be NULL) where it belongs. */
-static void
-deliver(struct conn *c, struct batch *b, size_t slot, json_t *msg)
-{
-	if (b == NULL) {
-		if (msg != NULL)
-			conn_send(c, msg);
-		return;
-	}
-	b->slots[slot] = msg;
-	batch_release(b);
-}
-
-/* After an answer: a batch of c waiting for room may go on. */
-static void
-request_finished(struct conn *c, struct batch *b)
-{
-	if (b != NULL && b->pending > 0 && b->next < b->n)
-		batch_pump(b);
-}
-
-static void
-request_end(struct request *req, json_t *msg)
-{
-	struct conn *c = req->conn;
-	struct batch *b = req->batch;
-
-	if (req->id == NULL) {	/* notification: never answered */
-		json_decref(msg);
-		msg = NULL;
-	}
-	log_debug("%s #%llu %s %llums", c->tag, (unsigned long long)req->seq,
-	    req->method->name,
-	    (unsigned long long)(now_ms() - req->started_ms));
-	/* Held across the delivery, which may be the batch's last answer,
-	 * and the pump that the room made by this answer allows. */
-	if (b != NULL)
-		batch_hold(b);
-	deliver(c, b, req->batch_slot, msg);
-	json_decref(req->id);
-	json_decref(req->params);
-	free(req);
-	conn_request_done(c);
-	if (b != NULL) {
-		request_finished(c, b);
-		batch_release(b);
-	}
-	conn_unref(c);
+	return i < nitems(reason_codes) ? reason_codes[i].reason : NULL;
 }
 
 void
-rpc_reply(struct request *req, json_t *result)
+rpc_init(struct event_base *base, const struct rpc_hooks *hooks,
+    struct app *app, const struct rpc_limits *limits)
 {
-	json_t *msg = NULL;
-
-	if (req->id != NULL)
-		msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
-		    req->id, "result", result ? result : json_null());
-	else
-		json_decref(result);
-	request_end(req, msg);
+	rpc.base = base;
+	rpc.hooks = hooks;
+	rpc.app = app;
+	rpc.limits = *limits;
 }
+
+void
+rpc_set_limits(const struct rpc_limits *limits)
+{
+	rpc.limits = *limits;
+}
+
+uint64_t
+rpc_requests_total(void)
+{
+	return rpc.requests;
+}
+
+/* ---- peers ------------------------------------------------------------- */
+
+struct rpc_peer *
+rpc_peer_new(const struct rpc_transport *t, void *tctx, const char *addr,
+    const char *tag)
+{
+	struct rpc_peer *p = xcalloc(1, sizeof *p);
+
+	p->t = t;
+	p->tctx = tctx;
+	p->refs = 1;	/* the transport's */
+	p->alive = true;
+	snprintf(p->addr, sizeof p->addr, "%s", addr);
+	snprintf(p->base_tag, sizeof p->base_tag, "%s", tag);
+	snprintf(p->tag, sizeof p->tag, "%s", tag);
+	return p;
+}
+
+void
+rpc_peer_hold(struct rpc_peer *p)
+{
+	p->refs++;
+}
+
+void
+rpc_peer_release(struct rpc_peer *p)
+{
+	if (--p->refs > 0)
+		return;
+	log_debug("%s freed after %llu requests", p->tag,
+	    (unsigned long long)p->requests);
+	explicit_bzero(&p->session, sizeof p->session);
+	free(p);
+}
+
+void
+rpc_peer_gone(struct rpc_peer *p)
+{
+	if (!p->alive)
+		return;
+	p->alive = false;
+	/* The transport's reference keeps p alive across the hook. */
+	rpc.hooks->peer_gone(p);
+	rpc_peer_release(p);
+}
+
+bool
+rpc_peer_alive(const struct rpc_peer *p)
+{
+	return p->alive;
+}
+
+const char *
+rpc_peer_addr(const struct rpc_peer *p)
+{
+	return p->addr;
+}
+
+const char *
+rpc_peer_tag(const struct rpc_peer *p)
+{
+	return p->tag;
+}
+
+unsigned
+rpc_peer_inflight(const struct rpc_peer *p)
+{
+	return p->inflight;
+}
+
+const struct session *
+rpc_peer_session(const struct rpc_peer *p)
+{
+	return &p->session;
+}
+
+enum role
+rpc_peer_role(const struct rpc_peer *p)
+{
+	return p->session.bound ? p->session.role : ROLE_ANON;
+}
+
+static void
+peer_update_tag(struct rpc_peer *p)
+{
+	if (p->session.bound)
+		snprintf(p->tag, sizeof p->tag, "%s user=%lld", p->base_tag,
+		    (long long)p->session.user_id);
+	else
+		snprintf(p->tag, sizeof p->tag, "%s", p->base_tag);
+}
+
+void
+rpc_peer_bind(struct rpc_peer *p, const struct session *s)
+{
+	p->session = *s;
+	p->session.bound = true;
+	peer_update_tag(p);
+	if (p->alive)
+		p->t->session_changed(p->tctx, true);
+}
+
+void
+rpc_peer_unbind(struct rpc_peer *p)
+{
+	explicit_bzero(&p->session, sizeof p->session);
+	peer_update_tag(p);
+	if (p->alive)
+		p->t->session_changed(p->tctx, false);
+}
+
+/* Input stops while the peer has max_inflight requests in flight, while
+ * one of its batches still has elements to dispatch (so a client cannot
+ * pile batches up), and while blocked. */
+static void
+peer_update_pause(struct rpc_peer *p)
+{
+	bool want = p->blocked || p->waiting_batches > 0 ||
+	    p->inflight >= rpc.limits.max_inflight;
+
+	if (!p->alive || want == p->paused)
+		return;
+	p->paused = want;
+	p->t->pause(p->tctx, want);
+}
+
+void
+rpc_peer_block(struct rpc_peer *p, bool blocked)
+{
+	p->blocked = blocked;
+	peer_update_pause(p);
+}
+
+static void
+peer_send(struct rpc_peer *p, const char *buf, size_t len)
+{
+	if (p->alive)
+		p->t->send(p->tctx, buf, len);
+}
+
+void
+rpc_peer_push_event(struct rpc_peer *p, const char *line, size_t len)
+{
+	static const char resync[] = "{\"jsonrpc\":\"2.0\",\"method\":"
+	    "\"event\",\"params\":{\"topic\":\"resync\",\"data\":"
+	    "{\"reason\":\"too many events waiting: this client reads too "
+	    "slowly\"}}}";
+
+	if (!p->alive)
+		return;
+	if (p->t->send_event(p->tctx, line, len, false))
+		return;
+	p->t->drop_events(p->tctx);
+	p->t->send_event(p->tctx, resync, sizeof resync - 1, true);
+	p->t->send_event(p->tctx, line, len, true);
+}
+
+static void
+peer_request_started(struct rpc_peer *p)
+{
+	if (p->inflight++ == 0 && p->alive)
+		p->t->busy(p->tctx, true);
+	peer_update_pause(p);
+}
+
+static void
+peer_request_ended(struct rpc_peer *p)
+{
+	if (--p->inflight == 0 && p->alive)
+		p->t->busy(p->tctx, false);
+	peer_update_pause(p);
+}
+
+/* ---- answers ----------------------------------------------------------- */
 
 static json_t *
 error_object(int code, const char *reason, const char *field, json_t *data,
@@ -211,6 +309,152 @@ error_object(int code, const char *reason, const char *field, json_t *data,
 	    "data", d);
 }
 
+static json_t *
+error_message(json_t *id, int code, const char *reason, const char *field,
+    const char *message)
+{
+	return json_pack("{s:s, s:O?, s:o}", "jsonrpc", "2.0", "id", id,
+	    "error", error_object(code, reason, field, NULL, message));
+}
+
+/* Serialises msg (stolen); an answer over max_answer becomes too_large,
+ * keeping its id, so the client knows which request it was. */
+static char *
+serialise(json_t *msg, size_t room, size_t *len)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+
+	if (s == NULL)
+		fatal("cannot serialise an answer");
+	*len = strlen(s);
+	if (*len > room) {
+		json_t *e = error_message(json_object_get(msg, "id"), 413,
+		    "too_large", NULL, "The answer is too large; ask for less "
+		    "(a smaller page or range).");
+
+		free(s);
+		s = json_dumps(e, JSON_COMPACT);
+		*len = strlen(s);
+		json_decref(e);
+	}
+	json_decref(msg);
+	return s;
+}
+
+static void
+batch_hold(struct batch *b)
+{
+	b->pending++;
+}
+
+static void
+batch_finish(struct batch *b)
+{
+	struct rpc_peer *p = b->peer;
+	size_t i, total = 1, at = 0, count = 0;
+	char *out;
+
+	for (i = 0; i < b->n; i++)
+		if (b->slots[i] != NULL)
+			total += b->lens[i] + 1;
+	out = xmalloc(total + 1);
+	out[at++] = '[';
+	for (i = 0; i < b->n; i++) {
+		if (b->slots[i] == NULL)
+			continue;
+		if (count++ > 0)
+			out[at++] = ',';
+		memcpy(out + at, b->slots[i], b->lens[i]);
+		at += b->lens[i];
+		free(b->slots[i]);
+	}
+	out[at++] = ']';
+	/* A batch of notifications alone gets no answer at all. */
+	if (count > 0)
+		peer_send(p, out, at);
+	free(out);
+	json_decref(b->elements);
+	free(b->slots);
+	free(b->lens);
+	free(b);
+	rpc_peer_release(p);
+}
+
+static void
+batch_release(struct batch *b)
+{
+	if (--b->pending == 0)
+		batch_finish(b);
+}
+
+/* Puts one answer (stolen, may be NULL) where it belongs. */
+static void
+deliver(struct rpc_peer *p, struct batch *b, size_t slot, json_t *msg)
+{
+	size_t len, room;
+	char *s;
+
+	if (msg == NULL) {
+		if (b != NULL)
+			batch_release(b);
+		return;
+	}
+	room = rpc.limits.max_answer;
+	if (b != NULL)
+		room = b->bytes < room ? room - b->bytes : 0;
+	s = serialise(msg, room, &len);
+	if (b == NULL) {
+		peer_send(p, s, len);
+		free(s);
+		return;
+	}
+	b->slots[slot] = s;
+	b->lens[slot] = len;
+	b->bytes += len + 1;
+	batch_release(b);
+}
+
+static void
+request_end(struct request *req, json_t *msg)
+{
+	struct rpc_peer *p = req->peer;
+	struct batch *b = req->batch;
+
+	if (req->id == NULL) {	/* notification: never answered */
+		json_decref(msg);
+		msg = NULL;
+	}
+	log_debug("%s #%llu %s %llums", p->tag, (unsigned long long)req->seq,
+	    req->method_name, (unsigned long long)(now_ms() - req->started_ms));
+	/* Held across the delivery, which may be the batch's last answer,
+	 * and across the pump that the room made by this answer allows. */
+	if (b != NULL)
+		batch_hold(b);
+	deliver(p, b, req->batch_slot, msg);
+	json_decref(req->msg);
+	free(req);
+	peer_request_ended(p);
+	if (b != NULL) {
+		if (b->next < b->n)
+			batch_pump(b);
+		batch_release(b);
+	}
+	rpc_peer_release(p);
+}
+
+void
+rpc_reply(struct request *req, json_t *result)
+{
+	json_t *msg = NULL;
+
+	if (req->id != NULL)
+		msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
+		    req->id, "result", result ? result : json_null());
+	else
+		json_decref(result);
+	request_end(req, msg);
+}
+
 void
 rpc_error(struct request *req, const char *reason, const char *field,
     json_t *data, const char *fmt, ...)
@@ -221,8 +465,8 @@ rpc_error(struct request *req, const char *reason, const char *field,
 	char text[512];
 
 	if (code == 0) {
-		log_error("%s #%llu %s: unknown error reason %s", req->conn->tag,
-		    (unsigned long long)req->seq, req->method->name, reason);
+		log_error("%s #%llu %s: unknown error reason %s", req->peer->tag,
+		    (unsigned long long)req->seq, req->method_name, reason);
 		code = RPC_INTERNAL_ERROR;
 		reason = "internal_error";
 	}
@@ -241,25 +485,26 @@ rpc_error(struct request *req, const char *reason, const char *field,
 void
 rpc_internal(struct request *req, const char *detail)
 {
-	log_error("%s #%llu %s: internal error: %s", req->conn->tag,
-	    (unsigned long long)req->seq, req->method->name, detail);
+	log_error("%s #%llu %s: internal error: %s", req->peer->tag,
+	    (unsigned long long)req->seq, req->method_name, detail);
 	rpc_error(req, "internal_error", NULL, json_pack("{s:I}", "request",
 	    (json_int_t)req->seq), "Internal error; it has been logged as "
 	    "request %llu.", (unsigned long long)req->seq);
 }
 
-/* An error decided before any request object exists. */
-static void
-early_error(struct conn *c, struct batch *b, size_t slot, json_t *id,
-    bool notification, int code, const char *reason, const char *field,
-    const char *message)
-{
-	json_t *msg = NULL;
+/* ---- requests ---------------------------------------------------------- */
 
-	if (!notification)
-		msg = json_pack("{s:s, s:O?, s:o}", "jsonrpc", "2.0", "id", id,
-		    "error", error_object(code, reason, field, NULL, message));
-	deliver(c, b, slot, msg);
+/* An envelope error: answered even without an id (JSON-RPC 2.0 §5). */
+static void
+early_error(struct rpc_peer *p, struct batch *b, size_t slot, json_t *id,
+    const char *field, const char *message)
+{
+	if (b != NULL)
+		batch_hold(b);
+	deliver(p, b, slot, error_message(id, RPC_INVALID_REQUEST,
+	    "invalid_request", field, message));
+	if (b != NULL)
+		batch_release(b);
 }
 
 static bool
@@ -270,26 +515,19 @@ valid_id(json_t *id)
 }
 
 static void
-handle_one(struct conn *c, struct batch *b, size_t slot, json_t *m)
+handle_one(struct rpc_peer *p, struct batch *b, size_t slot, json_t *m)
 {
 	json_t *id, *jv, *jm, *params;
-	const struct method *method;
 	struct request *req;
-	enum role role;
-	const char *field, *name;
-	bool notification;
-	char msg[256];
 
 	if (!json_is_object(m)) {
-		early_error(c, b, slot, NULL, false, RPC_INVALID_REQUEST,
-		    "invalid_request", NULL, "A request must be a JSON object.");
+		early_error(p, b, slot, NULL, NULL,
+		    "A request must be a JSON object.");
 		return;
 	}
 	id = json_object_get(m, "id");
-	notification = id == NULL;
 	if (id != NULL && !valid_id(id)) {
-		early_error(c, b, slot, NULL, false, RPC_INVALID_REQUEST,
-		    "invalid_request", "id",
+		early_error(p, b, slot, NULL, "id",
 		    "id must be a string, a number or null.");
 		return;
 	}
@@ -297,106 +535,157 @@ handle_one(struct conn *c, struct batch *b, size_t slot, json_t *m)
 	jm = json_object_get(m, "method");
 	params = json_object_get(m, "params");
 	if (!json_is_string(jv) || strcmp(json_string_value(jv), "2.0") != 0) {
-		early_error(c, b, slot, id, false, RPC_INVALID_REQUEST,
-		    "invalid_request", "jsonrpc", "jsonrpc must be \"2.0\".");
+		early_error(p, b, slot, id, "jsonrpc",
+		    "jsonrpc must be \"2.0\".");
 		return;
 	}
 	if (!json_is_string(jm)) {
-		early_error(c, b, slot, id, false, RPC_INVALID_REQUEST,
-		    "invalid_request", "method", "method must be a string.");
+		early_error(p, b, slot, id, "method",
+		    "method must be a string.");
 		return;
 	}
 	if (params != NULL && !json_is_object(params) && !json_is_array(params)) {
-		early_error(c, b, slot, id, false, RPC_INVALID_REQUEST,
-		    "invalid_request", "params",
+		early_error(p, b, slot, id, "params",
 		    "params must be an object or an array.");
 		return;
 	}
-	name = json_string_value(jm);
-	if ((method = methods_find(name)) == NULL) {
-		early_error(c, b, slot, id, notification, RPC_METHOD_NOT_FOUND,
-		    "method_not_found", NULL, "No such method.");
-		return;
+	if (params == NULL) {
+		/* Absent params are no params: handlers always see one. */
+		params = json_object();
+		json_object_set_new(m, "params", params);
 	}
-	if (json_is_array(params)) {
-		early_error(c, b, slot, id, notification, RPC_INVALID_PARAMS,
-		    "invalid_params", "params",
-		    "params must be an object of named parameters.");
-		return;
-	}
-	role = c->session.bound ? c->session.role : ROLE_ANON;
-	if (!(method->roles & role)) {
-		if (role == ROLE_ANON)
-			early_error(c, b, slot, id, notification, 401,
-			    "unauthenticated", NULL, "Log in first.");
-		else
-			early_error(c, b, slot, id, notification, 403,
-			    "forbidden", NULL,
-			    "Your role may not call this method.");
-		return;
-	}
-	params = params ? json_incref(params) : json_object();
-	if (!params_validate(method->params, params, &field, msg, sizeof msg)) {
-		early_error(c, b, slot, id, notification, RPC_INVALID_PARAMS,
-		    "invalid_params", field, msg);
-		json_decref(params);
-		return;
-	}
-
 	req = xcalloc(1, sizeof *req);
-	req->conn = c;
-	conn_ref(c);
+	req->peer = p;
+	rpc_peer_hold(p);
+	req->app = rpc.app;
+	req->msg = json_incref(m);
+	req->id = id;
+	req->method_name = json_string_value(jm);
+	req->params = params;
+	req->seq = ++rpc.requests;
+	p->requests++;
+	req->started_ms = now_ms();
 	req->batch = b;
 	req->batch_slot = slot;
-	req->id = id ? json_incref(id) : NULL;
-	req->method = method;
-	req->params = params;
-	req->seq = ++srv->requests;
-	req->started_ms = now_ms();
-	c->inflight++;
-	c->requests++;
-	method->fn(req);
+	peer_request_started(p);
+	rpc.hooks->dispatch(req);
 }
 
-void
-rpc_handle_line(struct conn *c, const char *line, size_t len)
+static void
+batch_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
-	json_error_t jerr;
-	json_t *m;
+	struct batch *b = arg;
+
+	b->scheduled = false;
+	batch_pump(b);
+	batch_release(b);	/* the scheduled pump's hold */
+}
+
+/* Dispatches a batch's elements while the peer has room under
+ * max_inflight. Elements answered at once count against that room too,
+ * and the pump yields to the loop between rounds, so a batch of a
+ * hundred invalid elements cannot hold the loop: it flows through a
+ * round at a time, and its requests never land on the database all at
+ * once. Answers that make room pump again. */
+static void
+batch_pump(struct batch *b)
+{
+	struct rpc_peer *p = b->peer;
+	unsigned room;
+	struct timeval zero = {0, 0};
+
+	if (b->pumping || b->scheduled)
+		return;
+	batch_hold(b);
+	b->pumping = true;
+	room = p->inflight < rpc.limits.max_inflight ?
+	    rpc.limits.max_inflight - p->inflight : 0;
+	while (b->next < b->n && room > 0 && p->alive) {
+		size_t i = b->next++;
+
+		room--;
+		handle_one(p, b, i, json_array_get(b->elements, i));
+	}
+	b->pumping = false;
+	if (!p->alive && b->next < b->n) {
+		/* The client left: what was never dispatched is dropped. */
+		b->pending -= b->n - b->next;
+		b->next = b->n;
+	} else if (b->next < b->n && p->inflight < rpc.limits.max_inflight) {
+		/* Room left but the round is spent: the next round after
+		 * the loop has served everyone else. */
+		b->scheduled = true;
+		batch_hold(b);
+		event_base_once(rpc.base, -1, EV_TIMEOUT, batch_pump_cb, b,
+		    &zero);
+	}
+	if (b->next == b->n && b->n > 0 && b->elements != NULL &&
+	    p->waiting_batches > 0 && !b->scheduled) {
+		/* Every element is out: the peer may send more. */
+		json_decref(b->elements);
+		b->elements = NULL;
+		p->waiting_batches--;
+		peer_update_pause(p);
+	}
+	batch_release(b);
+}
+
+static void
+handle_batch(struct rpc_peer *p, json_t *m)
+{
+	size_t n = json_array_size(m);
 	struct batch *b;
-	size_t n;
+	char text[96];
 
-	/* Any JSON value parses; a non-object is then an invalid request, not
-	 * a parse error. */
-	m = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (m == NULL) {
-		char text[300];
-
-		snprintf(text, sizeof text, "Not JSON: %s at column %d.",
-		    jerr.text, jerr.column);
-		conn_send(c, rpc_error_message(NULL, RPC_PARSE_ERROR,
-		    "parse_error", text));
+	if (n == 0) {
+		early_error(p, NULL, 0, NULL, NULL,
+		    "An empty batch is not a request.");
 		return;
 	}
-	if (!json_is_array(m)) {
-		handle_one(c, NULL, 0, m);
-		json_decref(m);
-		return;
-	}
-	if ((n = json_array_size(m)) == 0) {
-		conn_send(c, rpc_error_message(NULL, RPC_INVALID_REQUEST,
-		    "invalid_request", "An empty batch is not a request."));
-		json_decref(m);
+	if (n > rpc.limits.max_batch) {
+		snprintf(text, sizeof text, "A batch may hold at most %zu "
+		    "requests.", rpc.limits.max_batch);
+		early_error(p, NULL, 0, NULL, NULL, text);
 		return;
 	}
 	b = xcalloc(1, sizeof *b);
-	b->conn = c;
-	conn_ref(c);
-	b->elements = m;
+	b->peer = p;
+	rpc_peer_hold(p);
+	b->elements = json_incref(m);
 	b->n = n;
 	b->slots = xcalloc(n, sizeof *b->slots);
+	b->lens = xcalloc(n, sizeof *b->lens);
 	b->pending = n;
+	p->waiting_batches++;
+	peer_update_pause(p);
 	batch_hold(b);
 	batch_pump(b);
 	batch_release(b);
+}
+
+void
+rpc_peer_input(struct rpc_peer *p, const char *buf, size_t len)
+{
+	json_error_t jerr;
+	json_t *m;
+	char text[300];
+
+	/* Any JSON value parses; a non-object is then an invalid request, not
+	 * a parse error. */
+	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (m == NULL) {
+		snprintf(text, sizeof text, "Not JSON: %s at column %d.",
+		    jerr.text, jerr.column);
+		deliver(p, NULL, 0, json_pack("{s:s, s:n, s:{s:i, s:s, s:{s:s}}}",
+		    "jsonrpc", "2.0", "id", "error", "code", RPC_PARSE_ERROR,
+		    "message", text, "data", "reason", "parse_error"));
+		return;
+	}
+	rpc_peer_hold(p);
+	if (json_is_array(m))
+		handle_batch(p, m);
+	else
+		handle_one(p, NULL, 0, m);
+	json_decref(m);
+	rpc_peer_release(p);
 }

@@ -1,8 +1,19 @@
 /*
- * JSON-RPC 2.0: turns a line into requests, dispatches them through the
- * method table, and writes their answers back (alone, or gathered into one
- * array for a batch). A request holds a reference on its connection, so an
- * answer that comes after the client left is dropped safely.
+ * JSON-RPC 2.0, transport-neutral: turns a message into requests, hands
+ * each well-formed one to the application, and writes the answers back
+ * (alone, or gathered into one array for a batch).
+ *
+ * A transport (the line transport, or an HTTP exchange) makes one peer
+ * per client with rpc_peer_new(), feeds it complete messages with
+ * rpc_peer_input(), and says rpc_peer_gone() when the client left. The
+ * protocol reaches the transport only through struct rpc_transport, and
+ * the application only through struct rpc_hooks.
+ *
+ * Lifetimes: a peer is refcounted; every request and batch holds its
+ * peer, so an answer that comes after the client left is dropped safely.
+ * A batch is held by whoever loops over it. A request ends exactly once,
+ * in one place (request_end, through rpc_reply() or rpc_error()); after
+ * that it is gone.
  */
 #ifndef RPC_H
 #define RPC_H
@@ -12,13 +23,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "session.h"
 #include "util.h"
 
-struct conn;
+struct event_base;
+struct rpc_peer;
 struct batch;
 struct method;
+struct app;     /* the application's context: opaque to the protocol */
 
-/* JSON-RPC and SPEC §4 error codes. */
+/* JSON-RPC's codes; the others are HTTP-like (docs/protocol.md). */
 #define RPC_PARSE_ERROR -32700
 #define RPC_INVALID_REQUEST -32600
 #define RPC_METHOD_NOT_FOUND -32601
@@ -26,35 +40,106 @@ struct method;
 #define RPC_INTERNAL_ERROR -32603
 
 struct request {
-	struct conn *conn;          /* referenced */
+	/* The protocol's fields: read-only for everyone else. */
+	struct rpc_peer *peer;      /* held */
+	struct app *app;
+	json_t *msg;                /* the request object, held */
+	json_t *id;                 /* NULL for a notification */
+	const char *method_name;    /* inside msg */
+	json_t *params;             /* object or array, inside msg ({} if
+	                               absent); handlers may take values out */
+	uint64_t seq;               /* daemon-wide request number, for logs */
+	uint64_t started_ms;
 	struct batch *batch;        /* or NULL */
 	size_t batch_slot;
-	json_t *id;                 /* NULL for a notification */
+
+	/* The application's fields (methods.c, sqlcall.c, the handlers). */
 	const struct method *method;
-	json_t *params;             /* always an object */
-	uint64_t seq;               /* server-wide request number, for logs */
-	uint64_t started_ms;
-	void *ctx;                  /* the handler's own state */
-	/* for handlers built on methods_sql_call(): sees the result */
+	void *ctx;
 	void (*sql_after)(struct request *req, json_t *result);
 };
 
-/* Handles one complete line (without its "\n") received on conn. */
-void rpc_handle_line(struct conn *conn, const char *line, size_t len);
+struct rpc_limits {
+	unsigned max_inflight;      /* requests of one peer at once */
+	size_t max_batch;           /* elements of one batch */
+	size_t max_answer;          /* bytes of one answer, a batch's too */
+};
+
+/*
+ * What a transport does for its peers. Called by the protocol on the
+ * loop thread; none of them may call back into the protocol for this
+ * peer (feed it input, say it is gone) before returning: defer that.
+ */
+struct rpc_transport {
+	/* One complete answer (JSON text, no newline). */
+	void (*send)(void *t, const char *buf, size_t len);
+	/* An event line. False if the transport's event queue is full
+	 * (nothing queued); force queues it anyway. */
+	bool (*send_event)(void *t, const char *buf, size_t len, bool force);
+	/* Empties the event queue (a slow reader). */
+	void (*drop_events)(void *t);
+	/* Stop (true) or allow (false) input from this peer. */
+	void (*pause)(void *t, bool paused);
+	/* The peer has requests in flight (true) or none any more. */
+	void (*busy)(void *t, bool busy);
+	/* A session was bound (true) or unbound (false). */
+	void (*session_changed)(void *t, bool bound);
+};
+
+/* The application, given once to rpc_init(). */
+struct rpc_hooks {
+	/* A well-formed request: look up req->method_name, check, and end
+	 * it exactly once, now or later. */
+	void (*dispatch)(struct request *req);
+	/* The peer's transport is gone: forget the peer wherever it is
+	 * kept (event subscriptions). May release references. */
+	void (*peer_gone)(struct rpc_peer *p);
+};
+
+void rpc_init(struct event_base *base, const struct rpc_hooks *hooks,
+    struct app *app, const struct rpc_limits *limits);
+void rpc_set_limits(const struct rpc_limits *limits);
+/* Requests dispatched since start. */
+uint64_t rpc_requests_total(void);
+
+struct rpc_peer *rpc_peer_new(const struct rpc_transport *t, void *tctx,
+    const char *addr, const char *tag);
+/* The transport is gone: answers are dropped from now on, and the peer
+ * is freed once nothing holds it. */
+void rpc_peer_gone(struct rpc_peer *p);
+/* One complete message from the peer. */
+void rpc_peer_input(struct rpc_peer *p, const char *buf, size_t len);
+
+void rpc_peer_hold(struct rpc_peer *p);
+void rpc_peer_release(struct rpc_peer *p);
+bool rpc_peer_alive(const struct rpc_peer *p);
+const char *rpc_peer_addr(const struct rpc_peer *p);
+const char *rpc_peer_tag(const struct rpc_peer *p);
+unsigned rpc_peer_inflight(const struct rpc_peer *p);
+const struct session *rpc_peer_session(const struct rpc_peer *p);
+enum role rpc_peer_role(const struct rpc_peer *p);
+void rpc_peer_bind(struct rpc_peer *p, const struct session *s);
+void rpc_peer_unbind(struct rpc_peer *p);
+/* No input is taken from the peer while blocked (a client certificate
+ * being looked up, say). */
+void rpc_peer_block(struct rpc_peer *p, bool blocked);
+/* Queues an event line (no newline). A subscriber that does not read has
+ * its queue dropped and replaced by one `resync` event. */
+void rpc_peer_push_event(struct rpc_peer *p, const char *line, size_t len);
 
 /* Ends req with a result (reference stolen). */
 void rpc_reply(struct request *req, json_t *result);
-/* Ends req with an error. reason is the stable word; the HTTP-like or
- * JSON-RPC code is derived from it (rpc_code_for_reason). field may be
+/* Ends req with an error. reason is the stable word of docs/protocol.md;
+ * its code comes from the one table (rpc_code_for_reason). field may be
  * NULL; data (stolen, may be NULL) is merged into error.data. */
 void rpc_error(struct request *req, const char *reason, const char *field,
     json_t *data, const char *fmt, ...) PRINTFLIKE(5, 6);
 /* Ends req with internal_error, logging detail with the request number. */
 void rpc_internal(struct request *req, const char *detail);
 
+/* 0 for a reason not in the table. */
 int rpc_code_for_reason(const char *reason);
-/* A standalone error message (id may be NULL), for framing errors. */
-json_t *rpc_error_message(json_t *id, int code, const char *reason,
-    const char *message);
+/* The table itself, for tests and docs: reasons[i] until NULL. */
+const char *rpc_reason_at(size_t i);
 
 #endif

@@ -2,165 +2,312 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <jansson.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
+#include "app.h"
+#include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "db.h"
 #include "events.h"
-#include <event2/buffer.h>
+#include "janitor.h"
 #include "log.h"
 #include "methods.h"
 #include "migrate.h"
+#include "rpc.h"
+#include "sqlcall.h"
 #include "tls.h"
 #include "workpool.h"
 
-struct server *srv;
-
-/* Statements the daemon runs itself, after the methods' ones. */
-static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
-	[STMT_AUTH_LOGIN_BEGIN] = "SELECT auth_login_begin($1, $2, $3, $4)",
-	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT auth_login_success($1, $2, $3, $4, $5)",
-	[STMT_AUTH_LOGIN_FAILURE] = "SELECT auth_login_failure($1, $2)",
-	[STMT_AUTH_RESUME] = "SELECT auth_resume($1)",
-	[STMT_AUTH_CERT_LOGIN] = "SELECT auth_cert_login($1, $2, $3, $4)",
-	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
-	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
-	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
-	[STMT_RETENTION_SWEEP] = "SELECT retention_sweep($1::jsonb)",
+/* One client of the line transport: its connection and its protocol
+ * peer, joined here and nowhere else. */
+struct client {
+	struct conn *conn;          /* held */
+	struct rpc_peer *peer;      /* the transport's reference */
+	struct addr_count *from;
+	TAILQ_ENTRY(client) entry;
 };
 
-static const char **statements;
-static size_t nstatements, first_internal;
-static struct event *ready_timer;
-static uint64_t ready_deadline;
+/* Open connections per peer address, for max_connections_per_address. */
+struct addr_count {
+	char addr[64];
+	size_t n;
+	struct addr_count *next;
+};
+#define ADDR_BUCKETS 1024
 
-size_t
-server_stmt(enum server_stmt s)
+static struct {
+	struct event_base *base;
+	struct config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct db_pool *db;
+	struct workpool *workers;
+	struct app *app;
+	const char **statements;
+	struct evconnlistener *listeners[CONFIG_MAX_LISTEN * 4];
+	size_t nlisteners;
+	TAILQ_HEAD(, client) clients;
+	size_t nclients;
+	struct addr_count *addrs[ADDR_BUCKETS];
+	bool draining;
+	struct event *signals[3];
+	struct event *drain_timer;
+	struct event *ready_timer;
+	uint64_t ready_deadline;
+} srv;
+
+static const struct rpc_hooks hooks = {
+	.dispatch = methods_dispatch,
+	.peer_gone = events_peer_gone,
+};
+
+/* ---- limits from the configuration -------------------------------------- */
+
+static struct conn_limits
+conn_limits_of(const struct config *cfg)
 {
-	return first_internal + (size_t)s;
+	struct conn_limits l = {
+		.max_line = (size_t)cfg->max_request_bytes,
+		.max_output = (size_t)cfg->max_output_bytes,
+		.handshake_timeout = (int)cfg->handshake_timeout,
+		.idle_timeout = (int)cfg->idle_timeout,
+	};
+
+	return l;
 }
 
-static void
-build_statements(void)
+static struct rpc_limits
+rpc_limits_of(const struct config *cfg)
 {
-	size_t i;
+	struct rpc_limits l = {
+		.max_inflight = (unsigned)cfg->max_inflight,
+		.max_batch = (size_t)cfg->max_batch,
+		.max_answer = (size_t)cfg->max_answer_bytes,
+	};
 
-	statements = xcalloc(methods_count + STMT_INTERNAL_COUNT,
-	    sizeof *statements);
-	for (i = 0; i < methods_count; i++) {
-		if (methods[i].sql == NULL)
-			continue;
-		methods[i].stmt = nstatements;
-		statements[nstatements++] = methods[i].sql;
+	return l;
+}
+
+/* ---- per-address counts ------------------------------------------------ */
+
+static struct addr_count **
+addr_slot(const char *addr)
+{
+	unsigned h = 5381;
+	const char *p;
+	struct addr_count **a;
+
+	for (p = addr; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	for (a = &srv.addrs[h % ADDR_BUCKETS]; *a != NULL; a = &(*a)->next)
+		if (strcmp((*a)->addr, addr) == 0)
+			break;
+	return a;
+}
+
+static struct addr_count *
+addr_take(const char *addr)
+{
+	struct addr_count **slot = addr_slot(addr);
+
+	if (*slot == NULL) {
+		*slot = xcalloc(1, sizeof **slot);
+		snprintf((*slot)->addr, sizeof (*slot)->addr, "%s", addr);
 	}
-	first_internal = nstatements;
-	for (i = 0; i < STMT_INTERNAL_COUNT; i++)
-		statements[nstatements++] = internal_sql[i];
-}
-
-const char *
-server_policy_json(void)
-{
-	return srv->policy_json;
+	(*slot)->n++;
+	return *slot;
 }
 
 static void
-build_policy_json(void)
+addr_drop(struct addr_count *a)
 {
-	const struct policy *p = &srv->cfg->policy;
-	json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
-	    "max_upcoming_per_beneficiary",
-	    (json_int_t)p->max_upcoming_per_beneficiary,
-	    "max_per_month", (json_int_t)p->max_per_month,
-	    "waitlist_hold", (json_int_t)p->waitlist_hold,
-	    "history_window_days", (json_int_t)p->history_window_days,
-	    "no_show_weight", p->no_show_weight,
-	    "login_max_failures", (json_int_t)p->login_max_failures,
-	    "login_lockout", (json_int_t)p->login_lockout,
-	    "token_ttl", (json_int_t)p->token_ttl,
-	    "retention_months", (json_int_t)p->retention_months);
+	struct addr_count **slot;
 
-	free(srv->policy_json);
-	/* 15 digits: 0.2 must reach SQL as 0.2, not 0.20000000000000001,
-	 * or draw scores that should tie do not. */
-	srv->policy_json = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(j);
-	if (srv->policy_json == NULL)
-		fatal("cannot build the policy");
-}
-
-static void
-sweep_done(PGresult *res, enum db_status st, void *arg)
-{
-	srv->sweep_running = false;
-	if (st == DB_SQL_ERROR)
-		log_error("waitlist sweep: %s", PQresultErrorMessage(res));
-	else if (st == DB_OK && PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-		log_info("waitlist sweep: %s entries expired",
-		    PQgetvalue(res, 0, 0));
-}
-
-/* Every daemon sweeps; SKIP LOCKED in waitlist_sweep() makes each expiry
- * happen once. One sweep at a time per daemon, and none while stopping. */
-static void
-sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	const char *vals[1];
-
-	if (srv->sweep_running || srv->draining || !db_pool_up(srv->db))
+	if (--a->n > 0)
 		return;
-	srv->sweep_running = true;
-	vals[0] = srv->policy_json;
-	db_exec(srv->db, server_stmt(STMT_WAITLIST_SWEEP), 1, vals, sweep_done,
-	    NULL);
+	slot = addr_slot(a->addr);
+	*slot = a->next;
+	free(a);
+}
+
+static size_t
+addr_open(const char *addr)
+{
+	struct addr_count *a = *addr_slot(addr);
+
+	return a != NULL ? a->n : 0;
+}
+
+/* ---- the line transport's glue ----------------------------------------- */
+
+static void
+t_send(void *t, const char *buf, size_t len)
+{
+	conn_write_line(((struct client *)t)->conn, buf, len);
+}
+
+static bool
+t_send_event(void *t, const char *buf, size_t len, bool force)
+{
+	return conn_write_low(((struct client *)t)->conn, buf, len, force);
 }
 
 static void
-retention_done(PGresult *res, enum db_status st, void *arg)
+t_drop_events(void *t)
 {
-	srv->retention_running = false;
-	if (st == DB_SQL_ERROR)
-		log_error("retention: %s", PQresultErrorMessage(res));
-	else if (st == DB_OK && PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-		log_info("retention: %s beneficiaries anonymised after %lld "
-		    "months without activity", PQgetvalue(res, 0, 0),
-		    srv->cfg->policy.retention_months);
+	conn_drop_low(((struct client *)t)->conn);
 }
 
-/* policy.retention_months: every daemon checks each retention_interval;
- * SKIP LOCKED in retention_sweep() anonymises each person once. */
 static void
-retention_cb(evutil_socket_t fd, short what, void *arg)
+t_pause(void *t, bool paused)
 {
-	struct timeval tv = {(time_t)srv->cfg->policy.retention_interval, 0};
-	const char *vals[1];
+	conn_pause(((struct client *)t)->conn, paused);
+}
 
-	evtimer_add(srv->retention_timer, &tv);
-	if (srv->retention_running || srv->draining || !db_pool_up(srv->db))
-		return;
-	srv->retention_running = true;
-	vals[0] = srv->policy_json;
-	db_exec(srv->db, server_stmt(STMT_RETENTION_SWEEP), 1, vals,
-	    retention_done, NULL);
+static void
+t_busy(void *t, bool busy)
+{
+	conn_set_busy(((struct client *)t)->conn, busy);
+}
+
+/* An anonymous connection must log in within auth_timeout. */
+static void
+t_session_changed(void *t, bool bound)
+{
+	struct client *cl = t;
+
+	conn_set_deadline(cl->conn, bound ? 0 : (int)srv.cfg->auth_timeout,
+	    "did not log in within auth_timeout");
+}
+
+static const struct rpc_transport line_transport = {
+	.send = t_send,
+	.send_event = t_send_event,
+	.drop_events = t_drop_events,
+	.pause = t_pause,
+	.busy = t_busy,
+	.session_changed = t_session_changed,
+};
+
+static void
+on_open(struct conn *c, void *arg)
+{
+	struct client *cl = arg;
+	char *email;
+
+	conn_set_deadline(c, (int)srv.cfg->auth_timeout,
+	    "did not log in within auth_timeout");
+	if (srv.cfg->tls_client_ca != NULL &&
+	    (email = conn_peer_email(c)) != NULL)
+		auth_bind_certificate(srv.app, cl->peer, email);
+}
+
+static void
+on_line(struct conn *c, char *line, size_t len, void *arg)
+{
+	struct client *cl = arg;
+
+	rpc_peer_input(cl->peer, line, len);
+}
+
+static void
+on_drained(struct conn *c, void *arg)
+{
+}
+
+static void server_check_drained(void);
+
+static void
+on_closed(struct conn *c, void *arg)
+{
+	struct client *cl = arg;
+
+	rpc_peer_gone(cl->peer);
+	TAILQ_REMOVE(&srv.clients, cl, entry);
+	srv.nclients--;
+	addr_drop(cl->from);
+	app_connection_closed(srv.app);
+	conn_release(cl->conn);
+	free(cl);
+	server_check_drained();
+}
+
+static const struct conn_callbacks line_callbacks = {
+	.on_open = on_open,
+	.on_line = on_line,
+	.on_drained = on_drained,
+	.on_closed = on_closed,
+};
+
+static void
+format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, buf, len);
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, buf, len);
+	else
+		snprintf(buf, len, "local");
 }
 
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	conn_accept(fd, sa, salen);
+	struct conn_limits limits = conn_limits_of(srv.cfg);
+	struct client *cl;
+	char addr[64];
+	SSL *ssl;
+
+	format_addr(sa, addr, sizeof addr);
+	if (srv.draining || srv.nclients >= (size_t)srv.cfg->max_connections) {
+		log_warn("refusing connection from %s: %s (%zu open, "
+		    "max_connections %lld)", addr, srv.draining ?
+		    "server stopping" : "too many connections", srv.nclients,
+		    srv.cfg->max_connections);
+		evutil_closesocket(fd);
+		return;
+	}
+	if (addr_open(addr) >= (size_t)srv.cfg->max_connections_per_address) {
+		log_warn("refusing connection from %s: too many connections "
+		    "from this address (max_connections_per_address %lld)",
+		    addr, srv.cfg->max_connections_per_address);
+		evutil_closesocket(fd);
+		return;
+	}
+	if ((ssl = SSL_new(srv.ssl_ctx)) == NULL) {
+		log_error("SSL_new failed");
+		evutil_closesocket(fd);
+		return;
+	}
+	cl = xcalloc(1, sizeof *cl);
+	cl->conn = conn_accept(srv.base, ssl, fd, sa, &limits, &line_callbacks,
+	    cl);
+	if (cl->conn == NULL) {
+		free(cl);
+		return;
+	}
+	conn_hold(cl->conn);
+	cl->peer = rpc_peer_new(&line_transport, cl, conn_addr(cl->conn),
+	    conn_tag(cl->conn));
+	cl->from = addr_take(addr);
+	TAILQ_INSERT_TAIL(&srv.clients, cl, entry);
+	srv.nclients++;
+	app_connection_opened(srv.app);
+	log_debug("%s accepted (%zu open)", conn_tag(cl->conn), srv.nclients);
 }
 
 static void
 listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (!srv->draining)
+	if (!srv.draining)
 		evconnlistener_enable(arg);
 }
 
@@ -174,57 +321,48 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
 	evconnlistener_disable(l);
-	event_base_once(srv->base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
+	event_base_once(srv.base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
 }
 
 static bool
-listen_all(void)
+listen_one(const char *spec)
 {
-	size_t i;
+	struct addrinfo hints, *ai = NULL, *p;
+	struct evconnlistener *l;
+	char *host, *port;
+	int rc;
 
-	for (i = 0; i < srv->cfg->nlisten; i++) {
-		struct addrinfo hints, *ai = NULL, *p;
-		char *host, *port;
-		int rc;
-
-		if (!config_split_hostport(srv->cfg->listen[i], &host, &port))
-			return false;
-		memset(&hints, 0, sizeof hints);
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_PASSIVE;
-		/* Start-up only: a blocking lookup is harmless here. */
-		rc = getaddrinfo(host, port, &hints, &ai);
-		free(host);
-		free(port);
-		if (rc != 0) {
-			log_error("listen %s: %s", srv->cfg->listen[i],
-			    gai_strerror(rc));
-			return false;
-		}
-		for (p = ai; p != NULL; p = p->ai_next) {
-			struct evconnlistener *l;
-
-			if (srv->nlisteners == nitems(srv->listeners))
-				break;
-			l = evconnlistener_new_bind(srv->base, accept_cb, NULL,
-			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-			    LEV_OPT_CLOSE_ON_EXEC, 511, p->ai_addr,
-			    (int)p->ai_addrlen);
-			if (l == NULL) {
-				log_error("cannot listen on %s: %s",
-				    srv->cfg->listen[i],
-				    evutil_socket_error_to_string(
-				    EVUTIL_SOCKET_ERROR()));
-				freeaddrinfo(ai);
-				return false;
-			}
-			evconnlistener_set_error_cb(l, accept_error_cb);
-			srv->listeners[srv->nlisteners++] = l;
-			log_info("listening on %s", srv->cfg->listen[i]);
-		}
-		freeaddrinfo(ai);
+	if (!config_split_hostport(spec, &host, &port))
+		return false;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	/* Start-up only: a blocking lookup is harmless here. */
+	rc = getaddrinfo(host, port, &hints, &ai);
+	free(host);
+	free(port);
+	if (rc != 0) {
+		log_error("listen %s: %s", spec, gai_strerror(rc));
+		return false;
 	}
+	for (p = ai; p != NULL; p = p->ai_next) {
+		if (srv.nlisteners == nitems(srv.listeners))
+			break;
+		l = evconnlistener_new_bind(srv.base, accept_cb, NULL,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+		    LEV_OPT_CLOSE_ON_EXEC, 511, p->ai_addr, (int)p->ai_addrlen);
+		if (l == NULL) {
+			log_error("cannot listen on %s: %s", spec,
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+			freeaddrinfo(ai);
+			return false;
+		}
+		evconnlistener_set_error_cb(l, accept_error_cb);
+		srv.listeners[srv.nlisteners++] = l;
+		log_info("listening on %s", spec);
+	}
+	freeaddrinfo(ai);
 	return true;
 }
 
@@ -233,57 +371,58 @@ close_listeners(void)
 {
 	size_t i;
 
-	for (i = 0; i < srv->nlisteners; i++)
-		evconnlistener_free(srv->listeners[i]);
-	srv->nlisteners = 0;
+	for (i = 0; i < srv.nlisteners; i++)
+		evconnlistener_free(srv.listeners[i]);
+	srv.nlisteners = 0;
 }
 
-void
-server_conn_closed(void)
+/* ---- stopping ---------------------------------------------------------- */
+
+static void
+server_check_drained(void)
 {
-	if (srv->draining && srv->nconns == 0) {
+	if (srv.draining && srv.nclients == 0) {
 		log_info("all connections closed");
-		event_base_loopexit(srv->base, NULL);
+		event_base_loopexit(srv.base, NULL);
 	}
 }
 
 static void
 drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c;
+	struct client *cl;
 
-	log_warn("drain timeout: closing %zu connections", srv->nconns);
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		conn_close(c, "drain timeout");
-	event_base_loopexit(srv->base, NULL);
+	log_warn("drain timeout: closing %zu connections", srv.nclients);
+	TAILQ_FOREACH(cl, &srv.clients, entry)
+		conn_close(cl->conn, "drain timeout");
+	event_base_loopexit(srv.base, NULL);
 }
 
 static void
 server_drain(void)
 {
-	struct conn *c, *next;
-	struct timeval tv = {(time_t)srv->cfg->drain_timeout, 0};
+	struct timeval tv = {(time_t)srv.cfg->drain_timeout, 0};
+	struct client *cl;
 
-	if (srv->draining) {
+	if (srv.draining) {
 		log_warn("second stop signal: exiting now");
-		event_base_loopbreak(srv->base);
+		event_base_loopbreak(srv.base);
 		return;
 	}
-	log_info("stopping: no new connections, finishing %zu",
-	    srv->nconns);
-	srv->draining = true;
+	log_info("stopping: no new connections, finishing %zu", srv.nclients);
+	srv.draining = true;
 	close_listeners();
-	event_del(srv->sweep_timer);
-	event_del(srv->retention_timer);
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		conn_drain(c);
-	}
-	srv->drain_timer = evtimer_new(srv->base, drain_timeout_cb, NULL);
-	evtimer_add(srv->drain_timer, &tv);
-	if (srv->nconns == 0)
-		event_base_loopexit(srv->base, NULL);
+	janitor_stop();
+	/* conn_drain() only schedules closes: the list does not change
+	 * under this loop. */
+	TAILQ_FOREACH(cl, &srv.clients, entry)
+		conn_drain(cl->conn);
+	srv.drain_timer = evtimer_new(srv.base, drain_timeout_cb, NULL);
+	evtimer_add(srv.drain_timer, &tv);
+	server_check_drained();
 }
+
+/* ---- reload ------------------------------------------------------------ */
 
 static void
 apply_log_config(const struct config *cfg)
@@ -295,14 +434,26 @@ apply_log_config(const struct config *cfg)
 }
 
 static void
+apply_limits(void)
+{
+	struct conn_limits cl = conn_limits_of(srv.cfg);
+	struct rpc_limits rl = rpc_limits_of(srv.cfg);
+	struct client *c;
+
+	rpc_set_limits(&rl);
+	TAILQ_FOREACH(c, &srv.clients, entry)
+		conn_set_limits(c->conn, &cl);
+}
+
+static void
 server_reload(void)
 {
 	struct config *cfg;
 	SSL_CTX *ctx;
 	char err[512];
 
-	log_info("SIGHUP: reloading %s", srv->cfg->path);
-	if ((cfg = config_load(srv->cfg->path, err, sizeof err)) == NULL) {
+	log_info("SIGHUP: reloading %s", srv.cfg->path);
+	if ((cfg = config_load(srv.cfg->path, err, sizeof err)) == NULL) {
 		log_error("reload failed, keeping the running configuration: "
 		    "%s", err);
 		return;
@@ -313,19 +464,20 @@ server_reload(void)
 		config_free(cfg);
 		return;
 	}
-	if (!config_reloadable(srv->cfg, cfg, err, sizeof err))
+	if (!config_reloadable(srv.cfg, cfg, err, sizeof err))
 		log_warn("changed settings that need a restart (kept as "
 		    "they were): %s", err);
-	config_keep_static(cfg, srv->cfg);
+	config_keep_static(cfg, srv.cfg);
 	/* Live connections keep a reference to the context they began
 	 * with; new ones get the new certificate. */
-	SSL_CTX_free(srv->ssl_ctx);
-	srv->ssl_ctx = ctx;
-	config_free(srv->cfg);
-	srv->cfg = cfg;
-	build_policy_json();
+	SSL_CTX_free(srv.ssl_ctx);
+	srv.ssl_ctx = ctx;
+	app_set_config(srv.app, cfg);
+	config_free(srv.cfg);
+	srv.cfg = cfg;
 	apply_log_config(cfg);
-	db_pool_set_timeouts(srv->db, (int)cfg->db_connect_timeout,
+	apply_limits();
+	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
 	log_info("configuration reloaded");
 }
@@ -351,81 +503,22 @@ ready_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = {0, 20000};
 
-	if (db_pool_up(srv->db) || now_ms() > ready_deadline) {
-		if (!db_pool_up(srv->db))
+	if (db_pool_up(srv.db) || now_ms() > srv.ready_deadline) {
+		if (!db_pool_up(srv.db))
 			log_warn("database not reachable yet; answering "
 			    "unavailable until it is");
 		log_info("strapontind: ready");
 		return;
 	}
-	evtimer_add(ready_timer, &tv);
+	evtimer_add(srv.ready_timer, &tv);
 }
+
+/* ---- start and stop ---------------------------------------------------- */
 
 static void
-server_free(void)
+check_schema(const struct config *cfg)
 {
-	struct conn *c;
-	size_t i;
-
-	close_listeners();
-	/* A forced stop (second signal, drain timeout) does not hash every
-	 * queued password first. */
-	workpool_abandon(srv->workers);
-	/* Order matters: the worker pool's last callbacks may still query,
-	 * the pool's last callbacks answer requests, and answered requests
-	 * release their connections; one more loop pass runs the frees. */
-	workpool_free(srv->workers);
-	db_pool_free(srv->db);
-	srv->workers = NULL;
-	srv->db = NULL;
-	event_base_loop(srv->base, EVLOOP_NONBLOCK);
-	/* Whatever did not finish within the drain timeout. */
-	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
-		TAILQ_REMOVE(&srv->conns, c, entry);
-		bufferevent_free(c->bev);
-		event_free(c->timer);
-		event_free(c->resume_ev);
-		evbuffer_free(c->events);
-		free(c);
-	}
-	for (i = 0; i < nitems(srv->signals); i++)
-		if (srv->signals[i] != NULL)
-			event_free(srv->signals[i]);
-	if (srv->drain_timer != NULL)
-		event_free(srv->drain_timer);
-	if (ready_timer != NULL)
-		event_free(ready_timer);
-	if (srv->sweep_timer != NULL)
-		event_free(srv->sweep_timer);
-	if (srv->retention_timer != NULL)
-		event_free(srv->retention_timer);
-	free(srv->policy_json);
-	SSL_CTX_free(srv->ssl_ctx);
-	config_free(srv->cfg);
-	event_base_free(srv->base);
-	free(statements);
-	free(srv);
-	srv = NULL;
-}
-
-int
-server_run(struct config *cfg)
-{
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-	struct timeval zero = {0, 0};
-	char err[512];
 	int schema = 0, pending;
-	size_t i;
-
-	srv = xcalloc(1, sizeof *srv);
-	srv->cfg = cfg;
-	srv->started_ms = now_ms();
-	TAILQ_INIT(&srv->conns);
-	apply_log_config(cfg);
-	if ((srv->base = event_base_new()) == NULL)
-		fatal("cannot create the event loop");
-	if ((srv->ssl_ctx = tls_server_ctx(cfg, err, sizeof err)) == NULL)
-		fatal("%s", err);
 
 	pending = migrate_pending(cfg->db_conninfo, &schema);
 	if (pending > 0)
@@ -437,42 +530,95 @@ server_run(struct config *cfg)
 	if (pending < 0)
 		log_warn("cannot check the schema version now; serving and "
 		    "retrying the database");
+}
 
-	build_statements();
-	build_policy_json();
-	srv->db = db_pool_new(srv->base, cfg->db_conninfo,
-	    (int)cfg->db_pool_size, statements, nstatements);
-	db_pool_set_timeouts(srv->db, (int)cfg->db_connect_timeout,
+static void
+server_free(void)
+{
+	struct client *cl;
+	size_t i;
+
+	close_listeners();
+	janitor_stop();
+	/* A forced stop (second signal, drain timeout) does not hash every
+	 * queued password first. */
+	workpool_abandon(srv.workers);
+	/* Order matters: the worker pool's last callbacks may still query,
+	 * the pool's last callbacks answer requests, and answered requests
+	 * release their peers; one more loop pass runs the deferred frees. */
+	workpool_free(srv.workers);
+	db_pool_free(srv.db);
+	event_base_loop(srv.base, EVLOOP_NONBLOCK);
+	events_stop();
+	/* Whatever did not finish within the drain timeout. */
+	while ((cl = TAILQ_FIRST(&srv.clients)) != NULL) {
+		TAILQ_REMOVE(&srv.clients, cl, entry);
+		rpc_peer_gone(cl->peer);
+		addr_drop(cl->from);
+		conn_free_now(cl->conn);
+		free(cl);
+	}
+	janitor_free();
+	for (i = 0; i < nitems(srv.signals); i++)
+		if (srv.signals[i] != NULL)
+			event_free(srv.signals[i]);
+	if (srv.drain_timer != NULL)
+		event_free(srv.drain_timer);
+	if (srv.ready_timer != NULL)
+		event_free(srv.ready_timer);
+	app_free(srv.app);
+	SSL_CTX_free(srv.ssl_ctx);
+	config_free(srv.cfg);
+	event_base_free(srv.base);
+	free(srv.statements);
+	memset(&srv, 0, sizeof srv);
+}
+
+int
+server_run(struct config *cfg)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	struct rpc_limits limits = rpc_limits_of(cfg);
+	struct timeval zero = {0, 0};
+	char err[512];
+	size_t i, n;
+
+	memset(&srv, 0, sizeof srv);
+	srv.cfg = cfg;
+	TAILQ_INIT(&srv.clients);
+	apply_log_config(cfg);
+	if ((srv.base = event_base_new()) == NULL)
+		fatal("cannot create the event loop");
+	if ((srv.ssl_ctx = tls_server_ctx(cfg, err, sizeof err)) == NULL)
+		fatal("%s", err);
+	check_schema(cfg);
+
+	srv.statements = sqlcall_statements(&n);
+	srv.db = db_pool_new(srv.base, cfg->db_conninfo, (int)cfg->db_pool_size,
+	    srv.statements, n);
+	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
-	events_start(srv->db);
-	if ((srv->workers = workpool_new(srv->base, (int)cfg->workers)) == NULL)
+	if ((srv.workers = workpool_new(srv.base, (int)cfg->workers)) == NULL)
 		fatal("cannot start the worker threads");
+	srv.app = app_new(srv.base, srv.db, srv.workers, cfg);
+	rpc_init(srv.base, &hooks, srv.app, &limits);
+	events_start(srv.app);
 
-	if (!listen_all())
-		fatal("cannot listen; exiting");
+	for (i = 0; i < cfg->nlisten; i++)
+		if (!listen_one(cfg->listen[i]))
+			fatal("cannot listen; exiting");
 	for (i = 0; i < nitems(sigs); i++) {
-		srv->signals[i] = evsignal_new(srv->base, sigs[i], signal_cb,
-		    NULL);
-		evsignal_add(srv->signals[i], NULL);
+		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
+		evsignal_add(srv.signals[i], NULL);
 	}
-	ready_deadline = now_ms() + (uint64_t)cfg->db_connect_timeout * 1000;
-	ready_timer = evtimer_new(srv->base, ready_cb, NULL);
-	evtimer_add(ready_timer, &zero);
-	{
-		struct timeval second = {1, 0};
+	srv.ready_deadline = now_ms() + (uint64_t)cfg->db_connect_timeout * 1000;
+	srv.ready_timer = evtimer_new(srv.base, ready_cb, NULL);
+	evtimer_add(srv.ready_timer, &zero);
+	janitor_start(srv.app);
 
-		srv->sweep_timer = event_new(srv->base, -1, EV_PERSIST,
-		    sweep_cb, NULL);
-		evtimer_add(srv->sweep_timer, &second);
-		/* first check soon after start, then every interval */
-		srv->retention_timer = evtimer_new(srv->base, retention_cb,
-		    NULL);
-		evtimer_add(srv->retention_timer, &second);
-	}
-
-	event_base_dispatch(srv->base);
+	event_base_dispatch(srv.base);
 	log_info("stopped after %llu requests",
-	    (unsigned long long)srv->requests);
+	    (unsigned long long)rpc_requests_total());
 	server_free();
 	return 0;
 }

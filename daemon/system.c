@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "app.h"
 #include "db.h"
 #include "migrate.h"
 #include "rpc.h"
-#include "server.h"
 #include "version.h"
 
 void
@@ -37,11 +37,21 @@ sys_version(struct request *req)
 	    STRAPONTIN_PROTOCOL, "schema", migrate_latest()));
 }
 
+/* Load balancers only need to know whether the database answers; how busy
+ * the daemon is is for logged-in users. */
 void
 sys_health(struct request *req)
 {
-	rpc_reply(req, json_pack("{s:s, s:I, s:I, s:I}", "db",
-	    db_pool_up(srv->db) ? "ok" : "down", "uptime_s",
-	    (json_int_t)((now_ms() - srv->started_ms) / 1000), "connections",
-	    (json_int_t)srv->nconns, "requests", (json_int_t)srv->requests));
+	const struct app *a = req->app;
+	json_t *r = json_pack("{s:s}", "db", db_pool_up(a->db) ? "ok" : "down");
+
+	if (rpc_peer_role(req->peer) != ROLE_ANON) {
+		json_object_set_new(r, "uptime_s", json_integer((json_int_t)
+		    ((now_ms() - a->started_ms) / 1000)));
+		json_object_set_new(r, "connections",
+		    json_integer((json_int_t)a->connections));
+		json_object_set_new(r, "requests",
+		    json_integer((json_int_t)rpc_requests_total()));
+	}
+	rpc_reply(req, r);
 }

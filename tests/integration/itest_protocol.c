@@ -7,6 +7,7 @@
  * Waits are generous (a loaded 2-core machine); nothing here asserts speed.
  */
 #include "harness.h"
+#include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,141 +21,6 @@
 #include <unistd.h>
 
 #define PING_LINE "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"system.ping\"}\n"
-
-/* The next message from the wire, kept ones first; fails the test on error. */
-static json_t *
-read_msg(struct st_client *c, int timeout_ms)
-{
-	struct st_error err;
-	json_t *m = NULL;
-
-	memset(&err, 0, sizeof err);
-	if (st_read_message(c, &m, timeout_ms, &err) != ST_OK) {
-		char msg[600];
-
-		snprintf(msg, sizeof msg, "%s", st_strerror(&err));
-		st_error_clear(&err);
-		h_fail("no message within %d ms: %s", timeout_ms, msg);
-	}
-	return m;
-}
-
-/* The next raw line; fails the test on error. Caller frees. */
-static char *
-read_line(struct st_client *c, int timeout_ms)
-{
-	struct st_error err;
-	char *line = NULL;
-
-	memset(&err, 0, sizeof err);
-	if (st_read_line(c, &line, NULL, timeout_ms, &err) != ST_OK) {
-		char msg[600];
-
-		snprintf(msg, sizeof msg, "%s", st_strerror(&err));
-		st_error_clear(&err);
-		h_fail("no line within %d ms: %s", timeout_ms, msg);
-	}
-	return line;
-}
-
-static void
-send_raw(struct st_client *c, const char *data, size_t len)
-{
-	struct st_error err;
-
-	memset(&err, 0, sizeof err);
-	if (st_send_raw(c, data, len, &err) != ST_OK) {
-		char msg[600];
-
-		snprintf(msg, sizeof msg, "%s", st_strerror(&err));
-		st_error_clear(&err);
-		h_fail("st_send_raw of %zu bytes: %s", len, msg);
-	}
-}
-
-static void
-send_str(struct st_client *c, const char *s)
-{
-	send_raw(c, s, strlen(s));
-}
-
-static int64_t
-send_req(struct st_client *c, const char *method, json_t *params)
-{
-	struct st_error err;
-	int64_t id;
-
-	memset(&err, 0, sizeof err);
-	id = st_send(c, method, params, &err);
-	json_decref(params);
-	if (id <= 0) {
-		char msg[600];
-
-		snprintf(msg, sizeof msg, "%s", st_strerror(&err));
-		st_error_clear(&err);
-		h_fail("st_send %s: %s", method, msg);
-	}
-	return id;
-}
-
-/* Integer id of a response, -1 if it has none. */
-static json_int_t
-msg_id(const json_t *m)
-{
-	json_t *id = json_object_get(m, "id");
-
-	return json_is_integer(id) ? json_integer_value(id) : -1;
-}
-
-static const char *
-msg_reason(const json_t *m)
-{
-	json_t *r = json_object_get(json_object_get(json_object_get(m, "error"),
-	    "data"), "reason");
-
-	return json_is_string(r) ? json_string_value(r) : "";
-}
-
-static json_int_t
-msg_code(const json_t *m)
-{
-	return json_integer_value(json_object_get(json_object_get(m, "error"),
-	    "code"));
-}
-
-static bool
-is_pong(const json_t *m)
-{
-	return json_is_true(json_object_get(json_object_get(m, "result"),
-	    "pong"));
-}
-
-/* The server closes the connection: no message, an I/O error. */
-static void
-expect_closed(struct st_client *c, int timeout_ms)
-{
-	struct st_error err;
-	json_t *m = NULL;
-	int r;
-
-	memset(&err, 0, sizeof err);
-	r = st_read_message(c, &m, timeout_ms, &err);
-	if (r == ST_OK) {
-		const char *s = h_json_str(m);
-
-		json_decref(m);
-		h_fail("expected the connection to be closed, got %s", s);
-	}
-	if (r != ST_ERR_IO) {
-		char msg[600];
-
-		snprintf(msg, sizeof msg, "%s", st_strerror(&err));
-		st_error_clear(&err);
-		h_fail("expected the connection to be closed, got status %d: %s",
-		    r, msg);
-	}
-	st_error_clear(&err);
-}
 
 /* Another client gets its answer: the daemon serves on. */
 static void
@@ -173,25 +39,6 @@ login_params(void)
 {
 	return json_pack("{s:s, s:s}", "email", H_ADMIN_EMAIL, "password",
 	    H_ADMIN_PASSWORD);
-}
-
-static long
-rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		h_fail("cannot open %s: %s", path, strerror(errno));
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	if (kb < 0)
-		h_fail("no VmRSS in %s", path);
-	return kb;
 }
 
 /* No "error" level line in the daemon's log. */
@@ -216,7 +63,7 @@ test_pipeline_1000(void **state)
 
 	(void)state;
 	for (i = 0; i < 1000; i++)
-		ids[i] = send_req(c, "system.ping", NULL);
+		ids[i] = wire_send_req(c, "system.ping", NULL);
 	for (i = 1; i < 1000; i++)
 		assert_true(ids[i] != ids[i - 1]);
 	/* In reverse: every answer must be kept until asked for. */
@@ -259,23 +106,23 @@ test_pipeline_completion_order(void **state)
 	    "\"params\":{\"email\":\"%s\",\"password\":\"%s\"}}\n"
 	    "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"system.ping\"}\n",
 	    H_ADMIN_EMAIL, H_ADMIN_PASSWORD, H_ADMIN_EMAIL, H_ADMIN_PASSWORD);
-	send_str(c, lines);
+	wire_send_str(c, lines);
 
-	m = read_msg(c, 10000);
-	if (msg_id(m) != 2 || !is_pong(m))
+	m = wire_read_msg(c, 10000);
+	if (wire_msg_id(m) != 2 || !wire_is_pong(m))
 		h_fail("first answer should be the ping sent after the login "
 		    "(id 2), got %s", h_json_str(m));
 	json_decref(m);
-	m = read_msg(c, 10000);
-	if (msg_id(m) != 4 || !is_pong(m))
+	m = wire_read_msg(c, 10000);
+	if (wire_msg_id(m) != 4 || !wire_is_pong(m))
 		h_fail("second answer should be the 2nd ping (id 4), got %s",
 		    h_json_str(m));
 	json_decref(m);
 	for (i = 0; i < 2; i++) {
-		m = read_msg(c, 20000);
-		if (msg_id(m) == 1 && !seen_l1)
+		m = wire_read_msg(c, 20000);
+		if (wire_msg_id(m) == 1 && !seen_l1)
 			seen_l1 = true;
-		else if (msg_id(m) == 3 && !seen_l2)
+		else if (wire_msg_id(m) == 3 && !seen_l2)
 			seen_l2 = true;
 		else
 			h_fail("unexpected answer %s", h_json_str(m));
@@ -305,11 +152,11 @@ test_max_inflight(void **state)
 
 	(void)state;
 	for (i = 0; i < 4; i++)
-		send_req(c, "auth.login", login_params());
-	ping = send_req(c, "system.ping", NULL);
+		wire_send_req(c, "auth.login", login_params());
+	ping = wire_send_req(c, "system.ping", NULL);
 	for (;;) {
-		m = read_msg(c, 20000);
-		if (msg_id(m) == ping) {
+		m = wire_read_msg(c, 20000);
+		if (wire_msg_id(m) == ping) {
 			json_decref(m);
 			break;
 		}
@@ -322,7 +169,7 @@ test_max_inflight(void **state)
 		h_fail("max_inflight = 2 not respected: the ping was answered "
 		    "after only %d of 4 logins", before);
 	for (; before < 4; before++) {
-		m = read_msg(c, 20000);
+		m = wire_read_msg(c, 20000);
 		assert_true(json_object_get(m, "result") != NULL);
 		json_decref(m);
 	}
@@ -367,33 +214,33 @@ test_batch_mixed(void **state)
 	    "{\"jsonrpc\":\"2.0\",\"method\":\"no.such.either\"},"
 	    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"system.version\"}"
 	    "]\n", H_ADMIN_EMAIL, H_ADMIN_PASSWORD);
-	send_str(c, line);
-	b = read_msg(c, 20000);
+	wire_send_str(c, line);
+	b = wire_read_msg(c, 20000);
 	if (!json_is_array(b) || json_array_size(b) != 8)
 		h_fail("expected one array of 8 answers, got %s", h_json_str(b));
 
 	m = batch_item(b, id = json_integer(1));
 	json_decref(id);
 	assert_non_null(m);
-	assert_true(is_pong(m));
+	assert_true(wire_is_pong(m));
 	m = batch_item(b, id = json_string("b"));
 	json_decref(id);
 	assert_non_null(m);
-	assert_int_equal(msg_code(m), -32601);
-	assert_string_equal(msg_reason(m), "method_not_found");
+	assert_int_equal(wire_msg_code(m), -32601);
+	assert_string_equal(wire_msg_reason(m), "method_not_found");
 	m = batch_item(b, id = json_integer(3));
 	json_decref(id);
 	assert_non_null(m);
-	assert_int_equal(msg_code(m), -32602);
-	assert_string_equal(msg_reason(m), "invalid_params");
+	assert_int_equal(wire_msg_code(m), -32602);
+	assert_string_equal(wire_msg_reason(m), "invalid_params");
 	m = batch_item(b, id = json_integer(5));
 	json_decref(id);
 	assert_non_null(m);
-	assert_int_equal(msg_code(m), -32600);
+	assert_int_equal(wire_msg_code(m), -32600);
 	m = batch_item(b, id = json_integer(6));
 	json_decref(id);
 	assert_non_null(m);
-	assert_int_equal(msg_code(m), 401);
+	assert_int_equal(wire_msg_code(m), 401);
 	m = batch_item(b, id = json_integer(7));
 	json_decref(id);
 	assert_non_null(m);
@@ -409,8 +256,8 @@ test_batch_mixed(void **state)
 	json_array_foreach(b, i, m) {
 		if (json_is_null(json_object_get(m, "id"))) {
 			nulls++;
-			assert_int_equal(msg_code(m), -32600);
-			assert_string_equal(msg_reason(m), "invalid_request");
+			assert_int_equal(wire_msg_code(m), -32600);
+			assert_string_equal(wire_msg_reason(m), "invalid_request");
 		}
 		assert_string_equal(json_string_value(json_object_get(m,
 		    "jsonrpc")), "2.0");
@@ -451,8 +298,8 @@ test_batch_over_inflight(void **state)
 
 	(void)state;
 	for (round = 0; round < 3; round++) {
-		send_str(c, line);
-		b = read_msg(c, 20000);
+		wire_send_str(c, line);
+		b = wire_read_msg(c, 20000);
 		if (!json_is_array(b) || json_array_size(b) != 5)
 			h_fail("expected one array of 5 answers, got %s",
 			    h_json_str(b));
@@ -475,7 +322,8 @@ test_batch_over_inflight(void **state)
 static void
 test_batch_200(void **state)
 {
-	struct h_daemon *d = h_daemon_start("proto_batch200", NULL);
+	struct h_daemon *d = h_daemon_start("proto_batch200",
+	    "[server]\nmax_batch = 200\n");
 	struct st_client *c = h_connect(d);
 	char *line, *p;
 	bool seen[201];
@@ -493,38 +341,38 @@ test_batch_200(void **state)
 		    "\"method\":\"system.ping\"}", k > 1 ? "," : "", k);
 	*p++ = ']';
 	*p++ = '\n';
-	send_raw(c, line, (size_t)(p - line));
+	wire_send_raw(c, line, (size_t)(p - line));
 	free(line);
 
-	b = read_msg(c, 10000);
+	b = wire_read_msg(c, 10000);
 	if (!json_is_array(b) || json_array_size(b) != 200)
 		h_fail("expected an array of 200 answers, got %s", h_json_str(b));
 	memset(seen, 0, sizeof seen);
 	json_array_foreach(b, i, m) {
-		json_int_t id = msg_id(m);
+		json_int_t id = wire_msg_id(m);
 
 		assert_true(id >= 1 && id <= 200);
 		assert_false(seen[id]);
 		seen[id] = true;
-		assert_true(is_pong(m));
+		assert_true(wire_is_pong(m));
 	}
 	json_decref(b);
 
 	/* A batch of notifications alone gets nothing at all, and an empty
 	 * batch is one invalid request. */
-	send_str(c, "[{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"},"
+	wire_send_str(c, "[{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"},"
 	    "{\"jsonrpc\":\"2.0\",\"method\":\"system.version\"}]\n");
-	send_str(c, "[]\n");
-	m = read_msg(c, 10000);
+	wire_send_str(c, "[]\n");
+	m = wire_read_msg(c, 10000);
 	if (!json_is_object(m) || !json_is_null(json_object_get(m, "id")) ||
-	    msg_code(m) != -32600)
+	    wire_msg_code(m) != -32600)
 		h_fail("empty batch: expected one invalid_request with id null, "
 		    "got %s", h_json_str(m));
 	json_decref(m);
 	/* A batch that is not JSON is one parse error, not an array. */
-	send_str(c, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\"},\n");
-	m = read_msg(c, 10000);
-	if (!json_is_object(m) || msg_code(m) != -32700)
+	wire_send_str(c, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\"},\n");
+	m = wire_read_msg(c, 10000);
+	if (!json_is_object(m) || wire_msg_code(m) != -32700)
 		h_fail("broken batch: expected a parse error, got %s",
 		    h_json_str(m));
 	json_decref(m);
@@ -548,26 +396,26 @@ test_notifications(void **state)
 	(void)state;
 	memset(&err, 0, sizeof err);
 	assert_int_equal(st_notify(c, "system.ping", NULL, &err), ST_OK);
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"no.such\"}\n");
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\","
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"no.such\"}\n");
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\","
 	    "\"params\":[1,2]}\n");
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"auth.whoami\"}\n");
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"auth.whoami\"}\n");
 	/* A slow one too: its answer must never show up. */
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"auth.login\",\"params\":"
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"method\":\"auth.login\",\"params\":"
 	    "{\"email\":\"nobody@example.org\",\"password\":\"whatever-1\"}}\n");
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"system.ping\"}\n");
-	line = read_line(c, 10000);
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"system.ping\"}\n");
+	line = wire_read_line(c, 10000);
 	m = json_loads(line, 0, NULL);
-	if (m == NULL || msg_id(m) != 77 || !is_pong(m))
+	if (m == NULL || wire_msg_id(m) != 77 || !wire_is_pong(m))
 		h_fail("expected the answer to id 77 first, got %s", line);
 	json_decref(m);
 	free(line);
 	/* Give the failed login time to finish: still nothing, then our own. */
 	assert_true(h_log_wait(d, "failed login", 20000));
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":78,\"method\":\"system.ping\"}\n");
-	line = read_line(c, 10000);
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":78,\"method\":\"system.ping\"}\n");
+	line = wire_read_line(c, 10000);
 	m = json_loads(line, 0, NULL);
-	if (m == NULL || msg_id(m) != 78)
+	if (m == NULL || wire_msg_id(m) != 78)
 		h_fail("expected the answer to id 78, got %s", line);
 	json_decref(m);
 	free(line);
@@ -586,29 +434,29 @@ test_utf8_and_blank_lines(void **state)
 	json_t *m;
 
 	(void)state;
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\","
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\","
 	    "\"params\":{\"x\":\"\xff\xfe\xc3\x28\"}}\n");
-	m = read_msg(c, 10000);
-	if (msg_code(m) != -32700 || strcmp(msg_reason(m), "parse_error") != 0 ||
+	m = wire_read_msg(c, 10000);
+	if (wire_msg_code(m) != -32700 || strcmp(wire_msg_reason(m), "parse_error") != 0 ||
 	    !json_is_null(json_object_get(m, "id")))
 		h_fail("invalid UTF-8: expected parse_error with id null, got %s",
 		    h_json_str(m));
 	json_decref(m);
 	/* An overlong encoding of "/" is invalid UTF-8 too. */
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"system\xc0\xafping\"}\n");
-	m = read_msg(c, 10000);
-	assert_int_equal(msg_code(m), -32700);
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"system\xc0\xafping\"}\n");
+	m = wire_read_msg(c, 10000);
+	assert_int_equal(wire_msg_code(m), -32700);
 	json_decref(m);
 	/* The connection is still usable. */
 	m = h_call_ok(c, "system.ping", NULL);
 	json_decref(m);
 
 	/* Blank lines are ignored: the next line is the ping's answer. */
-	send_str(c, "\n\n   \n\t\r\n\r\n");
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"system.ping\"}\r\n");
-	line = read_line(c, 10000);
+	wire_send_str(c, "\n\n   \n\t\r\n\r\n");
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"system.ping\"}\r\n");
+	line = wire_read_line(c, 10000);
 	m = json_loads(line, 0, NULL);
-	if (m == NULL || msg_id(m) != 41 || !is_pong(m))
+	if (m == NULL || wire_msg_id(m) != 41 || !wire_is_pong(m))
 		h_fail("after blank lines, expected the answer to id 41, got "
 		    "\"%s\"", line);
 	json_decref(m);
@@ -655,24 +503,24 @@ test_oversize_line(void **state)
 	(void)state;
 	/* Under the limit: served, even with unknown params ignored or not. */
 	big = padded_ping(1000);
-	send_str(c, big);
+	wire_send_str(c, big);
 	free(big);
-	m = read_msg(c, 10000);
-	if (msg_id(m) != 9)
+	m = wire_read_msg(c, 10000);
+	if (wire_msg_id(m) != 9)
 		h_fail("a 1000-byte line should be answered, got %s",
 		    h_json_str(m));
 	json_decref(m);
 
 	big = padded_ping(2000);
-	send_str(c, big);
+	wire_send_str(c, big);
 	free(big);
-	m = read_msg(c, 10000);
-	if (!json_is_null(json_object_get(m, "id")) || msg_code(m) != -32600 ||
-	    strcmp(msg_reason(m), "invalid_request") != 0)
+	m = wire_read_msg(c, 10000);
+	if (!json_is_null(json_object_get(m, "id")) || wire_msg_code(m) != -32600 ||
+	    strcmp(wire_msg_reason(m), "invalid_request") != 0)
 		h_fail("oversize line: expected invalid_request with id null, "
 		    "got %s", h_json_str(m));
 	json_decref(m);
-	expect_closed(c, 10000);
+	wire_expect_closed(c, 10000);
 	st_close(c);
 
 	/* Others are served, the one open before too. */
@@ -722,13 +570,13 @@ test_huge_line_without_newline(void **state)
 	if (r != ST_OK && r != ST_ERR_IO && r != ST_ERR_TIMEOUT)
 		h_fail("sending the long line failed with status %d", r);
 	if (r == ST_OK) {
-		m = read_msg(c, 10000);
+		m = wire_read_msg(c, 10000);
 		if (!json_is_null(json_object_get(m, "id")) ||
-		    msg_code(m) != -32600)
+		    wire_msg_code(m) != -32600)
 			h_fail("long line: expected invalid_request with id "
 			    "null, got %s", h_json_str(m));
 		json_decref(m);
-		expect_closed(c, 10000);
+		wire_expect_closed(c, 10000);
 	}
 	st_close(c);
 	assert_true(h_log_wait(d, "Request line too long", 10000));
@@ -745,11 +593,11 @@ send_then_sync(struct st_client *c, const char *line)
 {
 	json_t *m;
 
-	send_str(c, line);
-	send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":999,\"method\":\"system.ping\"}\n");
+	wire_send_str(c, line);
+	wire_send_str(c, "{\"jsonrpc\":\"2.0\",\"id\":999,\"method\":\"system.ping\"}\n");
 	for (;;) {
-		m = read_msg(c, 10000);
-		if (msg_id(m) == 999) {
+		m = wire_read_msg(c, 10000);
+		if (wire_msg_id(m) == 999) {
 			json_decref(m);
 			return;
 		}
@@ -797,7 +645,7 @@ test_disconnect_mid_request(void **state)
 	assert_non_null(big);
 	for (k = 0, i = 0; i < 500; i++)
 		k += sprintf(big + k, PING_LINE, (long long)i + 1);
-	send_raw(c, big, (size_t)k);
+	wire_send_raw(c, big, (size_t)k);
 	free(big);
 	st_close(c);
 
@@ -838,7 +686,7 @@ test_never_reading_client(void **state)
 	memset(&err, 0, sizeof err);
 	flood = h_connect_opts(&o, &err);
 	assert_non_null(flood);
-	rss0 = rss_kb(d->pid);
+	rss0 = wire_rss_kb(d->pid);
 	chunk = malloc(200 * 64);
 	assert_non_null(chunk);
 	for (i = 0; i < 200; i++)
@@ -863,7 +711,7 @@ test_never_reading_client(void **state)
 		    r == ST_OK ? "none" : msg);
 	}
 	st_error_clear(&err);
-	rss1 = rss_kb(d->pid);
+	rss1 = wire_rss_kb(d->pid);
 	fprintf(stderr, "never-reading client: %zu bytes sent before the daemon "
 	    "pushed back; daemon RSS %ld kB -> %ld kB\n", total, rss0, rss1);
 
@@ -931,7 +779,7 @@ test_idle_and_handshake_timeouts(void **state)
 	/* A silent TLS connection is closed after the idle timeout. */
 	idle = h_connect(d);
 	t0 = h_now_ms();
-	expect_closed(idle, 20000);
+	wire_expect_closed(idle, 20000);
 	elapsed = h_now_ms() - t0;
 	if (elapsed < 1500)
 		h_fail("idle connection closed after %lld ms, before the 2 s "
@@ -967,7 +815,7 @@ test_idle_and_handshake_timeouts(void **state)
 		struct st_error err;
 
 		for (i = 0; i < 30; i++)
-			ids[i] = send_req(busy, "auth.login", login_params());
+			ids[i] = wire_send_req(busy, "auth.login", login_params());
 		for (i = 0; i < 30; i++) {
 			m = NULL;
 			memset(&err, 0, sizeof err);

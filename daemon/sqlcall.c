@@ -1,0 +1,166 @@
+#include "sqlcall.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "methods.h"
+#include "rpc.h"
+
+static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
+	[STMT_AUTH_LOGIN_BEGIN] = "SELECT auth_login_begin($1, $2, $3, $4)",
+	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT auth_login_success($1, $2, $3, $4, $5)",
+	[STMT_AUTH_LOGIN_FAILURE] = "SELECT auth_login_failure($1, $2)",
+	[STMT_AUTH_RESUME] = "SELECT auth_resume($1)",
+	[STMT_AUTH_CERT_LOGIN] = "SELECT auth_cert_login($1, $2, $3, $4)",
+	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
+	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
+	[STMT_AUTH_TOKENS_ALIVE] = "SELECT auth_tokens_alive($1::text[])",
+	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
+	[STMT_RETENTION_SWEEP] = "SELECT retention_sweep($1::jsonb)",
+};
+
+static size_t first_internal;
+
+const char **
+sqlcall_statements(size_t *n)
+{
+	const char **list = xcalloc(methods_count + STMT_INTERNAL_COUNT,
+	    sizeof *list);
+	size_t i, k = 0;
+
+	for (i = 0; i < methods_count; i++) {
+		if (methods[i].sql == NULL)
+			continue;
+		methods_set_stmt(i, k);
+		list[k++] = methods[i].sql;
+	}
+	first_internal = k;
+	for (i = 0; i < STMT_INTERNAL_COUNT; i++)
+		list[k++] = internal_sql[i];
+	*n = k;
+	return list;
+}
+
+size_t
+sqlcall_stmt(enum sql_stmt s)
+{
+	return first_internal + (size_t)s;
+}
+
+/* api_error(): MESSAGE is the reason, HINT the sentence, DETAIL a JSON
+ * object of data (with "field" if any). False if not such an error. */
+static bool
+api_error(struct request *req, PGresult *res)
+{
+	const char *reason, *hint, *detail, *field = NULL;
+	json_t *data = NULL;
+
+	reason = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	if (reason == NULL)
+		return false;
+	if (strcmp(reason, "internal_error") == 0) {
+		rpc_internal(req, hint ? hint : "api_error(internal_error)");
+		return true;
+	}
+	if (rpc_code_for_reason(reason) == 0)
+		return false;
+	if (detail != NULL)
+		data = json_loads(detail, 0, NULL);
+	if (json_is_object(data)) {
+		json_t *f = json_object_get(data, "field");
+
+		if (json_is_string(f))
+			field = json_string_value(f);
+	}
+	/* field lives in data, which rpc_error takes: keep it alive. */
+	json_incref(data);
+	rpc_error(req, reason, field, data, "%s", hint ? hint : reason);
+	json_decref(data);
+	return true;
+}
+
+void
+sqlcall_error(struct request *req, PGresult *res, enum db_status st)
+{
+	const char *state;
+	char detail[512];
+
+	if (st == DB_UNAVAILABLE) {
+		rpc_error(req, "unavailable", NULL, NULL,
+		    "The database is unavailable; try again shortly.");
+		return;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "SP001") == 0 && api_error(req, res))
+		return;
+	if (state != NULL && strcmp(state, "57014") == 0) {
+		rpc_error(req, "timeout", NULL, NULL, "This request took too "
+		    "long and was stopped; ask for less (a shorter range, a "
+		    "smaller page) or try again later.");
+		return;
+	}
+	if (state != NULL && (strncmp(state, "40", 2) == 0 ||
+	    strncmp(state, "53", 2) == 0)) {
+		rpc_error(req, "unavailable", NULL, NULL,
+		    "The database is busy; try again shortly.");
+		return;
+	}
+	snprintf(detail, sizeof detail, "SQLSTATE %s: %s", state ? state : "?",
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+	rpc_internal(req, detail);
+}
+
+json_t *
+sqlcall_json(PGresult *res)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
+		return NULL;
+	return json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
+}
+
+static void
+sqlcall_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct request *req = arg;
+	json_t *result;
+
+	if (st != DB_OK) {
+		sqlcall_error(req, res, st);
+		return;
+	}
+	if ((result = sqlcall_json(res)) == NULL) {
+		rpc_internal(req, "SQL function answered no JSON");
+		return;
+	}
+	if (req->sql_after != NULL) {
+		req->sql_after(req, result);
+		return;
+	}
+	rpc_reply(req, result);
+}
+
+void
+sqlcall(struct request *req, void (*after)(struct request *, json_t *))
+{
+	const struct session *s = rpc_peer_session(req->peer);
+	const char *values[4];
+	char *params = json_dumps(req->params, JSON_COMPACT);
+
+	values[0] = s->bound ? s->token_hash : NULL;
+	values[1] = params;
+	values[2] = rpc_peer_addr(req->peer);
+	values[3] = req->app->policy_json;
+	req->sql_after = after;
+	db_exec(req->app->db, req->method->stmt, 4, values, sqlcall_done, req);
+	free(params);
+}
+
+void
+method_sql(struct request *req)
+{
+	sqlcall(req, NULL);
+}
