@@ -29,8 +29,9 @@ bool tls_client_trust_fingerprint(SSL_CTX *ctx, unsigned char out[32]);
 bool tls_client_trust_changed(SSL_CTX *old, SSL_CTX *new);
 
 /* Retires the current session-ticket key of ctx at once: it still
- * decrypts (and renews) tickets for one more lifetime, then is forgotten.
- * The callback does this by itself every TLS_SESSION_LIFETIME. */
+ * decrypts (and renews) tickets until two lifetimes after it was made,
+ * then is forgotten. The ticket callback does this by itself once a key is
+ * TLS_SESSION_LIFETIME old. */
 void tls_rotate_ticket_keys(SSL_CTX *ctx);
 
 /* The e-mail address of the verified client certificate, malloc'd, or
