@@ -177,8 +177,7 @@ trust_fingerprint(X509_STORE *store, unsigned char out[32])
 {
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	int i, n = sk_X509_OBJECT_num(objs), k = 0;
-	unsigned char (*d)[32];
-	unsigned int len;
+	unsigned char (*d)[32];	/* SHA-256 digests, 32 bytes each */
 	bool ok = true;
 
 	d = xcalloc(n > 0 ? (size_t)n : 1, sizeof *d);
@@ -187,17 +186,16 @@ trust_fingerprint(X509_STORE *store, unsigned char out[32])
 		X509 *x = X509_OBJECT_get0_X509(o);
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
 
-		len = 0;
 		if (x != NULL)
-			ok = X509_digest(x, EVP_sha256(), d[k++], &len) == 1;
+			ok = X509_digest(x, EVP_sha256(), d[k++], NULL) == 1;
 		else if (crl != NULL)
-			ok = X509_CRL_digest(crl, EVP_sha256(), d[k++], &len) == 1;
-		ok = ok && (len == 32 || (x == NULL && crl == NULL));
+			ok = X509_CRL_digest(crl, EVP_sha256(), d[k++],
+			    NULL) == 1;
 	}
 	if (ok) {
 		qsort(d, (size_t)k, sizeof *d, digest_cmp);
-		ok = EVP_Digest(d, (size_t)k * sizeof *d, out, &len,
-		    EVP_sha256(), NULL) == 1 && len == 32;
+		ok = EVP_Digest(d, (size_t)k * sizeof *d, out, NULL,
+		    EVP_sha256(), NULL) == 1;
 	}
 	free(d);
 	return ok;
