@@ -44,6 +44,7 @@ static const struct cdef cdefs[] = {
 	{"tls", "cert", C_STRING, O(tls_cert), NULL, 0, 0, true},
 	{"tls", "key", C_STRING, O(tls_key), NULL, 0, 0, true},
 	{"tls", "client_ca", C_STRING, O(tls_client_ca), NULL, 0, 0, true},
+	{"tls", "client_crl", C_STRING, O(tls_client_crl), NULL, 0, 0, true},
 	{"tls", "min_version", C_TLSVER, O(tls_min_version), "1.2", 0, 0, true},
 	{"tls", "ciphers", C_STRING, O(tls_ciphers),
 	    "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1:!SHA256:!SHA384", 0, 0, true},
@@ -305,6 +306,11 @@ config_load(const char *path, char *err, size_t errlen)
 	}
 	if (ps.cfg->tls_cert == NULL || ps.cfg->tls_key == NULL) {
 		snprintf(err, errlen, "%s: tls.cert and tls.key are required",
+		    path);
+		goto fail;
+	}
+	if (ps.cfg->tls_client_crl != NULL && ps.cfg->tls_client_ca == NULL) {
+		snprintf(err, errlen, "%s: tls.client_crl needs tls.client_ca",
 		    path);
 		goto fail;
 	}

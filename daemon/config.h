@@ -43,6 +43,7 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	char *tls_client_ca;
+	char *tls_client_crl;         /* needs tls_client_ca */
 	char *tls_min_version;         /* "1.2" or "1.3" */
 	char *tls_ciphers;             /* TLS 1.2 cipher list */
 

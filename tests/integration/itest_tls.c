@@ -3,12 +3,15 @@
  * refused, tls.min_version = 1.3), server certificate verification, mutual
  * TLS (a client certificate of the configured CA logs in at once; none, or
  * one naming nobody, still connects and must log in; one of another CA is
- * refused), and session resumption (checked with `openssl s_client`, since
- * libstrapontin does not expose sessions).
+ * refused), session resumption (checked with `openssl s_client`, since
+ * libstrapontin does not expose sessions), a client CRL (tls.client_crl,
+ * also on SIGHUP), and the SQL that ends the sessions opened by
+ * certificate (auth_revoke_cert_sessions, sql/012).
  */
 #include "harness.h"
 
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +421,179 @@ test_session_resumption(void **state)
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
+/* Sends SIGHUP and waits for one more "configuration reloaded". */
+static void
+reload(struct h_daemon *d)
+{
+	const char *done = "configuration reloaded";
+	int before = h_log_count(d, done);
+	int i;
+
+	assert_int_equal(h_daemon_signal(d, SIGHUP), 0);
+	for (i = 0; i < 200 && h_log_count(d, done) == before; i++)
+		h_sleep_ms(50);
+	if (h_log_count(d, done) == before)
+		h_fail("no \"%s\" in the log after SIGHUP", done);
+}
+
+/* Waits up to 5 s for the log to hold n lines with needle. */
+static void
+wait_count(const struct h_daemon *d, const char *needle, int n)
+{
+	int i;
+
+	for (i = 0; i < 100 && h_log_count(d, needle) < n; i++)
+		h_sleep_ms(50);
+	if (h_log_count(d, needle) != n)
+		h_fail("%d \"%s\" in the log, expected %d",
+		    h_log_count(d, needle), needle, n);
+}
+
+/* tls.client_crl: the revoked certificate (of the admin, signed by the CA)
+ * is refused with both versions while the others log in; the CRL is read
+ * again on SIGHUP, like the rest of the TLS settings. */
+static void
+test_client_crl(void **state)
+{
+	struct h_daemon *d;
+	struct st_options o;
+	struct st_client *c;
+	char ca[1200], crl[2600];
+
+	(void)state;
+	snprintf(ca, sizeof ca, "[tls]\nclient_ca = %s\n", cert_path("ca.pem"));
+	snprintf(crl, sizeof crl, "%sclient_crl = %s\n", ca,
+	    cert_path("crl.pem"));
+	d = h_daemon_start("tls_crl", ca);
+
+	/* Without the CRL, the certificate is good. */
+	o = h_options(d);
+	o.cert_file = cert_path("revoked-client.pem");
+	o.key_file = cert_path("revoked-client.key");
+	c = connect_ok(&o, "revoked certificate, no CRL yet");
+	expect_whoami(c, H_ADMIN_EMAIL);
+
+	h_daemon_write_conf(d, crl);
+	reload(d);
+	o.max_tls_version = TLS1_2_VERSION;
+	expect_connect_fails(&o, ST_ERR_TLS, NULL, "revoked certificate, 1.2");
+	o.max_tls_version = 0;
+	expect_cert_refused(&o, "revoked certificate, TLS 1.3");
+	/* The server refused both (its log cannot say why: OpenSSL's error
+	 * names no verification result). */
+	wait_count(d, "certificate verify failed", 2);
+
+	/* Another certificate of the same CA and e-mail still logs in. */
+	o = h_options(d);
+	o.cert_file = cert_path("client.pem");
+	o.key_file = cert_path("client.key");
+	st_close(connect_ok(&o, "good certificate, with the CRL"));
+	o.max_tls_version = TLS1_2_VERSION;
+	st_close(connect_ok(&o, "good certificate, with the CRL, TLS 1.2"));
+	/* So does a client without one. */
+	o = h_options(d);
+	st_close(connect_ok(&o, "no certificate, with the CRL"));
+
+	/* A reload that cannot read the CRL keeps the running context. */
+	snprintf(crl, sizeof crl, "%sclient_crl = %s/no-such-crl.pem\n", ca,
+	    d->dir);
+	h_daemon_write_conf(d, crl);
+	assert_int_equal(h_daemon_signal(d, SIGHUP), 0);
+	assert_true(h_log_wait(d, "no-such-crl.pem", 10000));
+	o = h_options(d);
+	o.cert_file = cert_path("revoked-client.pem");
+	o.key_file = cert_path("revoked-client.key");
+	o.max_tls_version = TLS1_2_VERSION;
+	expect_connect_fails(&o, ST_ERR_TLS, NULL,
+	    "revoked certificate, after a failed reload");
+	wait_count(d, "certificate verify failed", 3);
+
+	/* The connection opened before the CRL is still there; ending it is
+	 * the reload's business (tls_client_trust_changed()), see
+	 * test_revoke_cert_sessions for the database side. */
+	st_close(c);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
+/* The live token of each connection's session, newest first. */
+static void
+live_tokens(PGconn *db, const char *via, char *out, size_t len)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof sql, "SELECT string_agg(token_hash, ',' ORDER BY "
+	    "created_at DESC, token_hash) FROM tokens WHERE via = '%s' AND "
+	    "revoked_at IS NULL", via);
+	snprintf(out, len, "%s", h_db_exec(db, sql));
+}
+
+/* auth_revoke_cert_sessions() (sql/012): what a reload calls when the
+ * client CA or CRL changed. It ends the sessions opened by certificate,
+ * those named or all, and never a password session; the connections
+ * concerned are then unauthenticated. */
+static void
+test_revoke_cert_sessions(void **state)
+{
+	struct h_daemon *d;
+	struct st_options o;
+	struct st_client *cert1, *cert2, *pw;
+	char ini[1024], sql[1024], t1[200], t2[200], tp[200];
+	PGconn *db;
+
+	(void)state;
+	snprintf(ini, sizeof ini, "[tls]\nclient_ca = %s\n", cert_path("ca.pem"));
+	d = h_daemon_start("tls_revoke", ini);
+	db = h_db_connect(d->conninfo);
+	o = h_options(d);
+	o.cert_file = cert_path("client.pem");
+	o.key_file = cert_path("client.key");
+	cert1 = connect_ok(&o, "first certificate session");
+	expect_whoami(cert1, H_ADMIN_EMAIL);
+	live_tokens(db, "certificate", t1, sizeof t1);
+	cert2 = connect_ok(&o, "second certificate session");
+	expect_whoami(cert2, H_ADMIN_EMAIL);
+	live_tokens(db, "certificate", t2, sizeof t2);
+	/* t2 is "second,first": keep the second only. */
+	assert_int_equal(strlen(t2), 64 + 1 + 64);
+	t2[64] = '\0';
+	assert_string_not_equal(t1, t2);
+	o = h_options(d);
+	pw = connect_ok(&o, "password session");
+	login(pw);
+	live_tokens(db, "password", tp, sizeof tp);
+	assert_int_equal(strlen(tp), 64);
+
+	/* Named: only the certificate sessions among the names. */
+	snprintf(sql, sizeof sql, "SELECT string_agg(h, ',') FROM "
+	    "auth_revoke_cert_sessions(ARRAY['%s', '%s']) AS h", t2, tp);
+	assert_string_equal(h_db_exec(db, sql), t2);
+	expect_anonymous(cert2);
+	expect_whoami(cert1, H_ADMIN_EMAIL);
+	expect_whoami(pw, H_ADMIN_EMAIL);
+	/* Already revoked: nothing more. */
+	assert_string_equal(h_db_exec(db, sql), "");
+
+	/* All of them: the first certificate session goes, the password one
+	 * stays. */
+	assert_string_equal(h_db_exec(db,
+	    "SELECT string_agg(h, ',') FROM auth_revoke_cert_sessions() AS h"),
+	    t1);
+	expect_anonymous(cert1);
+	expect_whoami(pw, H_ADMIN_EMAIL);
+	assert_string_equal(h_db_exec(db, "SELECT count(*) FROM tokens WHERE "
+	    "via = 'certificate' AND revoked_at IS NULL"), "0");
+
+	/* A revoked session may log in again with a password. */
+	login(cert1);
+	expect_whoami(cert1, H_ADMIN_EMAIL);
+
+	st_close(cert1);
+	st_close(cert2);
+	st_close(pw);
+	PQfinish(db);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -427,6 +603,8 @@ main(void)
 		cmocka_unit_test(test_server_verification),
 		cmocka_unit_test(test_mutual_tls),
 		cmocka_unit_test(test_session_resumption),
+		cmocka_unit_test(test_client_crl),
+		cmocka_unit_test(test_revoke_cert_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
