@@ -53,6 +53,10 @@ static const struct cdef cdefs[] = {
 	{"database", "pool_size", C_INT, O(db_pool_size), "4", 1, 500, false},
 	{"database", "connect_timeout", C_DURATION, O(db_connect_timeout), "5", 1, 600, true},
 	{"database", "queue_timeout", C_DURATION, O(db_queue_timeout), "5", 1, 600, true},
+	{"database", "migrate_conninfo", C_STRING, O(db_migrate_conninfo), NULL, 0, 0, true},
+	{"database", "statement_timeout", C_DURATION, O(db_statement_timeout), "10", 0, DAY, false},
+	{"database", "list_statement_timeout", C_DURATION, O(db_list_statement_timeout), "5", 0, DAY, false},
+	{"database", "report_statement_timeout", C_DURATION, O(db_report_statement_timeout), "30", 0, DAY, false},
 
 	{"policy", "max_upcoming_per_beneficiary", C_INT, O(policy.max_upcoming_per_beneficiary), "2", 0, 1000, true},
 	{"policy", "max_per_month", C_INT, O(policy.max_per_month), "2", 0, 1000, true},
@@ -64,6 +68,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "token_ttl", C_DURATION, O(policy.token_ttl), "12h", 60, 90 * DAY, true},
 	{"policy", "retention_months", C_INT, O(policy.retention_months), "24", 1, 240, true},
 	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
+	{"policy", "report_max_days", C_INT, O(policy.report_max_days), "400", 1, 3660, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -304,6 +309,10 @@ config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: database.conninfo is required", path);
 		goto fail;
 	}
+	/* --migrate connects as the owner of the schema when one is given,
+	 * else with the daemon's own conninfo. */
+	if (ps.cfg->db_migrate_conninfo == NULL)
+		ps.cfg->db_migrate_conninfo = xstrdup(ps.cfg->db_conninfo);
 	if (ps.cfg->tls_cert == NULL || ps.cfg->tls_key == NULL) {
 		snprintf(err, errlen, "%s: tls.cert and tls.key are required",
 		    path);

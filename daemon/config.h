@@ -20,6 +20,7 @@ struct policy {
 	long long token_ttl;           /* seconds */
 	long long retention_months;
 	long long retention_interval;  /* seconds between retention checks */
+	long long report_max_days;     /* longest report.activity range */
 };
 
 struct config {
@@ -51,6 +52,11 @@ struct config {
 	long long db_pool_size;
 	long long db_connect_timeout;  /* seconds */
 	long long db_queue_timeout;    /* seconds a request may wait for a connection */
+	char *db_migrate_conninfo;     /* the schema owner's, for --migrate */
+	/* statement_timeout per method class, seconds (0: none) */
+	long long db_statement_timeout;
+	long long db_list_statement_timeout;
+	long long db_report_statement_timeout;
 
 	struct policy policy;
 

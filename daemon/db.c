@@ -44,6 +44,9 @@ struct db_conn {
 	size_t prepared;        /* statements prepared so far */
 	struct db_query *cur;
 	PGresult *result;       /* the result kept for the callback */
+	int timeout_ms;         /* statement_timeout in force; -1: the session's default */
+	int setting_ms;         /* the one a SET in flight asks for */
+	bool setting;           /* a SET statement_timeout is in flight */
 	uint64_t connect_started_ms;
 	bool listener;          /* the pool's LISTEN connection */
 };
@@ -58,6 +61,11 @@ struct db_pool {
 	struct db_queue queue;
 	size_t queued;
 	size_t running;
+	struct db_queue failed; /* answered unavailable from the loop */
+	size_t failing;
+	struct event *fail_ev;
+	int *stmt_timeout_ms;   /* per statement; -1: default_timeout_ms */
+	int default_timeout_ms; /* -1: the server's own setting */
 	struct event *sweep;    /* fails queries that waited too long */
 	int connect_timeout_s;
 	int queue_timeout_s;
@@ -150,7 +158,7 @@ db_pool_up(const struct db_pool *pool)
 size_t
 db_pool_pending(const struct db_pool *pool)
 {
-	return pool->queued + pool->running;
+	return pool->queued + pool->running + pool->failing;
 }
 
 static void
@@ -168,6 +176,32 @@ pool_note_state(struct db_pool *pool)
 	}
 }
 
+/* Answers q `unavailable` from the loop, never from the caller's stack:
+ * a failure found inside db_exec() (a send that fails) must not call back
+ * into a caller that is still in the middle of queueing its query. */
+static void
+query_fail_later(struct db_pool *pool, struct db_query *q)
+{
+	TAILQ_INSERT_TAIL(&pool->failed, q, entry);
+	pool->failing++;
+	event_active(pool->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void
+pool_failed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	struct db_query *q;
+
+	/* A callback may queue a query that fails at once: it is appended
+	 * and answered in this same walk. */
+	while ((q = TAILQ_FIRST(&pool->failed)) != NULL) {
+		TAILQ_REMOVE(&pool->failed, q, entry);
+		pool->failing--;
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+}
+
 /* With no connection up, nothing queued can be served soon: fail fast so
  * clients get `unavailable` and may retry, instead of hanging. */
 static void
@@ -178,7 +212,7 @@ pool_fail_queue(struct db_pool *pool)
 	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
 		TAILQ_REMOVE(&pool->queue, q, entry);
 		pool->queued--;
-		query_finish(q, NULL, DB_UNAVAILABLE);
+		query_fail_later(pool, q);
 	}
 }
 
@@ -221,6 +255,7 @@ dc_lost(struct db_conn *dc, const char *why)
 		pool->listen_state_cb(false, pool->listen_arg);
 	dc->state = DC_DOWN;
 	dc->cur = NULL;
+	dc->setting = false;
 	tv.tv_sec = dc->backoff_ms / 1000;
 	tv.tv_usec = (dc->backoff_ms % 1000) * 1000;
 	evtimer_add(dc->timer, &tv);
@@ -232,7 +267,7 @@ dc_lost(struct db_conn *dc, const char *why)
 	 * of a booking safe). */
 	if (q != NULL) {
 		pool->running--;
-		query_finish(q, NULL, DB_UNAVAILABLE);
+		query_fail_later(pool, q);
 	}
 	if (!db_pool_up(pool))
 		pool_fail_queue(pool);
@@ -302,6 +337,8 @@ dc_connected(struct db_conn *dc)
 	    (unsigned long long)(now_ms() - dc->connect_started_ms));
 	dc->state = DC_PREPARING;
 	dc->prepared = 0;
+	/* A new session: whatever an earlier one SET is gone. */
+	dc->timeout_ms = -1;
 	if (dc->pool->nstmts == 0 || dc->listener)
 		dc_ready(dc);
 	else
@@ -374,20 +411,21 @@ dc_retryable(PGresult *res)
 	    strcmp(s, "40P01") == 0);
 }
 
-static void
-dc_start_query(struct db_conn *dc, struct db_query *q)
+/* The statement_timeout q must run under: its statement's, else the
+ * pool's default; -1 is the session's own (role, database, server). */
+static int
+query_timeout_ms(const struct db_pool *pool, const struct db_query *q)
 {
-	char name[32];
+	int ms = q->stmt < pool->nstmts ? pool->stmt_timeout_ms[q->stmt] : -1;
 
-	snprintf(name, sizeof name, "s%zu", q->stmt);
-	dc->cur = q;
-	dc->state = DC_BUSY;
-	if (!PQsendQueryPrepared(dc->pg, name, q->nparams,
-	    (const char *const *)q->values, NULL, NULL, 0)) {
-		dc_lost(dc, pg_message(dc->pg));
-		return;
-	}
-	/* PQflush: 1 means more to send, so wait for writability too. */
+	return ms >= 0 ? ms : pool->default_timeout_ms;
+}
+
+/* After a PQsend*: PQflush's 1 means more to send, so wait for
+ * writability too. */
+static void
+dc_flush(struct db_conn *dc)
+{
 	switch (PQflush(dc->pg)) {
 	case 0:
 		dc_watch(dc, EV_READ | EV_PERSIST, 0);
@@ -399,6 +437,49 @@ dc_start_query(struct db_conn *dc, struct db_query *q)
 		dc_lost(dc, pg_message(dc->pg));
 		break;
 	}
+}
+
+static void
+dc_send_query(struct db_conn *dc)
+{
+	struct db_query *q = dc->cur;
+	char name[32];
+
+	snprintf(name, sizeof name, "s%zu", q->stmt);
+	if (!PQsendQueryPrepared(dc->pg, name, q->nparams,
+	    (const char *const *)q->values, NULL, NULL, 0)) {
+		dc_lost(dc, pg_message(dc->pg));
+		return;
+	}
+	dc_flush(dc);
+}
+
+/* A connection keeps its statement_timeout between queries: a SET goes
+ * first only when q's class wants another one, so a run of queries of
+ * one class costs no extra round trip. */
+static void
+dc_start_query(struct db_conn *dc, struct db_query *q)
+{
+	int ms = query_timeout_ms(dc->pool, q);
+	char sql[64];
+
+	dc->cur = q;
+	dc->state = DC_BUSY;
+	if (ms == dc->timeout_ms) {
+		dc_send_query(dc);
+		return;
+	}
+	if (ms < 0)
+		snprintf(sql, sizeof sql, "RESET statement_timeout");
+	else
+		snprintf(sql, sizeof sql, "SET statement_timeout = %d", ms);
+	dc->setting = true;
+	dc->setting_ms = ms;
+	if (!PQsendQuery(dc->pg, sql)) {
+		dc_lost(dc, pg_message(dc->pg));
+		return;
+	}
+	dc_flush(dc);
 }
 
 /* The current command produced its last result. */
@@ -441,6 +522,23 @@ dc_command_done(struct db_conn *dc)
 		dc_watch(dc, EV_READ | EV_PERSIST, 0);
 		log_debug("db: listening on %s", pool->channel);
 		pool->listen_state_cb(true, pool->listen_arg);
+		return;
+	}
+	if (dc->setting) {
+		bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			log_error("db[%d]: cannot set statement_timeout: %s",
+			    dc->index, res ? PQresultErrorMessage(res) :
+			    "no result");
+		PQclear(res);
+		dc->setting = false;
+		if (!ok) {
+			dc_lost(dc, "SET statement_timeout failed");
+			return;
+		}
+		dc->timeout_ms = dc->setting_ms;
+		dc_send_query(dc);
 		return;
 	}
 	q = dc->cur;
@@ -575,20 +673,11 @@ pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Queries are always answered from the loop, never from inside db_exec():
- * a caller's state is then never changed under it. */
-static void
-deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
-{
-	query_finish(arg, NULL, DB_UNAVAILABLE);
-}
-
 void
 db_exec(struct db_pool *pool, size_t stmt, int nparams,
     const char *const *values, db_cb *cb, void *arg)
 {
 	struct db_query *q = xcalloc(1, sizeof *q);
-	struct timeval zero = {0, 0};
 	int i;
 
 	q->stmt = stmt;
@@ -599,9 +688,10 @@ db_exec(struct db_pool *pool, size_t stmt, int nparams,
 	q->cb = cb;
 	q->arg = arg;
 	q->queued_ms = now_ms();
+	/* Queries are always answered from the loop, never from inside
+	 * db_exec(): a caller's state is then never changed under it. */
 	if (!db_pool_up(pool)) {
-		event_base_once(pool->base, -1, EV_TIMEOUT, deferred_fail_cb, q,
-		    &zero);
+		query_fail_later(pool, q);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&pool->queue, q, entry);
@@ -625,6 +715,13 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	pool->connect_timeout_s = 5;
 	pool->queue_timeout_s = 5;
 	TAILQ_INIT(&pool->queue);
+	TAILQ_INIT(&pool->failed);
+	pool->fail_ev = event_new(base, -1, 0, pool_failed_cb, pool);
+	pool->default_timeout_ms = -1;
+	pool->stmt_timeout_ms = xcalloc(nstatements ? nstatements : 1,
+	    sizeof *pool->stmt_timeout_ms);
+	for (i = 0; i < (int)nstatements; i++)
+		pool->stmt_timeout_ms[i] = -1;
 	pool->conns = xcalloc((size_t)size, sizeof *pool->conns);
 	for (i = 0; i < size; i++) {
 		dc_init(pool, &pool->conns[i], i);
@@ -641,6 +738,7 @@ dc_init(struct db_pool *pool, struct db_conn *dc, int index)
 	dc->pool = pool;
 	dc->index = index;
 	dc->backoff_ms = DB_BACKOFF_MIN_MS;
+	dc->timeout_ms = -1;
 	dc->ev = event_new(pool->base, -1, 0, dc_io_cb, dc);
 	dc->timer = evtimer_new(pool->base, dc_timer_cb, dc);
 }
@@ -680,6 +778,23 @@ db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s)
 }
 
 void
+db_pool_set_statement_timeout(struct db_pool *pool, size_t stmt, int ms)
+{
+	if (stmt == DB_STMT_DEFAULT)
+		pool->default_timeout_ms = ms < 0 ? -1 : ms;
+	else if (stmt < pool->nstmts)
+		pool->stmt_timeout_ms[stmt] = ms < 0 ? -1 : ms;
+}
+
+bool
+db_result_is_timeout(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return s != NULL && strcmp(s, "57014") == 0;
+}
+
+void
 db_pool_free(struct db_pool *pool)
 {
 	struct db_query *q;
@@ -698,7 +813,13 @@ db_pool_free(struct db_pool *pool)
 		TAILQ_REMOVE(&pool->queue, q, entry);
 		query_finish(q, NULL, DB_UNAVAILABLE);
 	}
+	while ((q = TAILQ_FIRST(&pool->failed)) != NULL) {
+		TAILQ_REMOVE(&pool->failed, q, entry);
+		query_finish(q, NULL, DB_UNAVAILABLE);
+	}
+	event_free(pool->fail_ev);
 	event_free(pool->sweep);
+	free(pool->stmt_timeout_ms);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);

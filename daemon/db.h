@@ -45,6 +45,22 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo,
 void db_pool_free(struct db_pool *pool);
 void db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s);
 
+/* statement_timeout per class of statement. Statement `stmt` runs under
+ * ms milliseconds (0: no limit; < 0: the pool's default again); with
+ * stmt = DB_STMT_DEFAULT, ms sets the pool's default (< 0: the session's
+ * own, as the role, database or server set it; the initial value). Each
+ * connection sends a SET (or RESET) before a query only when the query
+ * wants another timeout than the connection's current one, so queries of
+ * one class cost no extra round trip; a re-made connection starts again
+ * from the session's own. Takes effect from the next query. A statement
+ * cancelled by it fails with DB_SQL_ERROR and SQLSTATE 57014: see
+ * db_result_is_timeout(). */
+#define DB_STMT_DEFAULT ((size_t)-1)
+void db_pool_set_statement_timeout(struct db_pool *pool, size_t stmt, int ms);
+/* True when res is a statement cancelled (SQLSTATE 57014 query_canceled),
+ * which for the pool's queries means its statement_timeout ran out. */
+bool db_result_is_timeout(const PGresult *res);
+
 /* Adds the pool's LISTEN connection: one more connection, made and re-made
  * like the others, that listens on channel and hands every notification
  * to cb. */
@@ -58,7 +74,7 @@ void db_exec(struct db_pool *pool, size_t stmt, int nparams,
 
 /* True while at least one connection is up. */
 bool db_pool_up(const struct db_pool *pool);
-/* Queries queued or running. */
+/* Queries queued, running, or failed and about to be answered. */
 size_t db_pool_pending(const struct db_pool *pool);
 
 /* The reason word of an SQLSTATE: true for connection-class errors after

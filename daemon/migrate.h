@@ -20,7 +20,9 @@ extern const size_t migrations_count;
 int migrate_latest(void);
 
 /* Applies pending migrations, each in its own transaction, under an
- * advisory lock so two daemons cannot migrate at once. */
+ * advisory lock so two daemons cannot migrate at once, then the privilege
+ * rules (privileges_apply()) to every function of the schema. conninfo is
+ * the schema owner's (database.migrate_conninfo). */
 bool migrate_apply(const char *conninfo);
 
 /* Number of compiled migrations the database lacks (-1 with a logged

@@ -231,24 +231,48 @@ mkdir_p(const char *path)
 
 /* ---- PostgreSQL ---------------------------------------------------- */
 
-const char *
-h_pg_conninfo(void)
+/* One of the conninfo files scripts/pg-tmp writes, read once into buf. */
+static const char *
+pg_conninfo_file(const char *name, char *buf, size_t len)
 {
-	static char conninfo[1024];
 	char path[PATH_MAX];
 	char *s;
 
-	if (conninfo[0] != '\0')
-		return conninfo;
-	snprintf(path, sizeof path, "%s/pg/conninfo", h_test_dir());
+	if (buf[0] != '\0')
+		return buf;
+	snprintf(path, sizeof path, "%s/pg/%s", h_test_dir(), name);
 	if ((s = read_whole(path, NULL)) == NULL)
 		h_fail("cannot read %s (%s): is the `pg` fixture "
 		       "(scripts/pg-tmp) set up?",
 		       path, strerror(errno));
 	chomp(s);
-	snprintf(conninfo, sizeof conninfo, "%s", s);
+	snprintf(buf, len, "%s", s);
 	free(s);
-	return conninfo;
+	return buf;
+}
+
+const char *
+h_pg_conninfo(void)
+{
+	static char conninfo[1024];
+
+	return pg_conninfo_file("conninfo", conninfo, sizeof conninfo);
+}
+
+const char *
+h_pg_conninfo_owner(void)
+{
+	static char conninfo[1024];
+
+	return pg_conninfo_file("conninfo.owner", conninfo, sizeof conninfo);
+}
+
+const char *
+h_pg_conninfo_runtime(void)
+{
+	static char conninfo[1024];
+
+	return pg_conninfo_file("conninfo.runtime", conninfo, sizeof conninfo);
 }
 
 PGconn *
@@ -327,7 +351,8 @@ h_db_create(const char *name, char *conninfo, size_t len)
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
 		 name);
 	h_db_exec(db, sql);
-	snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
+	snprintf(sql, sizeof sql,
+		 "CREATE DATABASE \"%s\" OWNER " H_OWNER_ROLE, name);
 	h_db_exec(db, sql);
 	PQfinish(db);
 	snprintf(conninfo, len, "%s dbname=%s", h_pg_conninfo(), name);
@@ -408,6 +433,7 @@ daemon_new(const char *file, int line, const char *name, const char *extra_ini,
 	snprintf(d->name, sizeof d->name, "%s", name);
 	snprintf(d->dir, sizeof d->dir, "%s/run/%s", h_test_dir(), name);
 	snprintf(d->conf, sizeof d->conf, "%s/strapontind.conf", d->dir);
+	snprintf(d->setup_conf, sizeof d->setup_conf, "%s/setup.conf", d->dir);
 	snprintf(d->log, sizeof d->log, "%s/daemon.log", d->dir);
 	if (extra_ini != NULL &&
 	    (size_t)snprintf(d->extra_ini, sizeof d->extra_ini, "%s",
@@ -433,14 +459,27 @@ set_port(struct h_daemon *d, int port)
 	snprintf(d->port_str, sizeof d->port_str, "%d", port);
 }
 
+/* The daemon's configuration file, and setup.conf for its set-up
+ * commands: the same but connecting as the schema's owner, as --migrate
+ * and --add-admin must. */
+static void write_conf_file(struct h_daemon *d, const char *path,
+			    const char *conninfo);
+
 static void
 write_conf(struct h_daemon *d)
+{
+	write_conf_file(d, d->conf, d->runtime_conninfo);
+	write_conf_file(d, d->setup_conf, d->owner_conninfo);
+}
+
+static void
+write_conf_file(struct h_daemon *d, const char *path, const char *conninfo)
 {
 	const char *certs = h_certs_dir();
 	FILE *f;
 
-	if ((f = fopen(d->conf, "w")) == NULL)
-		h_fail("cannot write %s: %s", d->conf, strerror(errno));
+	if ((f = fopen(path, "w")) == NULL)
+		h_fail("cannot write %s: %s", path, strerror(errno));
 	fprintf(f,
 		"# Written by the test harness (tests/harness/harness.c).\n"
 		"[server]\n"
@@ -452,15 +491,16 @@ write_conf(struct h_daemon *d)
 		"\n"
 		"[database]\n"
 		"conninfo = %s\n"
+		"migrate_conninfo = %s\n"
 		"pool_size = 4\n"
 		"\n"
 		"[log]\n"
 		"level = debug\n",
-		d->port, certs, certs, d->conninfo);
+		d->port, certs, certs, conninfo, d->owner_conninfo);
 	if (d->extra_ini[0] != '\0')
 		fprintf(f, "\n# extra_ini of the test\n%s\n", d->extra_ini);
 	if (fclose(f) != 0)
-		h_fail("cannot write %s: %s", d->conf, strerror(errno));
+		h_fail("cannot write %s: %s", path, strerror(errno));
 }
 
 void
@@ -722,20 +762,30 @@ launch(const char *file, int line, struct h_daemon *d)
 		  d->name, READY_LINE, READY_TIMEOUT_MS, status_str(d), d->log);
 }
 
+static void
+set_role_conninfos(struct h_daemon *d, const char *dbname)
+{
+	snprintf(d->owner_conninfo, sizeof d->owner_conninfo, "%s dbname=%s",
+		 h_pg_conninfo_owner(), dbname);
+	snprintf(d->runtime_conninfo, sizeof d->runtime_conninfo,
+		 "%s dbname=%s", h_pg_conninfo_runtime(), dbname);
+}
+
 struct h_daemon *
 h_daemon_start_at(const char *file, int line, const char *name,
 		  const char *extra_ini)
 {
 	struct h_daemon *d = daemon_new(file, line, name, extra_ini, true);
 	const char *bin = h_env("STRAPONTIND");
-	const char *migrate[] = {bin, "-c", d->conf, "--migrate", NULL};
-	const char *add_admin[] = {bin,		  "-c",		 d->conf,
+	const char *migrate[] = {bin, "-c", d->setup_conf, "--migrate", NULL};
+	const char *add_admin[] = {bin,		  "-c",		 d->setup_conf,
 				   "--add-admin", H_ADMIN_EMAIL, NULL};
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/setup.log", d->dir);
 	unlink(path);
 	h_db_create(name, d->conninfo, sizeof d->conninfo);
+	set_role_conninfos(d, name);
 	/* The set-up commands need a valid file; the port is chosen later. */
 	set_port(d, h_free_port());
 	write_conf(d);
@@ -753,6 +803,10 @@ h_daemon_start_same_db_at(const char *file, int line,
 	struct h_daemon *d = daemon_new(file, line, name, extra_ini, true);
 
 	snprintf(d->conninfo, sizeof d->conninfo, "%s", first->conninfo);
+	snprintf(d->owner_conninfo, sizeof d->owner_conninfo, "%s",
+		 first->owner_conninfo);
+	snprintf(d->runtime_conninfo, sizeof d->runtime_conninfo, "%s",
+		 first->runtime_conninfo);
 	launch(file, line, d);
 	return d;
 }

@@ -43,10 +43,18 @@ const char *h_env(const char *name);
 const char *h_test_dir(void);  /* $ST_TEST_DIR */
 const char *h_certs_dir(void); /* $ST_TEST_DIR/certs */
 
-/* Contents of $ST_TEST_DIR/pg/conninfo, without dbname. */
+/* Contents of $ST_TEST_DIR/pg/conninfo, without dbname: the superuser. */
 const char *h_pg_conninfo(void);
-/* Creates database NAME on the fixture cluster, dropping any old one (and
- * its connections) first; its conninfo is written to conninfo. */
+/* The same as the login roles scripts/pg-tmp makes (docs/operations.md):
+ * the owner of the test databases, which runs --migrate, and the daemons'
+ * runtime role, a member of strapontin_api. */
+#define H_OWNER_ROLE "strapontin_owner"
+#define H_RUNTIME_ROLE "strapontin"
+const char *h_pg_conninfo_owner(void);
+const char *h_pg_conninfo_runtime(void);
+/* Creates database NAME on the fixture cluster, owned by H_OWNER_ROLE,
+ * dropping any old one (and its connections) first; its superuser
+ * conninfo is written to conninfo. */
 void h_db_create(const char *name, char *conninfo, size_t len);
 /* Connects, blocking; fails the test on error. */
 PGconn *h_db_connect(const char *conninfo);
@@ -61,7 +69,10 @@ struct h_daemon {
 	char dir[512];	    /* $ST_TEST_DIR/run/NAME */
 	char conf[600];	    /* dir/strapontind.conf */
 	char log[600];	    /* dir/daemon.log: the daemon's stderr and stdout */
-	char conninfo[512]; /* its database, with dbname */
+	char conninfo[512]; /* its database, with dbname, as the superuser */
+	char owner_conninfo[1200];   /* as H_OWNER_ROLE: migrate_conninfo */
+	char runtime_conninfo[1200]; /* as H_RUNTIME_ROLE: the daemon's */
+	char setup_conf[600];	    /* dir/setup.conf: conninfo as the owner */
 	char name[64];
 	char extra_ini[4096];
 	bool running;	 /* started and not yet reaped */
@@ -70,10 +81,12 @@ struct h_daemon {
 };
 
 /* Makes $ST_TEST_DIR/run/NAME and database NAME, writes a configuration
- * (listen 127.0.0.1:<free port>, the fixture's certificates, pool_size 4,
- * log level debug) followed by extra_ini (may be NULL; a later key wins),
- * runs `strapontind --migrate` and `--add-admin H_ADMIN_EMAIL`, starts the
- * daemon and waits up to 10 s for "strapontind: ready" in its log. */
+ * (listen 127.0.0.1:<free port>, the fixture's certificates, conninfo as
+ * H_RUNTIME_ROLE, migrate_conninfo as H_OWNER_ROLE, pool_size 4, log level
+ * debug) followed by extra_ini (may be NULL; a later key wins), runs
+ * `strapontind --migrate` and `--add-admin H_ADMIN_EMAIL` as the owner
+ * (setup.conf), starts the daemon and waits up to 10 s for "strapontind:
+ * ready" in its log. */
 #define h_daemon_start(name, extra_ini)                                        \
 	h_daemon_start_at(__FILE__, __LINE__, (name), (extra_ini))
 /* A second daemon on the database of first: no migrate, no add-admin. */

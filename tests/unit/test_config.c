@@ -142,6 +142,10 @@ test_defaults(void **state)
 	assert_int_equal(cfg->drain_timeout, 30);
 	assert_int_equal(cfg->workers, 2);
 	assert_int_equal(cfg->db_pool_size, 4);
+	assert_int_equal(cfg->db_statement_timeout, 10);
+	assert_int_equal(cfg->db_list_statement_timeout, 5);
+	assert_int_equal(cfg->db_report_statement_timeout, 30);
+	assert_int_equal(cfg->policy.report_max_days, 400);
 	assert_string_equal(cfg->tls_min_version, "1.2");
 	assert_null(cfg->tls_client_ca);
 	assert_non_null(cfg->tls_ciphers);
@@ -154,6 +158,8 @@ test_defaults(void **state)
 	assert_string_equal(cfg->tls_key, "/etc/strapontin/server.key");
 	assert_string_equal(cfg->db_conninfo,
 	    "host=/tmp port=5432 dbname=strapontin");
+	/* --migrate uses conninfo when no owner's conninfo is given. */
+	assert_string_equal(cfg->db_migrate_conninfo, cfg->db_conninfo);
 	config_free(cfg);
 }
 
@@ -179,6 +185,10 @@ test_all_keys(void **state)
 	    "pool_size = 9\n"
 	    "connect_timeout = 2\n"
 	    "queue_timeout = 3s\n"
+	    "migrate_conninfo = host=/tmp dbname=strapontin user=owner\n"
+	    "statement_timeout = 0\n"
+	    "list_statement_timeout = 2s\n"
+	    "report_statement_timeout = 1m\n"
 	    "[policy]\n"
 	    "max_upcoming_per_beneficiary = 3\n"
 	    "max_per_month = 4\n"
@@ -189,6 +199,7 @@ test_all_keys(void **state)
 	    "login_lockout = 1h\n"
 	    "token_ttl = 7d\n"
 	    "retention_months = 12\n"
+	    "report_max_days = 31\n"
 	    "[log]\n"
 	    "level = debug\n"
 	    "format = json\n");
@@ -209,6 +220,12 @@ test_all_keys(void **state)
 	assert_int_equal(cfg->db_pool_size, 9);
 	assert_int_equal(cfg->db_connect_timeout, 2);
 	assert_int_equal(cfg->db_queue_timeout, 3);
+	assert_string_equal(cfg->db_migrate_conninfo,
+	    "host=/tmp dbname=strapontin user=owner");
+	assert_int_equal(cfg->db_statement_timeout, 0);
+	assert_int_equal(cfg->db_list_statement_timeout, 2);
+	assert_int_equal(cfg->db_report_statement_timeout, 60);
+	assert_int_equal(cfg->policy.report_max_days, 31);
 	assert_int_equal(cfg->policy.max_upcoming_per_beneficiary, 3);
 	assert_int_equal(cfg->policy.max_per_month, 4);
 	assert_int_equal(cfg->policy.waitlist_hold, 7200);

@@ -1,0 +1,289 @@
+/*
+ * Least privilege in the database (docs/operations.md, "Database roles";
+ * sql/011_least_privilege.sql): the daemon's runtime role may only call
+ * the API entry points; admin-only functions refuse other roles even when
+ * called directly; later functions get the rules at the next --migrate;
+ * the events channel still works. Also report.activity's longest range.
+ *
+ * Every other integration test runs its daemon as the runtime role too,
+ * which shows the whole API works with these privileges.
+ */
+#include "world.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENTS_CHANNEL "strapontin_events"
+
+/* Known tokens, stored by hash as the daemon does (the hash is all SQL
+ * sees); 64 hex digits. */
+#define ADMIN_TOKEN "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define REF_TOKEN "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static struct world W;
+static PGconn *su;	/* the superuser, to look and to set up */
+static PGconn *rt;	/* the daemon's runtime role */
+
+#define OK(c, m, ...) h_call_ok((c), (m), json_pack(__VA_ARGS__))
+
+static void
+quiet(void *arg, const char *message)
+{
+}
+
+/* Runs sql that must fail; returns its SQLSTATE and, for api_error, the
+ * reason (the message) in reason. */
+static const char *
+fails(PGconn *db, const char *sql, char *reason, size_t len)
+{
+	static char state[8];
+	PGresult *r = PQexec(db, sql);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		h_fail("as the runtime role, this should fail: %s", sql);
+	snprintf(state, sizeof state, "%s",
+		 PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "");
+	if (reason != NULL)
+		snprintf(reason, len, "%s",
+			 PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?: "");
+	PQclear(r);
+	return state;
+}
+
+static void
+denied(PGconn *db, const char *sql)
+{
+	assert_string_equal(fails(db, sql, NULL, 0), "42501");
+}
+
+static int
+setup(void **state)
+{
+	char sql[512];
+
+	world_build(&W, h_daemon_start("dbpriv", NULL));
+	su = h_db_connect(W.d->conninfo);
+	rt = h_db_connect(W.d->runtime_conninfo);
+	PQsetNoticeProcessor(rt, quiet, NULL);
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO tokens (token_hash, user_id, expires_at) "
+		 "SELECT '" ADMIN_TOKEN "', id, now() + interval '1 hour' "
+		 "FROM users WHERE email = '%s'", H_ADMIN_EMAIL);
+	h_db_exec(su, sql);
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO tokens (token_hash, user_id, expires_at) "
+		 "SELECT '" REF_TOKEN "', id, now() + interval '1 hour' "
+		 "FROM users WHERE email = '%s'", W_REF_EMAIL);
+	h_db_exec(su, sql);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	PQfinish(rt);
+	PQfinish(su);
+	world_close(&W);
+	assert_int_equal(h_daemon_stop(W.d), 0);
+	return 0;
+}
+
+/* The runtime role reads and writes nothing directly, and calls no
+ * helper: only entry points. */
+static void
+test_runtime_role_only_executes(void **state)
+{
+	/* The test talks to the database as the runtime role indeed. */
+	assert_string_equal(h_db_exec(rt, "SELECT current_user"),
+			    H_RUNTIME_ROLE);
+
+	denied(rt, "SELECT * FROM users");
+	denied(rt, "SELECT token_hash FROM tokens");
+	denied(rt, "SELECT * FROM schema_migrations");
+	denied(rt, "INSERT INTO partners (name, kind, city) "
+		   "VALUES ('x', 'theatre', 'y')");
+	denied(rt, "UPDATE offers SET seats_total = 0");
+	denied(rt, "DELETE FROM audit_log");
+	denied(rt, "SELECT nextval(pg_get_serial_sequence('users', 'id'))");
+	denied(rt, "CREATE TABLE mine (x int)");
+
+	/* Helpers that are not entry points. */
+	denied(rt, "SELECT auth_user('" ADMIN_TOKEN "')");
+	denied(rt, "SELECT admin_upsert('evil@example.org', 'x')");
+	denied(rt, "SELECT privileges_apply()");
+	denied(rt, "SELECT ts(now())");
+	denied(rt, "SELECT user_list_unchecked('" REF_TOKEN "', '{}', "
+		   "'127.0.0.1', '{}')");
+	denied(rt, "SELECT report_activity_unchecked('" REF_TOKEN "', '{}', "
+		   "'127.0.0.1', '{}')");
+
+	/* An entry point works, as the schema's owner would run it. */
+	assert_string_equal(
+	    h_db_exec(rt, "SELECT auth_whoami('" REF_TOKEN "', '{}', "
+			  "'127.0.0.1', '{}')->'user'->>'email'"),
+	    W_REF_EMAIL);
+	assert_string_not_equal(h_db_exec(rt, "SELECT max(v) FROM "
+					      "schema_versions() v"), "");
+}
+
+/* What the rules left, seen from the catalogue: the runtime role owns
+ * nothing, PUBLIC has nothing, and every function strapontin_api may run
+ * is SECURITY DEFINER with the fixed search_path. */
+static void
+test_catalogue(void **state)
+{
+	assert_string_equal(
+	    h_db_exec(su, "SELECT (SELECT count(*) FROM pg_class WHERE relowner = "
+			  "'" H_RUNTIME_ROLE "'::regrole) + (SELECT count(*) FROM "
+			  "pg_proc WHERE proowner = '" H_RUNTIME_ROLE "'::regrole) + "
+			  "(SELECT count(*) FROM pg_type WHERE typowner = '"
+			  H_RUNTIME_ROLE "'::regrole) + (SELECT count(*) FROM "
+			  "pg_namespace WHERE nspowner = '" H_RUNTIME_ROLE
+			  "'::regrole)"),
+	    "0");
+	/* PUBLIC (grantee 0) and the group hold nothing on relations. */
+	assert_string_equal(
+	    h_db_exec(su, "SELECT count(*) FROM pg_class c, "
+			  "aclexplode(c.relacl) a WHERE c.relnamespace = "
+			  "'public'::regnamespace AND (a.grantee = 0 OR "
+			  "a.grantee = 'strapontin_api'::regrole)"),
+	    "0");
+	assert_string_equal(
+	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE p.pronamespace "
+			  "= 'public'::regnamespace AND (p.proacl IS NULL OR "
+			  "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE "
+			  "a.grantee = 0))"),
+	    "0");
+	assert_string_equal(
+	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE "
+			  "has_function_privilege('strapontin_api', p.oid, "
+			  "'EXECUTE') AND p.pronamespace = 'public'::regnamespace "
+			  "AND NOT (p.prosecdef AND p.proconfig = "
+			  "ARRAY['search_path=pg_catalog, public, pg_temp'])"),
+	    "0");
+	/* Every method of the daemon and its own statements: more than 40. */
+	assert_true(atoi(h_db_exec(
+	    su, "SELECT count(*) FROM pg_proc p WHERE "
+		"has_function_privilege('strapontin_api', p.oid, 'EXECUTE') "
+		"AND p.pronamespace = 'public'::regnamespace")) > 40);
+}
+
+/* Each admin-only function refuses a referent's token by itself. */
+static void
+test_admin_functions_check_the_role(void **state)
+{
+	static const char *const fns[] = {"partner_create", "structure_create",
+	    "user_create", "user_list", "user_disable", "audit_list"};
+	char sql[512], reason[128];
+	size_t i;
+
+	for (i = 0; i < sizeof fns / sizeof *fns; i++) {
+		snprintf(sql, sizeof sql,
+			 "SELECT %s('" REF_TOKEN "', '{\"name\": \"X\", "
+			 "\"kind\": \"theatre\", \"city\": \"Y\", \"user_id\": 1}', "
+			 "'127.0.0.1', '{}')", fns[i]);
+		assert_string_equal(fails(rt, sql, reason, sizeof reason),
+				    "SP001");
+		if (strcmp(reason, "forbidden") != 0)
+			h_fail("%s with a referent's token: %s, not forbidden",
+			       fns[i], reason);
+	}
+	/* Nothing was done meanwhile. */
+	assert_string_equal(h_db_exec(su, "SELECT count(*) FROM partners "
+					  "WHERE name = 'X'"), "0");
+	/* With an admin's token they answer. */
+	assert_string_not_equal(
+	    h_db_exec(rt, "SELECT user_list('" ADMIN_TOKEN "', '{}', "
+			  "'127.0.0.1', '{}')->>'items'"),
+	    "");
+}
+
+/* A function a later migration adds gets the rules at the next
+ * --migrate: one with a method's signature becomes an entry point. */
+static void
+test_rules_apply_to_later_functions(void **state)
+{
+	PGconn *owner = h_db_connect(W.d->owner_conninfo);
+
+	h_db_exec(owner, "CREATE FUNCTION zz_method(p_token text, p jsonb, "
+			 "p_addr text, p_policy jsonb) RETURNS jsonb "
+			 "LANGUAGE sql AS $$ SELECT jsonb_build_object('who', "
+			 "current_user::text) $$");
+	h_db_exec(owner, "CREATE FUNCTION zz_helper() RETURNS int "
+			 "LANGUAGE sql AS $$ SELECT 1 $$");
+	PQfinish(owner);
+	denied(rt, "SELECT zz_method(NULL, '{}', NULL, '{}')");
+
+	if (h_sh("'%s' -c '%s' --migrate >>'%s/setup.log' 2>&1",
+		 h_env("STRAPONTIND"), W.d->setup_conf, W.d->dir) != 0)
+		h_fail("--migrate failed: see %s/setup.log", W.d->dir);
+	assert_string_equal(h_db_exec(rt, "SELECT zz_method(NULL, '{}', NULL, "
+					  "'{}')->>'who'"),
+			    H_OWNER_ROLE);
+	denied(rt, "SELECT zz_helper()");
+}
+
+/* The daemon's events channel: the runtime role may LISTEN, and the
+ * notifications entry points send reach it. */
+static void
+test_events_channel(void **state)
+{
+	long long deadline;
+	PGnotify *n = NULL;
+
+	h_db_exec(rt, "LISTEN " EVENTS_CHANNEL);
+	w_offer(W.partner, 5, 2, NULL);
+	deadline = h_now_ms() + 10000;
+	while (n == NULL && h_now_ms() < deadline) {
+		PQconsumeInput(rt);
+		if ((n = PQnotifies(rt)) == NULL)
+			h_sleep_ms(20);
+	}
+	if (n == NULL)
+		h_fail("no notification on " EVENTS_CHANNEL " within 10 s");
+	assert_non_null(strstr(n->extra, "offer.published"));
+	PQfreemem(n);
+	h_db_exec(rt, "UNLISTEN *");
+}
+
+/* report.activity reads at most policy.report_max_days (400 by default)
+ * of history per call. */
+static void
+test_report_range_is_bounded(void **state)
+{
+	json_t *data;
+
+	json_decref(OK(W.admin, "report.activity", "{s:s, s:s, s:s}", "from",
+		       "2025-01-01T00:00:00Z", "to", "2026-02-05T00:00:00Z",
+		       "group_by", "month"));
+	data = h_call_err(W.admin, "report.activity",
+			  json_pack("{s:s, s:s, s:s}", "from",
+				    "2025-01-01T00:00:00Z", "to",
+				    "2026-02-05T00:00:01Z", "group_by", "month"),
+			  -32602, "invalid_params");
+	assert_string_equal(json_string_value(json_object_get(data, "field")),
+			    "to");
+	json_decref(data);
+	json_decref(h_call_err(W.ref, "report.activity",
+			       json_pack("{s:s, s:s, s:s}", "from",
+					 "2000-01-01T00:00:00Z", "to",
+					 "2030-01-01T00:00:00Z", "group_by",
+					 "structure"),
+			       -32602, "invalid_params"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_runtime_role_only_executes),
+		cmocka_unit_test(test_catalogue),
+		cmocka_unit_test(test_admin_functions_check_the_role),
+		cmocka_unit_test(test_rules_apply_to_later_functions),
+		cmocka_unit_test(test_events_channel),
+		cmocka_unit_test(test_report_range_is_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
