@@ -8,6 +8,7 @@
  */
 #include "world.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +95,9 @@ sql_int(const char *fmt, ...)
  * offer, seats_taken is the seats of its live bookings plus the unclaimed
  * seats of its blocks at permanences not closed; seats_held is what the
  * waitlist holds; the two never pass seats_total. A block's claimed is the
- * block seats of its live bookings, and a block is returned exactly when
- * its permanence is closed.
+ * block seats of its live bookings. A block is returned when its
+ * permanence is closed, or by the sweep once the permanence has ended or
+ * the offer's booking deadline has passed (sql/010), never before.
  */
 static void
 check_invariants(void)
@@ -105,8 +107,8 @@ check_invariants(void)
 	    "(SELECT coalesce(sum(b.seats), 0) FROM bookings b WHERE "
 	    "b.offer_id = o.id AND b.status IN ('confirmed', 'attended', "
 	    "'no_show')) + (SELECT coalesce(sum(k.seats - k.claimed), 0) FROM "
-	    "permanence_blocks k JOIN permanences p ON p.id = k.permanence_id "
-	    "WHERE k.offer_id = o.id AND p.state <> 'closed') OR o.seats_held "
+	    "permanence_blocks k "
+	    "WHERE k.offer_id = o.id AND k.returned_at IS NULL) OR o.seats_held "
 	    "<> (SELECT coalesce(sum(e.seats), 0) FROM waitlist_entries e "
 	    "WHERE e.offer_id = o.id AND e.status = 'offered') OR "
 	    "o.seats_taken + o.seats_held > o.seats_total"), "0");
@@ -116,7 +118,43 @@ check_invariants(void)
 	    "coalesce(sum(b.block_seats), 0) FROM bookings b WHERE "
 	    "b.permanence_id = k.permanence_id AND b.offer_id = k.offer_id "
 	    "AND b.status IN ('confirmed', 'attended', 'no_show')) OR "
-	    "(k.returned_at IS NULL) <> (p.state <> 'closed')"), "0");
+	    "(p.state = 'closed' AND k.returned_at IS NULL) OR "
+	    "(p.state <> 'closed' AND k.returned_at < (SELECT "
+	    "least(p.ends_at, o.booking_deadline) FROM offers o WHERE "
+	    "o.id = k.offer_id))"), "0");
+}
+
+/* Lowercase hex SHA-256 of s, as `printf %s s | sha256sum` prints it. */
+static void
+sha256_hex(const char *s, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+
+	if (!EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL) ||
+	    len != 32)
+		h_fail("SHA-256 of %s", s);
+	for (i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static bool
+is_hex64(const char *s)
+{
+	return s != NULL && strlen(s) == 64 &&
+	    strspn(s, "0123456789abcdef") == 64;
+}
+
+/* The answer r must not hold the text s anywhere. */
+static void
+assert_not_contains(const json_t *r, const char *s)
+{
+	char *text = json_dumps(r, JSON_COMPACT);
+
+	assert_non_null(text);
+	if (strstr(text, s) != NULL)
+		h_fail("%s shows up in %s", s, text);
+	free(text);
 }
 
 /* "YYYY-MM-DDTHH:00:00Z" on day `day` of the month `add` months from the
@@ -614,27 +652,37 @@ test_blocks(void **state)
 	json_int_t o, pm, x, y, z, v, u, o2, pm2, o3;
 
 	start(&w, "perm_blocks", LOOSE_CAPS);
-	o = offer_at(w.partner, 6, 4, NULL);
+	o = offer_at(w.partner, 10, 4, NULL);
 	pm = permanence(w.ref, W_DAY);
 
 	/* Setting aside more than is free: sold_out, with what is free. */
 	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
-	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 7),
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 11),
 	    409, "sold_out");
-	assert_int_equal(w_int(data, "seats_available"), 6);
+	assert_int_equal(w_int(data, "seats_available"), 10);
 	json_decref(data);
 	r = reserve(w.ref, pm, o, 4);
 	k = json_object_get(r, "block");
 	assert_int_equal(w_int(k, "seats"), 4);
 	assert_int_equal(w_int(k, "claimed"), 0);
 	assert_int_equal(w_int(k, "remaining"), 4);
-	assert_int_equal(w_int(k, "pool_available"), 2);
+	assert_int_equal(w_int(k, "pool_available"), 6);
 	json_decref(r);
 	/* more seats on the same block add up */
 	r = reserve(w.ref, pm, o, 1);
 	assert_int_equal(w_int(json_object_get(r, "block"), "seats"), 5);
 	assert_int_equal(w_int(r, "seats_set_aside"), 5);
 	json_decref(r);
+	/* and stop at half the offer (policy.max_block_share, 50 by
+	 * default): test_block_cap has the rest */
+	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
+	    409, "limit_reached");
+	assert_int_equal(w_int(data, "max_block_seats"), 5);
+	json_decref(data);
+	/* The venue may take seats away down to what is taken: 6 left. */
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 6));
 	assert_int_equal(available(w.ref, o), 1);
 	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
 	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 2),
@@ -805,10 +853,11 @@ test_blocks(void **state)
 	    "not_found", "offer_id");
 	/* releasing serves the waitlist with the freed seats */
 	{
-		json_int_t o4 = offer_at(w.partner, 3, 2, NULL);
+		json_int_t o4 = offer_at(w.partner, 6, 3, NULL);
 		json_t *e;
 
 		json_decref(reserve(w.ref, pm2, o4, 3));
+		json_decref(w_book(w.ref, o4, u, 3));    /* the pool is gone */
 		e = OK(w.ref, "waitlist.join", "{s:I, s:I, s:i}", "offer_id",
 		    o4, "beneficiary_id", x, "seats", 2);
 		assert_string_equal(w_str(e, "status"), "waiting");
@@ -860,6 +909,184 @@ test_blocks(void **state)
 		    "seats", 1), 409, "deadline_passed", "offer_id");
 	}
 	check_invariants();
+	finish(&w);
+}
+
+/* One structure holds at most policy.max_block_share percent (50 by
+ * default) of an offer's seats in blocks, over all its permanences; another
+ * structure has its own share; returned blocks no longer count. */
+static void
+test_block_cap(void **state)
+{
+	struct world w;
+	json_t *r, *data;
+	json_int_t o, pm1, pm2, pm3;
+
+	start(&w, "perm_cap", LOOSE_CAPS);
+	o = offer_at(w.partner, 10, 4, NULL);
+	pm1 = permanence(w.ref, W_DAY);
+	pm2 = permanence(w.ref, 2 * W_DAY);
+	json_decref(reserve(w.ref, pm1, o, 3));
+	json_decref(reserve(w.ref, pm2, o, 2));
+	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
+	    "{s:I, s:I, s:i}", "permanence_id", pm2, "offer_id", o, "seats", 1),
+	    409, "limit_reached");
+	assert_string_equal(field_of(data), "seats");
+	assert_int_equal(w_int(data, "max_block_share"), 50);
+	assert_int_equal(w_int(data, "max_block_seats"), 5);
+	assert_int_equal(w_int(data, "block_seats_held"), 5);
+	json_decref(data);
+	/* one big block is no way round it either */
+	ERR(w.ref, "permanence.reserve_block", 409, "limit_reached",
+	    "{s:I, s:I, s:i}", "permanence_id", permanence(w.ref, 3 * W_DAY),
+	    "offer_id", o, "seats", 1);
+	assert_int_equal(available(w.ref, o), 5);
+
+	/* the other structure has its own half, within what is free */
+	r = OK(w.ref2, "permanence.schedule", "{s:s, s:s}", "starts_at",
+	    w_time(W_DAY), "ends_at", w_time(W_DAY + 7200));
+	pm3 = w_int(r, "id");
+	json_decref(r);
+	json_decref(reserve(w.ref2, pm3, o, 4));
+	assert_int_equal(available(w.ref, o), 1);
+
+	/* released seats leave room in the share */
+	json_decref(OK(w.ref, "permanence.release_block", "{s:I, s:I, s:i}",
+	    "permanence_id", pm1, "offer_id", o, "seats", 1));
+	json_decref(reserve(w.ref, pm2, o, 1));
+	ERR(w.ref, "permanence.reserve_block", 409, "limit_reached",
+	    "{s:I, s:I, s:i}", "permanence_id", pm2, "offer_id", o, "seats",
+	    1);
+	/* and so do seats returned by closing: pm1's 2 */
+	json_decref(OK(w.ref, "permanence.close", "{s:I}", "permanence_id",
+	    pm1));
+	r = reserve(w.ref, pm2, o, 2);
+	assert_int_equal(w_int(json_object_get(r, "block"), "seats"), 5);
+	json_decref(r);
+	assert_int_equal(available(w.ref, o), 1);
+	check_invariants();
+	finish(&w);
+}
+
+/* Polls permanence.get until the block on offer o is returned; the sweep
+ * runs every second in each daemon. Returns the permanence. */
+static json_t *
+wait_returned(struct st_client *ref, json_int_t pm, json_int_t o)
+{
+	long long until = h_now_ms() + 20000;
+	json_t *r;
+
+	for (;;) {
+		r = get(ref, pm);
+		if (json_is_string(json_object_get(block_of(r, o),
+		    "returned_at")))
+			return r;
+		if (h_now_ms() > until)
+			h_fail("block of permanence %lld on offer %lld never "
+			    "returned: %s", (long long)pm, (long long)o,
+			    h_json_str(r));
+		json_decref(r);
+		h_sleep_ms(100);
+	}
+}
+
+/* Unclaimed block seats go back to everyone by themselves at the
+ * permanence's end or the offer's booking deadline, whichever comes
+ * first: once, with two daemons sweeping; the waitlist is served with
+ * them, and the return is audited. */
+static void
+test_block_return(void **state)
+{
+	struct h_daemon *d2;
+	struct world w;
+	json_t *r, *k, *e, *bz;
+	json_int_t o, o2, pm, pm2, x, y, z;
+	char sql[512], returned_at[64];
+
+	start(&w, "perm_return1", LOOSE_CAPS);
+	d2 = h_daemon_start_same_db(w.d, "perm_return2", LOOSE_CAPS);
+	o = offer_at(w.partner, 10, 6, NULL);
+	pm = permanence(w.ref, W_DAY);
+	json_decref(reserve(w.ref, pm, o, 4));
+	x = w_beneficiary(w.ref, "Xavier", "Retour");
+	y = w_beneficiary(w.ref, "Yasmine", "Retour");
+	z = w_beneficiary(w.ref, "Zoé", "Retour");
+	json_decref(w_book(w.ref, o, x, 6));            /* the pool is gone */
+	e = OK(w.ref, "waitlist.join", "{s:I, s:I, s:i}", "offer_id", o,
+	    "beneficiary_id", y, "seats", 2);
+	assert_string_equal(w_str(e, "status"), "waiting");
+	json_decref(e);
+	json_decref(OK(w.ref, "permanence.open", "{s:I}", "permanence_id",
+	    pm));
+	bz = claim(w.ref, pm, z, o, 1);
+	assert_int_equal(w_int(bz, "from_block"), 1);
+	json_decref(bz);
+	/* not due yet: a few sweeps leave the block alone */
+	h_sleep_ms(2500);
+	expect_block(w.ref, pm, o, 4, 1, 3);
+
+	/* The permanence ends (the desk forgot to close it). */
+	snprintf(sql, sizeof sql, "UPDATE permanences SET starts_at = now() - "
+	    "interval '2 hours', ends_at = now() - interval '1 second' WHERE "
+	    "id = %lld", (long long)pm);
+	h_db_exec(db, sql);
+	r = wait_returned(w.ref, pm, o);
+	assert_string_equal(w_str(r, "state"), "open");
+	k = block_of(r, o);
+	assert_int_equal(w_int(k, "seats"), 4);
+	assert_int_equal(w_int(k, "claimed"), 1);
+	assert_int_equal(w_int(k, "remaining"), 0);
+	snprintf(returned_at, sizeof returned_at, "%s", w_str(k,
+	    "returned_at"));
+	json_decref(r);
+	/* 3 seats back: Yasmine is offered 2, 1 is free */
+	r = offer_get(w.ref, o);
+	assert_int_equal(w_int(r, "seats_taken"), 7);   /* Xavier 6, Zoé 1 */
+	assert_int_equal(w_int(r, "seats_held"), 2);
+	assert_int_equal(w_int(r, "seats_available"), 1);
+	json_decref(r);
+	r = OK(w.ref, "waitlist.list", "{s:I}", "offer_id", o);
+	assert_string_equal(w_str(json_array_get(json_object_get(r, "items"),
+	    0), "status"), "offered");
+	json_decref(r);
+	/* once, whatever the number of daemons and sweeps */
+	h_sleep_ms(2500);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE method "
+	    "= 'permanence.block_return' AND object_id = %lld AND user_id IS "
+	    "NULL AND summary->>'reason' = 'permanence_ended' AND "
+	    "(summary->>'seats_returned')::int = 3 AND (summary->>'offer_id')"
+	    "::bigint = %lld", (long long)pm, (long long)o), 1);
+	check_invariants();
+	/* nothing more can be set aside there */
+	expect_field(w.ref, "permanence.reserve_block", json_pack(
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
+	    409, "deadline_passed", "permanence_id");
+	/* closing later returns nothing more and keeps the return time */
+	r = OK(w.ref, "permanence.close", "{s:I}", "permanence_id", pm);
+	assert_int_equal(w_int(r, "seats_returned"), 0);
+	assert_string_equal(w_str(block_of(r, o), "returned_at"), returned_at);
+	json_decref(r);
+	check_invariants();
+
+	/* The offer's booking deadline passes before the permanence. */
+	o2 = offer_at(w.partner, 10, 4, NULL);
+	pm2 = permanence(w.ref, 2 * W_DAY);
+	json_decref(reserve(w.ref, pm2, o2, 5));
+	assert_int_equal(available(w.ref, o2), 5);
+	snprintf(sql, sizeof sql, "UPDATE offers SET booking_deadline = now() "
+	    "- interval '1 second' WHERE id = %lld", (long long)o2);
+	h_db_exec(db, sql);
+	r = wait_returned(w.ref, pm2, o2);
+	assert_string_equal(w_str(r, "state"), "scheduled");
+	assert_int_equal(w_int(r, "seats_remaining"), 0);
+	json_decref(r);
+	assert_int_equal(available(w.ref, o2), 10);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit_log WHERE method "
+	    "= 'permanence.block_return' AND object_id = %lld AND "
+	    "summary->>'reason' = 'booking_deadline'", (long long)pm2), 1);
+	check_invariants();
+
+	assert_int_equal(h_daemon_stop(d2), 0);
 	finish(&w);
 }
 
@@ -976,10 +1203,13 @@ test_block_race(void **state)
 	}
 	resume_all(d1, d2, token, RACERS + DIRECT);
 
-	/* 10 seats, all in the block: the pool has none. */
-	o = offer_at(w.partner, 10, 2, NULL);
+	/* 10 seats, all in the block: the pool has none (the block takes
+	 * half of 20 seats, then the venue takes the other 10 away). */
+	o = offer_at(w.partner, 20, 2, NULL);
 	pm = permanence(w.ref, W_DAY);
 	json_decref(reserve(w.ref, pm, o, 10));
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 10));
 	assert_int_equal(available(w.ref, o), 0);
 	json_decref(OK(w.ref, "permanence.open", "{s:I}", "permanence_id",
 	    pm));
@@ -1064,9 +1294,11 @@ test_close_race(void **state)
 		rc[i].beneficiary = w_beneficiary(w.ref, first, "Fermeture");
 	}
 	resume_all(d1, d2, token, RACERS);
-	o = offer_at(w.partner, 30, 2, NULL);
+	o = offer_at(w.partner, 40, 2, NULL);
 	pm = permanence(w.ref, W_DAY);
 	json_decref(reserve(w.ref, pm, o, 20));
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 30));
 	json_decref(OK(w.ref, "permanence.open", "{s:I}", "permanence_id",
 	    pm));
 
@@ -1139,6 +1371,7 @@ test_states(void **state)
 	struct world w;
 	json_t *r, *r2, *d1, *d2;
 	json_int_t o, pm, pm2, pm3, a, b;
+	char hash[65], seed_hash[65], secret[128];
 
 	start(&w, "perm_states", LOOSE_CAPS);
 	o = offer_at(w.partner, 10, 2, NULL);
@@ -1169,14 +1402,42 @@ test_states(void **state)
 	    1));
 	json_decref(reserve(w.ref, pm, o, 1));
 
-	/* the draw, from open */
-	d1 = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "etats");
+	/* Before the draw the seed is committed: its SHA-256 is shown, the
+	 * seed itself nowhere; nobody may choose it. */
+	snprintf(secret, sizeof secret, "%s", h_db_exec(db, "SELECT "
+	    "draw_secret FROM permanences WHERE id = 1"));
+	assert_int_equal(pm, 1);
+	assert_true(is_hex64(secret));
+	sha256_hex(secret, seed_hash);
+	r = get(w.ref, pm);
+	snprintf(hash, sizeof hash, "%s", w_str(r, "seed_sha256"));
+	assert_string_equal(hash, seed_hash);
+	assert_true(json_is_null(json_object_get(r, "seed")));
+	assert_not_contains(r, secret);
+	json_decref(r);
+	r = OK(w.ref, "permanence.list", "{s:s}", "state", "open");
+	assert_string_equal(w_str(json_array_get(json_object_get(r, "items"),
+	    0), "seed_sha256"), hash);
+	assert_not_contains(r, secret);
+	json_decref(r);
+	r = OK(w.admin, "audit.list", "{s:i}", "limit", 500);
+	assert_not_contains(r, secret);
+	json_decref(r);
+	expect_field(w.ref, "permanence.draw", json_pack("{s:I, s:s}",
+	    "permanence_id", pm, "seed", "etats"), -32602, "invalid_params",
+	    "seed");
+
+	/* the draw, from open: it reveals the seed committed to */
+	d1 = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
 	assert_int_equal(w_int(d1, "granted"), 2);
+	assert_true(is_hex64(w_str(d1, "seed")));
+	sha256_hex(w_str(d1, "seed"), seed_hash);
+	assert_string_equal(seed_hash, hash);
 	r = get(w.ref, pm);
 	assert_string_equal(w_str(r, "state"), "drawn");
 	assert_true(json_is_string(json_object_get(r, "drawn_at")));
-	assert_string_equal(w_str(r, "seed"), "etats");
+	assert_string_equal(w_str(r, "seed"), w_str(d1, "seed"));
+	assert_string_equal(w_str(r, "seed_sha256"), hash);
 	if (!json_equal(json_object_get(r, "draw"), d1))
 		h_fail("get shows another draw: %s", h_json_str(r));
 	json_decref(r);
@@ -1192,9 +1453,8 @@ test_states(void **state)
 	expect_state(w.ref, "permanence.reserve_block", json_pack(
 	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
 	    "drawn");
-	/* drawing again answers the stored result, whatever the seed */
-	d2 = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "another");
+	/* drawing again answers the stored result */
+	d2 = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
 	if (!json_equal(d1, d2))
 		h_fail("second draw differs: %s", h_json_str(d2));
 	json_decref(d2);
@@ -1239,17 +1499,17 @@ test_states(void **state)
 	r = OK(w.ref, "permanence.close", "{s:I}", "permanence_id", pm2);
 	assert_int_equal(w_int(r, "seats_returned"), 0);
 	json_decref(r);
-	expect_state(w.ref, "permanence.draw", json_pack("{s:I, s:s}",
-	    "permanence_id", pm2, "seed", "x"), "closed");
+	expect_state(w.ref, "permanence.draw", json_pack("{s:I}",
+	    "permanence_id", pm2), "closed");
 	r = get(w.ref, pm2);
 	assert_true(json_is_null(json_object_get(r, "draw")));
 	assert_true(json_is_null(json_object_get(r, "seed")));
+	assert_true(is_hex64(w_str(r, "seed_sha256")));
 	json_decref(r);
 
 	/* drawn straight from scheduled, without wishes: nobody to serve */
 	pm3 = permanence(w.ref, 3 * W_DAY);
-	r = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm3,
-	    "seed", "vide");
+	r = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm3);
 	assert_int_equal(w_int(r, "wishes"), 0);
 	assert_int_equal(json_array_size(json_object_get(r, "results")), 0);
 	json_decref(r);
@@ -1616,6 +1876,8 @@ main(void)
 		cmocka_unit_test(test_blocks),
 		cmocka_unit_test(test_block_race),
 		cmocka_unit_test(test_close_race),
+		cmocka_unit_test(test_block_cap),
+		cmocka_unit_test(test_block_return),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_wishes_and_desk),
