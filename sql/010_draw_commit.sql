@@ -98,6 +98,10 @@ END $$;
 
 ----------------------------------------------------------------- blocks
 
+-- What the sweep looks at every second: the blocks not yet returned.
+CREATE INDEX permanence_blocks_live ON permanence_blocks (permanence_id, offer_id)
+    WHERE returned_at IS NULL;
+
 -- A block returned by the sweep keeps the time it was returned when its
 -- permanence is closed later (permanence_close marks every block).
 CREATE FUNCTION blocks_keep_returned_at() RETURNS trigger
