@@ -203,8 +203,11 @@ END $$;
 -- Unclaimed seats of blocks whose permanence has ended, or whose offer's
 -- booking deadline has passed, go back to the common pool; the offer's
 -- waitlist is served with them and offer.seats_changed tells the venue.
--- Claimed seats stay with their bookings, and a booking from the block
--- cancelled later frees its seats into the pool, as after permanence.close.
+-- The block keeps only its claimed seats (seats = claimed), so that
+-- permanence.release_block, still possible on a permanence not closed,
+-- finds nothing left to release. Claimed seats stay with their bookings,
+-- and a booking from the block cancelled later frees its seats into the
+-- pool, as after permanence.close.
 -- Run by every daemon from waitlist_sweep(). The permanence, then the
 -- offer, are taken with SKIP LOCKED: a block another transaction is
 -- working on waits for the next sweep, nobody waits here, and a block is
@@ -239,7 +242,8 @@ BEGIN
            AND returned_at IS NULL
            FOR UPDATE;
         CONTINUE WHEN NOT FOUND;
-        UPDATE permanence_blocks SET returned_at = now(), updated_at = now()
+        UPDATE permanence_blocks SET returned_at = now(), seats = claimed,
+               updated_at = now()
          WHERE permanence_id = k.permanence_id AND offer_id = k.offer_id;
         served := waitlist_serve(k.offer_id, p_policy);
         PERFORM emit_seats_changed(k.offer_id);

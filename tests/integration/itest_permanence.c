@@ -1033,7 +1033,7 @@ test_block_return(void **state)
 	r = wait_returned(w.ref, pm, o);
 	assert_string_equal(w_str(r, "state"), "open");
 	k = block_of(r, o);
-	assert_int_equal(w_int(k, "seats"), 4);
+	assert_int_equal(w_int(k, "seats"), 1);         /* Zoé's, claimed */
 	assert_int_equal(w_int(k, "claimed"), 1);
 	assert_int_equal(w_int(k, "remaining"), 0);
 	snprintf(returned_at, sizeof returned_at, "%s", w_str(k,
@@ -1057,10 +1057,19 @@ test_block_return(void **state)
 	    "(summary->>'seats_returned')::int = 3 AND (summary->>'offer_id')"
 	    "::bigint = %lld", (long long)pm, (long long)o), 1);
 	check_invariants();
-	/* nothing more can be set aside there */
+	/* nothing more can be set aside there, nor released twice */
 	expect_field(w.ref, "permanence.reserve_block", json_pack(
 	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
 	    409, "deadline_passed", "permanence_id");
+	r = OK(w.ref, "permanence.release_block", "{s:I, s:I}",
+	    "permanence_id", pm, "offer_id", o);
+	assert_int_equal(w_int(r, "released"), 0);
+	json_decref(r);
+	ERR(w.ref, "permanence.release_block", 409, "seats_taken",
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1);
+	r = offer_get(w.ref, o);
+	assert_int_equal(w_int(r, "seats_taken"), 7);
+	json_decref(r);
 	/* closing later returns nothing more and keeps the return time */
 	r = OK(w.ref, "permanence.close", "{s:I}", "permanence_id", pm);
 	assert_int_equal(w_int(r, "seats_returned"), 0);
