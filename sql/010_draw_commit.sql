@@ -114,7 +114,7 @@ CREATE TRIGGER blocks_keep_returned_at
     BEFORE UPDATE OF returned_at ON permanence_blocks
     FOR EACH ROW EXECUTE FUNCTION blocks_keep_returned_at();
 
--- Seats of offer o that the structure holds in blocks not yet returned,
+-- Seats of the offer that the structure holds in blocks not yet returned,
 -- claimed ones included. Caller holds the offer's row lock.
 CREATE FUNCTION structure_block_seats(p_structure_id bigint, p_offer_id bigint)
 RETURNS integer LANGUAGE sql STABLE AS $$
