@@ -158,34 +158,7 @@ revealed_seed(const json_t *draw, const char *hash, char seed[65])
 		    "the draw", seed, h, hash);
 }
 
-/*
- * SPEC §6.1 by the database's own rows, in the words of sql/004: for every
- * offer, seats_taken is the seats of its live bookings plus the unclaimed
- * seats of its blocks at permanences not closed; seats_held what the
- * waitlist holds; the two never pass seats_total. A block's claimed is the
- * block seats of its live bookings; it is returned once closed.
- */
-static void
-check_invariants(void)
-{
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM offers o WHERE o.seats_taken <> "
-	    "(SELECT coalesce(sum(b.seats), 0) FROM bookings b WHERE "
-	    "b.offer_id = o.id AND b.status IN ('confirmed', 'attended', "
-	    "'no_show')) + (SELECT coalesce(sum(k.seats - k.claimed), 0) FROM "
-	    "permanence_blocks k JOIN permanences p ON p.id = k.permanence_id "
-	    "WHERE k.offer_id = o.id AND p.state <> 'closed') OR o.seats_held "
-	    "<> (SELECT coalesce(sum(e.seats), 0) FROM waitlist_entries e "
-	    "WHERE e.offer_id = o.id AND e.status = 'offered') OR "
-	    "o.seats_taken + o.seats_held > o.seats_total"), "0");
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM permanence_blocks k JOIN permanences p ON "
-	    "p.id = k.permanence_id WHERE k.claimed <> (SELECT "
-	    "coalesce(sum(b.block_seats), 0) FROM bookings b WHERE "
-	    "b.permanence_id = k.permanence_id AND b.offer_id = k.offer_id "
-	    "AND b.status IN ('confirmed', 'attended', 'no_show')) OR "
-	    "(k.returned_at IS NULL) <> (p.state <> 'closed')"), "0");
-}
+#include "perm_invariants.inc"
 
 /* A fixed pseudo-random sequence: the same data on every run. */
 static unsigned long long rng_state;
