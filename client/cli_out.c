@@ -1054,8 +1054,8 @@ const struct cli_view view_checkin = {NULL, checkin_cols, head_checkin, true,
 LIST_VIEW(view_audit, audit_cols, NULL);
 ONE_VIEW(view_permanence, permanence_cols,
 	 "id title location state starts_at ends_at timezone structure_id "
-	 "series_id seats_set_aside seats_claimed seats_remaining blocks block "
-	 "wishes_count wishes");
+	 "series_id seed_sha256 seed seats_set_aside seats_claimed "
+	 "seats_remaining blocks block wishes_count wishes");
 LIST_VIEW(view_permanences, permanence_cols, head_series);
 const struct cli_view view_draw = {"results", draw_cols, head_draw, false,
 				   NULL, NULL};

@@ -85,7 +85,6 @@ static const struct {
     {"query", "part of a name"},
     {"reason", "why, for the people who booked"},
     {"seats", "number of seats"},
-    {"seed", "lottery seed (default: random, stored)"},
     {"start_time", "local start time"},
     {"starts_at", "start time"},
     {"structure_id", "the structure"},

@@ -147,7 +147,7 @@ const struct cli_command cli_commands[] = {
 {"permanence", "open", "permanence.open", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "open a drop-in: wishes and claims"},
 {"permanence", "close", "permanence.close", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "close a drop-in, unclaimed seats back"},
 {"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int!", NULL, 0, NULL, "record a person's 1 to 3 choices"},
-{"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id! seed", &view_draw, CMD_LIST, NULL, "share the seats out fairly"},
+{"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id!", &view_draw, CMD_LIST, NULL, "share the seats out fairly"},
 {"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, "book at the desk, first come first served"},
 
 {"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, "seats offered, booked, used"},

@@ -63,9 +63,10 @@ static const struct param permanence_wish_params[] = {
 	{"choices", PT_ID_ARRAY, P_REQUIRED, 1, 3, NULL},
 	{"seats", PT_INT, P_REQUIRED, 1, 100, NULL},
 	PERMANENCE_END};
+/* No seed: the server drew it at scheduling and published its SHA-256
+ * (sql/010_draw_commit.sql); a `seed` is refused as an unknown param. */
 static const struct param permanence_draw_params[] = {
 	{"permanence_id", PT_ID, P_REQUIRED, 0, 0, NULL},
-	{"seed", PT_STRING, 0, 1, 128, NULL},
 	PERMANENCE_END};
 static const struct param permanence_claim_params[] = {
 	{"permanence_id", PT_ID, P_REQUIRED, 0, 0, NULL},

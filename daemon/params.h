@@ -22,7 +22,7 @@ enum ptype {
 	PT_HHMM,     /* HH:MM */
 	PT_ID_ARRAY, /* array of ids, length in [min, max] */
 	PT_ENUM_ARRAY, /* array of choices, length in [min, max] */
-	PT_CURSOR,   /* opaque list cursor */
+	PT_CURSOR,   /* list cursor: "id" or "microseconds:id" */
 };
 
 #define P_REQUIRED 0x1
@@ -46,5 +46,7 @@ bool params_validate(const struct param *spec, json_t *params,
 bool params_is_rfc3339(const char *s);
 bool params_is_date(const char *s);
 bool params_is_email(const char *s);
+/* A cursor of the shape and range the list functions give. */
+bool params_is_cursor(const char *s);
 
 #endif

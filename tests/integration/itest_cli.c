@@ -1268,6 +1268,7 @@ test_permanences(void **state)
 {
 	json_t *j, *it;
 	json_int_t offer, ben, perm;
+	char hash[65], seed[65];
 
 	(void)state;
 	offer = w_offer(W.partner, 10, 2, w_time(60 * W_DAY));
@@ -1291,14 +1292,31 @@ test_permanences(void **state)
 	OK("ref", "permanence", "open", num(perm));
 	OK("ref", "permanence", "wish", num(perm), "--beneficiary-id", num(ben),
 	   "--choices", num(offer), "--seats", "1");
-	j = JSON("ref", "--json", "permanence", "draw", num(perm), "--seed",
-		 "cli");
-	assert_string_equal(w_str(j, "seed"), "cli");
+	/* The seed is the server's: get shows its SHA-256 before the draw,
+	 * the draw shows the seed, and nobody can pass one. */
+	j = JSON("ref", "--json", "permanence", "get", num(perm));
+	snprintf(hash, sizeof hash, "%s", w_str(j, "seed_sha256"));
+	assert_int_equal(strlen(hash), 64);
+	json_decref(j);
+	OK("ref", "permanence", "get", num(perm));
+	CONTAINS(R.out, hash);
+	EXPECT(2, "ref", "permanence", "draw", num(perm), "--seed", "cli");
+	CONTAINS(R.err, "unknown option --seed");
+	j = JSON("ref", "--json", "permanence", "draw", num(perm));
+	snprintf(seed, sizeof seed, "%s", w_str(j, "seed"));
+	assert_int_equal(strlen(seed), 64);
 	it = json_array_get(json_object_get(j, "results"), 0);
 	assert_int_equal(w_int(it, "offer_id"), offer);
 	json_decref(j);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof cmd, "printf %%s %s | sha256sum | "
+		    "grep -q '^%s '", seed, hash);
+		assert_int_equal(h_sh("%s", cmd), 0);
+	}
 	OK("ref", "permanence", "draw", num(perm));
-	CONTAINS(R.out, "seed cli");
+	CONTAINS(R.out, seed);
 	OK("ref", "permanence", "get", num(perm));
 	CONTAINS(R.out, "Permanence CLI");
 	CONTAINS(R.out, "drawn");

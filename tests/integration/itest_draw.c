@@ -14,10 +14,13 @@
  * The model computes every score from that history, every lottery key with
  * OpenSSL's SHA-256 of "seed:id", the order, and then the allocation (block
  * first, then the pool, caps, duplicates, the first choice's refusal as the
- * reason), and each result of the daemon must agree field by field. The
- * same seed on a second permanence gives the same order; a draw answers
- * the same JSON twice and books once; a draw without a seed makes one of
- * 64 hex digits; 2,000 wishes over 100 offers keep SPEC §6.1.
+ * reason), and each result of the daemon must agree field by field. Nobody
+ * chooses the seed: the server drew it at scheduling and published its
+ * SHA-256; the model replays from the seed the draw reveals, once its hash
+ * is checked against the one published before. The same seed (planted in
+ * the database) on a second permanence gives the same order; a draw
+ * answers the same JSON twice and books once; every permanence has its own
+ * seed of 64 hex digits; 2,000 wishes over 100 offers keep SPEC §6.1.
  */
 #include "world.h"
 
@@ -90,57 +93,72 @@ month_day(int add, int day)
 	return timegm(&tm);
 }
 
-/* The lottery key of SPEC §5: lowercase hex SHA-256 of "seed:id". */
+/* Lowercase hex SHA-256 of text, as `printf %s text | sha256sum`. */
 static void
-lottery_key(const char *seed, json_int_t id, char out[65])
+sha256_hex(const char *text, char out[65])
 {
-	char text[256];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0, i;
-	int n = snprintf(text, sizeof text, "%s:%lld", seed, (long long)id);
 
-	if (n < 0 || (size_t)n >= sizeof text ||
-	    !EVP_Digest(text, (size_t)n, md, &len, EVP_sha256(), NULL) ||
+	if (!EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) ||
 	    len != 32)
 		h_fail("SHA-256 of %s", text);
 	for (i = 0; i < len; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The lottery key of SPEC §5: lowercase hex SHA-256 of "seed:id". */
+static void
+lottery_key(const char *seed, json_int_t id, char out[65])
+{
+	char text[256];
+	int n = snprintf(text, sizeof text, "%s:%lld", seed, (long long)id);
+
+	if (n < 0 || (size_t)n >= sizeof text)
+		h_fail("lottery key of %s", seed);
+	sha256_hex(text, out);
+}
+
 static bool
 is_hex64(const char *s)
 {
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+	return s != NULL && strlen(s) == 64 &&
+	    strspn(s, "0123456789abcdef") == 64;
 }
 
-/*
- * SPEC §6.1 by the database's own rows, in the words of sql/004: for every
- * offer, seats_taken is the seats of its live bookings plus the unclaimed
- * seats of its blocks at permanences not closed; seats_held what the
- * waitlist holds; the two never pass seats_total. A block's claimed is the
- * block seats of its live bookings; it is returned once closed.
- */
+/* The SHA-256 of its seed that permanence pm shows before its draw; the
+ * seed itself must not be shown. */
 static void
-check_invariants(void)
+committed_hash(struct st_client *c, json_int_t pm, char out[65])
 {
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM offers o WHERE o.seats_taken <> "
-	    "(SELECT coalesce(sum(b.seats), 0) FROM bookings b WHERE "
-	    "b.offer_id = o.id AND b.status IN ('confirmed', 'attended', "
-	    "'no_show')) + (SELECT coalesce(sum(k.seats - k.claimed), 0) FROM "
-	    "permanence_blocks k JOIN permanences p ON p.id = k.permanence_id "
-	    "WHERE k.offer_id = o.id AND p.state <> 'closed') OR o.seats_held "
-	    "<> (SELECT coalesce(sum(e.seats), 0) FROM waitlist_entries e "
-	    "WHERE e.offer_id = o.id AND e.status = 'offered') OR "
-	    "o.seats_taken + o.seats_held > o.seats_total"), "0");
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM permanence_blocks k JOIN permanences p ON "
-	    "p.id = k.permanence_id WHERE k.claimed <> (SELECT "
-	    "coalesce(sum(b.block_seats), 0) FROM bookings b WHERE "
-	    "b.permanence_id = k.permanence_id AND b.offer_id = k.offer_id "
-	    "AND b.status IN ('confirmed', 'attended', 'no_show')) OR "
-	    "(k.returned_at IS NULL) <> (p.state <> 'closed')"), "0");
+	json_t *r = h_call_ok(c, "permanence.get", json_pack("{s:I}",
+	    "permanence_id", pm));
+
+	if (!is_hex64(w_str(r, "seed_sha256")) ||
+	    !json_is_null(json_object_get(r, "seed")))
+		h_fail("permanence %lld before its draw: %s", (long long)pm,
+		    h_json_str(r));
+	memcpy(out, w_str(r, "seed_sha256"), 65);
+	json_decref(r);
 }
+
+/* The seed the draw revealed, into seed, once checked against the hash
+ * published before the draw. */
+static void
+revealed_seed(const json_t *draw, const char *hash, char seed[65])
+{
+	char h[65];
+
+	if (!is_hex64(w_str(draw, "seed")))
+		h_fail("seed is not 64 hex digits: %s", w_str(draw, "seed"));
+	memcpy(seed, w_str(draw, "seed"), 65);
+	sha256_hex(seed, h);
+	if (strcmp(h, hash) != 0)
+		h_fail("seed %s hashes to %s, not to the %s published before "
+		    "the draw", seed, h, hash);
+}
+
+#include "perm_invariants.inc"
 
 /* A fixed pseudo-random sequence: the same data on every run. */
 static unsigned long long rng_state;
@@ -680,7 +698,7 @@ test_draw_rules(void **state)
 	json_t *r, *draw1, *again, *draw2;
 	json_int_t pm1, pm2, pm3, pm_other, fa, fc;
 	struct m_result *res;
-	const char *seed = "mds-billom-tirage";
+	char seed[65], hash[65], sql[256];
 	json_int_t ids1[NB], ids2[NB];
 	int n1, n2, i, k, nres, nres2;
 	long long bookings_before;
@@ -731,7 +749,11 @@ test_draw_rules(void **state)
 
 		for (k = 0; k < ND; k++) {
 			offers[k].starts = month_day(s[k].add, s[k].day);
-			offers[k].id = offer_at(W.partner, s[k].seats,
+			/* a block holds at most half the seats
+			 * (max_block_share): set it aside from twice as
+			 * many, then the venue takes the extra seats away */
+			offers[k].id = offer_at(W.partner, s[k].seats <
+			    2 * s[k].block ? 2 * s[k].block : s[k].seats,
 			    s[k].max, offers[k].starts);
 			offers[k].month = paris_month(offers[k].starts);
 			offers[k].max = s[k].max;
@@ -743,6 +765,10 @@ test_draw_rules(void **state)
 				    "{s:I, s:I, s:i}", "permanence_id", pm1,
 				    "offer_id", offers[k].id, "seats",
 				    s[k].block));
+			if (s[k].seats < 2 * s[k].block)
+				json_decref(OK(W.partner, "offer.set_seats",
+				    "{s:I, s:i}", "offer_id", offers[k].id,
+				    "seats", s[k].seats));
 		}
 	}
 	/* Another permanence's block is not this one's to give. */
@@ -843,9 +869,9 @@ test_draw_rules(void **state)
 
 	/* The draw, and the model's. */
 	bookings_before = sql_int("SELECT count(*) FROM bookings");
-	draw1 = OK(W.ref, "permanence.draw", "{s:I, s:s}", "permanence_id",
-	    pm1, "seed", seed);
-	assert_string_equal(w_str(draw1, "seed"), seed);
+	committed_hash(W.ref, pm1, hash);
+	draw1 = OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm1);
+	revealed_seed(draw1, hash, seed);
 	assert_int_equal(w_int(draw1, "history_window_days"), 90);
 	assert_true(json_number_value(json_object_get(draw1,
 	    "no_show_weight")) == 3);
@@ -894,13 +920,9 @@ test_draw_rules(void **state)
 
 	/* Drawing again: the same JSON, not one booking more. */
 	bookings_before = sql_int("SELECT count(*) FROM bookings");
-	again = OK(W.ref, "permanence.draw", "{s:I, s:s}", "permanence_id",
-	    pm1, "seed", "other-seed");
+	again = OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm1);
 	if (!json_equal(draw1, again))
 		h_fail("second draw differs:\n%s", h_json_str(again));
-	json_decref(again);
-	again = OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm1);
-	assert_true(json_equal(draw1, again));
 	json_decref(again);
 	assert_int_equal(sql_int("SELECT count(*) FROM bookings"),
 	    bookings_before);
@@ -932,15 +954,25 @@ test_draw_rules(void **state)
 	/* The same seed on a second permanence at the same time, the same
 	 * wishes: the same order (scores and keys do not depend on the first
 	 * draw's bookings, which are not outings yet), and the allocation
-	 * the model finds with what the first draw left. */
+	 * the model finds with what the first draw left. No API chooses a
+	 * seed: the test plants it in the database. */
 	pm2 = permanence_at(W.ref, T);
+	snprintf(sql, sizeof sql, "UPDATE permanences SET draw_secret = '%s' "
+	    "WHERE id = %lld", seed, (long long)pm2);
+	h_db_exec(db, sql);
 	for (i = 0; i < NB - 1; i++)
 		json_decref(h_call_ok(W.ref, "permanence.wish",
 		    wish_params(pm2, &wishes[i])));
 	for (k = 0; k < ND; k++)
 		offers[k].block = 0;     /* pm2 has no block */
-	draw2 = OK(W.ref, "permanence.draw", "{s:I, s:s}", "permanence_id",
-	    pm2, "seed", seed);
+	committed_hash(W.ref, pm2, hash);
+	draw2 = OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm2);
+	{
+		char seed2[65];
+
+		revealed_seed(draw2, hash, seed2);
+		assert_string_equal(seed2, seed);
+	}
 	compare_offers(&M, draw2);
 	draw_order(draw1, ids1, &n1);
 	draw_order(draw2, ids2, &n2);
@@ -960,17 +992,19 @@ test_draw_rules(void **state)
 	json_decref(draw1);
 	check_invariants();
 
-	/* Without a seed: 32 random bytes in hex, stored, and the keys are
-	 * made with it. */
+	/* A permanence's own seed: 32 random bytes in hex, committed to
+	 * before, stored, and the keys are made with it. */
 	pm3 = permanence_at(W.ref, T + W_DAY);
 	for (i = 0; i < 4; i++)
 		json_decref(OK(W.ref, "permanence.wish",
 		    "{s:I, s:I, s:[I], s:i}", "permanence_id", pm3,
 		    "beneficiary_id", bens[i].id, "choices", offers[1].id,
 		    "seats", 1));
+	committed_hash(W.ref, pm3, hash);
 	r = OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm3);
+	revealed_seed(r, hash, seed);
 	{
-		const char *s = w_str(r, "seed");
+		const char *s = seed;
 		json_t *results = json_object_get(r, "results"), *x;
 		json_t *g = OK(W.ref, "permanence.get", "{s:I}",
 		    "permanence_id", pm3);
@@ -994,7 +1028,7 @@ test_draw_rules(void **state)
 			prev_score = sc;
 			memcpy(prev, key, sizeof key);
 		}
-		/* and another draw without a seed gets another seed */
+		/* and another permanence has another seed */
 		{
 			json_int_t pm4 = permanence_at(W.ref, T + 2 * W_DAY);
 			json_t *r4 = OK(W.ref, "permanence.draw", "{s:I}",
@@ -1074,7 +1108,7 @@ test_draw_large(void **state)
 	struct m_result *res;
 	json_t *draw;
 	int i, k, n, block_total = 0;
-	const char *seed = "grand-tirage";
+	char seed[65], hash[65];
 
 	d = h_daemon_start("draw_large", "[database]\npool_size = 6\n"
 	    "[policy]\nmax_upcoming_per_beneficiary = 2\nmax_per_month = 1\n");
@@ -1105,6 +1139,8 @@ test_draw_large(void **state)
 		big_o[k].month = paris_month(big_o[k].starts);
 		big_o[k].max = 3;
 		big_o[k].block = k % 3 == 0 ? 1 + (int)rnd(5) : 0;
+		if (big_o[k].block > seats / 2)   /* max_block_share 50 */
+			big_o[k].block = seats / 2;
 		big_o[k].pool = seats - big_o[k].block;
 		block_total += big_o[k].block;
 		if (big_o[k].block > 0)
@@ -1136,8 +1172,9 @@ test_draw_large(void **state)
 	pipeline(cs, BIG_C, BIG_B, "permanence.wish", p_big_wish, NULL);
 
 	slow = slow_client(d, W_REF_EMAIL, W_PASSWORD);
-	draw = OK(slow, "permanence.draw", "{s:I, s:s}", "permanence_id",
-	    big_pm, "seed", seed);
+	committed_hash(slow, big_pm, hash);
+	draw = OK(slow, "permanence.draw", "{s:I}", "permanence_id", big_pm);
+	revealed_seed(draw, hash, seed);
 	compare_offers(&BM, draw);
 	res = m_draw(&BM, seed, &n);
 	assert_int_equal(n, BIG_B);
@@ -1191,9 +1228,9 @@ test_draw_large(void **state)
 #define RACE_CONNS (RACE_DRAWS + RACE_LATE + RACE_DIRECT)
 
 /*
- * Two daemons: six draws of one permanence with six seeds, twenty wishes
+ * Two daemons: six draws of one permanence, twenty wishes
  * and twenty direct bookings of the same offers, all sent at once. One
- * draw happens: every answer is the same, with one of the seeds; every
+ * draw happens: every answer is the same, with the seed committed to; every
  * wish acknowledged is in it, every wish refused was refused because the
  * permanence was drawn; SPEC §6.1 holds.
  */
@@ -1208,7 +1245,7 @@ test_draw_race(void **state)
 	bool acked[RACE_LATE] = {false};
 	json_t *first = NULL, *r;
 	struct st_error err;
-	char token[128], seed[RACE_DRAWS][8];
+	char token[128], hash[65], seed[65];
 	int i, k, n_ack = 0;
 
 	d1 = h_daemon_start("draw_race1", "[database]\npool_size = 6\n"
@@ -1220,6 +1257,7 @@ test_draw_race(void **state)
 	db = h_db_connect(d1->conninfo);
 	rng_state = 1789;
 	pm = permanence_at(w.ref, (time(NULL) / 3600 + 26) * 3600);
+	committed_hash(w.ref, pm, hash);
 	for (k = 0; k < 3; k++) {
 		offer[k] = offer_at(w.partner, 12, 2, time(NULL) + (40 + k) *
 		    W_DAY);
@@ -1264,10 +1302,8 @@ test_draw_race(void **state)
 		i = (k * 7 + 23) % RACE_CONNS;
 
 		if (i < RACE_DRAWS) {
-			snprintf(seed[i], sizeof seed[i], "s%d", i);
 			m = "permanence.draw";
-			p = json_pack("{s:I, s:s}", "permanence_id", pm, "seed",
-			    seed[i]);
+			p = json_pack("{s:I}", "permanence_id", pm);
 		} else if (i < RACE_DRAWS + RACE_LATE) {
 			int j = RACE_WISHERS + i - RACE_DRAWS;
 
@@ -1323,19 +1359,16 @@ test_draw_race(void **state)
 		}
 	}
 
-	/* One seed of the six; the wishes in it are exactly the first 30
+	/* The seed committed to; the wishes in it are exactly the first 30
 	 * and the acknowledged late ones; keys made with that seed. */
 	{
-		const char *s = w_str(first, "seed");
+		const char *s = seed;
 		json_t *results = json_object_get(first, "results"), *x;
 		size_t j;
 		char key[65];
 		int late_in = 0;
 
-		for (k = 0; k < RACE_DRAWS; k++)
-			if (strcmp(s, seed[k]) == 0)
-				break;
-		assert_true(k < RACE_DRAWS);
+		revealed_seed(first, hash, seed);
 		assert_int_equal(json_array_size(results),
 		    RACE_WISHERS + n_ack);
 		json_array_foreach(results, j, x) {
@@ -1444,8 +1477,7 @@ test_draw_changed_offers(void **state)
 	assert_string_equal(w_str(r, "field"), "choices");
 	json_decref(r);
 
-	draw = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "changements");
+	draw = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
 	results = json_object_get(draw, "results");
 	assert_int_equal(json_array_size(results), 4);
 	json_array_foreach(results, i, r) {
@@ -1476,7 +1508,8 @@ test_draw_changed_offers(void **state)
  * configuration (0.2: five no-shows weigh one outing). SPEC §5: score =
  * attended + no_show_weight x no-shows, ties broken by the lottery. A
  * person with one outing and one with five no-shows both score 1, and the
- * seed decides between them; the draw stores and shows the weight used.
+ * seed's lottery decides between them; the draw stores and shows the
+ * weight used.
  */
 static void
 test_draw_weight_fraction(void **state)
@@ -1486,7 +1519,8 @@ test_draw_weight_fraction(void **state)
 	json_t *draw, *results;
 	json_int_t a, b, o, pm;
 	time_t now = time(NULL);
-	char seed[32], ka[65], kb[65], sql[256];
+	char seed[65], hash[65], ka[65], kb[65], sql[256];
+	const json_t *first;
 	int i;
 
 	d = h_daemon_start("draw_weight", "[policy]\nno_show_weight = 0.2\n");
@@ -1505,17 +1539,16 @@ test_draw_weight_fraction(void **state)
 	json_decref(OK(w.ref, "permanence.wish", "{s:I, s:I, s:[I], s:i}",
 	    "permanence_id", pm, "beneficiary_id", b, "choices", o, "seats",
 	    1));
-	/* a seed whose lottery puts Basile first */
-	for (i = 0;; i++) {
-		snprintf(seed, sizeof seed, "poids-%d", i);
-		lottery_key(seed, a, ka);
-		lottery_key(seed, b, kb);
-		if (strcmp(kb, ka) < 0)
-			break;
-	}
-	draw = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", seed);
+	committed_hash(w.ref, pm, hash);
+	draw = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
+	revealed_seed(draw, hash, seed);
+	lottery_key(seed, a, ka);
+	lottery_key(seed, b, kb);
 	results = json_object_get(draw, "results");
+	/* tied at 1, the smaller key first */
+	first = json_array_get(results, 0);
+	assert_int_equal(w_int(first, "beneficiary_id"),
+	    strcmp(kb, ka) < 0 ? b : a);
 	/* the weight and the scores, as stored, in decimal */
 	snprintf(sql, sizeof sql, "SELECT draw_result->>'no_show_weight' || "
 	    "' ' || string_agg(w.score::text, ' ' ORDER BY w.draw_position) "
@@ -1524,15 +1557,20 @@ test_draw_weight_fraction(void **state)
 	{
 		const char *stored = h_db_exec(db, sql);
 
-		if (w_int(json_array_get(results, 0), "no_shows") != 5 ||
-		    strcmp(stored, "0.2 1 1") != 0)
+		if (strcmp(stored, "0.2 1 1") != 0)
 			h_fail("no_show_weight = 0.2, seed %s: Basile (5 "
 			    "no-shows, key %.8s) should tie with Alix (1 "
-			    "outing, key %.8s) and go first; stored weight and "
+			    "outing, key %.8s); stored weight and "
 			    "scores in draw order: \"%s\" (expected \"0.2 1 "
 			    "1\")", seed, kb, ka, stored);
 	}
-	assert_int_equal(w_int(json_array_get(results, 1), "attended"), 1);
+	for (i = 0; i < 2; i++) {
+		const json_t *x = json_array_get(results, (size_t)i);
+		bool basile = w_int(x, "beneficiary_id") == b;
+
+		assert_int_equal(w_int(x, "no_shows"), basile ? 5 : 0);
+		assert_int_equal(w_int(x, "attended"), basile ? 0 : 1);
+	}
 	json_decref(draw);
 	world_close(&w);
 	PQfinish(db);
@@ -1543,8 +1581,13 @@ test_draw_weight_fraction(void **state)
 /* ------------------------------------------ docs/draw.md, as printed */
 
 /* The worked example of docs/draw.md, on a fresh database so that the ids
- * are the ones printed there: the series, the scores, the keys, the
- * order, the allocation and the stored snapshot. */
+ * are the ones printed there: the series, the seed and its hash, the
+ * scores, the keys, the order, the allocation and the stored snapshot. */
+#define DOC_SEED \
+	"25a2b6d0879683d79bd64675ae9c96415bc693ee2fa8ad5616f7fc373f5ae0bb"
+#define DOC_SEED_SHA256 \
+	"be0bc3a1b4ff5c9ad6db097e01f38e795f6baae697c00619351cde1c5c7e254d"
+
 static void
 test_draw_doc_example(void **state)
 {
@@ -1556,9 +1599,9 @@ test_draw_doc_example(void **state)
 		json_int_t offer;
 		int from_block;
 	} want[5] = {
-		{5, 0, "6036fa76", 1, 2, 2}, {4, 0, "7b46b845", 1, 3, 0},
-		{3, 0, "a8079906", 1, 2, 0}, {1, 1, "151ec744", 0, 0, 0},
-		{2, 2, "54d5ae61", 0, 0, 0},
+		{5, 0, "5ee15d43", 1, 2, 2}, {4, 0, "94985c27", 1, 3, 0},
+		{3, 0, "9587b9c1", 1, 2, 0}, {1, 1, "10549b18", 0, 0, 0},
+		{2, 2, "2732eea4", 0, 0, 0},
 	};
 	struct h_daemon *d;
 	struct world w;
@@ -1567,7 +1610,7 @@ test_draw_doc_example(void **state)
 	time_t now = time(NULL), at = now + 30 * W_DAY;
 	static const char *const names[5] = {"Marie", "Jean", "Aïcha", "Paul",
 	    "Lucie"};
-	char sql[256];
+	char sql[256], hash[65], seed[65];
 	int i;
 
 	d = h_daemon_start("draw_doc", NULL);
@@ -1643,9 +1686,15 @@ test_draw_doc_example(void **state)
 		}
 	}
 
-	r = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "mds-billom-2027-01");
-	assert_string_equal(w_str(r, "seed"), "mds-billom-2027-01");
+	/* The seed drawn at scheduling is random: the test plants the one
+	 * printed, and checks the hash printed too. */
+	h_db_exec(db, "UPDATE permanences SET draw_secret = '" DOC_SEED "' "
+	    "WHERE id = 1");
+	committed_hash(w.ref, pm, hash);
+	assert_string_equal(hash, DOC_SEED_SHA256);
+	r = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
+	revealed_seed(r, hash, seed);
+	assert_string_equal(seed, DOC_SEED);
 	assert_true(json_number_value(json_object_get(r, "no_show_weight")) ==
 	    2);
 	assert_int_equal(w_int(r, "history_window_days"), 365);

@@ -8,6 +8,7 @@
  */
 #include "world.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,34 +90,39 @@ sql_int(const char *fmt, ...)
 	return atoll(h_db_exec(db, sql));
 }
 
-/*
- * SPEC §6.1 by the database's own rows, in the words of sql/004: for every
- * offer, seats_taken is the seats of its live bookings plus the unclaimed
- * seats of its blocks at permanences not closed; seats_held is what the
- * waitlist holds; the two never pass seats_total. A block's claimed is the
- * block seats of its live bookings, and a block is returned exactly when
- * its permanence is closed.
- */
+#include "perm_invariants.inc"
+
+/* Lowercase hex SHA-256 of s, as `printf %s s | sha256sum` prints it. */
 static void
-check_invariants(void)
+sha256_hex(const char *s, char out[65])
 {
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM offers o WHERE o.seats_taken <> "
-	    "(SELECT coalesce(sum(b.seats), 0) FROM bookings b WHERE "
-	    "b.offer_id = o.id AND b.status IN ('confirmed', 'attended', "
-	    "'no_show')) + (SELECT coalesce(sum(k.seats - k.claimed), 0) FROM "
-	    "permanence_blocks k JOIN permanences p ON p.id = k.permanence_id "
-	    "WHERE k.offer_id = o.id AND p.state <> 'closed') OR o.seats_held "
-	    "<> (SELECT coalesce(sum(e.seats), 0) FROM waitlist_entries e "
-	    "WHERE e.offer_id = o.id AND e.status = 'offered') OR "
-	    "o.seats_taken + o.seats_held > o.seats_total"), "0");
-	assert_string_equal(h_db_exec(db,
-	    "SELECT count(*) FROM permanence_blocks k JOIN permanences p ON "
-	    "p.id = k.permanence_id WHERE k.claimed <> (SELECT "
-	    "coalesce(sum(b.block_seats), 0) FROM bookings b WHERE "
-	    "b.permanence_id = k.permanence_id AND b.offer_id = k.offer_id "
-	    "AND b.status IN ('confirmed', 'attended', 'no_show')) OR "
-	    "(k.returned_at IS NULL) <> (p.state <> 'closed')"), "0");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+
+	if (!EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL) ||
+	    len != 32)
+		h_fail("SHA-256 of %s", s);
+	for (i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static bool
+is_hex64(const char *s)
+{
+	return s != NULL && strlen(s) == 64 &&
+	    strspn(s, "0123456789abcdef") == 64;
+}
+
+/* The answer r must not hold the text s anywhere. */
+static void
+assert_not_contains(const json_t *r, const char *s)
+{
+	char *text = json_dumps(r, JSON_COMPACT);
+
+	assert_non_null(text);
+	if (strstr(text, s) != NULL)
+		h_fail("%s shows up in %s", s, text);
+	free(text);
 }
 
 /* "YYYY-MM-DDTHH:00:00Z" on day `day` of the month `add` months from the
@@ -614,27 +620,37 @@ test_blocks(void **state)
 	json_int_t o, pm, x, y, z, v, u, o2, pm2, o3;
 
 	start(&w, "perm_blocks", LOOSE_CAPS);
-	o = offer_at(w.partner, 6, 4, NULL);
+	o = offer_at(w.partner, 10, 4, NULL);
 	pm = permanence(w.ref, W_DAY);
 
 	/* Setting aside more than is free: sold_out, with what is free. */
 	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
-	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 7),
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 11),
 	    409, "sold_out");
-	assert_int_equal(w_int(data, "seats_available"), 6);
+	assert_int_equal(w_int(data, "seats_available"), 10);
 	json_decref(data);
 	r = reserve(w.ref, pm, o, 4);
 	k = json_object_get(r, "block");
 	assert_int_equal(w_int(k, "seats"), 4);
 	assert_int_equal(w_int(k, "claimed"), 0);
 	assert_int_equal(w_int(k, "remaining"), 4);
-	assert_int_equal(w_int(k, "pool_available"), 2);
+	assert_int_equal(w_int(k, "pool_available"), 6);
 	json_decref(r);
 	/* more seats on the same block add up */
 	r = reserve(w.ref, pm, o, 1);
 	assert_int_equal(w_int(json_object_get(r, "block"), "seats"), 5);
 	assert_int_equal(w_int(r, "seats_set_aside"), 5);
 	json_decref(r);
+	/* and stop at half the offer (policy.max_block_share, 50 by
+	 * default): test_block_cap has the rest */
+	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
+	    409, "limit_reached");
+	assert_int_equal(w_int(data, "max_block_seats"), 5);
+	json_decref(data);
+	/* The venue may take seats away down to what is taken: 6 left. */
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 6));
 	assert_int_equal(available(w.ref, o), 1);
 	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
 	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 2),
@@ -805,10 +821,11 @@ test_blocks(void **state)
 	    "not_found", "offer_id");
 	/* releasing serves the waitlist with the freed seats */
 	{
-		json_int_t o4 = offer_at(w.partner, 3, 2, NULL);
+		json_int_t o4 = offer_at(w.partner, 6, 3, NULL);
 		json_t *e;
 
 		json_decref(reserve(w.ref, pm2, o4, 3));
+		json_decref(w_book(w.ref, o4, u, 3));    /* the pool is gone */
 		e = OK(w.ref, "waitlist.join", "{s:I, s:I, s:i}", "offer_id",
 		    o4, "beneficiary_id", x, "seats", 2);
 		assert_string_equal(w_str(e, "status"), "waiting");
@@ -976,10 +993,13 @@ test_block_race(void **state)
 	}
 	resume_all(d1, d2, token, RACERS + DIRECT);
 
-	/* 10 seats, all in the block: the pool has none. */
-	o = offer_at(w.partner, 10, 2, NULL);
+	/* 10 seats, all in the block: the pool has none (the block takes
+	 * half of 20 seats, then the venue takes the other 10 away). */
+	o = offer_at(w.partner, 20, 2, NULL);
 	pm = permanence(w.ref, W_DAY);
 	json_decref(reserve(w.ref, pm, o, 10));
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 10));
 	assert_int_equal(available(w.ref, o), 0);
 	json_decref(OK(w.ref, "permanence.open", "{s:I}", "permanence_id",
 	    pm));
@@ -1064,9 +1084,11 @@ test_close_race(void **state)
 		rc[i].beneficiary = w_beneficiary(w.ref, first, "Fermeture");
 	}
 	resume_all(d1, d2, token, RACERS);
-	o = offer_at(w.partner, 30, 2, NULL);
+	o = offer_at(w.partner, 40, 2, NULL);
 	pm = permanence(w.ref, W_DAY);
 	json_decref(reserve(w.ref, pm, o, 20));
+	json_decref(OK(w.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
+	    o, "seats", 30));
 	json_decref(OK(w.ref, "permanence.open", "{s:I}", "permanence_id",
 	    pm));
 
@@ -1139,6 +1161,7 @@ test_states(void **state)
 	struct world w;
 	json_t *r, *r2, *d1, *d2;
 	json_int_t o, pm, pm2, pm3, a, b;
+	char hash[65], seed_hash[65], secret[128];
 
 	start(&w, "perm_states", LOOSE_CAPS);
 	o = offer_at(w.partner, 10, 2, NULL);
@@ -1169,14 +1192,42 @@ test_states(void **state)
 	    1));
 	json_decref(reserve(w.ref, pm, o, 1));
 
-	/* the draw, from open */
-	d1 = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "etats");
+	/* Before the draw the seed is committed: its SHA-256 is shown, the
+	 * seed itself nowhere; nobody may choose it. */
+	snprintf(secret, sizeof secret, "%s", h_db_exec(db, "SELECT "
+	    "draw_secret FROM permanences WHERE id = 1"));
+	assert_int_equal(pm, 1);
+	assert_true(is_hex64(secret));
+	sha256_hex(secret, seed_hash);
+	r = get(w.ref, pm);
+	snprintf(hash, sizeof hash, "%s", w_str(r, "seed_sha256"));
+	assert_string_equal(hash, seed_hash);
+	assert_true(json_is_null(json_object_get(r, "seed")));
+	assert_not_contains(r, secret);
+	json_decref(r);
+	r = OK(w.ref, "permanence.list", "{s:s}", "state", "open");
+	assert_string_equal(w_str(json_array_get(json_object_get(r, "items"),
+	    0), "seed_sha256"), hash);
+	assert_not_contains(r, secret);
+	json_decref(r);
+	r = OK(w.admin, "audit.list", "{s:i}", "limit", 500);
+	assert_not_contains(r, secret);
+	json_decref(r);
+	expect_field(w.ref, "permanence.draw", json_pack("{s:I, s:s}",
+	    "permanence_id", pm, "seed", "etats"), -32602, "invalid_params",
+	    "seed");
+
+	/* the draw, from open: it reveals the seed committed to */
+	d1 = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
 	assert_int_equal(w_int(d1, "granted"), 2);
+	assert_true(is_hex64(w_str(d1, "seed")));
+	sha256_hex(w_str(d1, "seed"), seed_hash);
+	assert_string_equal(seed_hash, hash);
 	r = get(w.ref, pm);
 	assert_string_equal(w_str(r, "state"), "drawn");
 	assert_true(json_is_string(json_object_get(r, "drawn_at")));
-	assert_string_equal(w_str(r, "seed"), "etats");
+	assert_string_equal(w_str(r, "seed"), w_str(d1, "seed"));
+	assert_string_equal(w_str(r, "seed_sha256"), hash);
 	if (!json_equal(json_object_get(r, "draw"), d1))
 		h_fail("get shows another draw: %s", h_json_str(r));
 	json_decref(r);
@@ -1192,9 +1243,8 @@ test_states(void **state)
 	expect_state(w.ref, "permanence.reserve_block", json_pack(
 	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
 	    "drawn");
-	/* drawing again answers the stored result, whatever the seed */
-	d2 = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm,
-	    "seed", "another");
+	/* drawing again answers the stored result */
+	d2 = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm);
 	if (!json_equal(d1, d2))
 		h_fail("second draw differs: %s", h_json_str(d2));
 	json_decref(d2);
@@ -1239,17 +1289,17 @@ test_states(void **state)
 	r = OK(w.ref, "permanence.close", "{s:I}", "permanence_id", pm2);
 	assert_int_equal(w_int(r, "seats_returned"), 0);
 	json_decref(r);
-	expect_state(w.ref, "permanence.draw", json_pack("{s:I, s:s}",
-	    "permanence_id", pm2, "seed", "x"), "closed");
+	expect_state(w.ref, "permanence.draw", json_pack("{s:I}",
+	    "permanence_id", pm2), "closed");
 	r = get(w.ref, pm2);
 	assert_true(json_is_null(json_object_get(r, "draw")));
 	assert_true(json_is_null(json_object_get(r, "seed")));
+	assert_true(is_hex64(w_str(r, "seed_sha256")));
 	json_decref(r);
 
 	/* drawn straight from scheduled, without wishes: nobody to serve */
 	pm3 = permanence(w.ref, 3 * W_DAY);
-	r = OK(w.ref, "permanence.draw", "{s:I, s:s}", "permanence_id", pm3,
-	    "seed", "vide");
+	r = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm3);
 	assert_int_equal(w_int(r, "wishes"), 0);
 	assert_int_equal(json_array_size(json_object_get(r, "results")), 0);
 	json_decref(r);

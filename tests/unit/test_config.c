@@ -126,6 +126,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->policy.waitlist_hold, 24 * 3600);
 	assert_int_equal(cfg->policy.history_window_days, 365);
 	assert_true(cfg->policy.no_show_weight == 2.0);
+	assert_int_equal(cfg->policy.max_block_share, 50);
 	assert_int_equal(cfg->policy.login_max_failures, 5);
 	assert_int_equal(cfg->policy.login_lockout, 15 * 60);
 	assert_int_equal(cfg->policy.token_ttl, 12 * 3600);
@@ -195,6 +196,7 @@ test_all_keys(void **state)
 	    "waitlist_hold = 2h\n"
 	    "history_window_days = 30\n"
 	    "no_show_weight = 1.5\n"
+	    "max_block_share = 30\n"
 	    "login_max_failures = 10\n"
 	    "login_lockout = 1h\n"
 	    "token_ttl = 7d\n"
@@ -231,6 +233,7 @@ test_all_keys(void **state)
 	assert_int_equal(cfg->policy.waitlist_hold, 7200);
 	assert_int_equal(cfg->policy.history_window_days, 30);
 	assert_true(cfg->policy.no_show_weight == 1.5);
+	assert_int_equal(cfg->policy.max_block_share, 30);
 	assert_int_equal(cfg->policy.login_max_failures, 10);
 	assert_int_equal(cfg->policy.login_lockout, 3600);
 	assert_int_equal(cfg->policy.token_ttl, 7 * 86400);
