@@ -454,6 +454,11 @@ write_conf(struct h_daemon *d)
 		"conninfo = %s\n"
 		"pool_size = 4\n"
 		"\n"
+		"[policy]\n"
+		"# Cheap password hashes (1 MiB, a millisecond or so): the\n"
+		"# suite logs in a lot. A test's extra_ini may set more.\n"
+		"password_cost = 10\n"
+		"\n"
 		"[log]\n"
 		"level = debug\n",
 		d->port, certs, certs, d->conninfo);

@@ -21,6 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The harness configures cheap password hashes; the drain tests need them
+ * slow enough (tens of milliseconds each) to still be in flight when the
+ * signal comes. */
+#define SLOW_HASHES "[policy]\npassword_cost = 15\n"
+
 /* Runs argv with input on stdin (NULL: none), its stdout and stderr into
  * out; kills it after timeout_ms. Returns the exit status, or -1 if it was
  * killed (then out says so). */
@@ -398,7 +403,7 @@ static void
 test_sigterm_drains(void **state)
 {
 	struct h_daemon *d = h_daemon_start("lc_drain",
-	    "[server]\ndrain_timeout = 120\n");
+	    "[server]\ndrain_timeout = 120\n" SLOW_HASHES);
 	struct st_client *c = connect_patient(d), *idle = h_connect(d), *late;
 	struct st_options o = h_options(d);
 	struct st_error err;
@@ -483,7 +488,8 @@ static void
 test_drain_outlives_idle_timeout(void **state)
 {
 	struct h_daemon *d = h_daemon_start("lc_drainidle",
-	    "[server]\nidle_timeout = 1\nworkers = 1\ndrain_timeout = 120\n");
+	    "[server]\nidle_timeout = 1\nworkers = 1\ndrain_timeout = 120\n"
+	    SLOW_HASHES);
 	struct st_client *c = connect_patient(d);
 	struct st_error err;
 	int64_t ids[10];
@@ -514,7 +520,7 @@ static void
 test_second_sigterm(void **state)
 {
 	struct h_daemon *d = h_daemon_start("lc_sigterm2",
-	    "[server]\nworkers = 1\n");
+	    "[server]\nworkers = 1\n" SLOW_HASHES);
 	struct st_client *c = h_connect(d);
 	int64_t ids[63];
 	long long t0, elapsed;
@@ -554,7 +560,7 @@ static void
 test_drain_timeout(void **state)
 {
 	struct h_daemon *d = h_daemon_start("lc_draintimeout",
-	    "[server]\nworkers = 1\ndrain_timeout = 1\n");
+	    "[server]\nworkers = 1\ndrain_timeout = 1\n" SLOW_HASHES);
 	struct st_client *c = h_connect(d);
 	int64_t ids[63];
 	long long t0, elapsed;
