@@ -14,7 +14,7 @@
 -- (e-mail, address, policy.login_max_failures, policy.login_lockout), and
 -- both values keep their names with a new meaning:
 --   login_max_failures  failures of a pair that cost nothing; the next
---                       ones each wait 1 s, 2 s, 4 s ... after the last
+--                       ones each wait 2 s, 4 s, 8 s ... after the last
 --                       failure of the pair, at most login_lockout. A pair
 --                       forgets its failures after a day, or at once when
 --                       the right password is given from that address.
@@ -53,7 +53,7 @@ BEGIN
     IF pair_n >= p_max THEN
         -- 2^30 s is far beyond any lockout: no overflow, same answer.
         wait_until := pair_last + make_interval(secs =>
-            least(p_lockout_s::float8, 2.0::float8 ^ least(pair_n - p_max, 30)));
+            least(p_lockout_s::float8, 2.0::float8 ^ least(pair_n - p_max + 1, 30)));
     END IF;
     -- The address may go on once its (10 x max)-th latest failure leaves
     -- the window.

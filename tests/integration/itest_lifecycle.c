@@ -271,7 +271,8 @@ test_reload_certificate_and_settings(void **state)
 	json_decref(h_call_ok(old, "system.ping", NULL));
 	assert_int_equal(h_log_count(d, " debug "), n);
 
-	/* The new policy: 2 failures lock the address. */
+	/* The new policy: after 2 failures this address waits for this
+	 * account (2 s). */
 	c = h_connect(d);
 	json_decref(h_call_err(c, "auth.login", json_pack("{s:s, s:s}",
 	    "email", H_ADMIN_EMAIL, "password", "wrong-password-1"), 401,
