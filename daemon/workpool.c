@@ -1,11 +1,12 @@
 /* Worker threads with results handed back to the event loop.
  *
  * Jobs go from a todo list per class (guarded by lock, workers sleep on
- * cond) to the done list (same lock); idle workers take the classes in turn,
- * so a flood of one kind of job delays another kind by one job at most per
- * class, not by the whole flood; a worker that makes the done list non-empty writes
- * to an eventfd, which an event on the loop's base watches. Only writing to a
- * descriptor crosses threads, so libevent needs no locking of its own. */
+ * cond) to the done list (same lock). Idle workers take the classes in
+ * turn, so a flood of one kind of job delays a job of another kind by one
+ * job per class ahead of it, not by the whole flood. A worker that makes
+ * the done list non-empty writes to an eventfd, which an event on the
+ * loop's base watches. Only writing to a descriptor crosses threads, so
+ * libevent needs no locking of its own. */
 #include "workpool.h"
 
 #include <errno.h>

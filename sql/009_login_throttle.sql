@@ -52,8 +52,8 @@ BEGIN
        AND at > now() - interval '1 day';
     IF pair_n >= p_max THEN
         -- 2^30 s is far beyond any lockout: no overflow, same answer.
-        wait_until := pair_last + make_interval(secs =>
-            least(p_lockout_s::float8, 2.0::float8 ^ least(pair_n - p_max + 1, 30)));
+        wait_until := pair_last + make_interval(secs => least(
+            p_lockout_s::float8, 2.0::float8 ^ least(pair_n - p_max + 1, 30)));
     END IF;
     -- The address may go on once its (10 x max)-th latest failure leaves
     -- the window.
