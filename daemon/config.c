@@ -306,11 +306,6 @@ config_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	pwhash_set_cost((int)ps.cfg->policy.password_cost);
-	if (ps.cfg->policy.password_cost < PWHASH_DEFAULT_LN)
-		log_warn("%s: policy.password_cost = %lld is below the default "
-		    "%d: new password hashes are weaker than OWASP's floor "
-		    "for scrypt (fit for tests only)", path,
-		    ps.cfg->policy.password_cost, PWHASH_DEFAULT_LN);
 	return ps.cfg;
 fail:
 	config_free(ps.cfg);
