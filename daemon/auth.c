@@ -21,21 +21,31 @@ struct login;
 static char *take_password(struct request *req, const char *name);
 static void login_start(struct login *l);
 
-/* Logins in progress or waiting. Attempts on one e-mail, or from one
- * address, run one at a time in a daemon, so each sees the failures of the
- * one before: pipelined guesses cannot all be checked before the first
- * failure is counted (SPEC: the limit holds per e-mail and per address),
- * and colleagues logging in at once are queued, not refused. */
+/* Worker pool classes: a flood of logins must not hold password changes
+ * and user.create behind it, nor the other way round. */
+#define AUTH_JOB_LOGIN 0
+#define AUTH_JOB_PASSWORD 1
+
+/* Logins and password changes in progress or waiting. Attempts on one
+ * e-mail, or from one address, run one at a time in a daemon, so each sees
+ * the failures of the one before: pipelined guesses cannot all be checked
+ * before the first failure is counted (the throttle of docs/protocol.md,
+ * auth.login), and colleagues logging in at once are queued, not refused.
+ * A password change checks the old password as a login would, in the same
+ * queue. */
 static TAILQ_HEAD(, login) logins = TAILQ_HEAD_INITIALIZER(logins);
 
 struct login {
 	TAILQ_ENTRY(login) entry;
 	bool started;
+	bool change;            /* auth.change_password, not auth.login */
 	struct request *req;
 	char *email;
-	char *password;
+	char *password;         /* the old one for a change */
+	char *new_password;     /* change only */
 	char *stored;           /* NULL: unknown or disabled account */
-	char *rehash;           /* a new hash if stored used an older cost */
+	char *new_hash;         /* change: of new_password; login: a rehash
+	                           if stored used a lower cost */
 	long long user_id;
 	bool ok;
 	char token[44];
@@ -103,31 +113,52 @@ login_may_start(const struct login *l)
 	return true;
 }
 
-/* Every login ends here: waiting attempts it held back may go. */
+/* Every login ends here: waiting attempts it held back may go. Starting
+ * one runs a query; should its callback ever come before db_exec returns
+ * and free a login, the nested call only flags the list as changed and the
+ * walk starts over, never following a pointer it has not just read. */
 static void
 login_free(struct login *l)
 {
-	struct login *w, *next;
+	static bool walking, changed;
+	struct login *w;
 
 	TAILQ_REMOVE(&logins, l, entry);
 	login_release(l);
-	for (w = TAILQ_FIRST(&logins); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if (!w->started && login_may_start(w))
-			login_start(w);
+	changed = true;
+	if (walking)
+		return;
+	walking = true;
+	while (changed) {
+		changed = false;
+		TAILQ_FOREACH(w, &logins, entry) {
+			if (!w->started && login_may_start(w)) {
+				login_start(w);
+				if (changed)
+					break;
+			}
+		}
+	}
+	walking = false;
+}
+
+static void
+wipe_free(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
 	}
 }
 
 static void
 login_release(struct login *l)
 {
-	if (l->password != NULL) {
-		OPENSSL_cleanse(l->password, strlen(l->password));
-		free(l->password);
-	}
+	wipe_free(l->password);
+	wipe_free(l->new_password);
 	free(l->email);
 	free(l->stored);
-	free(l->rehash);
+	free(l->new_hash);
 	OPENSSL_cleanse(l->token, sizeof l->token);
 	free(l);
 }
@@ -183,10 +214,17 @@ login_failure_done(PGresult *res, enum db_status st, void *arg)
 {
 	struct login *l = arg;
 	struct request *req = l->req;
+	bool change = l->change;
 
 	login_free(l);
 	if (st == DB_UNAVAILABLE) {
 		sqlcall_error(req, res, st);
+		return;
+	}
+	if (change) {
+		log_info("%s failed password change", rpc_peer_tag(req->peer));
+		rpc_error(req, "unauthenticated", "old_password", NULL,
+		    "The old password is wrong.");
 		return;
 	}
 	log_info("%s failed login", rpc_peer_tag(req->peer));
@@ -200,14 +238,36 @@ login_verify_work(void *arg)
 {
 	struct login *l = arg;
 
-	if (l->stored != NULL) {
-		l->ok = pwhash_verify(l->password, l->stored);
-		if (l->ok && pwhash_needs_rehash(l->stored))
-			l->rehash = pwhash_hash(l->password);
-	} else {
+	if (l->stored == NULL) {
 		pwhash_dummy_verify(l->password);
 		l->ok = false;
+		return;
 	}
+	l->ok = pwhash_verify(l->password, l->stored);
+	if (l->ok && l->change)
+		l->new_hash = pwhash_hash(l->new_password);
+	else if (l->ok && pwhash_needs_rehash(l->stored))
+		l->new_hash = pwhash_hash(l->password);
+}
+
+static void
+change_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct login *l = arg;
+	struct request *req = l->req;
+	json_t *j;
+
+	login_free(l);
+	if (st != DB_OK) {
+		sqlcall_error(req, res, st);
+		return;
+	}
+	if ((j = sqlcall_json(res)) == NULL) {
+		rpc_internal(req, "auth_set_password answered no JSON");
+		return;
+	}
+	log_info("%s changed its password", rpc_peer_tag(req->peer));
+	rpc_reply(req, j);
 }
 
 static void
@@ -232,6 +292,20 @@ login_verify_done(void *arg)
 		    login_failure_done, l);
 		return;
 	}
+	if (l->change) {
+		if (l->new_hash == NULL) {
+			login_free(l);
+			rpc_internal(req, "password hashing failed");
+			return;
+		}
+		vals[0] = rpc_peer_session(req->peer)->token_hash;
+		vals[1] = l->stored;
+		vals[2] = l->new_hash;
+		vals[3] = rpc_peer_addr(req->peer);
+		db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_SET_PASSWORD), 4, vals,
+		    change_done, l);
+		return;
+	}
 	auth_new_token(l->token, l->token_hash);
 	snprintf(uid, sizeof uid, "%lld", l->user_id);
 	snprintf(ttl, sizeof ttl, "%lld", req->app->cfg->policy.token_ttl);
@@ -239,7 +313,7 @@ login_verify_done(void *arg)
 	vals[1] = l->token_hash;
 	vals[2] = ttl;
 	vals[3] = rpc_peer_addr(req->peer);
-	vals[4] = l->rehash;
+	vals[4] = l->new_hash;
 	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_LOGIN_SUCCESS), 5, vals,
 	    login_success_done, l);
 }
@@ -268,10 +342,16 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		json_decref(j);
 		login_free(l);
 		log_warn("%s login refused: too many failures", rpc_peer_tag(req->peer));
-		rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
-		    "retry_after_s", wait), "Too many failed logins; try again "
-		    "in %lld minute%s.", (long long)(wait + 59) / 60,
-		    wait > 60 ? "s" : "");
+		if (wait < 60)
+			rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
+			    "retry_after_s", wait), "Too many failed logins; "
+			    "try again in %lld second%s.", (long long)wait,
+			    wait > 1 ? "s" : "");
+		else
+			rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
+			    "retry_after_s", wait), "Too many failed logins; "
+			    "try again in %lld minute%s.",
+			    (long long)(wait + 59) / 60, wait > 60 ? "s" : "");
 		return;
 	}
 	hash = json_object_get(j, "password_hash");
@@ -279,7 +359,8 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		l->stored = xstrdup(json_string_value(hash));
 	l->user_id = json_integer_value(json_object_get(j, "user_id"));
 	json_decref(j);
-	workpool_submit(req->app->workers, login_verify_work, login_verify_done, l);
+	workpool_submit_class(req->app->workers, l->change ? AUTH_JOB_PASSWORD :
+	    AUTH_JOB_LOGIN, login_verify_work, login_verify_done, l);
 }
 
 static void
@@ -435,28 +516,17 @@ auth_bind_certificate(struct app *app, struct rpc_peer *p, char *email)
 	    cb);
 }
 
-/* Both jobs below carry the request and a few strings to the worker. */
+/* user.create's job: the request and the password to hash. */
 struct pwjob {
 	struct request *req;
-	char *password;         /* to check or to hash */
-	char *new_password;
-	char *stored;
+	char *password;
 	char *new_hash;
-	bool ok;
 };
 
 static void
 pwjob_free(struct pwjob *j)
 {
-	if (j->password != NULL) {
-		OPENSSL_cleanse(j->password, strlen(j->password));
-		free(j->password);
-	}
-	if (j->new_password != NULL) {
-		OPENSSL_cleanse(j->new_password, strlen(j->new_password));
-		free(j->new_password);
-	}
-	free(j->stored);
+	wipe_free(j->password);
 	free(j->new_hash);
 	free(j);
 }
@@ -512,100 +582,50 @@ auth_user_create(struct request *req)
 
 	j->req = req;
 	j->password = take_password(req, "password");
-	workpool_submit(req->app->workers, hash_work, user_create_hashed, j);
+	workpool_submit_class(req->app->workers, AUTH_JOB_PASSWORD, hash_work,
+	    user_create_hashed, j);
 }
 
+/* The caller's e-mail is known: the check of the old password joins the
+ * login queue and is throttled like a login of that e-mail from here. */
 static void
-change_done(PGresult *res, enum db_status st, void *arg)
+change_email_loaded(PGresult *res, enum db_status st, void *arg)
 {
-	struct request *req = arg;
-	json_t *j;
+	struct login *l = arg;
+	struct request *req = l->req;
+	json_t *r, *e;
 
 	if (st != DB_OK) {
-		sqlcall_error(req, res, st);
-		return;
-	}
-	if ((j = sqlcall_json(res)) == NULL) {
-		rpc_internal(req, "auth_set_password answered no JSON");
-		return;
-	}
-	log_info("%s changed its password", rpc_peer_tag(req->peer));
-	rpc_reply(req, j);
-}
-
-static void
-change_verify_work(void *arg)
-{
-	struct pwjob *j = arg;
-
-	j->ok = j->stored != NULL && pwhash_verify(j->password, j->stored);
-	if (j->ok)
-		j->new_hash = pwhash_hash(j->new_password);
-}
-
-static void
-change_verified(void *arg)
-{
-	struct pwjob *j = arg;
-	struct request *req = j->req;
-	const char *vals[4];
-
-	if (workpool_skipped(req->app->workers)) {
-		pwjob_free(j);
-		rpc_error(req, "unavailable", NULL, NULL,
-		    "The server is stopping; try again.");
-		return;
-	}
-	if (!j->ok) {
-		pwjob_free(j);
-		rpc_error(req, "unauthenticated", "old_password", NULL,
-		    "The old password is wrong.");
-		return;
-	}
-	if (j->new_hash == NULL) {
-		pwjob_free(j);
-		rpc_internal(req, "password hashing failed");
-		return;
-	}
-	vals[0] = rpc_peer_session(req->peer)->token_hash;
-	vals[1] = j->stored;
-	vals[2] = j->new_hash;
-	vals[3] = rpc_peer_addr(req->peer);
-	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_SET_PASSWORD), 4, vals,
-	    change_done, req);
-	pwjob_free(j);
-}
-
-static void
-change_hash_loaded(PGresult *res, enum db_status st, void *arg)
-{
-	struct pwjob *j = arg;
-	struct request *req = j->req;
-	json_t *r, *h;
-
-	if (st != DB_OK) {
-		pwjob_free(j);
+		login_release(l);
 		sqlcall_error(req, res, st);
 		return;
 	}
 	r = sqlcall_json(res);
-	h = json_object_get(r, "password_hash");
-	if (json_is_string(h))
-		j->stored = xstrdup(json_string_value(h));
+	e = json_object_get(r, "email");
+	if (!json_is_string(e)) {
+		json_decref(r);
+		login_release(l);
+		rpc_internal(req, "auth_password_hash answered no e-mail");
+		return;
+	}
+	l->email = xstrdup(json_string_value(e));
 	json_decref(r);
-	workpool_submit(req->app->workers, change_verify_work, change_verified, j);
+	TAILQ_INSERT_TAIL(&logins, l, entry);
+	if (login_may_start(l))
+		login_start(l);
 }
 
 void
 auth_change_password(struct request *req)
 {
-	struct pwjob *j = xcalloc(1, sizeof *j);
+	struct login *l = xcalloc(1, sizeof *l);
 	const char *vals[1];
 
-	j->req = req;
-	j->password = take_password(req, "old_password");
-	j->new_password = take_password(req, "new_password");
+	l->req = req;
+	l->change = true;
+	l->password = take_password(req, "old_password");
+	l->new_password = take_password(req, "new_password");
 	vals[0] = rpc_peer_session(req->peer)->token_hash;
 	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_PASSWORD_HASH), 1, vals,
-	    change_hash_loaded, j);
+	    change_email_loaded, l);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pwhash.h"
 #include "util.h"
 
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
@@ -67,6 +68,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "login_max_failures", C_INT, O(policy.login_max_failures), "5", 1, 1000, true},
 	{"policy", "login_lockout", C_DURATION, O(policy.login_lockout), "15m", 1, 7 * DAY, true},
 	{"policy", "token_ttl", C_DURATION, O(policy.token_ttl), "12h", 60, 90 * DAY, true},
+	{"policy", "password_cost", C_INT, O(policy.password_cost), "17", 10, PWHASH_MAX_COST, true},
 	{"policy", "retention_months", C_INT, O(policy.retention_months), "24", 1, 240, true},
 	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
 	{"policy", "report_max_days", C_INT, O(policy.report_max_days), "400", 1, 3660, true},
@@ -324,6 +326,7 @@ config_load(const char *path, char *err, size_t errlen)
 		    path);
 		goto fail;
 	}
+	pwhash_set_cost((int)ps.cfg->policy.password_cost);
 	return ps.cfg;
 fail:
 	config_free(ps.cfg);

@@ -19,6 +19,7 @@ struct policy {
 	long long login_max_failures;
 	long long login_lockout;       /* seconds */
 	long long token_ttl;           /* seconds */
+	long long password_cost;       /* log2 of scrypt's N for new hashes */
 	long long retention_months;
 	long long retention_interval;  /* seconds between retention checks */
 	long long report_max_days;     /* longest report.activity range */
@@ -66,7 +67,9 @@ struct config {
 };
 
 /* Parses path. On error returns NULL and writes "file:line: problem" (or
- * "file: problem") into err. */
+ * "file: problem") into err. A file that loads also sets the cost of new
+ * password hashes (pwhash_set_cost): --add-admin and the daemon, at start
+ * and on SIGHUP, hash at the configured cost. */
 struct config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 

@@ -1,6 +1,7 @@
 /* scrypt password hashes; see pwhash.h for the stored format. */
 #include "pwhash.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -15,20 +16,23 @@
 
 #define PWHASH_PREFIX "$scrypt$"
 
-/* Defaults for new hashes. N = 2^15, r = 8 is the cost RFC 7914 and OWASP
- * suggest for interactive logins: 32 MiB and a few tens of milliseconds. */
-#define PWHASH_DEFAULT_LN 15
+/* Defaults for new hashes: N = 2^17, r = 8, p = 1 is OWASP's floor for
+ * scrypt (Password Storage Cheat Sheet): 128 MiB and a few hundred
+ * milliseconds a hash. PWHASH_DEFAULT_LN is in pwhash.h. */
 #define PWHASH_DEFAULT_R 8
 #define PWHASH_DEFAULT_P 1
 #define PWHASH_SALT_LEN 16
 #define PWHASH_HASH_LEN 32
 
 /* What a stored string may ask for. These bound what a tampered or corrupt
- * row can cost us: memory is checked against PWHASH_MAX_MEM, and r*p is
- * capped so a small-memory row cannot ask for minutes of CPU instead. */
+ * row can cost us: memory is checked against PWHASH_MAX_MEM (also given to
+ * OpenSSL as scrypt's maxmem, whose own default is about 1 GiB), and r*p is
+ * capped so a small-memory row cannot ask for minutes of CPU instead.
+ * 512 MiB admits ln=18 at r=8 (256 MiB), the highest cost pwhash_set_cost
+ * takes. */
 #define PWHASH_MAX_LN 20
 #define PWHASH_MAX_RP 256
-#define PWHASH_MAX_MEM ((uint64_t)256 * 1024 * 1024)
+#define PWHASH_MAX_MEM ((uint64_t)512 * 1024 * 1024)
 #define PWHASH_MIN_SALT 1	/* RFC 7914's own test vectors use "NaCl" */
 #define PWHASH_MAX_SALT 64
 #define PWHASH_MIN_HASH 16
@@ -42,7 +46,8 @@ struct pwhash_params {
 	size_t hash_len;
 };
 
-static int pwhash_cost_ln = PWHASH_DEFAULT_LN;
+/* Set from the loop thread (on SIGHUP too), read by workers. */
+static _Atomic int pwhash_cost_ln = PWHASH_DEFAULT_LN;
 
 static const char b64_chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -59,9 +64,15 @@ static bool pwhash_derive(const char *, const unsigned char *, size_t,
 void
 pwhash_set_cost(int ln)
 {
-	if (ln < 1 || ln > PWHASH_MAX_LN)
+	if (ln < PWHASH_MIN_COST || ln > PWHASH_MAX_COST)
 		fatal("pwhash_set_cost: ln %d out of range", ln);
-	pwhash_cost_ln = ln;
+	atomic_store_explicit(&pwhash_cost_ln, ln, memory_order_relaxed);
+}
+
+int
+pwhash_cost(void)
+{
+	return atomic_load_explicit(&pwhash_cost_ln, memory_order_relaxed);
 }
 
 /* Unpadded base64 of len bytes into out (4 * ceil(len / 3) + 1 bytes is
@@ -273,7 +284,7 @@ pwhash_hash(const char *password)
 	char salt64[PWHASH_SALT_LEN * 4 / 3 + 4];
 	char hash64[PWHASH_HASH_LEN * 4 / 3 + 4];
 	char *out = NULL;
-	unsigned ln = (unsigned)pwhash_cost_ln;
+	unsigned ln = (unsigned)pwhash_cost();
 
 	if (password == NULL)
 		return NULL;
@@ -325,7 +336,7 @@ pwhash_needs_rehash(const char *stored)
 
 	if (!pwhash_parse(stored, &pp))
 		return true;
-	weaker = pp.ln < (unsigned)pwhash_cost_ln || pp.r < PWHASH_DEFAULT_R ||
+	weaker = pp.ln < (unsigned)pwhash_cost() || pp.r < PWHASH_DEFAULT_R ||
 	    pp.p < PWHASH_DEFAULT_P || pp.salt_len < PWHASH_SALT_LEN ||
 	    pp.hash_len < PWHASH_HASH_LEN;
 	OPENSSL_cleanse(&pp, sizeof(pp));
@@ -342,7 +353,7 @@ pwhash_dummy_verify(const char *password)
 	if (password == NULL)
 		password = "";
 	(void)pwhash_derive(password, (const unsigned char *)salt,
-	    PWHASH_SALT_LEN, (unsigned)pwhash_cost_ln, PWHASH_DEFAULT_R,
+	    PWHASH_SALT_LEN, (unsigned)pwhash_cost(), PWHASH_DEFAULT_R,
 	    PWHASH_DEFAULT_P, derived, sizeof(derived));
 	OPENSSL_cleanse(derived, sizeof(derived));
 }

@@ -2,14 +2,14 @@
  * self-describing string so the cost can be raised without breaking the
  * hashes already in the database:
  *
- *	$scrypt$ln=15,r=8,p=1$<salt>$<hash>
+ *	$scrypt$ln=17,r=8,p=1$<salt>$<hash>
  *
  * ln is log2(N); salt and hash are standard base64 without padding (as in
  * the PHC string format): a 16-byte random salt and a 32-byte hash.
  *
- * Each call costs tens of milliseconds of CPU and 32 MiB of memory at the
- * default cost: call these from a workpool thread, never from the event
- * loop. All functions are thread-safe (pwhash_set_cost aside). */
+ * Each call costs a few hundred milliseconds of CPU and 128 MiB of memory
+ * at the default cost: call these from a workpool thread, never from the
+ * event loop. All functions are thread-safe. */
 #ifndef PWHASH_H
 #define PWHASH_H
 
@@ -37,8 +37,15 @@ bool pwhash_needs_rehash(const char *stored);
  * wrong password answer after the same delay. */
 void pwhash_dummy_verify(const char *password);
 
-/* FOR TESTS ONLY: sets log2(N) of new hashes (default 15) so test suites do
- * not spend seconds hashing. Not thread-safe: call before any hashing. */
+/* log2(N) of new hashes: OWASP's floor for scrypt (N = 2^17, r = 8, p = 1)
+ * by default. The configuration (policy.password_cost) sets it; costs below
+ * the default are for test suites, which would otherwise spend minutes
+ * hashing. A change applies to the next hash; hashes already made at a
+ * lower cost are upgraded at their next login (pwhash_needs_rehash). */
+#define PWHASH_DEFAULT_LN 17
+#define PWHASH_MIN_COST 1
+#define PWHASH_MAX_COST 18
 void pwhash_set_cost(int ln);
+int pwhash_cost(void);
 
 #endif

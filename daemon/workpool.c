@@ -1,9 +1,12 @@
 /* Worker threads with results handed back to the event loop.
  *
- * Jobs go from the todo list (guarded by lock, workers sleep on cond) to the
- * done list (same lock); a worker that makes the done list non-empty writes
- * to an eventfd, which an event on the loop's base watches. Only writing to a
- * descriptor crosses threads, so libevent needs no locking of its own. */
+ * Jobs go from a todo list per class (guarded by lock, workers sleep on
+ * cond) to the done list (same lock). Idle workers take the classes in
+ * turn, so a flood of one kind of job delays a job of another kind by one
+ * job per class ahead of it, not by the whole flood. A worker that makes
+ * the done list non-empty writes to an eventfd, which an event on the
+ * loop's base watches. Only writing to a descriptor crosses threads, so
+ * libevent needs no locking of its own. */
 #include "workpool.h"
 
 #include <errno.h>
@@ -38,7 +41,9 @@ struct workpool {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct workpool_jobs todo;	/* under lock */
+	struct workpool_jobs todo[WORKPOOL_CLASSES];	/* under lock */
+	size_t ntodo;			/* under lock: jobs in all todo lists */
+	unsigned next_class;		/* under lock: where the next pick starts */
 	struct workpool_jobs done;	/* under lock */
 	bool stopping;			/* under lock */
 
@@ -57,6 +62,27 @@ static void workpool_wake_cb(evutil_socket_t, short, void *);
 static void workpool_deliver(struct workpool *);
 static void workpool_signal(struct workpool *);
 static void workpool_finish(struct workpool *, struct workpool_job *);
+static struct workpool_job *workpool_take(struct workpool *);
+
+/* With lock held: the next job to run, the classes served in turn (round
+ * robin over the non-empty ones), or NULL. */
+static struct workpool_job *
+workpool_take(struct workpool *wp)
+{
+	struct workpool_job *job;
+	unsigned i, c;
+
+	for (i = 0; i < WORKPOOL_CLASSES; i++) {
+		c = (wp->next_class + i) % WORKPOOL_CLASSES;
+		if ((job = STAILQ_FIRST(&wp->todo[c])) == NULL)
+			continue;
+		STAILQ_REMOVE_HEAD(&wp->todo[c], entry);
+		wp->ntodo--;
+		wp->next_class = (c + 1) % WORKPOOL_CLASSES;
+		return job;
+	}
+	return NULL;
+}
 
 /* Called with no lock held: tells the loop the done list has work. */
 static void
@@ -98,13 +124,12 @@ workpool_thread(void *arg)
 
 	pthread_mutex_lock(&wp->lock);
 	for (;;) {
-		while (STAILQ_EMPTY(&wp->todo) && !wp->stopping)
+		while (wp->ntodo == 0 && !wp->stopping)
 			pthread_cond_wait(&wp->cond, &wp->lock);
 		/* Stopping still drains the queue: every done must follow
 		 * its work. */
-		if ((job = STAILQ_FIRST(&wp->todo)) == NULL)
+		if ((job = workpool_take(wp)) == NULL)
 			break;
-		STAILQ_REMOVE_HEAD(&wp->todo, entry);
 		pthread_mutex_unlock(&wp->lock);
 
 		job->work(job->arg);
@@ -169,6 +194,7 @@ workpool_new(struct event_base *base, int threads)
 	struct workpool *wp;
 	sigset_t all, old;
 	int i, error;
+	unsigned c;
 
 	if (threads < 1)
 		threads = 1;
@@ -177,7 +203,8 @@ workpool_new(struct event_base *base, int threads)
 
 	wp = xcalloc(1, sizeof(*wp));
 	wp->base = base;
-	STAILQ_INIT(&wp->todo);
+	for (c = 0; c < WORKPOOL_CLASSES; c++)
+		STAILQ_INIT(&wp->todo[c]);
 	STAILQ_INIT(&wp->done);
 	pthread_mutex_init(&wp->lock, NULL);
 	pthread_cond_init(&wp->cond, NULL);
@@ -222,8 +249,18 @@ void
 workpool_submit(struct workpool *wp, workpool_fn *work, workpool_fn *done,
     void *arg)
 {
+	workpool_submit_class(wp, 0, work, done, arg);
+}
+
+void
+workpool_submit_class(struct workpool *wp, unsigned cls, workpool_fn *work,
+    workpool_fn *done, void *arg)
+{
 	struct workpool_job *job;
 	bool stopping;
+
+	if (cls >= WORKPOOL_CLASSES)
+		fatal("workpool: no job class %u", cls);
 
 	job = xmalloc(sizeof(*job));
 	job->work = work;
@@ -240,7 +277,8 @@ workpool_submit(struct workpool *wp, workpool_fn *work, workpool_fn *done,
 	pthread_mutex_lock(&wp->lock);
 	stopping = wp->stopping;
 	if (!stopping) {
-		STAILQ_INSERT_TAIL(&wp->todo, job, entry);
+		STAILQ_INSERT_TAIL(&wp->todo[cls], job, entry);
+		wp->ntodo++;
 		pthread_cond_signal(&wp->cond);
 	}
 	pthread_mutex_unlock(&wp->lock);
@@ -268,9 +306,8 @@ workpool_abandon(struct workpool *wp)
 	if (wp == NULL)
 		return;
 	pthread_mutex_lock(&wp->lock);
-	any = !STAILQ_EMPTY(&wp->todo);
-	while ((job = STAILQ_FIRST(&wp->todo)) != NULL) {
-		STAILQ_REMOVE_HEAD(&wp->todo, entry);
+	any = wp->ntodo != 0;
+	while ((job = workpool_take(wp)) != NULL) {
 		job->skipped = true;
 		STAILQ_INSERT_TAIL(&wp->done, job, entry);
 	}

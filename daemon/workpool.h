@@ -36,7 +36,16 @@ typedef void workpool_fn(void *arg);
  * cannot be created. */
 struct workpool *workpool_new(struct event_base *base, int threads);
 
-/* Queues a job. Loop thread only. Never fails. */
+/* Jobs come in classes (0 to WORKPOOL_CLASSES - 1), each queued in order;
+ * idle workers serve the classes that have jobs in turn. A flood of one
+ * class (logins) thus cannot starve another (password changes): a job waits
+ * for at most one job of each other class per job ahead of it in its own. */
+#define WORKPOOL_CLASSES 4
+
+/* Queues a job of class cls. Loop thread only. Never fails. */
+void workpool_submit_class(struct workpool *wp, unsigned cls,
+    workpool_fn *work, workpool_fn *done, void *arg);
+/* The same, in class 0. */
 void workpool_submit(struct workpool *wp, workpool_fn *work, workpool_fn *done,
     void *arg);
 

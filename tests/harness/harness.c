@@ -494,6 +494,11 @@ write_conf_file(struct h_daemon *d, const char *path, const char *conninfo)
 		"migrate_conninfo = %s\n"
 		"pool_size = 4\n"
 		"\n"
+		"[policy]\n"
+		"# Cheap password hashes (1 MiB, a millisecond or so): the\n"
+		"# suite logs in a lot. A test's extra_ini may set more.\n"
+		"password_cost = 10\n"
+		"\n"
 		"[log]\n"
 		"level = debug\n",
 		d->port, certs, certs, conninfo, d->owner_conninfo);

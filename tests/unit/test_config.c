@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "pwhash.h"
 #include "util.h"
 
 /* Five lines every valid file needs; the bodies below start at line 6. */
@@ -131,6 +132,10 @@ test_defaults(void **state)
 	assert_int_equal(cfg->policy.login_lockout, 15 * 60);
 	assert_int_equal(cfg->policy.token_ttl, 12 * 3600);
 	assert_int_equal(cfg->policy.retention_months, 24);
+	/* New password hashes at OWASP's scrypt floor, N = 2^17, and the
+	 * loaded file sets the cost pwhash uses. */
+	assert_int_equal(cfg->policy.password_cost, 17);
+	assert_int_equal(pwhash_cost(), 17);
 
 	/* The server defaults the documentation gives. */
 	assert_int_equal(cfg->nlisten, 1);
@@ -202,6 +207,7 @@ test_all_keys(void **state)
 	    "token_ttl = 7d\n"
 	    "retention_months = 12\n"
 	    "report_max_days = 31\n"
+	    "password_cost = 12\n"
 	    "[log]\n"
 	    "level = debug\n"
 	    "format = json\n");
@@ -238,6 +244,8 @@ test_all_keys(void **state)
 	assert_int_equal(cfg->policy.login_lockout, 3600);
 	assert_int_equal(cfg->policy.token_ttl, 7 * 86400);
 	assert_int_equal(cfg->policy.retention_months, 12);
+	assert_int_equal(cfg->policy.password_cost, 12);
+	assert_int_equal(pwhash_cost(), 12);
 	assert_string_equal(cfg->log_level, "debug");
 	assert_string_equal(cfg->log_format, "json");
 	config_free(cfg);
@@ -332,6 +340,8 @@ test_int_ranges(void **state)
 	refuse("[policy]\nlogin_max_failures = 0\n", 2,
 	    "policy.login_max_failures");
 	refuse("[policy]\nmax_per_month = -1\n", 2, "policy.max_per_month");
+	refuse("[policy]\npassword_cost = 9\n", 2, "policy.password_cost");
+	refuse("[policy]\npassword_cost = 19\n", 2, "policy.password_cost");
 	/* The message gives the limits. */
 	refuse("[server]\nworkers = 65\n", 2, "1 to 64");
 }

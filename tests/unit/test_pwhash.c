@@ -25,6 +25,9 @@
 	"$scrypt$ln=10,r=8,p=16$TmFDbA$/bq+HJ00cgB4VucZDQHp/nxq18vII3gw53N2Y0" \
 	"s3MWIurzDZLiKjiG/xCSedmDDaxyevuUqD7m2DYMvfoswGQA"
 
+/* pwhash_cost() before any test changed it: the built-in default. */
+static int builtin_ln;
+
 static int
 setup(void **state)
 {
@@ -330,27 +333,64 @@ test_dummy_verify_time(void **state)
 	free(h);
 }
 
-/* One hash at the real default cost, to show it works within OpenSSL's
- * memory limit and to report what a login costs. */
+/* The built-in cost is at least OWASP's floor for scrypt, N = 2^17, r = 8,
+ * p = 1: a hash made below it in any parameter asks for an upgrade. */
+static void
+test_builtin_default(void **state)
+{
+	assert_true(builtin_ln >= 17);
+	assert_int_equal(PWHASH_DEFAULT_LN, builtin_ln);
+	pwhash_set_cost(builtin_ln);
+	assert_true(pwhash_needs_rehash("$scrypt$ln=16,r=8,p=1$"
+	    "AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	assert_true(pwhash_needs_rehash("$scrypt$ln=17,r=4,p=2$"
+	    "AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	assert_false(pwhash_needs_rehash("$scrypt$ln=17,r=8,p=1$"
+	    "AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	pwhash_set_cost(TEST_LN);
+}
+
+/* One hash at the built-in cost, to show it works within the memory limit
+ * given to OpenSSL (128 MiB for N = 2^17, r = 8) and to report what a
+ * login costs. */
 static void
 test_default_cost(void **state)
 {
 	struct timespec t0;
+	char prefix[64];
 	char *h;
 
-	pwhash_set_cost(15);
+	pwhash_set_cost(builtin_ln);
+	snprintf(prefix, sizeof prefix, "$scrypt$ln=%d,r=8,p=1$", builtin_ln);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	h = pwhash_hash("pw");
-	print_message("default cost (ln=15, r=8, p=1): hash %.1f ms\n",
-	    ms_since(&t0));
+	print_message("built-in cost (ln=%d, r=8, p=1): hash %.1f ms\n",
+	    builtin_ln, ms_since(&t0));
 	assert_non_null(h);
-	assert_true(strncmp(h, "$scrypt$ln=15,r=8,p=1$", 22) == 0);
+	assert_true(strncmp(h, prefix, strlen(prefix)) == 0);
 	assert_false(pwhash_needs_rehash(h));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_true(pwhash_verify("pw", h));
-	print_message("default cost: verify %.1f ms\n", ms_since(&t0));
+	print_message("built-in cost: verify %.1f ms\n", ms_since(&t0));
 	pwhash_set_cost(TEST_LN);
 	free(h);
+}
+
+/* The highest cost the configuration accepts (ln=18, 256 MiB) still fits
+ * under the memory bound of stored hashes. */
+static void
+test_max_cost_verifies(void **state)
+{
+	/* Parsing alone decides: a refused string would need a rehash and
+	 * log a warning, an accepted one at the current cost needs none. */
+	pwhash_set_cost(PWHASH_MAX_COST);
+	assert_false(pwhash_needs_rehash("$scrypt$ln=18,r=8,p=1$"
+	    "AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	pwhash_set_cost(TEST_LN);
 }
 
 int
@@ -367,11 +407,14 @@ main(void)
 		cmocka_unit_test(test_noncanonical_base64),
 		cmocka_unit_test(test_needs_rehash),
 		cmocka_unit_test(test_dummy_verify_time),
+		cmocka_unit_test(test_builtin_default),
 		cmocka_unit_test(test_default_cost),
+		cmocka_unit_test(test_max_cost_verifies),
 	};
 
 	/* The malformed cases are logged at warn on purpose; keep the test
 	 * output readable. */
 	log_configure(LL_ERROR, false);
+	builtin_ln = pwhash_cost();
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

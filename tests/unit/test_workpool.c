@@ -278,6 +278,82 @@ test_thread_clamp(void **state)
 	workpool_free(NULL);
 }
 
+/* Fairness: one worker held busy, 100 jobs of class 0 queued, then one of
+ * class 1. Served in turn, the class 1 job runs second once the worker is
+ * free, not after the whole flood. */
+struct order {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;		/* the gate the first job waits on */
+	int next;		/* run order handed out by work */
+	int ran_at[102];
+};
+
+struct ordered_job {
+	struct order *o;
+	int id;
+};
+
+static void
+ordered_work(void *arg)
+{
+	struct ordered_job *j = arg;
+	struct order *o = j->o;
+
+	pthread_mutex_lock(&o->lock);
+	while (j->id == 0 && !o->open)
+		pthread_cond_wait(&o->cond, &o->lock);
+	o->ran_at[j->id] = o->next++;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void
+ordered_done(void *arg)
+{
+	(void)arg;
+}
+
+static void
+test_classes_fair(void **state)
+{
+	struct test_ctx *ctx = *state;
+	struct workpool *wp = workpool_new(ctx->base, 1);
+	struct ordered_job jobs[102];
+	struct order o;
+	int i, behind = 0;
+
+	memset(&o, 0, sizeof o);
+	pthread_mutex_init(&o.lock, NULL);
+	pthread_cond_init(&o.cond, NULL);
+	assert_non_null(wp);
+	/* Job 0 holds the only worker until every other job is queued. */
+	for (i = 0; i <= 100; i++) {
+		jobs[i].o = &o;
+		jobs[i].id = i;
+		workpool_submit_class(wp, 0, ordered_work, ordered_done,
+		    &jobs[i]);
+	}
+	jobs[101].o = &o;
+	jobs[101].id = 101;
+	workpool_submit_class(wp, 1, ordered_work, ordered_done, &jobs[101]);
+	pthread_mutex_lock(&o.lock);
+	o.open = true;
+	pthread_cond_signal(&o.cond);
+	pthread_mutex_unlock(&o.lock);
+	event_base_dispatch(ctx->base);
+	workpool_free(wp);
+
+	assert_int_equal(o.next, 102);
+	for (i = 1; i <= 100; i++)
+		if (o.ran_at[i] > o.ran_at[101])
+			behind++;
+	if (behind < 98)
+		fail_msg("the class 1 job ran after %d of the 100 class 0 "
+		    "jobs queued before it", 100 - behind);
+	pthread_cond_destroy(&o.cond);
+	pthread_mutex_destroy(&o.lock);
+}
+
 int
 main(void)
 {
@@ -292,6 +368,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_clamp, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_classes_fair, setup,
 		    teardown),
 	};
 
