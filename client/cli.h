@@ -1,7 +1,8 @@
 /*
  * strapontin, the command-line client: what its modules share.
  *
- *	cli.c        main(): global options, finding the command, help
+ *	cli.c        cli_main(): global options, finding the command, help
+ *	cli_main.c   main(), which only calls cli_main()
  *	cli_table.c  the command table (noun, verb, method, positional
  *	             param, params) and the enumerations
  *	cli_params.c params of a command: the spec language, --flag parsing
