@@ -93,7 +93,7 @@ usage(FILE *f)
 		"  strapontin offer list --from today --available-only\n"
 		"  strapontin booking create --offer-id 12 --beneficiary-id 7 "
 		"--seats 2\n"
-		"  strapontin ticket check-in 7KQ4-M2XD-9TPB-W3RC\n"
+		"  strapontin ticket check-in 7KQ4-M2XD-9TPB-W3RF\n"
 		"\nexit status: 0 ok, 1 refused by the server, 2 usage, "
 		"3 cannot connect or TLS failure.\n"
 		"See strapontin(1).\n");
@@ -699,7 +699,7 @@ run(struct cli *cli, int argc, char **argv)
 }
 
 int
-main(int argc, char **argv)
+cli_main(int argc, char **argv)
 {
 	struct cli cli;
 	int r;

@@ -1,7 +1,8 @@
 /*
  * strapontin, the command-line client: what its modules share.
  *
- *	cli.c        main(): global options, finding the command, help
+ *	cli.c        cli_main(): global options, finding the command, help
+ *	cli_main.c   main(), which only calls cli_main()
  *	cli_table.c  the command table (noun, verb, method, positional
  *	             param, params) and the enumerations
  *	cli_params.c params of a command: the spec language, --flag parsing
@@ -119,6 +120,7 @@ enum cli_ptype {
 	CP_CURSOR,
 	CP_ENUM,
 	CP_ENUMS, /* an array of choices: "a,b" on the command line */
+	CP_TICKET, /* a string: a ticket code, checked and put in shape */
 };
 struct cli_param {
 	char name[40];
@@ -199,6 +201,9 @@ extern const struct cli_view view_offer, view_offers, view_guest_list,
 void cli_print_event(const json_t *event);
 
 /* cli.c */
+/* The whole program; main() (cli_main.c) only calls it, so that tests
+ * can link every module but main. */
+int cli_main(int argc, char **argv);
 void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 cli_fn cli_run_method, cli_cmd_call, cli_cmd_ping, cli_cmd_version,
     cli_cmd_health;

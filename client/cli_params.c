@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ticket.h"
 
 static const struct {
 	const char *type;
@@ -30,6 +31,7 @@ static const struct {
     {"hhmm", CP_HHMM, "HH:MM"},
     {"ids", CP_IDS, "ID,ID,..."},
     {"cursor", CP_CURSOR, "CURSOR"},
+    {"ticket", CP_TICKET, "CODE"},
 };
 #define NPTYPES (sizeof ptypes / sizeof ptypes[0])
 
@@ -62,7 +64,8 @@ static const struct {
     {"booking_deadline", "last time to book (default: 48 h before)"},
     {"booking_id", "the booking"},
     {"choices", "1 to 3 offer ids, best first"},
-    {"code", "ticket code (dashes and case do not matter)"},
+    {"code", "ticket code (case, blanks and dashes do not matter; O is "
+	     "read as 0, I and L as 1)"},
     {"consent", "the person agreed to the processing of this data"},
     {"contact_email", "who to write to"},
     {"count", "how many drop-ins"},
@@ -335,6 +338,7 @@ static json_t *
 param_value(struct cli *cli, const struct cli_param *p, const char *s)
 {
 	char flag[64], buf[40];
+	enum ticket_status ts;
 	long long v;
 	bool b;
 	json_t *j;
@@ -375,6 +379,14 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 		cli_warnx("%s: %s wants ids separated by commas (4,9,12), "
 			  "not '%s'",
 			  cli->words, flag, s);
+		return NULL;
+	case CP_TICKET:
+		/* A misread character is caught here by the check character,
+		 * without a round trip; the code goes out as the server
+		 * shows it. */
+		if ((ts = ticket_parse(s, strlen(s), buf)) == TICKET_OK)
+			return json_string(buf);
+		cli_warnx("%s: %s: '%s'", cli->words, ticket_reason(ts), s);
 		return NULL;
 	case CP_ENUM:
 	case CP_ENUMS:

@@ -134,7 +134,7 @@ const struct cli_command cli_commands[] = {
 {"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, "list waiting-list entries"},
 {"waitlist", "accept", "waitlist.accept", "entry_id", "entry_id!", &view_booking, 0, NULL, "take the seats offered to an entry"},
 
-{"ticket", "check-in", "ticket.check_in", "code", "code!", &view_checkin, 0, NULL, "check a ticket code in at the door"},
+{"ticket", "check-in", "ticket.check_in", "code", "code:ticket!", &view_checkin, 0, NULL, "check a ticket code in at the door"},
 
 {"audit", "list", "audit.list", NULL, "from:time to:time user_id" LIST, &view_audit, CMD_LIST, NULL, "who changed what, when"},
 

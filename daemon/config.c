@@ -276,11 +276,11 @@ config_defaults(struct parse_state *ps)
 	ps->listen_seen = false;
 }
 
-struct config *
-config_load(const char *path, char *err, size_t errlen)
+/* Parses f, named path in messages; does not close it. */
+static struct config *
+config_parse(FILE *f, const char *path, char *err, size_t errlen)
 {
 	struct parse_state ps;
-	FILE *f;
 	int line;
 
 	memset(&ps, 0, sizeof ps);
@@ -288,13 +288,8 @@ config_load(const char *path, char *err, size_t errlen)
 	ps.cfg->path = xstrdup(path);
 	config_defaults(&ps);
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
 	ps.f = f;
 	line = ini_parse_stream(config_read_line, &ps, config_ini_cb, &ps);
-	fclose(f);
 	free(ps.buf);
 	if (ps.long_line != 0 && (line == 0 || ps.long_line <= line)) {
 		snprintf(err, errlen, "%s:%d: line too long (at most %d bytes)",
@@ -331,6 +326,41 @@ config_load(const char *path, char *err, size_t errlen)
 fail:
 	config_free(ps.cfg);
 	return NULL;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config *cfg;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	cfg = config_parse(f, path, err, errlen);
+	fclose(f);
+	return cfg;
+}
+
+struct config *
+config_load_mem(const char *name, const char *text, size_t len, char *err,
+    size_t errlen)
+{
+	struct config *cfg;
+	FILE *f;
+
+	/* Read through a stream all the same, so that a text and a file
+	 * go through the one line reader. An empty stream is a valid
+	 * (empty) file, but fmemopen() wants a non-empty buffer. */
+	if ((f = fmemopen(len > 0 ? (void *)text : "", len > 0 ? len : 1,
+	    "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return NULL;
+	}
+	cfg = config_parse(f, name, err, errlen);
+	fclose(f);
+	return cfg;
 }
 
 void

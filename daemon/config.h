@@ -71,6 +71,10 @@ struct config {
  * password hashes (pwhash_set_cost): --add-admin and the daemon, at start
  * and on SIGHUP, hash at the configured cost. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* The same for a text in memory (len bytes, NULs and all), named name in
+ * messages: for tests and the fuzzer. */
+struct config *config_load_mem(const char *name, const char *text,
+    size_t len, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
 /* Lists into err the keys whose values differ between old and new but

@@ -807,6 +807,42 @@ test_split_hostport(void **state)
 	SPLIT("127.0.0.1: 7443", NULL, NULL);
 }
 
+/* A text in memory goes through the same parser as a file: the same
+ * values, the same errors at the same lines, under the name given. */
+static void
+test_load_mem(void **state)
+{
+	static const char body[] = BASE "[server]\nworkers = 7\n"
+	    "listen = [::1]:9443\n";
+	char err[512];
+	struct config *cfg;
+
+	cfg = config_load_mem("inline", body, sizeof body - 1, err, sizeof err);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->workers, 7);
+	assert_int_equal(cfg->nlisten, 1);
+	assert_string_equal(cfg->listen[0], "[::1]:9443");
+	assert_string_equal(cfg->path, "inline");
+	config_free(cfg);
+
+	/* Only len bytes are read: the rest would be a bad line 8. */
+	cfg = config_load_mem("inline", BASE "[server]\nworkers = 7\nbad",
+	    strlen(BASE "[server]\nworkers = 7\n"), err, sizeof err);
+	assert_non_null(cfg);
+	config_free(cfg);
+
+	assert_null(config_load_mem("inline", BASE "[server]\nworkers = 99\n",
+	    strlen(BASE "[server]\nworkers = 99\n"), err, sizeof err));
+	assert_string_equal(err, "inline:7: server.workers must be an integer "
+	    "from 1 to 64");
+	/* A NUL ends its line there, as in a file. */
+	assert_null(config_load_mem("inline", "[tls]\ncert\0 = x\n", 16, err,
+	    sizeof err));
+	assert_string_equal(err, "inline:2: syntax error");
+	assert_null(config_load_mem("inline", "", 0, err, sizeof err));
+	assert_string_equal(err, "inline: database.conninfo is required");
+}
+
 int
 main(void)
 {
@@ -832,6 +868,7 @@ main(void)
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_keep_static),
 		cmocka_unit_test(test_split_hostport),
+		cmocka_unit_test(test_load_mem),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
