@@ -45,6 +45,7 @@ static const char *sanitizer_marks[] = {
     "ERROR: AddressSanitizer",
     "runtime error:",
     "LeakSanitizer",
+    "WARNING: ThreadSanitizer",
 };
 
 void
