@@ -11,6 +11,8 @@
 
 /* ---- the private cluster ------------------------------------------------ */
 
+static int signal_cluster(struct chaos_pg *pg, int sig);
+
 static void
 pg_tmp(struct chaos_pg *pg, const char *action)
 {
@@ -69,8 +71,8 @@ chaos_pg_stop(struct chaos_pg *pg)
 {
 	if (!pg->started)
 		return;
-	/* A frozen cluster would not stop. */
-	chaos_pg_freeze(pg, false);
+	/* A frozen cluster would not stop; a crashed one has no process. */
+	signal_cluster(pg, SIGCONT);
 	h_sh("'%s/scripts/pg-tmp' stop '%s' >/dev/null 2>&1",
 	    h_env("ST_SOURCE_DIR"), pg->dir);
 	pg->started = false;
@@ -104,29 +106,30 @@ parent_of(pid_t pid)
 	return (pid_t)ppid;
 }
 
-void
-chaos_pg_freeze(struct chaos_pg *pg, bool freeze)
+/* Sends sig to the postmaster of pg and to its children; the number of
+ * children signalled, or -1 if there is no running postmaster. */
+static int
+signal_cluster(struct chaos_pg *pg, int sig)
 {
 	char cluster[600], path[700], line[64];
-	int sig = freeze ? SIGSTOP : SIGCONT, n = 0;
 	pid_t postmaster;
 	struct dirent *e;
 	DIR *proc;
+	int n = 0;
 
 	snprintf(path, sizeof path, "%s/cluster", pg->dir);
 	if (!read_line(path, cluster, sizeof cluster))
-		h_fail("no cluster recorded in %s", path);
+		return -1;
 	snprintf(path, sizeof path, "%s/data/postmaster.pid", cluster);
 	if (!read_line(path, line, sizeof line) ||
 	    (postmaster = (pid_t)atoi(line)) <= 0)
-		h_fail("cannot read the postmaster's pid in %s", path);
-	/* The postmaster first when freezing, so that it forks no new
+		return -1;
+	/* The postmaster first when stopping, so that it forks no new
 	 * process meanwhile; its children are then all there is. */
-	if (freeze && kill(postmaster, sig) != 0)
-		h_fail("kill(%d, SIGSTOP): %s", (int)postmaster,
-		    strerror(errno));
+	if (sig == SIGSTOP && kill(postmaster, sig) != 0)
+		return -1;
 	if ((proc = opendir("/proc")) == NULL)
-		h_fail("cannot read /proc: %s", strerror(errno));
+		return -1;
 	while ((e = readdir(proc)) != NULL) {
 		pid_t pid = (pid_t)atoi(e->d_name);
 
@@ -135,11 +138,17 @@ chaos_pg_freeze(struct chaos_pg *pg, bool freeze)
 			n++;
 	}
 	closedir(proc);
-	if (!freeze)
+	if (sig != SIGSTOP)
 		kill(postmaster, sig);
-	if (freeze && n == 0)
-		h_fail("the postmaster %d has no child process to stop",
-		    (int)postmaster);
+	return n;
+}
+
+void
+chaos_pg_freeze(struct chaos_pg *pg, bool freeze)
+{
+	if (signal_cluster(pg, freeze ? SIGSTOP : SIGCONT) <= 0)
+		h_fail("no PostgreSQL processes to %s in %s",
+		    freeze ? "stop" : "continue", pg->dir);
 }
 
 const char *

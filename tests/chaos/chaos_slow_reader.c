@@ -14,7 +14,7 @@
 
 #define ROUND 250	  /* offer.set_seats pipelined per round */
 #define FILL_ROUNDS 200	  /* at most, until the daemon drops the queue */
-#define MORE_EVENTS 4000  /* after that */
+#define MORE_EVENTS 6000  /* after that */
 #define PING_MS 10000	  /* generous: others are served, not starved */
 
 #define OK(c, m, ...) h_call_ok((c), (m), json_pack(__VA_ARGS__))

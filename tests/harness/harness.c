@@ -48,6 +48,15 @@ static const char *sanitizer_marks[] = {
     "WARNING: ThreadSanitizer",
 };
 
+int
+h_timeout_scale(void)
+{
+	const char *s = getenv("ST_TIMEOUT_SCALE");
+	int n = s != NULL ? atoi(s) : 1;
+
+	return n >= 1 && n <= 20 ? n : 1;
+}
+
 void
 h_sleep_ms(int ms)
 {
@@ -675,7 +684,7 @@ launch_once(struct h_daemon *d, bool truncate)
 	d->running = true;
 	d->exit_status = 0;
 	d->term_signal = 0;
-	deadline = h_now_ms() + READY_TIMEOUT_MS;
+	deadline = h_now_ms() + READY_TIMEOUT_MS * h_timeout_scale();
 	while (h_now_ms() < deadline) {
 		if (log_contains_from(d, from, READY_LINE))
 			return true;
@@ -720,7 +729,8 @@ launch(const char *file, int line, struct h_daemon *d)
 	}
 	h_fail_at(file, line,
 		  "daemon %s did not log \"%s\" within %d ms (%s); log %s",
-		  d->name, READY_LINE, READY_TIMEOUT_MS, status_str(d), d->log);
+		  d->name, READY_LINE, READY_TIMEOUT_MS * h_timeout_scale(),
+		  status_str(d), d->log);
 }
 
 struct h_daemon *
@@ -915,7 +925,7 @@ h_options(const struct h_daemon *d)
 	/* The certificate names localhost and 127.0.0.1: verify the name, which
 	 * every client checks the same way. */
 	o.server_name = "localhost";
-	o.timeout_ms = 10000;
+	o.timeout_ms = 10000 * h_timeout_scale();
 	return o;
 }
 
