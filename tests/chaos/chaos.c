@@ -234,8 +234,12 @@ add_ack(struct chaos_load *l, const json_t *r, int seats)
 	struct chaos_ack a = {0};
 
 	if (!json_is_integer(id) || !json_is_string(code)) {
+		/* Not h_json_str(): its buffer is not the thread's own. */
+		char *text = json_dumps(r, JSON_COMPACT);
+
 		note_bad(l, &l->tally.other, "a booking without id or code: %s",
-		    h_json_str(r));
+		    text ? text : "?");
+		free(text);
 		return;
 	}
 	a.id = json_integer_value(id);
@@ -278,8 +282,7 @@ book_once(struct chaos_load *l, struct st_client *c, int k)
 			/* Back off, as a client should. */
 			count(l, &l->tally.unavailable);
 			sleep_ms(200);
-		}
-		else if (strcmp(err.reason, "sold_out") == 0)
+		} else if (strcmp(err.reason, "sold_out") == 0)
 			count(l, &l->tally.sold_out);
 		else
 			note_bad(l, &l->tally.other,
@@ -320,7 +323,10 @@ load_thread(void *arg)
 			if ((c = session(l, which, &err)) == NULL) {
 				/* Refused, or the database is down: the
 				 * next daemon, after a pause. */
-				if (err.status != ST_ERR_SERVER)
+				if (err.status == ST_ERR_TIMEOUT)
+					note_bad(l, &l->tally.hung, "resume: "
+					    "no answer: %s", st_strerror(&err));
+				else if (err.status != ST_ERR_SERVER)
 					count(l, &l->tally.lost);
 				st_error_clear(&err);
 				which = (which + 1) % l->ndaemons;
@@ -366,6 +372,17 @@ chaos_load_start(struct chaos_load *l)
 	}
 }
 
+struct chaos_tally
+chaos_load_tally(struct chaos_load *l)
+{
+	struct chaos_tally t;
+
+	pthread_mutex_lock(&l->lock);
+	t = l->tally;
+	pthread_mutex_unlock(&l->lock);
+	return t;
+}
+
 int
 chaos_load_acked(struct chaos_load *l)
 {
@@ -386,10 +403,11 @@ chaos_load_stop(struct chaos_load *l)
 	atomic_store(&l->stop, true);
 	for (i = 0; i < l->threads; i++)
 		pthread_join(l->tid[i], NULL);
-	fprintf(stderr, "chaos: %d bookings sent: %d acknowledged, %d "
+	fprintf(stderr, "chaos: %d bookings tried: %d acknowledged, %d "
 	    "unavailable, %d sold out, %d connections lost, %d hung, %d "
-	    "other\n", atomic_load(&l->next), t->ok, t->unavailable,
-	    t->sold_out, t->lost, t->hung, t->other);
+	    "other\n", t->ok + t->unavailable + t->sold_out + t->hung +
+	    t->other, t->ok, t->unavailable, t->sold_out, t->lost, t->hung,
+	    t->other);
 	if (t->hung > 0 || t->other > 0)
 		h_fail("%d requests hung and %d got an unexpected answer; the "
 		    "first: %s", t->hung, t->other, t->first_bad);

@@ -92,8 +92,9 @@ void chaos_load_start(struct chaos_load *l);
  * hung or got an answer other than a booking, unavailable or sold_out. */
 void chaos_load_stop(struct chaos_load *l);
 void chaos_load_free(struct chaos_load *l);
-/* Acknowledged so far (racy by nature; for progress checks). */
+/* Acknowledged so far, and the whole tally so far, while it runs. */
 int chaos_load_acked(struct chaos_load *l);
+struct chaos_tally chaos_load_tally(struct chaos_load *l);
 
 /* From the rows, on a direct connection to conninfo: every acknowledged
  * booking exists with its code and is confirmed, and for every offer the

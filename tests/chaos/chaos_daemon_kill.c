@@ -43,7 +43,7 @@ test_kill_under_load(void **state)
 	assert_int_equal(h_daemon_wait(s.d[1], 10000), -1);
 	/* The survivor serves, the load included. */
 	chaos_scene_recovered(&s, 0, RECOVERY_MS);
-	if (l.tally.sold_out == 0)
+	if (chaos_load_tally(&l).sold_out == 0)
 		wait_acks(&l, 20, "after the kill");
 	h_daemon_restart(s.d[1]);
 	chaos_scene_recovered(&s, 1, RECOVERY_MS);

@@ -59,7 +59,7 @@ test_crash_under_load(void **state)
 	for (i = 0; i < 2; i++)
 		chaos_scene_recovered(&s, i, RECOVERY_MS);
 	/* The load itself books again (unless the offers sold out). */
-	if (l.tally.sold_out == 0)
+	if (chaos_load_tally(&l).sold_out == 0)
 		wait_acks(&l, 10, "after the restart");
 	chaos_load_stop(&l);
 	if (l.tally.unavailable == 0)
