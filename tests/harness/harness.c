@@ -467,6 +467,11 @@ write_conf(struct h_daemon *d)
 		"[log]\n"
 		"level = debug\n",
 		d->port, certs, certs, d->conninfo);
+	/* A slow build runs a test for longer than the default idle timeout
+	 * (300 s): connections a test keeps would be closed under it. */
+	if (h_timeout_scale() > 1)
+		fprintf(f, "\n[server]\nidle_timeout = %d\n",
+			300 * h_timeout_scale());
 	if (d->extra_ini[0] != '\0')
 		fprintf(f, "\n# extra_ini of the test\n%s\n", d->extra_ini);
 	if (fclose(f) != 0)
