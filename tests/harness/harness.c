@@ -45,7 +45,17 @@ static const char *sanitizer_marks[] = {
     "ERROR: AddressSanitizer",
     "runtime error:",
     "LeakSanitizer",
+    "WARNING: ThreadSanitizer",
 };
+
+int
+h_timeout_scale(void)
+{
+	const char *s = getenv("ST_TIMEOUT_SCALE");
+	int n = s != NULL ? atoi(s) : 1;
+
+	return n >= 1 && n <= 20 ? n : 1;
+}
 
 void
 h_sleep_ms(int ms)
@@ -502,6 +512,13 @@ write_conf_file(struct h_daemon *d, const char *path, const char *conninfo)
 		"[log]\n"
 		"level = debug\n",
 		d->port, certs, certs, conninfo, d->owner_conninfo);
+	/* A slow build runs a test for longer than the default idle timeout
+	 * (300 s): connections a test keeps would be closed under it. Tests
+	 * also keep anonymous connections across long steps: the login
+	 * deadline (30 s by default) is tested where a test sets it. */
+	fprintf(f, "\n[server]\nauth_timeout = %d\n", 300 * h_timeout_scale());
+	if (h_timeout_scale() > 1)
+		fprintf(f, "idle_timeout = %d\n", 300 * h_timeout_scale());
 	if (d->extra_ini[0] != '\0')
 		fprintf(f, "\n# extra_ini of the test\n%s\n", d->extra_ini);
 	if (fclose(f) != 0)
@@ -719,7 +736,7 @@ launch_once(struct h_daemon *d, bool truncate)
 	d->running = true;
 	d->exit_status = 0;
 	d->term_signal = 0;
-	deadline = h_now_ms() + READY_TIMEOUT_MS;
+	deadline = h_now_ms() + READY_TIMEOUT_MS * h_timeout_scale();
 	while (h_now_ms() < deadline) {
 		if (log_contains_from(d, from, READY_LINE))
 			return true;
@@ -764,7 +781,8 @@ launch(const char *file, int line, struct h_daemon *d)
 	}
 	h_fail_at(file, line,
 		  "daemon %s did not log \"%s\" within %d ms (%s); log %s",
-		  d->name, READY_LINE, READY_TIMEOUT_MS, status_str(d), d->log);
+		  d->name, READY_LINE, READY_TIMEOUT_MS * h_timeout_scale(),
+		  status_str(d), d->log);
 }
 
 static void
@@ -973,7 +991,7 @@ h_options(const struct h_daemon *d)
 	/* The certificate names localhost and 127.0.0.1: verify the name, which
 	 * every client checks the same way. */
 	o.server_name = "localhost";
-	o.timeout_ms = 10000;
+	o.timeout_ms = 10000 * h_timeout_scale();
 	return o;
 }
 

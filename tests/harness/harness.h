@@ -12,6 +12,8 @@
  *                 fixture), certs/ (the `certs` fixture), run/NAME/ (daemons)
  *   STRAPONTIND   the daemon binary       ST_CLI      the CLI binary
  *   ST_SOURCE_DIR the source tree         ST_BUILD_DIR the build tree
+ *   ST_TIMEOUT_SCALE  (optional) multiplies the harness's own waits for
+ *                 the daemon (ready, client timeout) in slow builds
  *
  * Daemons started here are kept until the process exits (so a test may
  * read a log after h_daemon_stop()); any still running then are sent
@@ -99,7 +101,8 @@ struct h_daemon {
 #define h_daemon_restart(d) h_daemon_restart_at(__FILE__, __LINE__, (d))
 /* SIGTERM, waits up to 30 s (then SIGKILL), returns the exit status (-1 if
  * killed by a signal); fails the test if the log holds a sanitizer report
- * ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"). */
+ * ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+ * "WARNING: ThreadSanitizer"). */
 #define h_daemon_stop(d) h_daemon_stop_at(__FILE__, __LINE__, (d))
 
 struct h_daemon *h_daemon_start_at(const char *file, int line, const char *name,
@@ -171,6 +174,9 @@ json_t *h_call_ok_at(const char *file, int line, struct st_client *c,
 json_t *h_call_err_at(const char *file, int line, struct st_client *c,
 		      const char *method, json_t *params, int code,
 		      const char *reason);
+
+/* $ST_TIMEOUT_SCALE, 1 if unset: ThreadSanitizer builds are slower. */
+int h_timeout_scale(void);
 
 /* Milliseconds on the monotonic clock. */
 long long h_now_ms(void);
