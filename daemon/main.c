@@ -155,7 +155,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	case OPT_MIGRATE:
-		rc = migrate_apply(cfg->db_conninfo) ? 0 : 1;
+		rc = migrate_apply(cfg->db_migrate_conninfo) ? 0 : 1;
 		config_free(cfg);
 		return rc;
 	case OPT_ADD_ADMIN:

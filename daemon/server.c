@@ -445,9 +445,66 @@ apply_limits(void)
 		conn_set_limits(c->conn, &cl);
 }
 
+/* statement_timeout per method class (docs/configuration.md). */
+static void
+apply_statement_timeouts(const struct config *cfg)
+{
+	long long s;
+	size_t i;
+
+	db_pool_set_statement_timeout(srv.db, DB_STMT_DEFAULT,
+	    (int)(cfg->db_statement_timeout * 1000));
+	for (i = 0; i < methods_count; i++) {
+		if (methods[i].sql == NULL)
+			continue;
+		switch (methods_class(&methods[i])) {
+		case MC_LIST:
+			s = cfg->db_list_statement_timeout;
+			break;
+		case MC_REPORT:
+			s = cfg->db_report_statement_timeout;
+			break;
+		default:
+			continue;
+		}
+		db_pool_set_statement_timeout(srv.db, methods[i].stmt,
+		    (int)(s * 1000));
+	}
+}
+
+static void
+revoke_done(PGresult *res, enum db_status st, void *arg)
+{
+	if (st == DB_OK && PQntuples(res) == 1)
+		log_info("client certificate trust changed: %s sessions opened "
+		    "by certificate revoked", PQgetvalue(res, 0, 0));
+	else
+		log_error("client certificate trust changed, but the sessions "
+		    "opened by certificate could not be revoked: %s",
+		    st == DB_SQL_ERROR ? PQresultErrorMessage(res) :
+		    "database unavailable");
+}
+
+/* A new client CA or CRL: sessions opened by a certificate the old one
+ * trusted end, in the database (every daemon's) and here, where their
+ * connections close; clients reconnect and are checked anew. */
+static void
+revoke_certificate_sessions(void)
+{
+	struct client *cl;
+
+	db_exec(srv.db, sqlcall_stmt(STMT_AUTH_REVOKE_CERT_SESSIONS), 0, NULL,
+	    revoke_done, NULL);
+	TAILQ_FOREACH(cl, &srv.clients, entry)
+		if (rpc_peer_session(cl->peer)->by_certificate)
+			conn_close(cl->conn, "client certificate trust "
+			    "changed");
+}
+
 static void
 server_reload(void)
 {
+	bool trust_changed;
 	struct config *cfg;
 	SSL_CTX *ctx;
 	char err[512];
@@ -468,6 +525,7 @@ server_reload(void)
 		log_warn("changed settings that need a restart (kept as "
 		    "they were): %s", err);
 	config_keep_static(cfg, srv.cfg);
+	trust_changed = tls_client_trust_changed(srv.ssl_ctx, ctx);
 	/* Live connections keep a reference to the context they began
 	 * with; new ones get the new certificate. */
 	SSL_CTX_free(srv.ssl_ctx);
@@ -479,6 +537,8 @@ server_reload(void)
 	apply_limits();
 	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
+	if (trust_changed)
+		revoke_certificate_sessions();
 	log_info("configuration reloaded");
 }
 
@@ -598,6 +658,7 @@ server_run(struct config *cfg)
 	    srv.statements, n);
 	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
+	apply_statement_timeouts(cfg);
 	if ((srv.workers = workpool_new(srv.base, (int)cfg->workers)) == NULL)
 		fatal("cannot start the worker threads");
 	srv.app = app_new(srv.base, srv.db, srv.workers, cfg);

@@ -17,6 +17,8 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
 	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
 	[STMT_AUTH_TOKENS_ALIVE] = "SELECT auth_tokens_alive($1::text[])",
+	[STMT_AUTH_REVOKE_CERT_SESSIONS] =
+	    "SELECT count(*) FROM auth_revoke_cert_sessions()",
 	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
 	[STMT_RETENTION_SWEEP] = "SELECT retention_sweep($1::jsonb)",
 };
