@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -385,63 +386,36 @@ frame_error(struct conn *c, const char *why)
 	conn_close(c, why);
 }
 
-static bool
-blank(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
-}
-
-/* Hands complete lines up while reading is on. The search for "\n"
- * resumes where the last one stopped, so a line arriving a byte at a time
- * costs linear, not quadratic, time. */
+/* Hands complete lines up while reading is on (frame.c finds them). */
 static void
 conn_read_lines(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer_ptr start, eol;
-	size_t eol_len, len, have;
+	size_t len;
 	char *line;
 
 	conn_hold(c);
 	while (c->read_on) {
-		have = evbuffer_get_length(in);
-		if (c->scanned >= have) {
-			c->scanned = have;
-			break;
-		}
-		evbuffer_ptr_set(in, &start, c->scanned, EVBUFFER_PTR_SET);
-		eol = evbuffer_search_eol(in, &start, &eol_len,
-		    EVBUFFER_EOL_LF);
-		if (eol.pos < 0) {
-			c->scanned = have;
-			if (have > c->limits.max_line)
-				frame_error(c, "Request line too long.");
-			break;
-		}
-		len = (size_t)eol.pos;
-		c->scanned = 0;
-		if (len > c->limits.max_line) {
+		switch (frame_take(in, &c->scanned, c->limits.max_line, &line,
+		    &len)) {
+		case FRAME_MORE:
+			goto out;
+		case FRAME_TOO_LONG:
 			frame_error(c, "Request line too long.");
+			goto out;
+		case FRAME_LINE:
 			break;
 		}
-		line = xmalloc(len + 1);
-		evbuffer_remove(in, line, len);
-		evbuffer_drain(in, eol_len);
-		line[len] = '\0';
 		/* Blank lines between messages are tolerated, but they are
 		 * not activity: they do not keep a connection alive. */
-		if (!blank(line, len)) {
+		if (!frame_blank(line, len)) {
 			conn_arm_timer(c, c->limits.idle_timeout);
 			c->cb->on_line(c, line, len, c->arg);
 		}
 		explicit_bzero(line, len);
 		free(line);
 	}
+out:
 	conn_release(c);
 }
 

@@ -14,7 +14,7 @@ declare -A layer=(
 	# 1 infra
 	[db]=1 [migrate]=1
 	# 2 transport
-	[conn]=2 [http]=2
+	[conn]=2 [frame]=2 [http]=2
 	# 3 protocol
 	[rpc]=3
 	# 4 application
