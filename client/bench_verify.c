@@ -1,7 +1,7 @@
 /*
  * After a booking run, the database must agree with what the clients were
  * told: the seats taken on the run's offers are the seats acknowledged
- * (SPEC §6.3: an acknowledged booking is committed), and SPEC §6.1 holds
+ * (docs/booking-rules.md invariant 3: an acknowledged booking is committed), and invariant 1 (docs/booking-rules.md) holds
  * for every offer in the database, by the rows themselves rather than by
  * the counters the triggers keep. Plain blocking libpq: this runs once,
  * after the load.
@@ -150,12 +150,12 @@ bench_verify(const struct bench_config *cfg, const struct bench_fixture *fx,
 	if (nbad != 0)
 		off += (size_t)snprintf(
 		    why + off, sizeof why - off,
-		    "; SPEC §6.1 broken for %lld of %lld offers (first: "
+		    "; invariant 1 (docs/booking-rules.md) broken for %lld of %lld offers (first: "
 		    "offer %lld)",
 		    nbad, noffers, firstbad);
 	if (off == 0) {
 		printf("verdict: OK: seats taken %lld = seats acknowledged "
-		       "%lld%s (%lld bookings); SPEC §6.1 holds for all %lld "
+		       "%lld%s (%lld bookings); invariant 1 (docs/booking-rules.md) holds for all %lld "
 		       "offers\n",
 		       taken, (long long)st->seats_acked,
 		       st->seats_unknown ? " + part of the unknown" : "",

@@ -1,6 +1,6 @@
 /*
  * Permanences: a structure's drop-ins, their blocks of seats, wishes, the
- * draw and claims (SPEC §5, sql/004_permanences.sql).
+ * draw and claims (docs/protocol.md, sql/004_permanences.sql).
  *
  * Parameter schemas and the method table rows, included by methods.c after
  * its own schemas, where REFERENTS, SQL() and LIST_PARAMS are defined; put

@@ -1,5 +1,5 @@
 /*
- * Reports for funders: report.activity (SPEC §5, sql/005_reports.sql,
+ * Reports for funders: report.activity (docs/protocol.md, sql/005_reports.sql,
  * docs/reports.md).
  *
  * Parameter schema and the method table row, included by methods.c after

@@ -1,7 +1,7 @@
 -- strapontin schema 2: the ticket pool. Partners donate offers, structures
 -- follow beneficiaries, referents book, venues check in.
 --
--- Capacity (SPEC §6.1) is kept by the database itself: offers.seats_taken
+-- Capacity (docs/booking-rules.md invariant 1) is kept by the database itself: offers.seats_taken
 -- and offers.seats_held are maintained by triggers on every row that holds
 -- seats, and a CHECK refuses any state where they exceed seats_total,
 -- whatever code path or daemon made the change.
@@ -106,7 +106,7 @@ CREATE TABLE bookings (
     checked_in_at  timestamptz,
     CHECK ((status = 'attended') = (checked_in_at IS NOT NULL))
 );
--- SPEC §6.4: one live booking per beneficiary and offer.
+-- docs/booking-rules.md invariant 4: one live booking per beneficiary and offer.
 CREATE UNIQUE INDEX bookings_one_live
     ON bookings (offer_id, beneficiary_id)
     WHERE status IN ('confirmed', 'attended', 'no_show');

@@ -109,7 +109,7 @@ LANGUAGE sql IMMUTABLE AS $$
                      'OIL', '011')
 $$;
 
--- Events for subscribers (SPEC events.subscribe), sent at commit to every
+-- Events for subscribers (docs/protocol.md, events.subscribe), sent at commit to every
 -- daemon through LISTEN/NOTIFY; partner_id and structure_id let each daemon
 -- show an event only to whom may see its object.
 CREATE FUNCTION emit(p_topic text, p_partner_id bigint, p_structure_id bigint,
@@ -910,7 +910,7 @@ END $$;
 
 ---------------------------------------------------------------- bookings
 
--- Policy caps (SPEC §6.5). NULL when within them, else the cap's name.
+-- Policy caps (docs/booking-rules.md invariant 5). NULL when within them, else the cap's name.
 -- Months are calendar months of the event in the structure's timezone.
 CREATE FUNCTION booking_cap_hit(b beneficiaries, o offers, p_policy jsonb)
 RETURNS text LANGUAGE plpgsql STABLE AS $$

@@ -1,7 +1,7 @@
 -- strapontin schema 4: permanences - a structure's drop-ins, the seats set
 -- aside for them (blocks), the wishes made there, the draw and the claims.
 --
--- Seat accounting (SPEC §6.1), extended from schema 2. offers.seats_taken
+-- Seat accounting (docs/booking-rules.md invariant 1), extended from schema 2. offers.seats_taken
 -- is the sum of
 --   * for each live booking (confirmed, attended, no_show): its seats that
 --     came from the common pool, seats - block_seats;
@@ -9,7 +9,7 @@
 --   * for each returned block (its permanence closed): its claimed seats.
 -- A block's `claimed` is the block_seats of the live bookings made from it.
 -- Hence seats_taken = seats of live bookings + unclaimed seats of blocks of
--- permanences not closed, which is exactly §6.1, and the CHECK
+-- permanences not closed, which is exactly invariant 1 of docs/booking-rules.md, and the CHECK
 -- offers_no_overbooking of schema 2 refuses anything beyond seats_total.
 -- A seat moving from a block to a booking (claim, draw) changes nothing in
 -- seats_taken, and every step of every change only adds or only removes, so
@@ -761,7 +761,7 @@ END $$;
 
 -------------------------------------------------------------------- draw
 
--- The lottery key of SPEC §5: lowercase hex SHA-256 of "seed:id".
+-- The lottery key of docs/draw.md: lowercase hex SHA-256 of "seed:id".
 CREATE FUNCTION draw_key(p_seed text, p_beneficiary_id bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT encode(sha256(convert_to(p_seed || ':' || p_beneficiary_id::text, 'UTF8')), 'hex')
@@ -775,7 +775,7 @@ LANGUAGE sql VOLATILE AS $$
         || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')), 'hex')
 $$;
 
--- The draw (SPEC §5), in one transaction:
+-- The draw (docs/draw.md), in one transaction:
 --  1. score = attended + no_show_weight * no_show bookings of the
 --     beneficiary over offers starting in [starts_at - window, starts_at),
 --     the window being history_window_days * 24 hours; lower goes first;

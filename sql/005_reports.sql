@@ -1,4 +1,4 @@
--- strapontin schema 5: activity reports for funders (SPEC §5 report.activity).
+-- strapontin schema 5: activity reports for funders (docs/reports.md).
 -- The definitions, for a funder, are in docs/reports.md; how fast this is on
 -- a network of the largest real size, in docs/BENCHMARKS.md.
 --

@@ -38,7 +38,7 @@ typedef json_t *prepare_fn(enum caller who);
 
 struct row {
 	const char *method;
-	unsigned roles;        /* who may call it, as SPEC §5 says */
+	unsigned roles;        /* who may call it, as docs/roles.md says */
 	enum scope scope;
 	prepare_fn *prepare;   /* fresh params for one call */
 };

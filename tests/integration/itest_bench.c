@@ -204,7 +204,7 @@ test_book_uniform(void **state)
 	assert_contains(&r, "(ok 300, refused 0, errors 0)");
 	assert_contains(&r, "seats acknowledged: 300\n");
 	assert_contains(&r, "verdict: OK: seats taken 300 = seats "
-			    "acknowledged 300 (300 bookings); SPEC §6.1 holds");
+			    "acknowledged 300 (300 bookings); invariant 1 (docs/booking-rules.md) holds");
 }
 
 /* 300 clients' requests for one 50-seat offer: 50 seats exactly. */

@@ -1,5 +1,5 @@
 /*
- * No overbooking under any concurrency (SPEC §6.1, §6.2): two daemons on one
+ * No overbooking under any concurrency (docs/booking-rules.md invariants 1 and 2): two daemons on one
  * database, 200 clients booking the same 50-seat offer at once (1 to 3
  * seats each), the refused ones joining the waitlist, then 20 cancellations
  * racing through both daemons. Afterwards the database's own numbers must
@@ -180,7 +180,7 @@ test_hot_offer(void **state)
 		json_decref(r);
 	}
 
-	/* SPEC §6.1 for every offer, by the database's own rows. */
+	/* docs/booking-rules.md invariant 1 for every offer, by the database's own rows. */
 	assert_string_equal(h_db_exec(db,
 	    "SELECT count(*) FROM offers o WHERE o.seats_taken <> "
 	    "(SELECT coalesce(sum(seats), 0) FROM bookings b WHERE b.offer_id "

@@ -1,5 +1,5 @@
 /*
- * The draw of a permanence (SPEC §5, docs/draw.md) against a real daemon,
+ * The draw of a permanence (docs/protocol.md, docs/draw.md) against a real daemon,
  * checked against a second implementation of its rules written here, in
  * C, from what the test itself created:
  *
@@ -20,7 +20,7 @@
  * is checked against the one published before. The same seed (planted in
  * the database) on a second permanence gives the same order; a draw
  * answers the same JSON twice and books once; every permanence has its own
- * seed of 64 hex digits; 2,000 wishes over 100 offers keep SPEC §6.1.
+ * seed of 64 hex digits; 2,000 wishes over 100 offers keep docs/booking-rules.md invariant 1.
  */
 #include "world.h"
 
@@ -107,7 +107,7 @@ sha256_hex(const char *text, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The lottery key of SPEC §5: lowercase hex SHA-256 of "seed:id". */
+/* The lottery key of docs/draw.md: lowercase hex SHA-256 of "seed:id". */
 static void
 lottery_key(const char *seed, json_int_t id, char out[65])
 {
@@ -1232,7 +1232,7 @@ test_draw_large(void **state)
  * and twenty direct bookings of the same offers, all sent at once. One
  * draw happens: every answer is the same, with the seed committed to; every
  * wish acknowledged is in it, every wish refused was refused because the
- * permanence was drawn; SPEC §6.1 holds.
+ * permanence was drawn; invariant 1 (docs/booking-rules.md) holds.
  */
 static void
 test_draw_race(void **state)
@@ -1505,7 +1505,7 @@ test_draw_changed_offers(void **state)
 
 /*
  * A fractional no_show_weight, as an operator writes it in the
- * configuration (0.2: five no-shows weigh one outing). SPEC §5: score =
+ * configuration (0.2: five no-shows weigh one outing). docs/draw.md: score =
  * attended + no_show_weight x no-shows, ties broken by the lottery. A
  * person with one outing and one with five no-shows both score 1, and the
  * seed's lottery decides between them; the draw stores and shows the

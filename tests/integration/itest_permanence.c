@@ -1,5 +1,5 @@
 /*
- * Permanences (SPEC §5 permanence.*) against real daemons and PostgreSQL:
+ * Permanences (docs/protocol.md permanence.*) against real daemons and PostgreSQL:
  * series of dates in a structure's timezone, blocks of seats and what
  * closing does with them, claims racing through two daemons, the state
  * machine, claims and their errors, wishes and the desk's view.
@@ -291,7 +291,7 @@ expect_skipped(const json_t *r, int n, const char *const *months)
 		    months[i]);
 }
 
-/* The example of SPEC §5, and the list and get views of what it made. */
+/* The example of docs/protocol.md, and the list and get views of what it made. */
 static void
 test_series_spec_example(void **state)
 {

@@ -1,6 +1,6 @@
 /*
  * The ticket pool, method family by family, against a real daemon and
- * database: every success path and every error reason SPEC §4 gives.
+ * database: every success path and every error reason docs/protocol.md gives.
  */
 #include "world.h"
 
@@ -650,7 +650,7 @@ test_audit(void **state)
 	assert_false(h_log_contains(W.d, "Dupont"));
 }
 
-/* SPEC §6.1, checked by the database's own numbers. */
+/* docs/booking-rules.md invariant 1, checked by the database's own numbers. */
 static void
 test_invariants(void **state)
 {

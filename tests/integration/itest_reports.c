@@ -1,5 +1,5 @@
 /*
- * report.activity (SPEC §5, sql/005_reports.sql, docs/reports.md) against a
+ * report.activity (docs/protocol.md, sql/005_reports.sql, docs/reports.md) against a
  * network built through the API: offers of three partners in several
  * categories moved into the past, bookings of four structures' people,
  * cancellations, check-ins before and after an offer moves, closed

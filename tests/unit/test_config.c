@@ -1,4 +1,4 @@
-/* Unit tests of config: the declarative table's defaults (SPEC §7), value
+/* Unit tests of config: the declarative table's defaults (docs/configuration.md), value
  * parsing and limits, error messages that point at the right line, the
  * listen list, and what a reload (SIGHUP) may and may not change. */
 #include <limits.h>
@@ -121,7 +121,7 @@ test_defaults(void **state)
 {
 	struct config *cfg = load_ok("");
 
-	/* SPEC §7 policy defaults. */
+	/* docs/configuration.md policy defaults. */
 	assert_int_equal(cfg->policy.max_upcoming_per_beneficiary, 2);
 	assert_int_equal(cfg->policy.max_per_month, 2);
 	assert_int_equal(cfg->policy.waitlist_hold, 24 * 3600);
