@@ -9,3 +9,10 @@ LANGUAGE sql STABLE AS $$
      WHERE t.token_hash = ANY (p_hashes) AND t.revoked_at IS NULL
        AND t.expires_at > now() AND u.enabled
 $$;
+
+-- Statements of the daemon's own (daemon/sqlcall.c) that the runtime role
+-- may execute (schema 11): this one, and the revocation a change of client
+-- CA calls (schema 12).
+INSERT INTO api_entry_points (name)
+VALUES ('auth_tokens_alive'), ('auth_revoke_cert_sessions')
+ON CONFLICT DO NOTHING;

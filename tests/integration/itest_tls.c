@@ -594,6 +594,75 @@ test_revoke_cert_sessions(void **state)
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
+/* A SIGHUP that changes what client certificates are checked against
+ * ends the sessions opened by certificate: their connections close and
+ * their tokens are revoked; password sessions stay; the same CA again
+ * changes nothing; the certificate logs in anew on a new connection. */
+static void
+test_reload_ends_cert_sessions(void **state)
+{
+	struct h_daemon *d;
+	struct st_options o;
+	struct st_client *cert, *pw;
+	char ini[2600];
+	PGconn *db;
+	json_t *r = NULL;
+	struct st_error err;
+	int i, rc = ST_OK;
+
+	(void)state;
+	snprintf(ini, sizeof ini, "[tls]\nclient_ca = %s\n", cert_path("ca.pem"));
+	d = h_daemon_start("tls_reload_ca", ini);
+	db = h_db_connect(d->conninfo);
+	o = h_options(d);
+	o.cert_file = cert_path("client.pem");
+	o.key_file = cert_path("client.key");
+	cert = connect_ok(&o, "certificate session");
+	expect_whoami(cert, H_ADMIN_EMAIL);
+	o = h_options(d);
+	pw = connect_ok(&o, "password session");
+	login(pw);
+
+	/* The same configuration again: nothing changes. */
+	reload(d);
+	expect_whoami(cert, H_ADMIN_EMAIL);
+
+	/* A CRL added: what client certificates are checked against changed. */
+	snprintf(ini, sizeof ini, "[tls]\nclient_ca = %s\nclient_crl = %s\n",
+	    cert_path("ca.pem"), cert_path("crl.pem"));
+	h_daemon_write_conf(d, ini);
+	reload(d);
+	assert_true(h_log_wait(d, "sessions opened by certificate revoked",
+	    10000));
+	memset(&err, 0, sizeof err);
+	for (i = 0; i < 50; i++) {
+		rc = st_call(cert, "auth.whoami", NULL, &r, &err);
+		if (rc != ST_OK)
+			break;
+		json_decref(r);
+		h_sleep_ms(100);
+	}
+	if (rc == ST_OK)
+		h_fail("a certificate session outlived a change of client CA");
+	st_error_clear(&err);
+	assert_string_equal(h_db_exec(db, "SELECT count(*) FROM tokens WHERE "
+	    "via = 'certificate' AND revoked_at IS NULL"), "0");
+	expect_whoami(pw, H_ADMIN_EMAIL);
+
+	/* A good certificate logs in again on a new connection. */
+	o = h_options(d);
+	o.cert_file = cert_path("client.pem");
+	o.key_file = cert_path("client.key");
+	st_close(cert);
+	cert = connect_ok(&o, "certificate session after the reload");
+	expect_whoami(cert, H_ADMIN_EMAIL);
+
+	st_close(cert);
+	st_close(pw);
+	PQfinish(db);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -605,6 +674,7 @@ main(void)
 		cmocka_unit_test(test_session_resumption),
 		cmocka_unit_test(test_client_crl),
 		cmocka_unit_test(test_revoke_cert_sessions),
+		cmocka_unit_test(test_reload_ends_cert_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

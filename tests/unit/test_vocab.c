@@ -19,6 +19,7 @@
 #include "methods.h"
 #include "rpc.h"
 #include "session.h"
+#include "sqlcall.h"
 
 static char *
 slurp(const char *path)
@@ -169,6 +170,61 @@ test_roles_agree(void **state)
 	free(doc);
 }
 
+/* All of sql/ in one string, to look for a word anywhere. */
+static char *
+all_sql(void)
+{
+	const char *src = getenv("ST_SOURCE_DIR");
+	char dir[1024], path[1300];
+	struct dirent *e;
+	char *all = calloc(1, 1), *text;
+	size_t n = 0, k;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "%s/sql", src);
+	assert_non_null(d = opendir(dir));
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".sql") == NULL)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		text = slurp(path);
+		k = strlen(text);
+		all = realloc(all, n + k + 1);
+		assert_non_null(all);
+		memcpy(all + n, text, k + 1);
+		n += k;
+		free(text);
+	}
+	closedir(d);
+	return all;
+}
+
+/* The daemon's own statements call functions that the runtime role may
+ * execute: each is listed in api_entry_points (sql/011 and after). */
+static void
+test_internal_statements_granted(void **state)
+{
+	const char **stmts;
+	char *sql = all_sql(), name[128], quoted[140];
+	const char *p;
+	size_t n, i;
+
+	(void)state;
+	stmts = sqlcall_statements(&n);
+	for (i = n - STMT_INTERNAL_COUNT; i < n; i++) {
+		p = strstr(stmts[i], "FROM ") ? strstr(stmts[i], "FROM ") + 5 :
+		    stmts[i] + 7;
+		if (sscanf(p, "%127[a-z_]", name) != 1)
+			fail_msg("cannot read the function of %s", stmts[i]);
+		snprintf(quoted, sizeof quoted, "('%s')", name);
+		if (strstr(sql, quoted) == NULL)
+			fail_msg("%s is not in api_entry_points: the runtime role "
+			    "may not call it", name);
+	}
+	free(stmts);
+	free(sql);
+}
+
 int
 main(void)
 {
@@ -178,6 +234,7 @@ main(void)
 		cmocka_unit_test(test_methods_documented),
 		cmocka_unit_test(test_topics_documented),
 		cmocka_unit_test(test_roles_agree),
+		cmocka_unit_test(test_internal_statements_granted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
