@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "log.h"
+
+TAILQ_HEAD(batch_queue, batch);
 
 struct rpc_peer {
 	const struct rpc_transport *t;
@@ -16,7 +19,9 @@ struct rpc_peer {
 	bool paused;                /* as last told to the transport */
 	bool blocked;               /* rpc_peer_block() */
 	unsigned inflight;          /* requests dispatched, not yet ended */
-	unsigned waiting_batches;   /* batches with elements not dispatched */
+	/* Batches with elements not yet dispatched, oldest first: any answer
+	 * that makes room pumps them, whichever request it ends. */
+	struct batch_queue batches;
 	uint64_t requests;          /* dispatched, for the log */
 	char addr[64];
 	char tag[128];              /* transport tag, then " user=N" */
@@ -39,6 +44,8 @@ struct batch {
 	size_t bytes;               /* of the answers so far */
 	bool pumping;
 	bool scheduled;
+	bool queued;                /* in its peer's batches */
+	TAILQ_ENTRY(batch) entry;
 };
 
 static struct {
@@ -80,6 +87,7 @@ static const struct {
 static void handle_one(struct rpc_peer *p, struct batch *b, size_t slot,
     json_t *m);
 static void batch_pump(struct batch *b);
+static void peer_pump(struct rpc_peer *p);
 
 int
 rpc_code_for_reason(const char *reason)
@@ -132,6 +140,7 @@ rpc_peer_new(const struct rpc_transport *t, void *tctx, const char *addr,
 	p->tctx = tctx;
 	p->refs = 1;	/* the transport's */
 	p->alive = true;
+	TAILQ_INIT(&p->batches);
 	snprintf(p->addr, sizeof p->addr, "%s", addr);
 	snprintf(p->base_tag, sizeof p->base_tag, "%s", tag);
 	snprintf(p->tag, sizeof p->tag, "%s", tag);
@@ -161,8 +170,10 @@ rpc_peer_gone(struct rpc_peer *p)
 	if (!p->alive)
 		return;
 	p->alive = false;
-	/* The transport's reference keeps p alive across the hook. */
+	/* The transport's reference keeps p alive across the hook and the
+	 * pump, which drops what its batches had not dispatched. */
 	rpc.hooks->peer_gone(p);
+	peer_pump(p);
 	rpc_peer_release(p);
 }
 
@@ -237,7 +248,7 @@ rpc_peer_unbind(struct rpc_peer *p)
 static void
 peer_update_pause(struct rpc_peer *p)
 {
-	bool want = p->blocked || p->waiting_batches > 0 ||
+	bool want = p->blocked || !TAILQ_EMPTY(&p->batches) ||
 	    p->inflight >= rpc.limits.max_inflight;
 
 	if (!p->alive || want == p->paused)
@@ -434,11 +445,11 @@ request_end(struct request *req, json_t *msg)
 	json_decref(req->msg);
 	free(req);
 	peer_request_ended(p);
-	if (b != NULL) {
-		if (b->next < b->n)
-			batch_pump(b);
+	/* The room this answer made goes to the oldest waiting batch, which
+	 * may not be this request's. */
+	peer_pump(p);
+	if (b != NULL)
 		batch_release(b);
-	}
 	rpc_peer_release(p);
 }
 
@@ -619,15 +630,36 @@ batch_pump(struct batch *b)
 		event_base_once(rpc.base, -1, EV_TIMEOUT, batch_pump_cb, b,
 		    &zero);
 	}
-	if (b->next == b->n && b->n > 0 && b->elements != NULL &&
-	    p->waiting_batches > 0 && !b->scheduled) {
+	if (b->next == b->n && b->queued) {
 		/* Every element is out: the peer may send more. */
-		json_decref(b->elements);
-		b->elements = NULL;
-		p->waiting_batches--;
+		TAILQ_REMOVE(&p->batches, b, entry);
+		b->queued = false;
 		peer_update_pause(p);
 	}
 	batch_release(b);
+}
+
+/* Pumps the peer's waiting batches, oldest first, while they take what
+ * room there is (or, the peer gone, drop what they had not dispatched). */
+static void
+peer_pump(struct rpc_peer *p)
+{
+	struct batch *b;
+
+	rpc_peer_hold(p);
+	while ((b = TAILQ_FIRST(&p->batches)) != NULL && !b->pumping &&
+	    !b->scheduled && (!p->alive ||
+	    p->inflight < rpc.limits.max_inflight)) {
+		batch_hold(b);
+		batch_pump(b);
+		/* Still first: it has more than the room (or it yielded). */
+		if (TAILQ_FIRST(&p->batches) == b) {
+			batch_release(b);
+			break;
+		}
+		batch_release(b);
+	}
+	rpc_peer_release(p);
 }
 
 static void
@@ -656,7 +688,8 @@ handle_batch(struct rpc_peer *p, json_t *m)
 	b->slots = xcalloc(n, sizeof *b->slots);
 	b->lens = xcalloc(n, sizeof *b->lens);
 	b->pending = n;
-	p->waiting_batches++;
+	TAILQ_INSERT_TAIL(&p->batches, b, entry);
+	b->queued = true;
 	peer_update_pause(p);
 	batch_hold(b);
 	batch_pump(b);

@@ -283,6 +283,35 @@ test_batch_yields(void **state)
 	json_decref(f.sent);
 }
 
+/* A batch that waits for room made by another batch's answers is pumped
+ * by them (found by fuzz_rpc: it stayed stuck, and leaked). */
+static void
+test_batch_waits_for_another(void **state)
+{
+	struct fake f;
+	struct rpc_peer *p = new_peer(&f);
+
+	setup_limits(2, 100, 1 << 20);
+	input(p, "[" REQ(1, "hold") "," REQ(2, "hold") "]");
+	input(p, "[" REQ(3, "echo") "," REQ(4, "echo") "]");
+	assert_int_equal(nheld, 2);
+	assert_int_equal(json_array_size(f.sent), 0);
+	answer_held(0);
+	answer_held(1);
+	run_loop();
+	assert_int_equal(json_array_size(f.sent), 2);
+	assert_int_equal(json_array_size(json_array_get(f.sent, 1)), 2);
+	assert_false(f.paused);
+	/* The same with the peer gone before the room came: nothing stays. */
+	input(p, "[" REQ(5, "hold") "," REQ(6, "hold") "]");
+	input(p, "[" REQ(7, "echo") "]");
+	rpc_peer_gone(p);
+	answer_held(2);
+	answer_held(3);
+	run_loop();
+	json_decref(f.sent);
+}
+
 static void
 test_caps(void **state)
 {
@@ -368,6 +397,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_finished_by_pump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_yields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_waits_for_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_gone_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_tells_transport, setup, teardown),
