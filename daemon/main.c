@@ -71,7 +71,7 @@ add_admin(const struct config *cfg, const char *email)
 		free(line);
 		return 1;
 	}
-	ok = migrate_add_admin(cfg->db_conninfo, email, line);
+	ok = migrate_add_admin(cfg->db_migrate_conninfo, email, line);
 	OPENSSL_cleanse(line, cap);
 	free(line);
 	if (ok)
