@@ -102,21 +102,21 @@ void st_close(struct st_client *c);
 /* One call, waiting for its answer. ST_OK and *result set (new reference,
  * may be NULL if result is NULL), or an error status with err filled. */
 int st_call(struct st_client *c, const char *method, json_t *params,
-            json_t **result, struct st_error *err);
+    json_t **result, struct st_error *err);
 
 /* Pipelining: send a request and return its id (> 0), or -1 on error. */
 int64_t st_send(struct st_client *c, const char *method, json_t *params,
-                struct st_error *err);
+    struct st_error *err);
 /* Sends a notification (no id, no answer expected). */
 int st_notify(struct st_client *c, const char *method, json_t *params,
-              struct st_error *err);
+    struct st_error *err);
 /* Waits for the response with this id. A response with "id": null and an
  * error (the server could not read a request) also ends the wait, as
  * ST_ERR_SERVER. A failed write, a lost connection or an oversized line
  * (over 64 MiB) leave the connection unusable: later calls give ST_ERR_IO.
  * A read timeout does not: one may wait again. */
 int st_wait(struct st_client *c, int64_t id, json_t **result,
-            struct st_error *err);
+    struct st_error *err);
 
 /* Raw access for tests and `strapontin call --raw`: st_send_raw() writes
  * bytes as they are (the caller adds "\n"); st_read_message() returns the
@@ -125,20 +125,20 @@ int st_wait(struct st_client *c, int64_t id, json_t **result,
  * JSON object or array: the line is then lost; use st_read_line() to see
  * it). */
 int st_send_raw(struct st_client *c, const char *data, size_t len,
-                struct st_error *err);
+    struct st_error *err);
 int st_read_message(struct st_client *c, json_t **msg, int timeout_ms,
-                    struct st_error *err);
+    struct st_error *err);
 /* Reads the next line from the wire as it is: *line gets a malloc'd,
  * NUL-terminated copy without the "\n" (free() it), *len (if not NULL) its
  * length. Kept messages are not looked at. */
 int st_read_line(struct st_client *c, char **line, size_t *len,
-                 int timeout_ms, struct st_error *err);
+    int timeout_ms, struct st_error *err);
 
 /* Server events (notifications with method "event") received so far or
  * within timeout_ms: *event gets its params {topic, data}. ST_ERR_TIMEOUT if
  * none came. */
 int st_next_event(struct st_client *c, json_t **event, int timeout_ms,
-                  struct st_error *err);
+    struct st_error *err);
 
 /* The TLS version negotiated, e.g. "TLSv1.3". */
 const char *st_tls_version(const struct st_client *c);
