@@ -154,11 +154,12 @@ chaos_pg_freeze(struct chaos_pg *pg, bool freeze)
 const char *
 chaos_pg_ini(const struct chaos_pg *pg, const char *more)
 {
-	static char ini[2048];
+	static char ini[3072];
 
-	/* A later key wins over the harness's conninfo, for --migrate and
-	 * --add-admin too. */
-	snprintf(ini, sizeof ini, "[database]\nconninfo = %s\n%s", pg->conninfo,
+	/* A later key wins over the harness's conninfos: the daemon, and
+	 * --migrate and --add-admin, use the private cluster. */
+	snprintf(ini, sizeof ini, "[database]\nconninfo = %s\n"
+	    "migrate_conninfo = %s\n%s", pg->conninfo, pg->conninfo,
 	    more ? more : "");
 	return ini;
 }

@@ -73,11 +73,12 @@ teardown(void **state)
 static struct h_daemon *
 start_daemon(const char *name)
 {
-	char ini[1400];
+	char ini[2600];
 
-	/* A later key wins: the harness's conninfo is replaced by ours, for
+	/* A later key wins: the harness's conninfos are replaced by ours, for
 	 * --migrate and --add-admin too. */
-	snprintf(ini, sizeof ini, "[database]\nconninfo = %s dbname=strapontin\n",
+	snprintf(ini, sizeof ini, "[database]\nconninfo = %s dbname=strapontin\n"
+	    "migrate_conninfo = %s dbname=strapontin\n", pg_conninfo,
 	    pg_conninfo);
 	return h_daemon_start(name, ini);
 }
@@ -345,13 +346,14 @@ expect_json_log(const struct h_daemon *d)
 static void
 test_start_without_database(void **state)
 {
-	char ini[1400];
+	char ini[2600];
 	struct h_daemon *d;
 	struct st_client *c;
 
 	(void)state;
 	snprintf(ini, sizeof ini, "[database]\nconninfo = %s dbname=strapontin\n"
-	    "[log]\nformat = json\n", pg_conninfo);
+	    "migrate_conninfo = %s dbname=strapontin\n[log]\nformat = json\n",
+	    pg_conninfo, pg_conninfo);
 	d = h_daemon_start("outage_start", ini);
 	c = h_login_admin(d);
 	/* Live pool connections are cut. */
