@@ -223,6 +223,29 @@ test_block_cap(void **state)
 	finish(&w);
 }
 
+/* policy.max_block_share reaches the SQL from the configuration: 20 % of
+ * a 10-seat offer is 2 seats for one structure. */
+static void
+test_block_share_configured(void **state)
+{
+	struct world w;
+	json_t *data;
+	json_int_t o, pm;
+
+	start(&w, "perm_share", LOOSE_CAPS "max_block_share = 20\n");
+	o = offer_at(w.partner, 10, 4, NULL);
+	pm = permanence(w.ref, W_DAY);
+	json_decref(reserve(w.ref, pm, o, 2));
+	data = h_call_err(w.ref, "permanence.reserve_block", json_pack(
+	    "{s:I, s:I, s:i}", "permanence_id", pm, "offer_id", o, "seats", 1),
+	    409, "limit_reached");
+	assert_int_equal(w_int(data, "max_block_share"), 20);
+	assert_int_equal(w_int(data, "max_block_seats"), 2);
+	json_decref(data);
+	check_invariants();
+	finish(&w);
+}
+
 /* Polls permanence.get until the block on offer o is returned; the sweep
  * runs every second in each daemon. Returns the permanence. */
 static json_t *
@@ -359,6 +382,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_block_cap),
+		cmocka_unit_test(test_block_share_configured),
 		cmocka_unit_test(test_block_return),
 	};
 
