@@ -390,6 +390,40 @@ test_subscription_ends_with_session(void **state)
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
+/* A request whose SQL runs past its class's statement_timeout is stopped
+ * and answered timeout (504), and the connection goes on. Here a booking
+ * waits for an offer's row that another transaction holds. */
+static void
+test_statement_timeout(void **state)
+{
+	struct h_daemon *d = h_daemon_start("abuse_timeout",
+	    "[database]\nstatement_timeout = 1\n");
+	struct world w;
+	json_int_t o, b;
+	char sql[128];
+	PGconn *db;
+	json_t *e;
+
+	(void)state;
+	world_build(&w, d);
+	o = w_offer(w.partner, 10, 2, NULL);
+	b = w_beneficiary(w.ref, "Lucie", "Aubrac");
+	db = h_db_connect(d->conninfo);
+	h_db_exec(db, "BEGIN");
+	snprintf(sql, sizeof sql, "SELECT id FROM offers WHERE id = %lld FOR "
+	    "UPDATE", (long long)o);
+	h_db_exec(db, sql);
+	e = h_call_err(w.ref, "booking.create", json_pack("{s:I, s:I, s:i}",
+	    "offer_id", o, "beneficiary_id", b, "seats", 1), 504, "timeout");
+	json_decref(e);
+	h_db_exec(db, "ROLLBACK");
+	PQfinish(db);
+	/* Nothing was kept, and the same booking goes through now. */
+	json_decref(w_book(w.ref, o, b, 1));
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -402,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_long_line_scanned_once),
 		cmocka_unit_test(test_health_scoped),
 		cmocka_unit_test(test_subscription_ends_with_session),
+		cmocka_unit_test(test_statement_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
