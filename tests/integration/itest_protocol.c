@@ -20,6 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 #define PING_LINE "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"system.ping\"}\n"
 
 /* Another client gets its answer: the daemon serves on. */
@@ -718,7 +729,10 @@ test_never_reading_client(void **state)
 	/* Everybody else is served (within the client's default 10 s). */
 	for (i = 0; i < 5; i++)
 		ping_ok(d);
-	if (rss1 > 200 * 1024 && rss1 - rss0 > 100 * 1024)
+	/* Under AddressSanitizer the RSS measures its quarantine of freed
+	 * memory (up to 256 MiB) after tens of thousands of requests, not
+	 * what the daemon buffers: the bound holds in the other builds. */
+	if (!SANITIZED && rss1 > 200 * 1024 && rss1 - rss0 > 100 * 1024)
 		h_fail("daemon RSS grew from %ld kB to %ld kB", rss0, rss1);
 	st_close(flood);
 	ping_ok(d);
