@@ -531,25 +531,6 @@ chaos_ref_token(const struct h_daemon *d)
 	return token;
 }
 
-long
-chaos_rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		h_fail("cannot read %s: %s", path, strerror(errno));
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	if (kb < 0)
-		h_fail("no VmRSS in %s", path);
-	return kb;
-}
-
 /* ---- scenes ---------------------------------------------------------------- */
 
 #define CHAOS_POLICY                                                           \

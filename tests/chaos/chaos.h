@@ -153,6 +153,5 @@ void chaos_scene_check(struct chaos_scene *s, const struct chaos_load *l);
 void chaos_scene_close(struct chaos_scene *s);
 
 /* Resident memory of a process in KiB, from /proc. */
-long chaos_rss_kb(pid_t pid);
 
 #endif

@@ -6,6 +6,7 @@
  * cluster.
  */
 #include "chaos.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,14 +127,14 @@ test_slow_reader(void **state)
 	assert_true(h_log_wait(s.d[0], "slow event subscriber", 10000));
 	fprintf(stderr, "chaos: queue dropped after %d rounds, %lld ms\n", i,
 	    h_now_ms() - t0);
-	rss1 = chaos_rss_kb(s.d[0]->pid);
+	rss1 = wire_rss_kb(s.d[0]->pid);
 	/* As many events again as would take megabytes to keep. */
 	for (i = 0; i < MORE_EVENTS / ROUND; i++) {
 		set_seats_round(s.w.partner, o, i);
 		lat = ping(other);
 		worst = lat > worst ? lat : worst;
 	}
-	rss2 = chaos_rss_kb(s.d[0]->pid);
+	rss2 = wire_rss_kb(s.d[0]->pid);
 	unbounded_kb = (long)(MORE_EVENTS * event_bytes / 1024);
 	fprintf(stderr, "chaos: %d events of %zu bytes to a reader that reads "
 	    "nothing: resident %ld KiB, then %ld KiB (%ld KiB if kept); "
