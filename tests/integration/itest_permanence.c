@@ -24,44 +24,7 @@
 
 static PGconn *db;
 
-static void
-start(struct world *w, const char *name, const char *ini)
-{
-	world_build(w, h_daemon_start(name, ini));
-	db = h_db_connect(w->d->conninfo);
-}
-
-static void
-finish(struct world *w)
-{
-	struct h_daemon *d = w->d;
-
-	world_close(w);
-	PQfinish(db);
-	db = NULL;
-	assert_int_equal(h_daemon_stop(d), 0);
-}
-
-static const char *
-field_of(const json_t *data)
-{
-	json_t *f = json_object_get(data, "field");
-
-	return json_is_string(f) ? json_string_value(f) : "";
-}
-
-/* The call must fail with this code and reason and name this field. */
-static void
-expect_field(struct st_client *c, const char *method, json_t *params,
-    int code, const char *reason, const char *field)
-{
-	json_t *data = h_call_err(c, method, params, code, reason);
-
-	if (strcmp(field_of(data), field) != 0)
-		h_fail("%s: field \"%s\", expected \"%s\" in %s", method,
-		    field_of(data), field, h_json_str(data));
-	json_decref(data);
-}
+#include "perm_common.inc"
 
 /* 409 permanence_state whose data.state is state. */
 static void
@@ -73,21 +36,6 @@ expect_state(struct st_client *c, const char *method, json_t *params,
 	assert_non_null(data);
 	assert_string_equal(w_str(data, "state"), state);
 	json_decref(data);
-}
-
-static long long
-sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long
-sql_int(const char *fmt, ...)
-{
-	char sql[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof sql, fmt, ap);
-	va_end(ap);
-	return atoll(h_db_exec(db, sql));
 }
 
 #include "perm_invariants.inc"
@@ -142,96 +90,6 @@ month_day(int add, int day, int hour)
 	snprintf(b, 32, "%04d-%02d-%02dT%02d:00:00Z", 1900 + m / 12,
 	    m % 12 + 1, day, hour);
 	return b;
-}
-
-/* A permanence of the referent's structure, `from_now` seconds ahead. */
-static json_int_t
-permanence(struct st_client *ref, long long from_now)
-{
-	json_t *r = OK(ref, "permanence.schedule", "{s:s, s:s, s:s}",
-	    "starts_at", w_time(from_now), "ends_at", w_time(from_now + 7200),
-	    "title", "Permanence culture");
-	json_int_t id = w_int(r, "id");
-
-	assert_string_equal(w_str(r, "state"), "scheduled");
-	json_decref(r);
-	return id;
-}
-
-static json_int_t
-offer_at(struct st_client *partner, int seats, int max, const char *at)
-{
-	return w_offer(partner, seats, max, at);
-}
-
-static json_t *
-offer_get(struct st_client *c, json_int_t o)
-{
-	return OK(c, "offer.get", "{s:I}", "offer_id", o);
-}
-
-static json_int_t
-available(struct st_client *c, json_int_t o)
-{
-	json_t *r = offer_get(c, o);
-	json_int_t n = w_int(r, "seats_available");
-
-	json_decref(r);
-	return n;
-}
-
-static json_t *
-reserve(struct st_client *ref, json_int_t pm, json_int_t o, int seats)
-{
-	return OK(ref, "permanence.reserve_block", "{s:I, s:I, s:i}",
-	    "permanence_id", pm, "offer_id", o, "seats", seats);
-}
-
-static json_t *
-claim(struct st_client *ref, json_int_t pm, json_int_t b, json_int_t o,
-    int seats)
-{
-	return OK(ref, "permanence.claim", "{s:I, s:I, s:I, s:i}",
-	    "permanence_id", pm, "beneficiary_id", b, "offer_id", o, "seats",
-	    seats);
-}
-
-static json_t *
-get(struct st_client *ref, json_int_t pm)
-{
-	return OK(ref, "permanence.get", "{s:I}", "permanence_id", pm);
-}
-
-/* The block on offer o in a permanence object, or NULL. Borrowed. */
-static json_t *
-block_of(const json_t *pm, json_int_t o)
-{
-	json_t *blocks = json_object_get(pm, "blocks"), *k;
-	size_t i;
-
-	json_array_foreach(blocks, i, k) {
-		if (w_int(k, "offer_id") == o)
-			return k;
-	}
-	return NULL;
-}
-
-/* seats, claimed, remaining of the block of o in permanence pm. */
-static void
-expect_block(struct st_client *ref, json_int_t pm, json_int_t o, int seats,
-    int claimed, int remaining)
-{
-	json_t *r = get(ref, pm), *k = block_of(r, o);
-
-	if (k == NULL)
-		h_fail("no block on offer %lld in %s", (long long)o,
-		    h_json_str(r));
-	if (w_int(k, "seats") != seats || w_int(k, "claimed") != claimed ||
-	    w_int(k, "remaining") != remaining)
-		h_fail("block of offer %lld: %s, expected seats %d claimed %d "
-		    "remaining %d", (long long)o, h_json_str(k), seats, claimed,
-		    remaining);
-	json_decref(r);
 }
 
 /* ------------------------------------------------------------ series */
