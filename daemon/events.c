@@ -130,6 +130,23 @@ session_revoked(const char *token_hash)
 	}
 }
 
+/* A subscription belongs to the session it was made in: a peer that
+ * logged out since has none (and no token to check). */
+static void
+drop_logged_out(void)
+{
+	struct subscriber *s, *next;
+
+	for (s = TAILQ_FIRST(&subscribers); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (rpc_peer_session(s->peer)->bound)
+			continue;
+		log_info("%s: logged out, events stopped",
+		    rpc_peer_tag(s->peer));
+		subscriber_free(s);
+	}
+}
+
 static void
 fan_out(const char *topic, unsigned bit, json_t *n)
 {
@@ -140,10 +157,10 @@ fan_out(const char *topic, unsigned bit, json_t *n)
 	const struct session *ses;
 	struct subscriber *s;
 
+	drop_logged_out();
 	TAILQ_FOREACH(s, &subscribers, entry) {
 		ses = rpc_peer_session(s->peer);
-		if (!(s->topics & bit) || !ses->bound ||
-		    !visible(ses, topic, pid, sid))
+		if (!(s->topics & bit) || !visible(ses, topic, pid, sid))
 			continue;
 		/* A venue needs the booking, not who holds it. */
 		if (ses->role == ROLE_PARTNER && strncmp(topic, "offer.", 6) != 0) {
@@ -296,6 +313,7 @@ events_check_sessions(void)
 	const char *vals[1];
 	char *list;
 
+	drop_logged_out();
 	if (events_app == NULL || checking || TAILQ_EMPTY(&subscribers) ||
 	    !db_pool_up(events_app->db))
 		return;

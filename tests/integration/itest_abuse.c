@@ -341,7 +341,7 @@ test_subscription_ends_with_session(void **state)
 {
 	struct h_daemon *d = h_daemon_start("abuse_subs", NULL);
 	struct world w;
-	struct st_client *a, *b;
+	struct st_client *a, *b, *c;
 	PGconn *db;
 	int round;
 
@@ -353,9 +353,16 @@ test_subscription_ends_with_session(void **state)
 	    "topics", "offer.published")));
 	json_decref(h_call_ok(b, "events.subscribe", json_pack("{s:[s]}",
 	    "topics", "offer.published")));
+	/* A third subscriber logs out on its connection: its subscription
+	 * ends, and it must not stop the check of the others. */
+	c = h_login_admin(d);
+	json_decref(h_call_ok(c, "events.subscribe", json_pack("{s:[s]}",
+	    "topics", "offer.published")));
 	w_offer(w.partner, 10, 2, NULL);
 	assert_true(got_event(a, "offer.published", 10000));
 	assert_true(got_event(b, "offer.published", 10000));
+	assert_true(got_event(c, "offer.published", 10000));
+	json_decref(h_call_ok(c, "auth.logout", NULL));
 
 	db = h_db_connect(d->conninfo);
 	/* No trigger, so no NOTIFY: as if the daemon's listener had been
@@ -384,8 +391,13 @@ test_subscription_ends_with_session(void **state)
 		h_fail("a revoked session still gets events");
 	if (got_event(b, "offer.published", 1000))
 		h_fail("an expired session still gets events");
+	if (got_event(c, "offer.published", 1000))
+		h_fail("a connection that logged out still gets events");
+	if (h_log_contains(d, "session check:"))
+		h_fail("the check of subscribers' sessions failed");
 	st_close(a);
 	st_close(b);
+	st_close(c);
 	world_close(&w);
 	assert_int_equal(h_daemon_stop(d), 0);
 }
