@@ -93,8 +93,10 @@ usage(FILE *f)
 	    "load:\n"
 	    "  -c, --clients N     connections (default 8)\n"
 	    "  -j, --threads N     threads sharing them (default 1)\n"
-	    "  -T, --time SECONDS  run that long, or\n"
-	    "  -n, --requests N    send that many requests (default %d)\n"
+	    "  -T, --time SECONDS  run that long, and/or\n"
+	    "  -n, --requests N    send that many requests (default %d when\n"
+	    "                      no -T; with -T, the first reached ends "
+	    "the run)\n"
 	    "  -P, --pipeline N    requests in flight per connection "
 	    "(default 1)\n"
 	    "  -w, --workload NAME see above (default ping)\n"
@@ -111,6 +113,10 @@ usage(FILE *f)
 	    "                      $STRAPONTIN_PASSWORD, else standard input\n"
 	    "  --offers N          offers (default 100; book-hot: 1)\n"
 	    "  --beneficiaries N   beneficiaries (default 1000)\n"
+	    "  --bulk-beneficiaries  insert them with one SQL statement "
+	    "through --db\n"
+	    "                      instead of beneficiary.create calls "
+	    "(faster)\n"
 	    "  --seats N           seats per offer (default: --beneficiaries "
 	    "for\n"
 	    "                      book-uniform, so no offer sells out; 100 "
@@ -264,6 +270,7 @@ enum {
 	OPT_TAG,
 	OPT_SETUP,
 	OPT_DB,
+	OPT_BULK,
 	OPT_VERSION,
 };
 
@@ -287,6 +294,7 @@ static const struct option long_opts[] = {
     {"tag", required_argument, NULL, OPT_TAG},
     {"setup-only", no_argument, NULL, OPT_SETUP},
     {"db", required_argument, NULL, OPT_DB},
+    {"bulk-beneficiaries", no_argument, NULL, OPT_BULK},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -423,6 +431,9 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 		case OPT_DB:
 			cfg->db = optarg;
 			break;
+		case OPT_BULK:
+			cfg->bulk_beneficiaries = true;
+			break;
 		case OPT_VERSION:
 			printf("strapontin-bench %s\n", STRAPONTIN_VERSION);
 			return -1;
@@ -433,10 +444,6 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 	}
 	if (optind != argc) {
 		bench_warnx("unexpected argument %s", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (cfg->seconds > 0 && cfg->requests > 0) {
-		bench_warnx("-T and -n exclude each other");
 		return EXIT_USAGE;
 	}
 	if (cfg->seconds == 0 && cfg->requests == 0)
@@ -454,6 +461,11 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 	    (long long)cfg->offers * cfg->beneficiaries > BENCH_MAX_PAIRS) {
 		bench_warnx("--offers x --beneficiaries is at most %lld",
 			    (long long)BENCH_MAX_PAIRS);
+		return EXIT_USAGE;
+	}
+	if (cfg->bulk_beneficiaries && cfg->db == NULL) {
+		bench_warnx("--bulk-beneficiaries inserts through --db: give "
+			    "--db");
 		return EXIT_USAGE;
 	}
 	if (cfg->workload != BW_PING && cfg->admin_email == NULL) {
@@ -563,7 +575,10 @@ main(int argc, char **argv)
 		       STRAPONTIN_VERSION, workload_names[cfg.workload],
 		       cfg.server, cfg.clients, cfg.threads, cfg.pipeline);
 	if (!cfg.quiet || cfg.setup_only) {
-		if (cfg.seconds > 0)
+		if (cfg.seconds > 0 && cfg.requests > 0)
+			printf("%.3g s or %lld requests\n", cfg.seconds,
+			       (long long)cfg.requests);
+		else if (cfg.seconds > 0)
 			printf("%.3g s\n", cfg.seconds);
 		else
 			printf("%lld requests\n", (long long)cfg.requests);

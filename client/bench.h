@@ -46,13 +46,15 @@ struct bench_config {
 	int clients;	   /* -c */
 	int threads;	   /* -j */
 	int pipeline;	   /* -P */
-	double seconds;	   /* -T, 0 when -n */
-	int64_t requests;  /* -n, 0 when -T */
+	double seconds;	   /* -T, 0: no time limit */
+	int64_t requests;  /* -n, 0: no count limit; with -T, whichever
+			      comes first ends the run */
 	int offers;	   /* offers in the fixture */
 	int beneficiaries; /* beneficiaries in the fixture */
 	int seats;	   /* seats of each offer (0: the default) */
 	int list_limit;	   /* offer.list's limit */
 	const char *db;	   /* --db conninfo, or NULL */
+	bool bulk_beneficiaries; /* made by one INSERT through --db */
 	char tag[64];	   /* names this run's fixture */
 	bool setup_only;
 	bool quiet;
@@ -62,6 +64,7 @@ struct bench_config {
 struct bench_fixture {
 	int64_t partner_id;
 	int64_t structure_id;
+	int64_t referent_id; /* the referent's user id */
 	char referent_email[160];
 	char token[256]; /* the referent's session */
 	int64_t *offers;

@@ -103,15 +103,19 @@ lat_push(struct bench_stats *st, uint64_t us)
 	return 0;
 }
 
-/* May this thread send one more request? */
+/* May this thread send one more request? With both -T and -n, the first
+ * limit reached ends the run: a booking run stops before it runs out of
+ * (offer, beneficiary) pairs. */
 static bool
 may_send(struct shared *sh)
 {
 	if (atomic_load(&sh->abort))
 		return false;
+	if (sh->cfg->seconds > 0 && bench_now_us() >= sh->deadline_us)
+		return false;
 	if (sh->cfg->requests > 0)
 		return atomic_fetch_add(&sh->claimed, 1) < sh->cfg->requests;
-	return bench_now_us() < sh->deadline_us;
+	return true;
 }
 
 /* The next request of the workload: method and params (new reference or

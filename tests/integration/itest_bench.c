@@ -264,6 +264,53 @@ test_book_wraps(void **state)
 			    "acknowledged 100");
 }
 
+/* --bulk-beneficiaries: the beneficiaries come from one SQL statement, with
+ * consecutive ids, and book like any: 40 requests for one offer by 40
+ * distinct people, none refused. */
+static void
+test_bulk_beneficiaries(void **state)
+{
+	static const char *const args[] = {"-w", "book-hot", "-n", "40", "-c",
+	    "4", "--seats", "40", "--beneficiaries", "40",
+	    "--bulk-beneficiaries", NULL};
+	struct run r;
+
+	(void)state;
+	run_bench(&r, d, args);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, "fixture: beneficiaries=40 ");
+	assert_contains(&r, " contiguous=yes\n");
+	assert_contains(&r, "(ok 40, refused 0, errors 0)");
+	assert_contains(&r, "verdict: OK: seats taken 40 = seats acknowledged "
+			    "40 (40 bookings)");
+}
+
+/* -T and -n together: the first reached ends the run. A count reached long
+ * before the time stops it, with no duplicate however long -T is. */
+static void
+test_time_and_count(void **state)
+{
+	static const char *const args[] = {"-w", "book-hot", "-n", "30", "-T",
+	    "100", "-c", "3", "--seats", "30", "--beneficiaries", "30", NULL};
+	static const char *const time_first[] = {"-w", "ping", "-n",
+	    "1000000000", "-T", "1", "-c", "2", NULL};
+	struct run r;
+	long long n;
+
+	(void)state;
+	run_bench(&r, d, args);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, ", 100 s or 30 requests\n");
+	assert_contains(&r, "requests: 30 in ");
+	assert_contains(&r, "(ok 30, refused 0, errors 0)");
+	assert_true(number_after(&r, "requests: 30 in ") < 100);
+	/* The time limit still ends a run that has not sent its count. */
+	run_bench(&r, d, time_first);
+	assert_int_equal(r.status, 0);
+	n = number_after(&r, "requests: ");
+	assert_true(n > 0 && n < 1000000000);
+}
+
 /* The check reads the database it is given: pointed at another one, it
  * finds none of the seats it was told were booked, says so and fails. */
 static void
@@ -287,16 +334,17 @@ test_usage(void **state)
 {
 	static const char *const no_admin[] = {"-w", "book-hot", "-n", "1",
 	    "--admin-email", "", NULL};
-	static const char *const both[] = {"-w", "ping", "-n", "10", "-T", "1",
-	    NULL};
+	static const char *const bulk_no_db[] = {"-w", "book-hot", "-n", "1",
+	    "--bulk-beneficiaries", "--db",
+	    "host=127.0.0.1 port=1 connect_timeout=5", NULL};
 	static const char *const threads[] = {"-w", "ping", "-c", "2", "-j",
 	    "3", NULL};
 	struct run r;
 
 	(void)state;
-	run_bench(&r, d, both);
-	assert_int_equal(r.status, 2);
-	assert_contains(&r, "-T and -n exclude each other");
+	run_bench(&r, d, bulk_no_db);
+	assert_int_equal(r.status, 3);
+	assert_contains(&r, "--bulk-beneficiaries: database: ");
 	run_bench(&r, d, threads);
 	assert_int_equal(r.status, 2);
 	/* An empty e-mail reaches the server, which refuses the login. */
@@ -315,6 +363,8 @@ main(void)
 	    cmocka_unit_test(test_book_hot),
 	    cmocka_unit_test(test_book_with_caps),
 	    cmocka_unit_test(test_book_wraps),
+	    cmocka_unit_test(test_bulk_beneficiaries),
+	    cmocka_unit_test(test_time_and_count),
 	    cmocka_unit_test(test_verdict_fails),
 	    cmocka_unit_test(test_usage),
 	};
