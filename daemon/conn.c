@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -8,7 +9,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,8 @@ static const char *const state_names[] = {"handshake", "active",
 /*
  * Thousands of connections may sit idle (docs/BENCHMARKS.md, "Idle
  * connections"): what an idle one holds here is this struct, its
- * bufferevent (OpenSSL's buffers are released when empty, see tls.c) and
- * two timers. The event queue exists only once an event was queued.
+ * bufferevent (OpenSSL's buffers are released when empty, see tls.c), two
+ * timers and one event. The event queue exists once an event is queued.
  */
 struct conn {
 	uint64_t id;
