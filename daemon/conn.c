@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "frame.h"
 #include "log.h"
@@ -27,10 +29,16 @@ enum conn_state {
 static const char *const state_names[] = {"handshake", "active",
     "draining", "closing"};
 
+/*
+ * Thousands of connections may sit idle (docs/BENCHMARKS.md, "Idle
+ * connections"): what an idle one holds here is this struct, its
+ * bufferevent (OpenSSL's buffers are released when empty, see tls.c), two
+ * timers and one event. The event queue exists once an event is queued.
+ */
 struct conn {
 	uint64_t id;
-	char addr[64];
-	char tag[96];
+	char addr[48];              /* INET6_ADDRSTRLEN, rounded up */
+	char tag[80];               /* "C-<id> <addr>:<port>" */
 	enum conn_state state;
 	struct event_base *base;
 	struct bufferevent *bev;
@@ -40,9 +48,10 @@ struct conn {
 	struct event *timer;        /* handshake, then idle timeout */
 	struct event *deadline;     /* conn_set_deadline() */
 	const char *deadline_why;
-	struct event *resume_ev;    /* reads again after a pause */
-	struct event *closed_ev;    /* tells on_closed, after the close */
-	struct evbuffer *low;       /* conn_write_low() lines */
+	/* From the loop, not the caller's stack: reads again after a pause,
+	 * or, once CLOSING, tells on_closed. */
+	struct event *soon;
+	struct evbuffer *low;       /* conn_write_low() lines, or NULL */
 	int refs;
 	size_t scanned;             /* input bytes known to hold no "\n" */
 	bool paused_above;          /* conn_pause() */
@@ -59,8 +68,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_closed_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_soon_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_read_lines(struct conn *c);
 static void conn_close_now(struct conn *c, const char *why);
 
@@ -140,9 +148,7 @@ conn_accept(struct event_base *base, SSL *ssl, evutil_socket_t fd,
 	c->read_on = true;
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	c->resume_ev = event_new(base, -1, 0, conn_resume_cb, c);
-	c->closed_ev = event_new(base, -1, 0, conn_closed_cb, c);
-	c->low = evbuffer_new();
+	c->soon = event_new(base, -1, 0, conn_soon_cb, c);
 	c->state = CONN_HANDSHAKE;
 	conn_arm_timer(c, c->limits.handshake_timeout);
 	return c;
@@ -175,9 +181,9 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->deadline);
-	event_free(c->resume_ev);
-	event_free(c->closed_ev);
-	evbuffer_free(c->low);
+	event_free(c->soon);
+	if (c->low != NULL)
+		evbuffer_free(c->low);
 	free(c);
 }
 
@@ -204,6 +210,38 @@ conn_free_now(struct conn *c)
 	conn_free(c);
 }
 
+void
+conn_raise_fd_limit(unsigned long long want)
+{
+	struct rlimit rl;
+	unsigned long long was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	was = (unsigned long long)rl.rlim_cur;
+	/* Only when needed: a service manager that gives the hard limit
+	 * already (LimitNOFILE=N) may also forbid setrlimit(). */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise the open files limit from %llu "
+			    "to %llu: %s", was,
+			    (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = (rlim_t)was;
+		} else
+			log_info("open files limit raised from %llu to %llu "
+			    "(the hard limit)", was,
+			    (unsigned long long)rl.rlim_cur);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur <
+	    want)
+		log_warn("open files limit %llu is under the %llu that "
+		    "server.max_connections may need: raise it (systemd: "
+		    "LimitNOFILE=)", (unsigned long long)rl.rlim_cur, want);
+}
+
 size_t
 conn_output_len(const struct conn *c)
 {
@@ -225,7 +263,7 @@ conn_update_read(struct conn *c)
 		bufferevent_enable(c->bev, EV_READ);
 		/* Lines may already wait in the input buffer: read them from
 		 * an event, never from inside the caller's stack. */
-		event_active(c->resume_ev, EV_TIMEOUT, 0);
+		event_active(c->soon, EV_TIMEOUT, 0);
 	} else
 		bufferevent_disable(c->bev, EV_READ);
 }
@@ -272,14 +310,9 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	conn_close_now(c, c->deadline_why);
 }
 
-static void
-conn_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-	conn_read_lines(arg);
-}
-
 /* on_closed runs from an event, so that a close asked for by the layer
- * above never calls back into it from inside its own call. */
+ * above never calls back into it from inside its own call. A resume
+ * still pending then becomes this: the same event, run once. */
 static void
 conn_close_now(struct conn *c, const char *why)
 {
@@ -292,15 +325,18 @@ conn_close_now(struct conn *c, const char *why)
 	c->read_on = false;
 	evtimer_del(c->timer);
 	evtimer_del(c->deadline);
-	event_del(c->resume_ev);
-	event_active(c->closed_ev, EV_TIMEOUT, 0);
+	event_active(c->soon, EV_TIMEOUT, 0);
 }
 
 static void
-conn_closed_cb(evutil_socket_t fd, short what, void *arg)
+conn_soon_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->state != CONN_CLOSING) {
+		conn_read_lines(c);
+		return;
+	}
 	c->cb->on_closed(c, c->arg);
 	conn_release(c);	/* its own reference */
 }
@@ -430,7 +466,7 @@ static void
 conn_flush_low(struct conn *c)
 {
 	if (c->state == CONN_CLOSING || c->closing_after_write ||
-	    evbuffer_get_length(c->low) == 0)
+	    c->low == NULL || evbuffer_get_length(c->low) == 0)
 		return;
 	if (conn_output_len(c) < c->limits.max_output / 4)
 		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->low);
@@ -441,6 +477,8 @@ conn_write_low(struct conn *c, const char *buf, size_t len, bool force)
 {
 	if (c->state == CONN_CLOSING)
 		return true;
+	if (c->low == NULL)
+		c->low = evbuffer_new();
 	if (!force && evbuffer_get_length(c->low) > c->limits.max_output)
 		return false;
 	evbuffer_add(c->low, buf, len);
@@ -452,6 +490,8 @@ conn_write_low(struct conn *c, const char *buf, size_t len, bool force)
 void
 conn_drop_low(struct conn *c)
 {
+	if (c->low == NULL)
+		return;
 	log_warn("%s: slow event subscriber, dropping %zu bytes of events", c->tag,
 	    evbuffer_get_length(c->low));
 	evbuffer_drain(c->low, evbuffer_get_length(c->low));

@@ -95,4 +95,10 @@ size_t conn_output_len(const struct conn *c);
 /* Frees a connection that never closed (server shutdown only). */
 void conn_free_now(struct conn *c);
 
+/* Each connection is a descriptor. Raises the soft RLIMIT_NOFILE to the
+ * hard limit if it is lower (most service managers start at 1024), and
+ * says so; warns if the limit stays under `want`, what the configuration
+ * may use. At start-up. */
+void conn_raise_fd_limit(unsigned long long want);
+
 #endif

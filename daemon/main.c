@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "migrate.h"
 #include "params.h"
@@ -164,5 +165,9 @@ main(int argc, char **argv)
 		return rc;
 	}
 	log_info("%s %s starting", STRAPONTIN_NAME, STRAPONTIN_VERSION);
+	/* A descriptor per connection and per pool connection, and some for
+	 * listeners, logs and the like. */
+	conn_raise_fd_limit((unsigned long long)(cfg->max_connections +
+	    cfg->db_pool_size + 64));
 	return server_run(cfg);
 }
