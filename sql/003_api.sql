@@ -290,7 +290,7 @@ END $$;
 
 ---------------------------------------------------------------- accounts
 
-CREATE FUNCTION partner_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION partner_create_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -316,7 +316,7 @@ BEGIN
     RETURN page(items, lim, items->-1->>'id');
 END $$;
 
-CREATE FUNCTION structure_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION structure_create_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -348,7 +348,7 @@ END $$;
 
 -- p carries password_hash (hashed by the daemon on its worker pool), never
 -- the password.
-CREATE FUNCTION user_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION user_create_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -391,7 +391,7 @@ BEGIN
     RETURN user_json(r);
 END $$;
 
-CREATE FUNCTION user_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION user_list_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -406,7 +406,7 @@ BEGIN
     RETURN page(items, lim, items->-1->>'id');
 END $$;
 
-CREATE FUNCTION user_disable(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION user_disable_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -1316,7 +1316,7 @@ END $$;
 
 ------------------------------------------------------------------- audit
 
-CREATE FUNCTION audit_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION audit_list_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     u users := auth_user(p_token);

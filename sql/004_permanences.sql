@@ -789,7 +789,7 @@ $$;
 -- Wishes of erased beneficiaries are left out. Everything, including what
 -- each offer had at the start, is stored in draw_result and on the wishes,
 -- so a person can replay it (docs/draw.md); drawing again answers it.
-CREATE FUNCTION permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE FUNCTION permanence_draw_with_seed(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);

@@ -30,9 +30,14 @@ $$;
 
 -- A volatile default is computed row by row, so every existing permanence
 -- gets its own seed here, and every new one (permanence.schedule and
--- permanence.schedule_series alike) gets one at insertion.
+-- permanence.schedule_series alike) gets one at insertion. It is
+-- draw_random_seed() (schema 4) written out with built-ins only, so the
+-- table needs none of our functions.
 ALTER TABLE permanences
-    ADD COLUMN draw_secret text NOT NULL DEFAULT draw_random_seed();
+    ADD COLUMN draw_secret text NOT NULL DEFAULT
+        encode(sha256(decode(replace(gen_random_uuid()::text
+            || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''),
+            'hex')), 'hex');
 -- A permanence already drawn keeps the seed it revealed.
 UPDATE permanences SET draw_secret = draw_seed WHERE draw_seed IS NOT NULL;
 ALTER TABLE permanences
@@ -77,9 +82,7 @@ $$;
 
 -- The draw takes the seed drawn at scheduling, whatever p says (the
 -- method's schema refuses a `seed` anyway). The rest is schema 4's
--- permanence_draw unchanged: renamed there, called here.
-ALTER FUNCTION permanence_draw(text, jsonb, text, jsonb)
-    RENAME TO permanence_draw_with_seed;
+-- permanence_draw, named permanence_draw_with_seed there, called here.
 
 CREATE FUNCTION permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$

@@ -45,8 +45,8 @@ $$;
 
 -- Admin-only methods check the role themselves, whoever calls them: the
 -- daemon refuses other roles before any SQL runs, and these refuse them
--- again. Each method's function becomes <name>_unchecked, never an entry
--- point, behind a function of its own name that checks first.
+-- again. Each method's function is <name>_unchecked (schema 3), never an
+-- entry point, behind a function of its own name that checks first.
 CREATE FUNCTION auth_admin(p_token text) RETURNS users
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -58,40 +58,51 @@ BEGIN
     RETURN u;
 END $$;
 
-DO $$
-DECLARE
-    fn text;
-    ret text;
-    vol text;
+CREATE FUNCTION partner_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
-    FOREACH fn IN ARRAY ARRAY['partner_create', 'structure_create',
-                              'user_create', 'user_list', 'user_disable',
-                              'audit_list']
-    LOOP
-        SELECT pg_get_function_result(p.oid),
-               CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE'
-                                  WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END
-          INTO STRICT ret, vol
-          FROM pg_proc p
-         WHERE p.oid = format('%I(text, jsonb, text, jsonb)', fn)::regprocedure;
-        EXECUTE format('ALTER FUNCTION %I(text, jsonb, text, jsonb) RENAME TO %I',
-                       fn, fn || '_unchecked');
-        EXECUTE format($f$
-            CREATE FUNCTION %1$I(p_token text, p jsonb, p_addr text, p_policy jsonb)
-            RETURNS %2$s LANGUAGE plpgsql %3$s AS $b$
-            BEGIN
-                PERFORM auth_admin(p_token);
-                RETURN %4$I(p_token, p, p_addr, p_policy);
-            END $b$
-            $f$, fn, ret, vol, fn || '_unchecked');
-    END LOOP;
+    PERFORM auth_admin(p_token);
+    RETURN partner_create_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE FUNCTION structure_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN structure_create_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE FUNCTION user_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN user_create_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE FUNCTION user_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN user_list_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE FUNCTION user_disable(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN user_disable_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE FUNCTION audit_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN audit_list_unchecked(p_token, p, p_addr, p_policy);
 END $$;
 
 -- report.activity: a range of at most policy.report_max_days days, so that
--- one call cannot read the whole history of the service.
-ALTER FUNCTION report_activity(text, jsonb, text, jsonb)
-    RENAME TO report_activity_unchecked;
-
+-- one call cannot read the whole history of the service. The report itself
+-- is report_activity_unchecked (schema 5).
 CREATE FUNCTION report_activity(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
