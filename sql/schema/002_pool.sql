@@ -1,3 +1,9 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
 -- strapontin schema 2: the ticket pool. Partners donate offers, structures
 -- follow beneficiaries, referents book, venues check in.
 --
@@ -164,52 +170,3 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_at ON audit_log (at, id);
 CREATE INDEX audit_user ON audit_log (user_id, at);
-
--- Seat accounting: the only code that moves seats_taken for bookings.
-CREATE FUNCTION bookings_count_seats() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    was integer := 0;
-    now_ integer := 0;
-BEGIN
-    IF TG_OP <> 'INSERT' AND OLD.status IN ('confirmed', 'attended', 'no_show') THEN
-        was := OLD.seats;
-    END IF;
-    IF TG_OP <> 'DELETE' AND NEW.status IN ('confirmed', 'attended', 'no_show') THEN
-        now_ := NEW.seats;
-    END IF;
-    IF TG_OP = 'UPDATE' AND OLD.offer_id <> NEW.offer_id THEN
-        RAISE EXCEPTION 'a booking never moves to another offer';
-    END IF;
-    IF now_ <> was THEN
-        UPDATE offers SET seats_taken = seats_taken + now_ - was
-         WHERE id = coalesce(NEW.offer_id, OLD.offer_id);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER bookings_count_seats
-    AFTER INSERT OR DELETE OR UPDATE OF status, seats, offer_id ON bookings
-    FOR EACH ROW EXECUTE FUNCTION bookings_count_seats();
-
--- Seats offered to a waitlist entry are held until accepted or expired.
-CREATE FUNCTION waitlist_count_held() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    was integer := 0;
-    now_ integer := 0;
-BEGIN
-    IF TG_OP <> 'INSERT' AND OLD.status = 'offered' THEN
-        was := OLD.seats;
-    END IF;
-    IF TG_OP <> 'DELETE' AND NEW.status = 'offered' THEN
-        now_ := NEW.seats;
-    END IF;
-    IF now_ <> was THEN
-        UPDATE offers SET seats_held = seats_held + now_ - was
-         WHERE id = coalesce(NEW.offer_id, OLD.offer_id);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER waitlist_count_held
-    AFTER INSERT OR DELETE OR UPDATE OF status, seats ON waitlist_entries
-    FOR EACH ROW EXECUTE FUNCTION waitlist_count_held();

@@ -1,3 +1,12 @@
+-- strapontin API, retention: retention of beneficiaries' data.
+--
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
+
 -- strapontin schema 6: retention. policy.retention_months after a
 -- beneficiary's last activity, the daemon anonymises them by itself:
 -- names and personal fields wiped for good, upcoming seats given back,
@@ -8,7 +17,7 @@
 -- offer the person held a booking for - a booking made in January for a
 -- December concert keeps the person until December + retention_months.
 
-CREATE FUNCTION beneficiary_last_activity(b beneficiaries) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION core.beneficiary_last_activity(b beneficiaries) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
     SELECT greatest(b.last_activity_at,
         (SELECT max(o.starts_at) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
@@ -18,7 +27,7 @@ $$;
 -- Run by every daemon on a timer. Rows another daemon is working on are
 -- skipped (SKIP LOCKED) and erased rows are never picked again, so each
 -- person is anonymised once, whatever the number of daemons.
-CREATE FUNCTION retention_sweep(p_policy jsonb) RETURNS integer
+CREATE OR REPLACE FUNCTION api.retention_sweep(p_policy jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     months integer := coalesce((p_policy->>'retention_months')::integer, 24);
@@ -47,7 +56,7 @@ BEGIN
 END $$;
 
 -- Editing a person's record is activity too.
-CREATE OR REPLACE FUNCTION beneficiary_touch() RETURNS trigger
+CREATE OR REPLACE FUNCTION core.beneficiary_touch() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.erased_at IS NULL THEN
@@ -55,20 +64,19 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER beneficiary_touch BEFORE UPDATE OF first_name, last_name,
+
+CREATE OR REPLACE TRIGGER beneficiary_touch BEFORE UPDATE OF first_name, last_name,
     birth_year, household_size, postal_code ON beneficiaries
-    FOR EACH ROW EXECUTE FUNCTION beneficiary_touch();
+    FOR EACH ROW EXECUTE FUNCTION core.beneficiary_touch();
 
 -- Joining a waitlist is activity.
-CREATE FUNCTION waitlist_touch() RETURNS trigger
+CREATE OR REPLACE FUNCTION core.waitlist_touch() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE beneficiaries SET last_activity_at = now()
      WHERE id = NEW.beneficiary_id AND last_activity_at < now();
     RETURN NULL;
 END $$;
-CREATE TRIGGER waitlist_touch AFTER INSERT ON waitlist_entries
-    FOR EACH ROW EXECUTE FUNCTION waitlist_touch();
 
-CREATE INDEX beneficiaries_retention ON beneficiaries (last_activity_at)
-    WHERE erased_at IS NULL;
+CREATE OR REPLACE TRIGGER waitlist_touch AFTER INSERT ON waitlist_entries
+    FOR EACH ROW EXECUTE FUNCTION core.waitlist_touch();

@@ -1,3 +1,9 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
 -- strapontin schema 12: ending the sessions opened by client certificate.
 --
 -- A connection that logs in by its client certificate gets a token of its
@@ -11,20 +17,6 @@
 -- Revoking goes through revoked_at, so the tokens_revoked trigger tells
 -- every daemon (session.revoked: no more events), and the next request of
 -- such a connection answers "unauthenticated".
-
 -- Live certificate sessions, for the revocation below and for operators.
 CREATE INDEX tokens_live_by_certificate ON tokens (created_at)
     WHERE via = 'certificate' AND revoked_at IS NULL;
-
--- Revokes the live certificate sessions among p_token_hashes (a daemon
--- names those of its own connections), or all of them if NULL (from psql,
--- after a client CA was compromised, say). Returns the hashes revoked, so
--- the caller can close the matching connections.
-CREATE FUNCTION auth_revoke_cert_sessions(p_token_hashes text[] DEFAULT NULL)
-RETURNS SETOF text LANGUAGE sql AS $$
-    UPDATE tokens SET revoked_at = now()
-     WHERE via = 'certificate' AND revoked_at IS NULL
-       AND expires_at > now()
-       AND (p_token_hashes IS NULL OR token_hash = ANY (p_token_hashes))
-    RETURNING token_hash
-$$;

@@ -1,184 +1,19 @@
--- strapontin schema 4: permanences - a structure's drop-ins, the seats set
--- aside for them (blocks), the wishes made there, the draw and the claims.
+-- strapontin API, permanences: permanences, blocks, wishes, the draw.
 --
--- Seat accounting (docs/booking-rules.md invariant 1), extended from schema 2. offers.seats_taken
--- is the sum of
---   * for each live booking (confirmed, attended, no_show): its seats that
---     came from the common pool, seats - block_seats;
---   * for each block not yet returned: all its seats, claimed or not;
---   * for each returned block (its permanence closed): its claimed seats.
--- A block's `claimed` is the block_seats of the live bookings made from it.
--- Hence seats_taken = seats of live bookings + unclaimed seats of blocks of
--- permanences not closed, which is exactly invariant 1 of docs/booking-rules.md, and the CHECK
--- offers_no_overbooking of schema 2 refuses anything beyond seats_total.
--- A seat moving from a block to a booking (claim, draw) changes nothing in
--- seats_taken, and every step of every change only adds or only removes, so
--- no intermediate state of a statement trips the CHECK.
---
--- A booking made from a block and cancelled while its permanence is not
--- closed gives its block seats back to the block (the desk can hand them out
--- again); once the permanence is closed they go to the common pool like any
--- other seat, and booking.cancel serves the waitlist with them.
---
--- Locks, in the one order every path takes: the permanence row, then
--- beneficiaries (in id order when several), then offers (in id order when
--- several), then bookings and blocks. booking_make (schema 3) takes
--- beneficiary then offer, which fits. A block row is only ever changed with
--- its offer's row lock held.
-
-CREATE TABLE permanence_series (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    structure_id bigint NOT NULL REFERENCES structures,
-    weekday      text NOT NULL CHECK (weekday IN ('monday', 'tuesday',
-                 'wednesday', 'thursday', 'friday', 'saturday', 'sunday')),
-    nth          integer NOT NULL CHECK (nth BETWEEN 1 AND 5 OR nth = -1),
-    start_time   time NOT NULL,
-    end_time     time NOT NULL CHECK (end_time > start_time),
-    from_date    date NOT NULL,
-    count        integer NOT NULL CHECK (count BETWEEN 1 AND 120),
-    timezone     text NOT NULL,
-    created_by   bigint REFERENCES users,
-    created_at   timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE permanences (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    structure_id bigint NOT NULL REFERENCES structures,
-    series_id    bigint REFERENCES permanence_series,
-    title        text NOT NULL DEFAULT 'Permanence'
-                 CHECK (length(title) BETWEEN 1 AND 200),
-    location     text CHECK (length(location) BETWEEN 1 AND 200),
-    starts_at    timestamptz NOT NULL,
-    ends_at      timestamptz NOT NULL CHECK (ends_at > starts_at),
-    state        text NOT NULL DEFAULT 'scheduled'
-                 CHECK (state IN ('scheduled', 'open', 'drawn', 'closed')),
-    opened_at    timestamptz,
-    closed_at    timestamptz,
-    -- The draw: its seed, when, and the whole answer (a second draw answers
-    -- it again). Kept after closing.
-    draw_seed    text,
-    drawn_at     timestamptz,
-    draw_result  jsonb,
-    created_by   bigint REFERENCES users,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    CHECK ((draw_result IS NULL) = (drawn_at IS NULL)
-           AND (draw_result IS NULL) = (draw_seed IS NULL)),
-    CHECK (state <> 'drawn' OR draw_result IS NOT NULL),
-    CHECK ((state = 'closed') = (closed_at IS NOT NULL))
-);
-CREATE INDEX permanences_structure ON permanences (structure_id, starts_at, id);
-CREATE INDEX permanences_starts ON permanences (starts_at, id);
-
--- Seats of one offer set aside for one permanence. `seats` counts the seats
--- set aside, claimed ones included; `claimed` is kept by the bookings
--- trigger; `returned_at` is set when the permanence closes and the unclaimed
--- seats go back to the common pool.
-CREATE TABLE permanence_blocks (
-    permanence_id bigint NOT NULL REFERENCES permanences,
-    offer_id      bigint NOT NULL REFERENCES offers,
-    seats         integer NOT NULL CHECK (seats BETWEEN 0 AND 100000),
-    claimed       integer NOT NULL DEFAULT 0,
-    returned_at   timestamptz,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    updated_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (permanence_id, offer_id),
-    CHECK (claimed >= 0 AND claimed <= seats)
-);
-CREATE INDEX permanence_blocks_offer ON permanence_blocks (offer_id);
-
--- Bookings made at a permanence (by its draw or a claim) name it, and say
--- how many of their seats came from its block.
-ALTER TABLE bookings
-    ADD COLUMN permanence_id bigint REFERENCES permanences,
-    ADD COLUMN block_seats integer NOT NULL DEFAULT 0,
-    ADD CONSTRAINT bookings_block_seats
-        CHECK (block_seats >= 0 AND block_seats <= seats
-               AND (block_seats = 0 OR permanence_id IS NOT NULL));
-CREATE INDEX bookings_permanence ON bookings (permanence_id)
-    WHERE permanence_id IS NOT NULL;
-
--- A beneficiary's ranked choices at a permanence. A new wish replaces the
--- old one (kept, with replaced_at, for the record). The draw writes its
--- outcome on each live wish.
-CREATE TABLE wishes (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    permanence_id  bigint NOT NULL REFERENCES permanences,
-    beneficiary_id bigint NOT NULL REFERENCES beneficiaries,
-    choices        bigint[] NOT NULL
-                   CHECK (cardinality(choices) BETWEEN 1 AND 3
-                          AND array_position(choices, NULL) IS NULL),
-    seats          integer NOT NULL CHECK (seats BETWEEN 1 AND 100),
-    created_by     bigint REFERENCES users,
-    created_at     timestamptz NOT NULL DEFAULT now(),
-    replaced_at    timestamptz,
-    draw_position  integer,
-    attended       integer,
-    no_shows       integer,
-    score          numeric,
-    lottery_key    text,
-    granted_rank   integer CHECK (granted_rank BETWEEN 1 AND 3),
-    booking_id     bigint REFERENCES bookings,
-    reason         text
-);
-CREATE UNIQUE INDEX wishes_one_live ON wishes (permanence_id, beneficiary_id)
-    WHERE replaced_at IS NULL;
-CREATE INDEX wishes_beneficiary ON wishes (beneficiary_id);
-
------------------------------------------------------------- seat triggers
-
--- Replaces schema 2's version: a live booking counts only its pool seats in
--- offers.seats_taken, and moves its block seats into its block's `claimed`
--- (the block keeps counting them while it is not returned).
-CREATE OR REPLACE FUNCTION bookings_count_seats() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    was integer := 0;
-    now_ integer := 0;
-    was_block integer := 0;
-    now_block integer := 0;
-BEGIN
-    IF TG_OP = 'UPDATE' AND (OLD.offer_id <> NEW.offer_id
-       OR OLD.permanence_id IS DISTINCT FROM NEW.permanence_id
-       OR OLD.block_seats <> NEW.block_seats) THEN
-        RAISE EXCEPTION 'a booking never moves to another offer, permanence or block';
-    END IF;
-    IF TG_OP <> 'INSERT' AND OLD.status IN ('confirmed', 'attended', 'no_show') THEN
-        was := OLD.seats - OLD.block_seats;
-        was_block := OLD.block_seats;
-    END IF;
-    IF TG_OP <> 'DELETE' AND NEW.status IN ('confirmed', 'attended', 'no_show') THEN
-        now_ := NEW.seats - NEW.block_seats;
-        now_block := NEW.block_seats;
-    END IF;
-    IF now_block <> was_block THEN
-        UPDATE permanence_blocks SET claimed = claimed + now_block - was_block,
-               updated_at = now()
-         WHERE permanence_id = coalesce(NEW.permanence_id, OLD.permanence_id)
-           AND offer_id = coalesce(NEW.offer_id, OLD.offer_id);
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'booking % took seats from a block that is gone',
-                coalesce(NEW.id, OLD.id);
-        END IF;
-    END IF;
-    IF now_ <> was THEN
-        UPDATE offers SET seats_taken = seats_taken + now_ - was
-         WHERE id = coalesce(NEW.offer_id, OLD.offer_id);
-    END IF;
-    RETURN NULL;
-END $$;
-DROP TRIGGER bookings_count_seats ON bookings;
-CREATE TRIGGER bookings_count_seats
-    AFTER INSERT OR DELETE
-       OR UPDATE OF status, seats, offer_id, permanence_id, block_seats ON bookings
-    FOR EACH ROW EXECUTE FUNCTION bookings_count_seats();
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
 
 -- What a block counts in offers.seats_taken (see the top of this file).
-CREATE FUNCTION block_counted(k permanence_blocks) RETURNS integer
+CREATE OR REPLACE FUNCTION core.block_counted(k permanence_blocks) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN k.returned_at IS NULL THEN k.seats ELSE k.claimed END
 $$;
 
-CREATE FUNCTION blocks_count_seats() RETURNS trigger
+CREATE OR REPLACE FUNCTION core.blocks_count_seats() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     was integer := 0;
@@ -200,19 +35,20 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER blocks_count_seats
+
+CREATE OR REPLACE TRIGGER blocks_count_seats
     AFTER INSERT OR DELETE
        OR UPDATE OF seats, claimed, returned_at, offer_id ON permanence_blocks
-    FOR EACH ROW EXECUTE FUNCTION blocks_count_seats();
+    FOR EACH ROW EXECUTE FUNCTION core.blocks_count_seats();
 
 ------------------------------------------------------------- JSON shapes
 
-CREATE FUNCTION block_remaining(k permanence_blocks) RETURNS integer
+CREATE OR REPLACE FUNCTION core.block_remaining(k permanence_blocks) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN k.returned_at IS NULL THEN k.seats - k.claimed ELSE 0 END
 $$;
 
-CREATE FUNCTION permanence_block_json(k permanence_blocks) RETURNS jsonb
+CREATE OR REPLACE FUNCTION core.permanence_block_json(k permanence_blocks) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('offer_id', k.offer_id, 'offer_title', o.title,
         'offer_starts_at', ts(o.starts_at), 'venue', o.venue,
@@ -224,9 +60,9 @@ LANGUAGE sql STABLE AS $$
       FROM offers o WHERE o.id = k.offer_id
 $$;
 
--- The permanence with its blocks and counts: what every method that changes
--- a permanence answers, and each item of permanence.list.
-CREATE FUNCTION permanence_json(pm permanences) RETURNS jsonb
+-- As schema 4's, plus seed_sha256; `seed` stays the revealed one, null
+-- until the draw. draw_secret itself appears in no answer.
+CREATE OR REPLACE FUNCTION core.permanence_json(pm permanences) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', pm.id, 'structure_id', pm.structure_id,
         'series_id', pm.series_id, 'title', pm.title,
@@ -239,6 +75,7 @@ LANGUAGE sql STABLE AS $$
                                  'YYYY-MM-DD"T"HH24:MI'),
         'state', pm.state, 'opened_at', ts(pm.opened_at),
         'drawn_at', ts(pm.drawn_at), 'closed_at', ts(pm.closed_at),
+        'seed_sha256', seed_sha256(pm.draw_secret),
         'seed', pm.draw_seed,
         'blocks', coalesce(bl.items, '[]'::jsonb),
         'seats_set_aside', coalesce(bl.seats, 0),
@@ -259,7 +96,7 @@ LANGUAGE sql STABLE AS $$
      WHERE s.id = pm.structure_id
 $$;
 
-CREATE FUNCTION wish_json(w wishes) RETURNS jsonb
+CREATE OR REPLACE FUNCTION core.wish_json(w wishes) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', w.id, 'permanence_id', w.permanence_id,
         'beneficiary_id', w.beneficiary_id, 'choices', to_jsonb(w.choices),
@@ -270,7 +107,7 @@ $$;
 
 -- permanence.get: the live state of the desk in one answer. Wishes of
 -- people erased since are left out, as the draw leaves them out.
-CREATE FUNCTION permanence_detail_json(pm permanences) RETURNS jsonb
+CREATE OR REPLACE FUNCTION core.permanence_detail_json(pm permanences) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT permanence_json(pm) || jsonb_build_object(
         'wishes', coalesce((
@@ -284,30 +121,7 @@ LANGUAGE sql STABLE AS $$
         'draw', pm.draw_result)
 $$;
 
-------------------------------------------------------------------- scope
-
--- A permanence of the caller's structure (any, for an admin), locked as
--- asked: 'update', 'share' or 'none'.
-CREATE FUNCTION scope_permanence(u users, p_id bigint, p_lock text)
-RETURNS permanences LANGUAGE plpgsql AS $$
-DECLARE
-    pm permanences;
-BEGIN
-    IF p_lock = 'update' THEN
-        SELECT * INTO pm FROM permanences WHERE id = p_id FOR UPDATE;
-    ELSIF p_lock = 'share' THEN
-        SELECT * INTO pm FROM permanences WHERE id = p_id FOR SHARE;
-    ELSE
-        SELECT * INTO pm FROM permanences WHERE id = p_id;
-    END IF;
-    IF NOT FOUND OR u.role = 'partner'
-       OR (u.role = 'referent' AND pm.structure_id <> u.structure_id) THEN
-        PERFORM not_found('permanence', 'permanence_id');
-    END IF;
-    RETURN pm;
-END $$;
-
-CREATE FUNCTION permanence_refuse_state(pm permanences, p_doing text)
+CREATE OR REPLACE FUNCTION core.permanence_refuse_state(pm permanences, p_doing text)
 RETURNS void LANGUAGE sql AS $$
     SELECT api_error('permanence_state',
         format('This permanence is %s: %s is not possible now.', pm.state, p_doing),
@@ -315,7 +129,7 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- A beneficiary of the permanence's own structure, locked.
-CREATE FUNCTION permanence_beneficiary(u users, pm permanences, p_id bigint)
+CREATE OR REPLACE FUNCTION core.permanence_beneficiary(u users, pm permanences, p_id bigint)
 RETURNS beneficiaries LANGUAGE plpgsql AS $$
 DECLARE
     b beneficiaries := scope_beneficiary(u, p_id, true);
@@ -328,7 +142,7 @@ END $$;
 
 -- Seats of this permanence's block on this offer that can still be handed
 -- out (0 without a block). Caller holds the offer's row lock.
-CREATE FUNCTION permanence_block_left(p_permanence_id bigint, p_offer_id bigint)
+CREATE OR REPLACE FUNCTION core.permanence_block_left(p_permanence_id bigint, p_offer_id bigint)
 RETURNS integer LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT block_remaining(k) FROM permanence_blocks k
                       WHERE k.permanence_id = p_permanence_id
@@ -337,7 +151,7 @@ $$;
 
 -- A booking made at a permanence: p_from_block of its seats come from the
 -- block (the bookings trigger moves them), the rest from the pool.
-CREATE FUNCTION permanence_book(u users, b beneficiaries, o offers,
+CREATE OR REPLACE FUNCTION core.permanence_book(u users, b beneficiaries, o offers,
                                 p_seats integer, p_permanence_id bigint,
                                 p_from_block integer, p_source text)
 RETURNS bookings LANGUAGE plpgsql AS $$
@@ -354,17 +168,11 @@ BEGIN
     RETURN bk;
 END $$;
 
-CREATE FUNCTION emit_seats_changed(p_offer_id bigint) RETURNS void
-LANGUAGE sql AS $$
-    SELECT emit('offer.seats_changed', o.partner_id, NULL, offer_json(o))
-      FROM offers o WHERE o.id = p_offer_id;
-$$;
-
 -------------------------------------------------------------- scheduling
 
 -- A single permanence. Times in the past are accepted, as for series: a
 -- structure may record a drop-in after the fact, and tests replay history.
-CREATE FUNCTION permanence_schedule(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_schedule(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -388,7 +196,7 @@ END $$;
 
 -- The nth given weekday of the month that starts on p_month (nth -1: the
 -- last), or NULL when that month has no such day (a 5th Tuesday, say).
-CREATE FUNCTION nth_weekday(p_month date, p_isodow integer, p_nth integer)
+CREATE OR REPLACE FUNCTION core.nth_weekday(p_month date, p_isodow integer, p_nth integer)
 RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     next_month date := (p_month + interval '1 month')::date;
@@ -414,7 +222,7 @@ END $$;
 -- end then falls at or before the start, the permanence keeps its length.
 -- An ambiguous time (the repeated hour of autumn) is read as the later,
 -- standard-time instant.
-CREATE FUNCTION permanence_schedule_series(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_schedule_series(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -486,7 +294,7 @@ BEGIN
 END $$;
 
 -- In time order; the cursor is "microseconds since the epoch:id".
-CREATE FUNCTION permanence_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -526,7 +334,7 @@ BEGIN
         || ':' || (last->>'id'));
 END $$;
 
-CREATE FUNCTION permanence_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -535,20 +343,22 @@ BEGIN
     RETURN permanence_detail_json(pm);
 END $$;
 
------------------------------------------------------------------- blocks
-
--- Sets seats aside (more seats on an existing block add up). Any published
--- offer still open for booking: reserving is a structure's privilege in
--- this network, referents do not own offers.
-CREATE FUNCTION permanence_reserve_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
+-- As schema 4's, with two more refusals: the structure's share of the
+-- offer (policy.max_block_share percent of its seats, rounded down), and
+-- a block already returned (its permanence is over, or the offer's
+-- booking deadline passed): seats added to it would not count.
+CREATE OR REPLACE FUNCTION api.permanence_reserve_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
     n integer := (p->>'seats')::integer;
+    v_share integer := coalesce((p_policy->>'max_block_share')::integer, 50);
     o offers;
     k permanence_blocks;
     avail integer;
+    held integer;
+    cap integer;
 BEGIN
     IF pm.state NOT IN ('scheduled', 'open') THEN
         PERFORM permanence_refuse_state(pm, 'setting seats aside');
@@ -573,6 +383,14 @@ BEGIN
                                'booking_deadline', ts(o.booking_deadline),
                                'permanence_starts_at', ts(pm.starts_at)));
     END IF;
+    SELECT * INTO k FROM permanence_blocks
+     WHERE permanence_id = pm.id AND offer_id = o.id FOR UPDATE;
+    IF now() >= pm.ends_at OR k.returned_at IS NOT NULL THEN
+        PERFORM api_error('deadline_passed',
+            'This permanence is over: its block seats went back to everyone.',
+            jsonb_build_object('field', 'permanence_id',
+                               'permanence_ends_at', ts(pm.ends_at)));
+    END IF;
     avail := o.seats_total - o.seats_taken - o.seats_held;
     IF n > avail THEN
         PERFORM api_error('sold_out', format('Only %s of %s seats are free.',
@@ -580,6 +398,15 @@ BEGIN
                           jsonb_build_object('field', 'seats',
                                              'seats_available', greatest(avail, 0),
                                              'seats_total', o.seats_total));
+    END IF;
+    held := structure_block_seats(pm.structure_id, o.id);
+    cap := o.seats_total * v_share / 100;
+    IF held + n > cap THEN
+        PERFORM api_error('limit_reached',
+            format('A structure may set aside at most %s of the %s seats of this offer; it holds %s.',
+                   cap, o.seats_total, held),
+            jsonb_build_object('field', 'seats', 'max_block_share', v_share,
+                               'max_block_seats', cap, 'block_seats_held', held));
     END IF;
     INSERT INTO permanence_blocks (permanence_id, offer_id, seats)
     VALUES (pm.id, o.id, n)
@@ -594,7 +421,7 @@ END $$;
 
 -- Gives unclaimed seats of a block back to the pool (all of them when
 -- seats is left out) and serves the offer's waitlist with them.
-CREATE FUNCTION permanence_release_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_release_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -642,7 +469,7 @@ END $$;
 
 ------------------------------------------------------------------ states
 
-CREATE FUNCTION permanence_open(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_open(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -662,7 +489,7 @@ END $$;
 
 -- Every unclaimed block seat goes back to the common pool, and each offer's
 -- waitlist is served with them. Closing a closed permanence answers it again.
-CREATE FUNCTION permanence_close(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_close(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -701,7 +528,7 @@ END $$;
 -- One live wish per beneficiary and permanence; a new one replaces it.
 -- Offers must exist, not be cancelled, still take bookings, and allow the
 -- party size; whether seats remain is the draw's business.
-CREATE FUNCTION permanence_wish(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_wish(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -762,14 +589,14 @@ END $$;
 -------------------------------------------------------------------- draw
 
 -- The lottery key of docs/draw.md: lowercase hex SHA-256 of "seed:id".
-CREATE FUNCTION draw_key(p_seed text, p_beneficiary_id bigint) RETURNS text
+CREATE OR REPLACE FUNCTION core.draw_key(p_seed text, p_beneficiary_id bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT encode(sha256(convert_to(p_seed || ':' || p_beneficiary_id::text, 'UTF8')), 'hex')
 $$;
 
 -- 32 random bytes in hex: three v4 UUIDs (366 random bits from
 -- pg_strong_random) hashed down to 256 bits.
-CREATE FUNCTION draw_random_seed() RETURNS text
+CREATE OR REPLACE FUNCTION core.draw_random_seed() RETURNS text
 LANGUAGE sql VOLATILE AS $$
     SELECT encode(sha256(decode(replace(gen_random_uuid()::text
         || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')), 'hex')
@@ -789,7 +616,7 @@ $$;
 -- Wishes of erased beneficiaries are left out. Everything, including what
 -- each offer had at the start, is stored in draw_result and on the wishes,
 -- so a person can replay it (docs/draw.md); drawing again answers it.
-CREATE FUNCTION permanence_draw_with_seed(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION core.permanence_draw_with_seed(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -933,7 +760,7 @@ END $$;
 
 -- At the desk, while open: first come, first served, block first, then the
 -- pool; the rules and errors of booking.create, idempotency key included.
-CREATE FUNCTION permanence_claim(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.permanence_claim(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
@@ -994,28 +821,111 @@ BEGIN
     RETURN res;
 END $$;
 
--- Right of access: the export now includes the person's wishes.
-CREATE OR REPLACE FUNCTION beneficiary_export(p_token text, p jsonb, p_addr text, p_policy jsonb)
+------------------------------------------------------------------ seeds
+
+-- The seed as the draw will use it, and its public fingerprint: lowercase
+-- hex SHA-256 of the seed's text (UTF-8), what `printf %s SEED | sha256sum`
+-- prints.
+CREATE OR REPLACE FUNCTION core.seed_sha256(p_seed text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to(p_seed, 'UTF8')), 'hex')
+$$;
+
+-- The draw takes the seed drawn at scheduling, whatever p says (the
+-- method's schema refuses a `seed` anyway). The rest is schema 4's
+-- permanence_draw, named permanence_draw_with_seed there, called here.
+
+CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    u users := auth_user(p_token);
-    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
+    pm permanences;
 BEGIN
-    PERFORM audit(u, 'beneficiary.export', 'beneficiary', b.id, '{}', p_addr);
-    RETURN jsonb_build_object(
-        'exported_at', ts(now()),
-        'beneficiary', beneficiary_json(b),
-        'structure', (SELECT structure_json(s) FROM structures s WHERE s.id = b.structure_id),
-        'bookings', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY bk.id)
-                                FROM bookings bk WHERE bk.beneficiary_id = b.id), '[]'::jsonb),
-        'waitlist', coalesce((SELECT jsonb_agg(waitlist_json(e) ORDER BY e.id)
-                                FROM waitlist_entries e WHERE e.beneficiary_id = b.id), '[]'::jsonb),
-        'wishes', coalesce((SELECT jsonb_agg(jsonb_build_object('id', w.id,
-                                'permanence_id', w.permanence_id, 'choices', to_jsonb(w.choices),
-                                'seats', w.seats, 'created_at', ts(w.created_at),
-                                'replaced_at', ts(w.replaced_at), 'score', w.score)
-                                ORDER BY w.id)
-                              FROM wishes w WHERE w.beneficiary_id = b.id), '[]'::jsonb),
-        'history', (SELECT jsonb_agg(jsonb_build_object('at', ts(a.at), 'method', a.method))
-                      FROM audit_log a WHERE a.object_type = 'beneficiary' AND a.object_id = b.id));
+    SELECT * INTO pm FROM permanences
+     WHERE id = (p->>'permanence_id')::bigint;
+    -- Scope, state and locks are checked by the draw itself; a missing
+    -- permanence gets no seed and answers not_found there.
+    RETURN permanence_draw_with_seed(p_token,
+        jsonb_build_object('permanence_id', p->'permanence_id',
+                           'seed', pm.draw_secret),
+        p_addr, p_policy);
+END $$;
+
+-- A block returned by the sweep keeps the time it was returned when its
+-- permanence is closed later (permanence_close marks every block).
+CREATE OR REPLACE FUNCTION core.blocks_keep_returned_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.returned_at := coalesce(OLD.returned_at, NEW.returned_at);
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER blocks_keep_returned_at
+    BEFORE UPDATE OF returned_at ON permanence_blocks
+    FOR EACH ROW EXECUTE FUNCTION core.blocks_keep_returned_at();
+
+-- Seats of the offer that the structure holds in blocks not yet returned,
+-- claimed ones included. Caller holds the offer's row lock.
+CREATE OR REPLACE FUNCTION core.structure_block_seats(p_structure_id bigint, p_offer_id bigint)
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(k.seats), 0)::integer
+      FROM permanence_blocks k JOIN permanences p ON p.id = k.permanence_id
+     WHERE k.offer_id = p_offer_id AND p.structure_id = p_structure_id
+       AND k.returned_at IS NULL
+$$;
+
+-- Unclaimed seats of blocks whose permanence has ended, or whose offer's
+-- booking deadline has passed, go back to the common pool; the offer's
+-- waitlist is served with them and offer.seats_changed tells the venue.
+-- The block keeps only its claimed seats (seats = claimed), so that
+-- permanence.release_block, still possible on a permanence not closed,
+-- finds nothing left to release. Claimed seats stay with their bookings,
+-- and a booking from the block cancelled later frees its seats into the
+-- pool, as after permanence.close.
+-- Run by every daemon from waitlist_sweep(). The permanence, then the
+-- offer, are taken with SKIP LOCKED: a block another transaction is
+-- working on waits for the next sweep, nobody waits here, and a block is
+-- returned once (returned_at is checked under both locks). Audited as
+-- 'permanence.block_return', with no user.
+CREATE OR REPLACE FUNCTION core.permanence_block_sweep(p_policy jsonb) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    k permanence_blocks;
+    n integer := 0;
+    served integer;
+BEGIN
+    FOR r IN
+        SELECT k2.permanence_id, k2.offer_id,
+               CASE WHEN p.ends_at <= o.booking_deadline THEN 'permanence_ended'
+                    ELSE 'booking_deadline' END AS why
+          FROM permanence_blocks k2
+          JOIN permanences p ON p.id = k2.permanence_id
+          JOIN offers o ON o.id = k2.offer_id
+         WHERE k2.returned_at IS NULL
+           AND least(p.ends_at, o.booking_deadline) <= now()
+         ORDER BY k2.permanence_id, k2.offer_id LIMIT 100
+    LOOP
+        PERFORM 1 FROM permanences WHERE id = r.permanence_id
+           FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        PERFORM 1 FROM offers WHERE id = r.offer_id FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        SELECT * INTO k FROM permanence_blocks
+         WHERE permanence_id = r.permanence_id AND offer_id = r.offer_id
+           AND returned_at IS NULL
+           FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE permanence_blocks SET returned_at = now(), seats = claimed,
+               updated_at = now()
+         WHERE permanence_id = k.permanence_id AND offer_id = k.offer_id;
+        served := waitlist_serve(k.offer_id, p_policy);
+        PERFORM emit_seats_changed(k.offer_id);
+        INSERT INTO audit_log (user_id, method, object_type, object_id, summary)
+        VALUES (NULL, 'permanence.block_return', 'permanence', k.permanence_id,
+                jsonb_build_object('offer_id', k.offer_id, 'reason', r.why,
+                                   'seats_returned', block_remaining(k),
+                                   'waitlist_served', served));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
 END $$;
