@@ -21,7 +21,7 @@ END $$;
 
 -- The protocol's time format: RFC 3339 in UTC with a Z.
 CREATE OR REPLACE FUNCTION core.ts(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 
@@ -188,35 +188,90 @@ LANGUAGE sql STABLE AS $$
     SELECT version FROM schema_migrations
 $$;
 
--- The rules, for every object of the schema. Run as the schema's owner.
--- Returns the number of entry points.
+-- The rules, for every object of ours. Run as the owner of the schemas, by
+-- `strapontind --migrate` after every run, in the transaction that applies
+-- sql/api. Tables stay in public; helpers are in core, closed to everyone
+-- but their owner; the runtime role's group strapontin_api may use schema
+-- api and EXECUTE its functions, which run SECURITY DEFINER with a fixed
+-- search_path. Returns the number of entry points.
 CREATE OR REPLACE FUNCTION core.privileges_apply() RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    s text := current_schema();
     f record;
     n integer := 0;
 BEGIN
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM PUBLIC, strapontin_api', s);
-    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM PUBLIC, strapontin_api', s);
-    EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA %I FROM PUBLIC, strapontin_api', s);
+    REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, strapontin_api;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, strapontin_api;
+    REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public, core, api
+        FROM PUBLIC, strapontin_api;
     -- Functions created later by this role start closed too.
     ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO strapontin_api', s);
+    REVOKE ALL ON SCHEMA core FROM PUBLIC, strapontin_api;
+    REVOKE ALL ON SCHEMA api FROM PUBLIC;
+    GRANT USAGE ON SCHEMA api TO strapontin_api;
     FOR f IN
         SELECT p.oid::regprocedure AS sig
           FROM pg_proc p
-         WHERE p.pronamespace = s::regnamespace AND p.prokind = 'f'
-           AND (p.proname IN (SELECT name FROM api_entry_points)
-                OR (oidvectortypes(p.proargtypes) = 'text, jsonb, text, jsonb'
-                    AND p.proname NOT LIKE '%\_unchecked'))
+         WHERE p.pronamespace = 'api'::regnamespace AND p.prokind = 'f'
          ORDER BY 1
     LOOP
         -- pg_catalog first and pg_temp last: nobody's objects can stand in
-        -- for ours or for the built-ins inside a SECURITY DEFINER call.
+        -- for ours or for the built-ins inside a SECURITY DEFINER call. The
+        -- helpers an entry point calls, and the triggers it fires, run with
+        -- this search_path too.
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER '
-                       'SET search_path = pg_catalog, %I, pg_temp', f.sig, s);
+                       'SET search_path = pg_catalog, public, core, api, pg_temp',
+                       f.sig);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO strapontin_api', f.sig);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- What sql/api no longer defines, after `strapontind --migrate` applied
+-- all of it in the current transaction: every function of core and api and
+-- every trigger calling one that this transaction did not (re)create (a
+-- CREATE OR REPLACE rewrites the catalog row, so its xmin is ours), and the
+-- functions a database made before sql/api had in public under a name that
+-- core or api now has. Never CASCADE: an object of public that still
+-- depends on one of them stops the migration with PostgreSQL's own
+-- message instead of disappearing with it. Returns the number dropped.
+CREATE OR REPLACE FUNCTION core.api_prune() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    me xid := pg_current_xact_id()::xid;
+    o record;
+    n integer := 0;
+BEGIN
+    FOR o IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel
+          FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+         WHERE NOT t.tgisinternal
+           AND p.pronamespace IN ('core'::regnamespace, 'api'::regnamespace)
+           AND t.xmin <> me
+         ORDER BY 2, 1
+    LOOP
+        RAISE NOTICE 'dropping trigger % on %', o.tgname, o.rel;
+        EXECUTE format('DROP TRIGGER %I ON %s', o.tgname, o.rel);
+        n := n + 1;
+    END LOOP;
+    FOR o IN
+        SELECT p.oid::regprocedure AS sig
+          FROM pg_proc p
+         WHERE (p.pronamespace IN ('core'::regnamespace, 'api'::regnamespace)
+                AND p.xmin <> me)
+            OR (p.pronamespace = 'public'::regnamespace
+                AND p.proowner = current_user::regrole
+                AND p.proname IN (SELECT proname FROM pg_proc
+                                   WHERE pronamespace IN ('core'::regnamespace,
+                                                          'api'::regnamespace))
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_proc'::regclass
+                                   AND d.objid = p.oid AND d.deptype = 'e'))
+         ORDER BY 1
+    LOOP
+        RAISE NOTICE 'dropping function %', o.sig;
+        EXECUTE format('DROP FUNCTION %s', o.sig);
         n := n + 1;
     END LOOP;
     RETURN n;

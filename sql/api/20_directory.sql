@@ -65,7 +65,7 @@ CREATE OR REPLACE FUNCTION core.structure_create_unchecked(p_token text, p jsonb
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
-    tz text := coalesce(p->>'timezone', 'Europe/Paris');
+    tz text := coalesce(p->>'timezone', report_zone());
     r structures;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN

@@ -11,13 +11,14 @@
 
 -- The zone of calendar months and years. The network's offers take place
 -- in metropolitan France; a network elsewhere changes this one line (and
--- runs report_rebuild()).
+-- runs report_rebuild()). Every other use of the zone calls this function:
+-- the literal appears nowhere else.
 CREATE OR REPLACE FUNCTION core.report_zone() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 'Europe/Paris' $$;
 
 CREATE OR REPLACE FUNCTION core.report_month(t timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT date_trunc('month', t AT TIME ZONE 'Europe/Paris')::date
+    SELECT date_trunc('month', t AT TIME ZONE report_zone())::date
 $$;
 
 --------------------------------------------------- computed from scratch
@@ -36,7 +37,7 @@ SELECT id, beneficiary_id,
        )::smallint AS flags
   FROM (SELECT bk.id, bk.beneficiary_id, bk.offer_starts_at AS s,
                o.partner_id, o.category, report_month(bk.offer_starts_at) AS m,
-               date_trunc('year', bk.offer_starts_at AT TIME ZONE 'Europe/Paris') AS y
+               date_trunc('year', bk.offer_starts_at AT TIME ZONE report_zone()) AS y
           FROM bookings bk JOIN offers o ON o.id = bk.offer_id
          WHERE bk.status = 'attended') a;
 
@@ -207,7 +208,7 @@ BEGIN
     WITH a AS MATERIALIZED (
         SELECT bk.id, bk.offer_starts_at AS s, o.partner_id, o.category,
                report_month(bk.offer_starts_at) AS m,
-               date_trunc('year', bk.offer_starts_at AT TIME ZONE 'Europe/Paris') AS y
+               date_trunc('year', bk.offer_starts_at AT TIME ZONE report_zone()) AS y
           FROM bookings bk JOIN offers o ON o.id = bk.offer_id
          WHERE bk.beneficiary_id = p_beneficiary_id AND bk.status = 'attended'
     ), c AS (
@@ -544,7 +545,7 @@ BEGIN
         scope_id := CASE u.role WHEN 'partner' THEN u.partner_id ELSE u.structure_id END;
     END IF;
 
-    okey := CASE g WHEN 'month' THEN 'to_char(ro.starts_at AT TIME ZONE ''Europe/Paris'', ''YYYY-MM'')'
+    okey := CASE g WHEN 'month' THEN 'to_char(ro.starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
                    WHEN 'partner' THEN 'ro.partner_id'
                    WHEN 'category' THEN 'ro.category' END;
 
@@ -596,7 +597,7 @@ BEGIN
         -- with its group key; sums and distinct people per group and over
         -- the whole range. Seats offered from the offers of the range (a
         -- partner's own), per group when offers have the group's key.
-        bkey := CASE g WHEN 'month' THEN 'to_char(bk.offer_starts_at AT TIME ZONE ''Europe/Paris'', ''YYYY-MM'')'
+        bkey := CASE g WHEN 'month' THEN 'to_char(bk.offer_starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
                        WHEN 'structure' THEN 'bk.structure_id::text'
                        WHEN 'territory' THEN 's.territory'
                        ELSE okey || '::text' END;
@@ -671,7 +672,7 @@ BEGIN
         WHEN g = 'month' THEN
             '(SELECT to_char(m, ''YYYY-MM'') AS k
                 FROM generate_series($4::timestamp,
-                         ($2 - interval ''1 microsecond'') AT TIME ZONE ''Europe/Paris'',
+                         ($2 - interval ''1 microsecond'') AT TIME ZONE report_zone(),
                          interval ''1 month'') m) keys
               LEFT JOIN r ON r.k = keys.k'
         WHEN g IN ('partner', 'structure') THEN
@@ -681,7 +682,7 @@ BEGIN
     EXECUTE format($q$
         WITH r AS MATERIALIZED (%1$s)
         SELECT json_build_object('from', ts($1), 'to', ts($2),
-            'group_by', %2$L, 'timezone', 'Europe/Paris',
+            'group_by', %2$L, 'timezone', report_zone(),
             'items', coalesce((SELECT json_agg(%3$s ORDER BY %4$s)
                                  FROM %5$s WHERE %6$s <> ''), '[]'),
             'total', (SELECT json_build_object(
