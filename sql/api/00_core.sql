@@ -225,6 +225,21 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO strapontin_api', f.sig);
         n := n + 1;
     END LOOP;
+    -- A trigger fires in whatever session changes its table: an entry
+    -- point's, or an operator's psql, whose search_path does not name
+    -- core. The trigger functions, which call helpers unqualified, carry
+    -- the path themselves (not SECURITY DEFINER: they act as the session).
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig
+          FROM pg_proc p
+         WHERE p.pronamespace = 'core'::regnamespace
+           AND p.prorettype = 'trigger'::regtype
+         ORDER BY 1
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s '
+                       'SET search_path = pg_catalog, public, core, api, pg_temp',
+                       f.sig);
+    END LOOP;
     RETURN n;
 END $$;
 
