@@ -12,8 +12,11 @@
 #define MIGRATE_LOCK_KEY "727001"	/* pg_advisory_lock key */
 
 /* The api transaction: its objects are created where the files say (core.,
- * api., public.), and their bodies name each other unqualified. */
-#define API_SEARCH_PATH "public, core, api"
+ * api., public.), and their bodies name each other unqualified. core comes
+ * before public, so that a view re-created on a database made before
+ * sql/api binds the new helpers, not the old copies that api_prune() then
+ * drops from public. */
+#define API_SEARCH_PATH "core, api, public"
 
 int
 migrate_latest(void)
