@@ -184,13 +184,13 @@ SELECT o.oid, o.partner_id, 'Offre ' || o.oid, o.category,
                FROM gen_bookings GROUP BY offer_id) b ON b.offer_id = o.oid
  WHERE o.people_n >= 13;
 
--- report_flags as report_flags_computed (sql/005_reports.sql) defines them;
+-- report_flags as report_flags_computed (sql/api/70_reports.sql) defines them;
 -- report_check() at the end of bench/report-bench compares.
 CREATE TEMP TABLE gen_bookings2 AS
 SELECT row_number() OVER (ORDER BY b.created_at, b.offer_id, b.beneficiary_id) AS n,
        b.*, o.partner_id, o.category,
-       date_trunc('month', b.starts_at AT TIME ZONE 'Europe/Paris') AS m,
-       date_trunc('year', b.starts_at AT TIME ZONE 'Europe/Paris') AS y
+       date_trunc('month', b.starts_at AT TIME ZONE core.report_zone()) AS m,
+       date_trunc('year', b.starts_at AT TIME ZONE core.report_zone()) AS y
   FROM gen_bookings b JOIN gen_offers2 o ON o.oid = b.offer_id;
 CREATE TEMP TABLE gen_flags AS
 SELECT n, (  (row_number() OVER (PARTITION BY beneficiary_id, m ORDER BY starts_at, n) = 1)::int
@@ -253,8 +253,11 @@ SET session_replication_role = origin;
 COMMIT;
 
 -- The summary tables, from the bookings just loaded (whose derived columns
--- are trusted: report_check() verifies them later).
-SELECT report_rebuild(false);
+-- are trusted: report_check() verifies them later). A helper of schema
+-- core, whose body names the others unqualified.
+SET search_path = core, api, public;
+SELECT core.report_rebuild(false);
+RESET search_path;
 
 VACUUM (ANALYZE) partners, structures, beneficiaries, offers, bookings,
     report_offers, report_structure_months;

@@ -174,7 +174,7 @@ static const struct param audit_list_params[] = {
 	{"user_id", PT_ID, 0, 0, 0, NULL},
 	LIST_PARAMS, {0}};
 
-#define SQL(fn) "SELECT " fn "($1, $2::jsonb, $3, $4::jsonb)"
+#define SQL(fn) "SELECT api." fn "($1, $2::jsonb, $3, $4::jsonb)"
 #define REFERENTS (ROLE_ADMIN | ROLE_REFERENT)
 #define PARTNERS (ROLE_ADMIN | ROLE_PARTNER)
 

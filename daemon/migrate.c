@@ -1,6 +1,7 @@
 #include "migrate.h"
 
 #include <libpq-fe.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +11,18 @@
 
 #define MIGRATE_LOCK_KEY "727001"	/* pg_advisory_lock key */
 
+/* The api transaction: its objects are created where the files say (core.,
+ * api., public.), and their bodies name each other unqualified. core comes
+ * before public, so that a view re-created on a database made before
+ * sql/api binds the new helpers, not the old copies that api_prune() then
+ * drops from public. */
+#define API_SEARCH_PATH "core, api, public"
+
 int
 migrate_latest(void)
 {
-	return migrations_count ? migrations[migrations_count - 1].version : 0;
+	return schema_files_count ?
+	    schema_files[schema_files_count - 1].version : 0;
 }
 
 static void
@@ -45,7 +54,10 @@ exec_ok(PGconn *pg, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(pg, sql);
 	ExecStatusType st = PQresultStatus(r);
-	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	/* A schema file may hold only comments (its functions went to
+	 * sql/api): an empty query. */
+	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
+	    st == PGRES_EMPTY_QUERY;
 
 	if (!ok)
 		log_error("%s: %s", what, PQresultErrorMessage(r));
@@ -53,30 +65,54 @@ exec_ok(PGconn *pg, const char *sql, const char *what)
 	return ok;
 }
 
-/* Marks in applied[] the compiled migrations the database has. Returns
- * the highest version recorded (0 for an empty database), or -1. A
- * migration merged late with a lower number than one already applied is
- * still found missing, so it is applied rather than skipped. */
+static const char *
+sqlstate(const PGresult *r)
+{
+	return PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "";
+}
+
+/* Lower-case hex SHA-256 of a file's text, as sha256sum prints it. */
+static void
+file_sha256(const struct sql_file *f, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)f->sql, strlen(f->sql), md);
+	hex_encode(md, sizeof md, out);
+}
+
+/* Marks in applied[] the schema files the database has. Returns the
+ * highest version recorded (0 for an empty database), or -1. A file merged
+ * late with a lower number than one already applied is still found
+ * missing, so it is applied rather than skipped. */
 static int
-applied_versions(PGconn *pg, bool *applied)
+applied_versions(PGconn *pg, const struct sql_file *files, size_t count,
+    bool *applied)
 {
 	PGresult *r;
 	int max = 0, i;
 	size_t j;
 
-	for (j = 0; j < migrations_count; j++)
+	for (j = 0; j < count; j++)
 		applied[j] = false;
 	r = PQexec(pg, "SELECT version FROM schema_migrations");
-	/* The daemon's runtime role may not read the table (migration 11):
-	 * it asks the function made for it. */
+	/* The daemon's runtime role may not read the table (schema 11): it
+	 * asks the function made for it, api.schema_versions(), or the one
+	 * of a database that has not been migrated since sql/api exists. */
 	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-	    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42501") == 0) {
+	    strcmp(sqlstate(r), "42501") == 0) {
 		PQclear(r);
-		r = PQexec(pg, "SELECT schema_versions()");
+		r = PQexec(pg, "SELECT api.schema_versions()");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+		    (strcmp(sqlstate(r), "3F000") == 0 ||
+		    strcmp(sqlstate(r), "42883") == 0)) {
+			PQclear(r);
+			r = PQexec(pg, "SELECT schema_versions()");
+		}
 	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		bool empty = strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "",
-		    "42P01") == 0;	/* no table yet: an empty database */
+		/* no table yet: an empty database */
+		bool empty = strcmp(sqlstate(r), "42P01") == 0;
 
 		if (!empty)
 			log_error("cannot read the schema version: %s",
@@ -89,58 +125,185 @@ applied_versions(PGconn *pg, bool *applied)
 
 		if (v > max)
 			max = v;
-		for (j = 0; j < migrations_count; j++)
-			if (migrations[j].version == v)
+		for (j = 0; j < count; j++)
+			if (files[j].version == v)
 				applied[j] = true;
 	}
 	PQclear(r);
 	return max;
 }
 
-/* The privilege rules (sql/011_least_privilege.sql) again, after every
- * run: a function a migration created or replaced gets them too. */
+/* Compares the hash of every applied schema file with this binary's.
+ * A row without hash comes from a database made before hashes were
+ * recorded (the numbered migrations of sql/): it adopts the file's
+ * current hash, said in the log. False, naming the file, at the first
+ * difference. */
 static bool
-apply_privileges(PGconn *pg)
+check_hashes(PGconn *pg, const struct sql_file *files, size_t count)
 {
-	PGresult *r = PQexec(pg, "SELECT privileges_apply()");
+	PGresult *r = PQexec(pg,
+	    "SELECT version, sha256 FROM schema_migrations ORDER BY version");
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	int i;
+	size_t j;
 
-	if (ok)
-		log_info("privileges applied: %s API entry points for "
-		    "strapontin_api", PQgetvalue(r, 0, 0));
-	else
-		log_error("applying the privileges: %s",
+	if (!ok)
+		log_error("reading the applied schema files: %s",
 		    PQresultErrorMessage(r));
+	for (i = 0; ok && i < PQntuples(r); i++) {
+		int v = atoi(PQgetvalue(r, i, 0));
+		const struct sql_file *f = NULL;
+		char hash[65], ver[16];
+		const char *vals[3];
+		PGresult *u;
+
+		for (j = 0; j < count && f == NULL; j++)
+			if (files[j].version == v)
+				f = &files[j];
+		if (f == NULL)
+			continue;	/* newer than us: refused by the caller */
+		file_sha256(f, hash);
+		if (!PQgetisnull(r, i, 1)) {
+			if (strcmp(PQgetvalue(r, i, 1), hash) == 0)
+				continue;
+			log_error("sql/schema/%s was changed after the database "
+			    "applied it (SHA-256 %s then, %s now): a schema "
+			    "file is append-only; restore it and put the change "
+			    "in a new file (docs/operations.md)", f->name,
+			    PQgetvalue(r, i, 1), hash);
+			ok = false;
+			break;
+		}
+		log_info("schema file %s: applied before hashes were recorded, "
+		    "recording its current SHA-256 %s", f->name, hash);
+		snprintf(ver, sizeof ver, "%d", v);
+		vals[0] = ver;
+		vals[1] = f->name;
+		vals[2] = hash;
+		u = PQexecParams(pg, "UPDATE schema_migrations SET name = $2, "
+		    "sha256 = $3 WHERE version = $1", 3, NULL, vals, NULL, NULL,
+		    0);
+		ok = PQresultStatus(u) == PGRES_COMMAND_OK;
+		if (!ok)
+			log_error("recording the hash of %s: %s", f->name,
+			    PQresultErrorMessage(u));
+		PQclear(u);
+	}
 	PQclear(r);
 	return ok;
+}
+
+/* One schema file and its record, in one transaction. */
+static bool
+apply_schema_file(PGconn *pg, const struct sql_file *f)
+{
+	const char *vals[3];
+	char ver[16], hash[65];
+	PGresult *r;
+
+	log_info("applying schema file %s", f->name);
+	if (!exec_ok(pg, "BEGIN", "begin"))
+		return false;
+	if (!exec_ok(pg, f->sql, f->name))
+		goto fail;
+	snprintf(ver, sizeof ver, "%d", f->version);
+	file_sha256(f, hash);
+	vals[0] = ver;
+	vals[1] = f->name;
+	vals[2] = hash;
+	r = PQexecParams(pg, "INSERT INTO schema_migrations "
+	    "(version, name, sha256) VALUES ($1, $2, $3)", 3, NULL, vals, NULL,
+	    NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_error("recording %s: %s", f->name, PQresultErrorMessage(r));
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	return exec_ok(pg, "COMMIT", "commit");
+fail:
+	exec_ok(pg, "ROLLBACK", "rollback");
+	return false;
+}
+
+/* Runs a statement of one integer result; -1 on error (logged). */
+static int
+exec_count(PGconn *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg, sql);
+	int n = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		n = atoi(PQgetvalue(r, 0, 0));
+	else
+		log_error("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	return n;
+}
+
+/* All of sql/api in one transaction: each function's one definition
+ * replaces the database's, what sql/api no longer defines is dropped, and
+ * the privilege rules apply to the result, so that no other session ever
+ * sees the API half replaced or an entry point without its rules. Bodies
+ * are checked when first called, not here: a function may call one of a
+ * later file. */
+static bool
+apply_api(PGconn *pg, const struct sql_file *files, size_t count)
+{
+	int pruned, entries;
+	size_t i;
+
+	if (!exec_ok(pg, "BEGIN", "begin"))
+		return false;
+	if (!exec_ok(pg, "SET LOCAL check_function_bodies = off; "
+	    "SET LOCAL search_path = " API_SEARCH_PATH, "api settings"))
+		goto fail;
+	for (i = 0; i < count; i++)
+		if (!exec_ok(pg, files[i].sql, files[i].name))
+			goto fail;
+	if ((pruned = exec_count(pg, "SELECT core.api_prune()")) < 0)
+		goto fail;
+	if ((entries = exec_count(pg, "SELECT core.privileges_apply()")) < 0)
+		goto fail;
+	if (!exec_ok(pg, "COMMIT", "commit"))
+		return false;
+	log_info("api applied: %zu files, %d objects no longer defined "
+	    "dropped, %d entry points for strapontin_api", count, pruned,
+	    entries);
+	return true;
+fail:
+	exec_ok(pg, "ROLLBACK", "rollback");
+	return false;
 }
 
 int
 migrate_pending(const char *conninfo, int *db_version)
 {
 	PGconn *pg = connect_blocking(conninfo);
-	bool applied[migrations_count ? migrations_count : 1];
+	bool applied[schema_files_count ? schema_files_count : 1];
 	int max, pending = 0;
 	size_t j;
 
 	if (pg == NULL)
 		return -1;
-	max = applied_versions(pg, applied);
+	max = applied_versions(pg, schema_files, schema_files_count, applied);
 	PQfinish(pg);
 	if (max < 0)
 		return -1;
-	for (j = 0; j < migrations_count; j++)
+	for (j = 0; j < schema_files_count; j++)
 		pending += !applied[j];
 	*db_version = max;
 	return pending;
 }
 
 bool
-migrate_apply(const char *conninfo)
+migrate_apply_files(const char *conninfo, const struct sql_file *schema,
+    size_t schema_count, const struct sql_file *api, size_t api_count)
 {
 	PGconn *pg = connect_blocking(conninfo);
 	bool ok = false;
-	bool applied[migrations_count ? migrations_count : 1];
+	bool applied[schema_count ? schema_count : 1];
+	int latest = schema_count ? schema[schema_count - 1].version : 0;
 	size_t i;
 	int cur;
 
@@ -149,57 +312,39 @@ migrate_apply(const char *conninfo)
 	if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
 	    "lock"))
 		goto out;
+	/* sha256 is NULL in the rows of a database made before it existed. */
 	if (!exec_ok(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 	    "version integer PRIMARY KEY, name text NOT NULL, "
-	    "applied_at timestamptz NOT NULL DEFAULT now())", "create table"))
+	    "applied_at timestamptz NOT NULL DEFAULT now(), sha256 text); "
+	    "ALTER TABLE schema_migrations "
+	    "ADD COLUMN IF NOT EXISTS sha256 text", "create table"))
 		goto out;
-	if ((cur = applied_versions(pg, applied)) < 0)
+	if ((cur = applied_versions(pg, schema, schema_count, applied)) < 0)
 		goto out;
-	if (cur > migrate_latest()) {
+	if (cur > latest) {
 		log_error("the database schema (%d) is newer than this "
-		    "strapontind (%d): upgrade the daemon", cur,
-		    migrate_latest());
+		    "strapontind (%d): upgrade the daemon", cur, latest);
 		goto out;
 	}
-	for (i = 0; i < migrations_count; i++) {
-		const struct migration *m = &migrations[i];
-		const char *vals[2];
-		char ver[16];
-		PGresult *r;
-
-		if (applied[i])
-			continue;
-		log_info("applying migration %s", m->name);
-		if (!exec_ok(pg, "BEGIN", "begin"))
-			goto out;
-		if (!exec_ok(pg, m->sql, m->name)) {
-			exec_ok(pg, "ROLLBACK", "rollback");
-			goto out;
-		}
-		snprintf(ver, sizeof ver, "%d", m->version);
-		vals[0] = ver;
-		vals[1] = m->name;
-		r = PQexecParams(pg, "INSERT INTO schema_migrations "
-		    "(version, name) VALUES ($1, $2)", 2, NULL, vals, NULL,
-		    NULL, 0);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			log_error("recording %s: %s", m->name,
-			    PQresultErrorMessage(r));
-			PQclear(r);
-			exec_ok(pg, "ROLLBACK", "rollback");
-			goto out;
-		}
-		PQclear(r);
-		if (!exec_ok(pg, "COMMIT", "commit"))
-			goto out;
-	}
-	if (!apply_privileges(pg))
+	if (!check_hashes(pg, schema, schema_count))
 		goto out;
-	log_info("schema is at version %d", migrate_latest());
+	for (i = 0; i < schema_count; i++)
+		if (!applied[i] && !apply_schema_file(pg, &schema[i]))
+			goto out;
+	if (!apply_api(pg, api, api_count))
+		goto out;
+	log_info("schema is at version %d", latest);
 	ok = true;
 out:
 	PQfinish(pg);	/* also releases the advisory lock */
 	return ok;
+}
+
+bool
+migrate_apply(const char *conninfo)
+{
+	return migrate_apply_files(conninfo, schema_files, schema_files_count,
+	    api_files, api_files_count);
 }
 
 bool
@@ -227,13 +372,20 @@ migrate_add_admin(const char *conninfo, const char *email,
 			lower[i] = (char)(lower[i] - 'A' + 'a');
 	vals[0] = lower;
 	vals[1] = hash;
-	r = PQexecParams(pg, "SELECT admin_upsert($1, $2)", 2, NULL, vals,
+	/* admin_upsert is a helper: its body and the triggers it fires name
+	 * the helpers of core unqualified. */
+	if (!exec_ok(pg, "SET search_path = " API_SEARCH_PATH, "search_path")) {
+		ok = false;
+		goto out;
+	}
+	r = PQexecParams(pg, "SELECT core.admin_upsert($1, $2)", 2, NULL, vals,
 	    NULL, NULL, 0);
 	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (!ok)
 		log_error("cannot create the admin: %s",
 		    PQresultErrorMessage(r));
 	PQclear(r);
+out:
 	PQfinish(pg);
 	explicit_bzero(hash, strlen(hash));
 	free(hash);

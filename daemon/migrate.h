@@ -1,32 +1,47 @@
-/* Schema migrations, compiled in from sql/NNN_name.sql. These run before
- * the daemon serves (--migrate, and the start-up check), so they use
- * blocking libpq: they are never on the request path. */
+/* The database's schema and API, compiled in from sql/ (docs/operations.md,
+ * "The sql/ tree"): sql/schema/NNN_name.sql, append-only DDL applied once
+ * each, and sql/api/NN_domain.sql, the functions, re-applied in full by
+ * every run. These run before the daemon serves (--migrate, and the
+ * start-up check), so they use blocking libpq: they are never on the
+ * request path. */
 #ifndef MIGRATE_H
 #define MIGRATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct migration {
-	int version;
-	const char *name;
+struct sql_file {
+	int version;		/* NNN of the file's name */
+	const char *name;	/* "001_foundation.sql" */
 	const char *sql;
 };
 
-extern const struct migration migrations[];
-extern const size_t migrations_count;
+extern const struct sql_file schema_files[];
+extern const size_t schema_files_count;
+extern const struct sql_file api_files[];
+extern const size_t api_files_count;
 
-/* The schema version this binary expects. */
+/* The schema version this binary expects: its last schema file's. */
 int migrate_latest(void);
 
-/* Applies pending migrations, each in its own transaction, under an
- * advisory lock so two daemons cannot migrate at once, then the privilege
- * rules (privileges_apply()) to every function of the schema. conninfo is
- * the schema owner's (database.migrate_conninfo). */
+/* Under an advisory lock, so two daemons cannot migrate at once: refuses
+ * (false, naming the file) if a schema file the database has applied
+ * differs from this binary's by its SHA-256; applies the pending schema
+ * files, each in its own transaction with its hash; then, in one
+ * transaction, every api file, the removal of what they no longer define
+ * (core.api_prune()) and the privilege rules (core.privileges_apply()).
+ * conninfo is the schema owner's (database.migrate_conninfo). */
 bool migrate_apply(const char *conninfo);
 
-/* Number of compiled migrations the database lacks (-1 with a logged
- * reason if it cannot tell); *db_version gets the highest it has. */
+/* The same with the given files instead of the compiled ones: the tests'
+ * way to present an edited schema file. */
+bool migrate_apply_files(const char *conninfo,
+    const struct sql_file *schema, size_t schema_count,
+    const struct sql_file *api, size_t api_count);
+
+/* Number of compiled schema files the database lacks (-1 with a logged
+ * reason if it cannot tell); *db_version gets the highest it has. Works as
+ * the runtime role (api.schema_versions()). */
 int migrate_pending(const char *conninfo, int *db_version);
 
 /* Creates or updates an admin user (--add-admin). */

@@ -9,18 +9,18 @@
 #include "rpc.h"
 
 static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
-	[STMT_AUTH_LOGIN_BEGIN] = "SELECT auth_login_begin($1, $2, $3, $4)",
-	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT auth_login_success($1, $2, $3, $4, $5)",
-	[STMT_AUTH_LOGIN_FAILURE] = "SELECT auth_login_failure($1, $2)",
-	[STMT_AUTH_RESUME] = "SELECT auth_resume($1)",
-	[STMT_AUTH_CERT_LOGIN] = "SELECT auth_cert_login($1, $2, $3, $4)",
-	[STMT_AUTH_PASSWORD_HASH] = "SELECT auth_password_hash($1)",
-	[STMT_AUTH_SET_PASSWORD] = "SELECT auth_set_password($1, $2, $3, $4)",
-	[STMT_AUTH_TOKENS_ALIVE] = "SELECT auth_tokens_alive($1::text[])",
+	[STMT_AUTH_LOGIN_BEGIN] = "SELECT api.auth_login_begin($1, $2, $3, $4)",
+	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT api.auth_login_success($1, $2, $3, $4, $5)",
+	[STMT_AUTH_LOGIN_FAILURE] = "SELECT api.auth_login_failure($1, $2)",
+	[STMT_AUTH_RESUME] = "SELECT api.auth_resume($1)",
+	[STMT_AUTH_CERT_LOGIN] = "SELECT api.auth_cert_login($1, $2, $3, $4)",
+	[STMT_AUTH_PASSWORD_HASH] = "SELECT api.auth_password_hash($1)",
+	[STMT_AUTH_SET_PASSWORD] = "SELECT api.auth_set_password($1, $2, $3, $4)",
+	[STMT_AUTH_TOKENS_ALIVE] = "SELECT api.auth_tokens_alive($1::text[])",
 	[STMT_AUTH_REVOKE_CERT_SESSIONS] =
-	    "SELECT count(*) FROM auth_revoke_cert_sessions()",
-	[STMT_WAITLIST_SWEEP] = "SELECT waitlist_sweep($1::jsonb)",
-	[STMT_RETENTION_SWEEP] = "SELECT retention_sweep($1::jsonb)",
+	    "SELECT count(*) FROM api.auth_revoke_cert_sessions()",
+	[STMT_WAITLIST_SWEEP] = "SELECT api.waitlist_sweep($1::jsonb)",
+	[STMT_RETENTION_SWEEP] = "SELECT api.retention_sweep($1::jsonb)",
 };
 
 static size_t first_internal;

@@ -18,7 +18,7 @@ CREATE FUNCTION pg_temp.api(fn text, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE r jsonb;
 BEGIN
-    EXECUTE format('SELECT %I($1, $2, $3, $4)', fn)
+    EXECUTE format('SELECT api.%I($1, $2, $3, $4)', fn)
        INTO r USING (SELECT tok FROM demo_token), p, 'demo-data', '{}'::jsonb;
     RETURN r;
 END $$;
@@ -27,7 +27,7 @@ LANGUAGE sql AS $$ SELECT (pg_temp.api(fn, p)->>'id')::bigint $$;
 -- A local time in Paris, N days from today, as RFC 3339 UTC.
 CREATE FUNCTION pg_temp.at(days integer, hhmm text) RETURNS text
 LANGUAGE sql AS $$
-    SELECT to_char(((current_date + days) + hhmm::time) AT TIME ZONE 'Europe/Paris'
+    SELECT to_char(((current_date + days) + hhmm::time) AT TIME ZONE core.report_zone()
                    AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 

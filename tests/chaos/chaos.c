@@ -440,7 +440,7 @@ chaos_check_rows(const char *conninfo, const struct chaos_ack *acks,
 		snprintf(id, sizeof id, "%lld", (long long)acks[i].id);
 		/* The code as the client got it: ticket_display(). */
 		res = PQexecParams(db, "SELECT status, seats FROM bookings "
-		    "WHERE id = $1 AND ticket_display(code) = $2", 2, NULL, values, NULL, NULL,
+		    "WHERE id = $1 AND core.ticket_display(code) = $2", 2, NULL, values, NULL, NULL,
 		    0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			h_fail("reading booking %s: %s", id,

@@ -1,8 +1,9 @@
 /*
  * Least privilege in the database (docs/operations.md, "Database roles";
- * sql/011_least_privilege.sql): the daemon's runtime role may only call
- * the API entry points; admin-only functions refuse other roles even when
- * called directly; later functions get the rules at the next --migrate;
+ * core.privileges_apply() in sql/api/00_core.sql): the daemon's runtime
+ * role may only call the API entry points, the functions of schema api;
+ * admin-only functions refuse other roles even when called directly;
+ * --migrate leaves in core and api only what sql/api defines;
  * the events channel still works. Also report.activity's longest range.
  *
  * Every other integration test runs its daemon as the runtime role too,
@@ -109,22 +110,27 @@ test_runtime_role_only_executes(void **state)
 	denied(rt, "CREATE TABLE mine (x int)");
 
 	/* Helpers that are not entry points. */
-	denied(rt, "SELECT auth_user('" ADMIN_TOKEN "')");
-	denied(rt, "SELECT admin_upsert('evil@example.org', 'x')");
-	denied(rt, "SELECT privileges_apply()");
-	denied(rt, "SELECT ts(now())");
-	denied(rt, "SELECT user_list_unchecked('" REF_TOKEN "', '{}', "
+	denied(rt, "SELECT core.auth_user('" ADMIN_TOKEN "')");
+	denied(rt, "SELECT core.admin_upsert('evil@example.org', 'x')");
+	denied(rt, "SELECT core.privileges_apply()");
+	denied(rt, "SELECT core.api_prune()");
+	denied(rt, "SELECT core.ts(now())");
+	denied(rt, "SELECT core.user_list_unchecked('" REF_TOKEN "', '{}', "
 		   "'127.0.0.1', '{}')");
-	denied(rt, "SELECT report_activity_unchecked('" REF_TOKEN "', '{}', "
-		   "'127.0.0.1', '{}')");
+	denied(rt, "SELECT core.report_activity_unchecked('" REF_TOKEN "', "
+		   "'{}', '127.0.0.1', '{}')");
+	/* The draw with a seed of the caller's choosing: a method's
+	 * signature, not a method. */
+	denied(rt, "SELECT core.permanence_draw_with_seed('" ADMIN_TOKEN "', "
+		   "'{\"permanence_id\": 1, \"seed\": \"x\"}', '127.0.0.1', '{}')");
 
 	/* An entry point works, as the schema's owner would run it. */
 	assert_string_equal(
-	    h_db_exec(rt, "SELECT auth_whoami('" REF_TOKEN "', '{}', "
+	    h_db_exec(rt, "SELECT api.auth_whoami('" REF_TOKEN "', '{}', "
 			  "'127.0.0.1', '{}')->'user'->>'email'"),
 	    W_REF_EMAIL);
 	assert_string_not_equal(h_db_exec(rt, "SELECT max(v) FROM "
-					      "schema_versions() v"), "");
+					      "api.schema_versions() v"), "");
 }
 
 /* What the rules left, seen from the catalogue: the runtime role owns
@@ -149,24 +155,45 @@ test_catalogue(void **state)
 			  "'public'::regnamespace AND (a.grantee = 0 OR "
 			  "a.grantee = 'strapontin_api'::regrole)"),
 	    "0");
+	/* No function of ours left in public; PUBLIC may run none of those
+	 * of core and api. */
 	assert_string_equal(
 	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE p.pronamespace "
-			  "= 'public'::regnamespace AND (p.proacl IS NULL OR "
-			  "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE "
-			  "a.grantee = 0))"),
+			  "= 'public'::regnamespace AND p.proowner = '"
+			  H_OWNER_ROLE "'::regrole"),
 	    "0");
+	assert_string_equal(
+	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE p.pronamespace "
+			  "IN ('core'::regnamespace, 'api'::regnamespace) AND "
+			  "(p.proacl IS NULL OR EXISTS (SELECT 1 FROM "
+			  "aclexplode(p.proacl) a WHERE a.grantee = 0))"),
+	    "0");
+	/* The group may use schema api, not core. */
+	assert_string_equal(
+	    h_db_exec(su, "SELECT has_schema_privilege('strapontin_api', "
+			  "'api', 'USAGE')::text || has_schema_privilege("
+			  "'strapontin_api', 'core', 'USAGE')::text"),
+	    "truefalse");
+	/* What it may run is exactly schema api, each SECURITY DEFINER with
+	 * the fixed search_path. */
 	assert_string_equal(
 	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE "
 			  "has_function_privilege('strapontin_api', p.oid, "
-			  "'EXECUTE') AND p.pronamespace = 'public'::regnamespace "
-			  "AND NOT (p.prosecdef AND p.proconfig = "
-			  "ARRAY['search_path=pg_catalog, public, pg_temp'])"),
+			  "'EXECUTE') <> (p.pronamespace = 'api'::regnamespace) "
+			  "AND p.pronamespace IN ('public'::regnamespace, "
+			  "'core'::regnamespace, 'api'::regnamespace)"),
+	    "0");
+	assert_string_equal(
+	    h_db_exec(su, "SELECT count(*) FROM pg_proc p WHERE p.pronamespace "
+			  "= 'api'::regnamespace AND NOT (p.prosecdef AND "
+			  "p.proconfig = ARRAY['search_path=pg_catalog, public, "
+			  "core, api, pg_temp'])"),
 	    "0");
 	/* Every method of the daemon and its own statements: more than 40. */
 	assert_true(atoi(h_db_exec(
 	    su, "SELECT count(*) FROM pg_proc p WHERE "
 		"has_function_privilege('strapontin_api', p.oid, 'EXECUTE') "
-		"AND p.pronamespace = 'public'::regnamespace")) > 40);
+		"AND p.pronamespace = 'api'::regnamespace")) > 40);
 }
 
 /* Each admin-only function refuses a referent's token by itself. */
@@ -180,7 +207,7 @@ test_admin_functions_check_the_role(void **state)
 
 	for (i = 0; i < sizeof fns / sizeof *fns; i++) {
 		snprintf(sql, sizeof sql,
-			 "SELECT %s('" REF_TOKEN "', '{\"name\": \"X\", "
+			 "SELECT api.%s('" REF_TOKEN "', '{\"name\": \"X\", "
 			 "\"kind\": \"theatre\", \"city\": \"Y\", \"user_id\": 1}', "
 			 "'127.0.0.1', '{}')", fns[i]);
 		assert_string_equal(fails(rt, sql, reason, sizeof reason),
@@ -194,34 +221,39 @@ test_admin_functions_check_the_role(void **state)
 					  "WHERE name = 'X'"), "0");
 	/* With an admin's token they answer. */
 	assert_string_not_equal(
-	    h_db_exec(rt, "SELECT user_list('" ADMIN_TOKEN "', '{}', "
+	    h_db_exec(rt, "SELECT api.user_list('" ADMIN_TOKEN "', '{}', "
 			  "'127.0.0.1', '{}')->>'items'"),
 	    "");
 }
 
-/* A function a later migration adds gets the rules at the next
- * --migrate: one with a method's signature becomes an entry point. */
+/* --migrate makes schema api what sql/api defines, with its rules: a
+ * function put there by hand is dropped, not granted; one put in public
+ * by hand stays closed to the runtime role. */
 static void
-test_rules_apply_to_later_functions(void **state)
+test_rules_after_migrate(void **state)
 {
 	PGconn *owner = h_db_connect(W.d->owner_conninfo);
 
-	h_db_exec(owner, "CREATE FUNCTION zz_method(p_token text, p jsonb, "
+	h_db_exec(owner, "CREATE FUNCTION api.zz_method(p_token text, p jsonb, "
 			 "p_addr text, p_policy jsonb) RETURNS jsonb "
 			 "LANGUAGE sql AS $$ SELECT jsonb_build_object('who', "
 			 "current_user::text) $$");
 	h_db_exec(owner, "CREATE FUNCTION zz_helper() RETURNS int "
 			 "LANGUAGE sql AS $$ SELECT 1 $$");
 	PQfinish(owner);
-	denied(rt, "SELECT zz_method(NULL, '{}', NULL, '{}')");
+	denied(rt, "SELECT api.zz_method(NULL, '{}', NULL, '{}')");
 
 	if (h_sh("'%s' -c '%s' --migrate >>'%s/setup.log' 2>&1",
 		 h_env("STRAPONTIND"), W.d->setup_conf, W.d->dir) != 0)
 		h_fail("--migrate failed: see %s/setup.log", W.d->dir);
-	assert_string_equal(h_db_exec(rt, "SELECT zz_method(NULL, '{}', NULL, "
-					  "'{}')->>'who'"),
-			    H_OWNER_ROLE);
+	assert_string_equal(h_db_exec(su, "SELECT count(*) FROM pg_proc WHERE "
+					  "proname = 'zz_method'"), "0");
 	denied(rt, "SELECT zz_helper()");
+	/* The entry points still answer, with their rules. */
+	assert_string_equal(
+	    h_db_exec(rt, "SELECT api.auth_whoami('" REF_TOKEN "', '{}', "
+			  "'127.0.0.1', '{}')->'user'->>'email'"),
+	    W_REF_EMAIL);
 }
 
 /* The daemon's events channel: the runtime role may LISTEN, and the
@@ -280,7 +312,7 @@ main(void)
 		cmocka_unit_test(test_runtime_role_only_executes),
 		cmocka_unit_test(test_catalogue),
 		cmocka_unit_test(test_admin_functions_check_the_role),
-		cmocka_unit_test(test_rules_apply_to_later_functions),
+		cmocka_unit_test(test_rules_after_migrate),
 		cmocka_unit_test(test_events_channel),
 		cmocka_unit_test(test_report_range_is_bounded),
 	};

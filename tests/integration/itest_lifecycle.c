@@ -771,12 +771,17 @@ test_migrate_twice(void **state)
 	write_conf(conf, "lc_migrate", 7443, NULL);
 	argv[2] = conf;
 	assert_int_equal(run(argv, NULL, out, sizeof out, 60000), 0);
-	expect_output(out, "applying migration", "first --migrate");
+	expect_output(out, "applying schema file", "first --migrate");
+	expect_output(out, "api applied", "first --migrate");
 	rows = migrations_rows("lc_migrate");
 	assert_true(rows >= 1);
+	/* No schema file again; all of sql/api again, with nothing stale. */
 	assert_int_equal(run(argv, NULL, out, sizeof out, 60000), 0);
-	if (strstr(out, "applying migration") != NULL)
-		h_fail("second --migrate applied something:\n%s", out);
+	if (strstr(out, "applying schema file") != NULL)
+		h_fail("second --migrate applied a schema file:\n%s", out);
+	expect_output(out, "api applied: ", "second --migrate");
+	expect_output(out, " 0 objects no longer defined dropped",
+	    "second --migrate");
 	assert_int_equal(migrations_rows("lc_migrate"), rows);
 }
 
@@ -792,7 +797,7 @@ test_old_schema_refused(void **state)
 	run_dir(dir, sizeof dir, "lc_oldschema");
 	snprintf(conf, sizeof conf, "%s/strapontind.conf", dir);
 	h_db_create("lc_oldschema", conninfo, sizeof conninfo);
-	snprintf(sql, sizeof sql, "%s/sql/001_foundation.sql",
+	snprintf(sql, sizeof sql, "%s/sql/schema/001_foundation.sql",
 	    h_env("ST_SOURCE_DIR"));
 	if (h_sh("psql -X -q -v ON_ERROR_STOP=1 '%s' -f '%s' >'%s/psql.log' 2>&1",
 	    conninfo, sql, dir) != 0)
@@ -820,7 +825,7 @@ test_old_schema_refused(void **state)
 		const char *mig[5] = {daemon_bin(), "-c", conf, "--migrate", NULL};
 
 		assert_int_equal(run(mig, NULL, out, sizeof out, 60000), 0);
-		expect_output(out, "applying migration", "--migrate from 1");
+		expect_output(out, "applying schema file", "--migrate from 1");
 	}
 }
 

@@ -565,7 +565,7 @@ test_revoke_cert_sessions(void **state)
 
 	/* Named: only the certificate sessions among the names. */
 	snprintf(sql, sizeof sql, "SELECT string_agg(h, ',') FROM "
-	    "auth_revoke_cert_sessions(ARRAY['%s', '%s']) AS h", t2, tp);
+	    "api.auth_revoke_cert_sessions(ARRAY['%s', '%s']) AS h", t2, tp);
 	assert_string_equal(h_db_exec(db, sql), t2);
 	expect_anonymous(cert2);
 	expect_whoami(cert1, H_ADMIN_EMAIL);
@@ -576,7 +576,7 @@ test_revoke_cert_sessions(void **state)
 	/* All of them: the first certificate session goes, the password one
 	 * stays. */
 	assert_string_equal(h_db_exec(db,
-	    "SELECT string_agg(h, ',') FROM auth_revoke_cert_sessions() AS h"),
+	    "SELECT string_agg(h, ',') FROM api.auth_revoke_cert_sessions() AS h"),
 	    t1);
 	expect_anonymous(cert1);
 	expect_whoami(pw, H_ADMIN_EMAIL);

@@ -78,7 +78,7 @@ test_reasons_documented(void **state)
 	free(doc);
 }
 
-/* Every api_error('reason', ...) of sql/ names a reason of the table. */
+/* Every api_error('reason', ...) of sql/api names a reason of the table. */
 static void
 test_sql_reasons_known(void **state)
 {
@@ -90,7 +90,7 @@ test_sql_reasons_known(void **state)
 	int files = 0;
 
 	(void)state;
-	snprintf(dir, sizeof dir, "%s/sql", src);
+	snprintf(dir, sizeof dir, "%s/sql/api", src);
 	assert_non_null(d = opendir(dir));
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
@@ -148,7 +148,7 @@ test_roles_agree(void **state)
 {
 	static const enum role roles[] = {ROLE_ADMIN, ROLE_PARTNER,
 	    ROLE_REFERENT};
-	char *sql = source_file("sql/001_foundation.sql");
+	char *sql = source_file("sql/schema/001_foundation.sql");
 	char *doc = source_file("docs/roles.md");
 	char check[256];
 	size_t i;
@@ -158,7 +158,7 @@ test_roles_agree(void **state)
 	    role_name(ROLE_ADMIN), role_name(ROLE_PARTNER),
 	    role_name(ROLE_REFERENT));
 	if (strstr(sql, check) == NULL)
-		fail_msg("sql/001_foundation.sql lacks %s", check);
+		fail_msg("sql/schema/001_foundation.sql lacks %s", check);
 	for (i = 0; i < sizeof roles / sizeof roles[0]; i++) {
 		assert_int_equal(role_from_name(role_name(roles[i])), roles[i]);
 		if (strstr(doc, role_name(roles[i])) == NULL)
@@ -170,9 +170,9 @@ test_roles_agree(void **state)
 	free(doc);
 }
 
-/* All of sql/ in one string, to look for a word anywhere. */
+/* All of sql/api in one string, to look for a word anywhere. */
 static char *
-all_sql(void)
+all_api_sql(void)
 {
 	const char *src = getenv("ST_SOURCE_DIR");
 	char dir[1024], path[1300];
@@ -181,7 +181,7 @@ all_sql(void)
 	size_t n = 0, k;
 	DIR *d;
 
-	snprintf(dir, sizeof dir, "%s/sql", src);
+	snprintf(dir, sizeof dir, "%s/sql/api", src);
 	assert_non_null(d = opendir(dir));
 	while ((e = readdir(d)) != NULL) {
 		if (strstr(e->d_name, ".sql") == NULL)
@@ -199,27 +199,32 @@ all_sql(void)
 	return all;
 }
 
-/* The daemon's own statements call functions that the runtime role may
- * execute: each is listed in api_entry_points (sql/011 and after). */
+/* Every statement of the daemon's, a method's or its own, calls a function
+ * of schema api, the only one the runtime role may execute
+ * (core.privileges_apply()), and sql/api defines that function there. */
 static void
-test_internal_statements_granted(void **state)
+test_statements_call_api(void **state)
 {
 	const char **stmts;
-	char *sql = all_sql(), name[128], quoted[140];
+	char *sql = all_api_sql(), name[128], def[200];
 	const char *p;
 	size_t n, i;
 
 	(void)state;
 	stmts = sqlcall_statements(&n);
-	for (i = n - STMT_INTERNAL_COUNT; i < n; i++) {
+	assert_true(n > STMT_INTERNAL_COUNT);
+	for (i = 0; i < n; i++) {
 		p = strstr(stmts[i], "FROM ") ? strstr(stmts[i], "FROM ") + 5 :
 		    stmts[i] + 7;
-		if (sscanf(p, "%127[a-z_]", name) != 1)
+		if (strncmp(p, "api.", 4) != 0)
+			fail_msg("%s: not a function of schema api", stmts[i]);
+		if (sscanf(p + 4, "%127[a-z_](", name) != 1)
 			fail_msg("cannot read the function of %s", stmts[i]);
-		snprintf(quoted, sizeof quoted, "('%s')", name);
-		if (strstr(sql, quoted) == NULL)
-			fail_msg("%s is not in api_entry_points: the runtime role "
-			    "may not call it", name);
+		snprintf(def, sizeof def, "CREATE OR REPLACE FUNCTION api.%s(",
+		    name);
+		if (strstr(sql, def) == NULL)
+			fail_msg("sql/api does not define api.%s, which the daemon "
+			    "calls", name);
 	}
 	free(stmts);
 	free(sql);
@@ -234,7 +239,7 @@ main(void)
 		cmocka_unit_test(test_methods_documented),
 		cmocka_unit_test(test_topics_documented),
 		cmocka_unit_test(test_roles_agree),
-		cmocka_unit_test(test_internal_statements_granted),
+		cmocka_unit_test(test_statements_call_api),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

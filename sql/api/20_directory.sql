@@ -1,0 +1,288 @@
+-- strapontin API, directory: partners, structures, beneficiaries.
+--
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
+
+------------------------------------------------------------- JSON shapes
+
+CREATE OR REPLACE FUNCTION core.partner_json(r partners) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', r.id, 'name', r.name, 'kind', r.kind,
+        'city', r.city, 'contact_email', r.contact_email,
+        'created_at', ts(r.created_at))
+$$;
+
+CREATE OR REPLACE FUNCTION core.structure_json(r structures) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', r.id, 'name', r.name, 'kind', r.kind,
+        'territory', r.territory, 'city', r.city, 'timezone', r.timezone,
+        'created_at', ts(r.created_at))
+$$;
+
+CREATE OR REPLACE FUNCTION core.beneficiary_json(b beneficiaries) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', b.id, 'structure_id', b.structure_id,
+        'first_name', b.first_name, 'last_name', b.last_name,
+        'birth_year', b.birth_year, 'household_size', b.household_size,
+        'postal_code', b.postal_code, 'consent', true,
+        'consent_at', ts(b.consent_at), 'created_at', ts(b.created_at),
+        'updated_at', ts(b.updated_at), 'erased_at', ts(b.erased_at))
+$$;
+
+---------------------------------------------------------------- accounts
+
+CREATE OR REPLACE FUNCTION core.partner_create_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    r partners;
+BEGIN
+    INSERT INTO partners (name, kind, city, contact_email)
+    VALUES (p->>'name', p->>'kind', p->>'city', lower(p->>'contact_email'))
+    RETURNING * INTO r;
+    PERFORM audit(u, 'partner.create', 'partner', r.id, '{}', p_addr);
+    RETURN partner_json(r);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.partner_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    items jsonb;
+BEGIN
+    SELECT jsonb_agg(partner_json(r) ORDER BY r.id) INTO items
+      FROM (SELECT * FROM partners WHERE id > cursor_id(p)
+             ORDER BY id LIMIT lim) r;
+    RETURN page(items, lim, items->-1->>'id');
+END $$;
+
+CREATE OR REPLACE FUNCTION core.structure_create_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    tz text := coalesce(p->>'timezone', report_zone());
+    r structures;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
+        PERFORM bad_param('timezone', 'timezone must be an IANA zone such as Europe/Paris');
+    END IF;
+    INSERT INTO structures (name, kind, territory, city, timezone)
+    VALUES (p->>'name', p->>'kind', p->>'territory', p->>'city', tz)
+    RETURNING * INTO r;
+    PERFORM audit(u, 'structure.create', 'structure', r.id, '{}', p_addr);
+    RETURN structure_json(r);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.structure_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    items jsonb;
+BEGIN
+    SELECT jsonb_agg(structure_json(r) ORDER BY r.id) INTO items
+      FROM (SELECT * FROM structures WHERE id > cursor_id(p)
+             ORDER BY id LIMIT lim) r;
+    RETURN page(items, lim, items->-1->>'id');
+END $$;
+
+----------------------------------------------------------- beneficiaries
+
+CREATE OR REPLACE FUNCTION api.beneficiary_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    sid bigint := scope_structure_id(u, p);
+    b beneficiaries;
+BEGIN
+    IF NOT coalesce((p->>'consent')::boolean, false) THEN
+        PERFORM bad_param('consent', 'consent must be true: the person must agree to the processing of this data');
+    END IF;
+    INSERT INTO beneficiaries (structure_id, first_name, last_name, birth_year,
+                               household_size, postal_code, consent_at,
+                               created_by)
+    VALUES (sid, p->>'first_name', p->>'last_name',
+            (p->>'birth_year')::integer, (p->>'household_size')::integer,
+            p->>'postal_code', now(), u.id)
+    RETURNING * INTO b;
+    PERFORM audit(u, 'beneficiary.create', 'beneficiary', b.id, '{}', p_addr);
+    RETURN beneficiary_json(b);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.beneficiary_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    q text := '%' || replace(replace(replace(lower(p->>'query'), '\', '\\'),
+                                     '%', '\%'), '_', '\_') || '%';
+    items jsonb;
+BEGIN
+    SELECT jsonb_agg(beneficiary_json(b) ORDER BY b.id) INTO items
+      FROM (SELECT * FROM beneficiaries b
+             WHERE b.id > cursor_id(p) AND b.erased_at IS NULL
+               AND (u.role = 'admin' OR b.structure_id = u.structure_id)
+               AND (p->>'structure_id' IS NULL OR b.structure_id = (p->>'structure_id')::bigint)
+               AND (p->>'query' IS NULL
+                    OR lower(b.first_name || ' ' || b.last_name) LIKE q
+                    OR lower(b.last_name || ' ' || b.first_name) LIKE q)
+             ORDER BY b.id LIMIT lim) b;
+    RETURN page(items, lim, items->-1->>'id');
+END $$;
+
+CREATE OR REPLACE FUNCTION core.beneficiary_history(b beneficiaries) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'outings_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                         WHERE bk.beneficiary_id = b.id AND bk.status = 'attended'
+                           AND o.starts_at > now() - interval '12 months'),
+        'no_shows_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                          WHERE bk.beneficiary_id = b.id AND bk.status = 'no_show'
+                            AND o.starts_at > now() - interval '12 months'),
+        'upcoming', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY o.starts_at)
+                                FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                               WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
+                                 AND o.starts_at > now()), '[]'::jsonb))
+$$;
+
+CREATE OR REPLACE FUNCTION api.beneficiary_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
+BEGIN
+    RETURN beneficiary_json(b) || beneficiary_history(b);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.beneficiary_update(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, true);
+BEGIN
+    UPDATE beneficiaries SET
+        first_name = coalesce(p->>'first_name', first_name),
+        last_name = coalesce(p->>'last_name', last_name),
+        birth_year = CASE WHEN p ? 'birth_year' THEN (p->>'birth_year')::integer ELSE birth_year END,
+        household_size = CASE WHEN p ? 'household_size' THEN (p->>'household_size')::integer ELSE household_size END,
+        postal_code = CASE WHEN p ? 'postal_code' THEN p->>'postal_code' ELSE postal_code END,
+        updated_at = now()
+     WHERE id = b.id RETURNING * INTO b;
+    PERFORM audit(u, 'beneficiary.update', 'beneficiary', b.id,
+                  jsonb_build_object('fields', (SELECT jsonb_agg(k) FROM jsonb_object_keys(p - 'beneficiary_id') k)),
+                  p_addr);
+    RETURN beneficiary_json(b);
+END $$;
+
+CREATE OR REPLACE FUNCTION core.beneficiary_release(b beneficiaries, p_policy jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    o offers;
+    bk bookings;
+    n integer := 0;
+    k integer;
+    w integer;
+BEGIN
+    FOR o IN
+        SELECT * FROM offers WHERE id IN (
+            SELECT xb.offer_id FROM bookings xb JOIN offers xo ON xo.id = xb.offer_id
+             WHERE xb.beneficiary_id = b.id AND xb.status = 'confirmed'
+               AND xo.starts_at > now()
+            UNION
+            SELECT offer_id FROM waitlist_entries
+             WHERE beneficiary_id = b.id AND status IN ('waiting', 'offered'))
+        ORDER BY id
+        FOR UPDATE
+    LOOP
+        k := 0;
+        FOR bk IN
+            UPDATE bookings SET status = 'cancelled', cancelled_at = now()
+             WHERE beneficiary_id = b.id AND offer_id = o.id AND status = 'confirmed'
+            RETURNING *
+        LOOP
+            k := k + 1;
+            PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id,
+                         booking_json(bk));
+        END LOOP;
+        n := n + k;
+        UPDATE waitlist_entries SET status = 'left', ended_at = now(), expires_at = NULL
+         WHERE beneficiary_id = b.id AND offer_id = o.id AND status IN ('waiting', 'offered');
+        GET DIAGNOSTICS w = ROW_COUNT;
+        PERFORM waitlist_serve(o.id, p_policy);
+        IF k + w > 0 THEN
+            PERFORM emit('offer.seats_changed', o.partner_id, NULL,
+                         (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Right to erasure: personal fields are wiped for good; past bookings stay,
+-- anonymous, for the statistics.
+CREATE OR REPLACE FUNCTION core.beneficiary_wipe(b beneficiaries) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE beneficiaries SET first_name = NULL, last_name = NULL,
+           birth_year = NULL, household_size = NULL, postal_code = NULL,
+           erased_at = now(), updated_at = now()
+     WHERE id = b.id;
+$$;
+
+CREATE OR REPLACE FUNCTION api.beneficiary_erase(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, true);
+    n integer;
+BEGIN
+    n := beneficiary_release(b, p_policy);
+    PERFORM beneficiary_wipe(b);
+    PERFORM audit(u, 'beneficiary.erase', 'beneficiary', b.id,
+                  jsonb_build_object('bookings_cancelled', n), p_addr);
+    RETURN jsonb_build_object('id', b.id, 'erased', true,
+                              'bookings_cancelled', n);
+END $$;
+
+-- Right of access: the export now includes the person's wishes.
+CREATE OR REPLACE FUNCTION api.beneficiary_export(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
+BEGIN
+    PERFORM audit(u, 'beneficiary.export', 'beneficiary', b.id, '{}', p_addr);
+    RETURN jsonb_build_object(
+        'exported_at', ts(now()),
+        'beneficiary', beneficiary_json(b),
+        'structure', (SELECT structure_json(s) FROM structures s WHERE s.id = b.structure_id),
+        'bookings', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY bk.id)
+                                FROM bookings bk WHERE bk.beneficiary_id = b.id), '[]'::jsonb),
+        'waitlist', coalesce((SELECT jsonb_agg(waitlist_json(e) ORDER BY e.id)
+                                FROM waitlist_entries e WHERE e.beneficiary_id = b.id), '[]'::jsonb),
+        'wishes', coalesce((SELECT jsonb_agg(jsonb_build_object('id', w.id,
+                                'permanence_id', w.permanence_id, 'choices', to_jsonb(w.choices),
+                                'seats', w.seats, 'created_at', ts(w.created_at),
+                                'replaced_at', ts(w.replaced_at), 'score', w.score)
+                                ORDER BY w.id)
+                              FROM wishes w WHERE w.beneficiary_id = b.id), '[]'::jsonb),
+        'history', (SELECT jsonb_agg(jsonb_build_object('at', ts(a.at), 'method', a.method))
+                      FROM audit_log a WHERE a.object_type = 'beneficiary' AND a.object_id = b.id));
+END $$;
+
+CREATE OR REPLACE FUNCTION api.partner_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN partner_create_unchecked(p_token, p, p_addr, p_policy);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.structure_create(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN structure_create_unchecked(p_token, p, p_addr, p_policy);
+END $$;

@@ -1,0 +1,293 @@
+-- strapontin API, offers: offers.
+--
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
+
+CREATE OR REPLACE FUNCTION core.offer_json(o offers) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', o.id, 'partner_id', o.partner_id,
+        'partner_name', (SELECT name FROM partners WHERE id = o.partner_id),
+        'title', o.title, 'category', o.category, 'venue', o.venue,
+        'city', o.city, 'starts_at', ts(o.starts_at),
+        'ends_at', ts(o.ends_at), 'seats_total', o.seats_total,
+        'seats_taken', o.seats_taken, 'seats_held', o.seats_held,
+        'seats_available', o.seats_total - o.seats_taken - o.seats_held,
+        'max_per_booking', o.max_per_booking,
+        'booking_deadline', ts(o.booking_deadline),
+        'delivery', o.delivery, 'description', o.description,
+        'accessibility', o.accessibility, 'status', o.status,
+        'cancel_reason', o.cancel_reason, 'cancelled_at', ts(o.cancelled_at),
+        'attendance_closed_at', ts(o.attendance_closed_at),
+        'created_at', ts(o.created_at), 'updated_at', ts(o.updated_at))
+$$;
+
+------------------------------------------------------------------ offers
+
+CREATE OR REPLACE FUNCTION api.offer_publish(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pid bigint := (p->>'partner_id')::bigint;
+    starts timestamptz := (p->>'starts_at')::timestamptz;
+    deadline timestamptz := coalesce((p->>'booking_deadline')::timestamptz,
+                                     starts - interval '48 hours');
+    o offers;
+BEGIN
+    IF u.role = 'partner' THEN
+        IF pid IS NOT NULL AND pid <> u.partner_id THEN
+            PERFORM not_found('partner', 'partner_id');
+        END IF;
+        pid := u.partner_id;
+    ELSIF pid IS NULL THEN
+        PERFORM bad_param('partner_id', 'partner_id is required for an admin');
+    ELSIF NOT EXISTS (SELECT 1 FROM partners WHERE id = pid) THEN
+        PERFORM not_found('partner', 'partner_id');
+    END IF;
+    IF starts <= now() THEN
+        PERFORM bad_param('starts_at', 'starts_at must be in the future');
+    END IF;
+    IF (p->>'ends_at')::timestamptz <= starts THEN
+        PERFORM bad_param('ends_at', 'ends_at must be after starts_at');
+    END IF;
+    IF deadline > starts THEN
+        PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
+    END IF;
+    INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
+                        ends_at, seats_total, max_per_booking,
+                        booking_deadline, delivery, description,
+                        accessibility, created_by)
+    VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
+            (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
+            coalesce((p->>'max_per_booking')::integer, 4), deadline,
+            coalesce(p->>'delivery', 'guest_list'), p->>'description',
+            p->>'accessibility', u.id)
+    RETURNING * INTO o;
+    PERFORM audit(u, 'offer.publish', 'offer', o.id,
+                  jsonb_build_object('seats', o.seats_total), p_addr);
+    PERFORM emit('offer.published', o.partner_id, NULL, offer_json(o));
+    RETURN offer_json(o);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.offer_update(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    starts timestamptz;
+    deadline timestamptz;
+    ends timestamptz;
+BEGIN
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
+    END IF;
+    starts := coalesce((p->>'starts_at')::timestamptz, o.starts_at);
+    ends := CASE WHEN p ? 'ends_at' THEN (p->>'ends_at')::timestamptz ELSE o.ends_at END;
+    deadline := coalesce((p->>'booking_deadline')::timestamptz,
+                         CASE WHEN p ? 'starts_at' AND o.booking_deadline > starts
+                              THEN starts - interval '48 hours'
+                              ELSE o.booking_deadline END);
+    IF p ? 'starts_at' AND starts <= now() THEN
+        PERFORM bad_param('starts_at', 'starts_at must be in the future');
+    END IF;
+    IF ends <= starts THEN
+        PERFORM bad_param('ends_at', 'ends_at must be after starts_at');
+    END IF;
+    IF deadline > starts THEN
+        PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
+    END IF;
+    UPDATE offers SET
+        title = coalesce(p->>'title', title),
+        category = coalesce(p->>'category', category),
+        venue = coalesce(p->>'venue', venue),
+        city = coalesce(p->>'city', city),
+        starts_at = starts, ends_at = ends, booking_deadline = deadline,
+        max_per_booking = coalesce((p->>'max_per_booking')::integer, max_per_booking),
+        delivery = coalesce(p->>'delivery', delivery),
+        description = CASE WHEN p ? 'description' THEN p->>'description' ELSE description END,
+        accessibility = CASE WHEN p ? 'accessibility' THEN p->>'accessibility' ELSE accessibility END,
+        updated_at = now()
+     WHERE id = o.id RETURNING * INTO o;
+    PERFORM audit(u, 'offer.update', 'offer', o.id,
+                  jsonb_build_object('fields', (SELECT jsonb_agg(k) FROM jsonb_object_keys(p - 'offer_id') k)),
+                  p_addr);
+    RETURN offer_json(o);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.offer_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers;
+BEGIN
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
+    IF NOT FOUND THEN
+        PERFORM not_found('offer', 'offer_id');
+    END IF;
+    RETURN offer_json(o);
+END $$;
+
+-- In time order; the cursor is "microseconds since the epoch:id".
+CREATE OR REPLACE FUNCTION api.offer_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    c_ts timestamptz := '-infinity';
+    c_id bigint := 0;
+    items jsonb;
+    last jsonb;
+BEGIN
+    IF p ? 'cursor' THEN
+        IF p->>'cursor' !~ '^-?[0-9]{1,20}:[0-9]{1,18}$' THEN
+            PERFORM bad_param('cursor', 'cursor is not one this server gave');
+        END IF;
+        c_ts := to_timestamp(split_part(p->>'cursor', ':', 1)::numeric / 1000000);
+        c_id := split_part(p->>'cursor', ':', 2)::bigint;
+    END IF;
+    SELECT jsonb_agg(offer_json(o) ORDER BY o.starts_at, o.id) INTO items
+      FROM (SELECT * FROM offers o
+             WHERE (o.starts_at, o.id) > (c_ts, c_id)
+               AND o.starts_at >= coalesce((p->>'from')::timestamptz, '-infinity')
+               AND o.starts_at < coalesce((p->>'to')::timestamptz, 'infinity')
+               AND (p->>'category' IS NULL OR o.category = p->>'category')
+               AND (p->>'city' IS NULL OR lower(o.city) = lower(p->>'city'))
+               AND (p->>'partner_id' IS NULL OR o.partner_id = (p->>'partner_id')::bigint)
+               AND (coalesce((p->>'available_only')::boolean, false) = false
+                    OR (o.status = 'published' AND o.booking_deadline > now()
+                        AND o.seats_total - o.seats_taken - o.seats_held > 0))
+             ORDER BY o.starts_at, o.id LIMIT lim) o;
+    last := items->-1;
+    RETURN page(items, lim,
+        (extract(epoch FROM (last->>'starts_at')::timestamptz) * 1000000)::bigint
+        || ':' || (last->>'id'));
+END $$;
+
+CREATE OR REPLACE FUNCTION api.offer_set_seats(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    n integer := (p->>'seats')::integer;
+    old_total integer := o.seats_total;
+BEGIN
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
+    END IF;
+    IF n < o.seats_taken + o.seats_held THEN
+        PERFORM api_error('seats_taken',
+            format('%s seats are already booked or set aside; the offer cannot go below that.',
+                   o.seats_taken + o.seats_held),
+            jsonb_build_object('field', 'seats', 'seats_taken', o.seats_taken,
+                               'seats_held', o.seats_held));
+    END IF;
+    UPDATE offers SET seats_total = n, updated_at = now()
+     WHERE id = o.id;
+    IF n > old_total THEN
+        PERFORM waitlist_serve(o.id, p_policy);
+    END IF;
+    SELECT * INTO o FROM offers WHERE id = o.id;
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL, offer_json(o));
+    PERFORM audit(u, 'offer.set_seats', 'offer', o.id,
+                  jsonb_build_object('from', old_total, 'to', n), p_addr);
+    RETURN offer_json(o);
+END $$;
+
+-- strapontin schema 7: every cancelled booking is announced.
+--
+-- booking.cancel was the only path that sent `booking.cancelled`. A
+-- referent watching their people's bookings most needs to hear of the
+-- other two: the venue cancelling the show (offer.cancel, status
+-- cancelled_by_partner) and an erasure giving the person's upcoming seats
+-- back (beneficiary.erase; retention only anonymises people with nothing
+-- upcoming). Both now send `booking.cancelled` for each booking, in the
+-- same transaction; an erasure also sends `offer.seats_changed` for each
+-- offer whose seats it freed. The functions are otherwise those of
+-- schema 3.
+
+CREATE OR REPLACE FUNCTION api.offer_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    bk bookings;
+    nb integer := 0;
+    nw integer;
+BEGIN
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer is already cancelled.');
+    END IF;
+    -- One statement, so the report triggers add up its rows once.
+    FOR bk IN
+        UPDATE bookings SET status = 'cancelled_by_partner', cancelled_at = now()
+         WHERE offer_id = o.id AND status = 'confirmed'
+        RETURNING *
+    LOOP
+        nb := nb + 1;
+        PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id, booking_json(bk));
+    END LOOP;
+    UPDATE waitlist_entries SET status = 'cancelled', ended_at = now(),
+           expires_at = NULL
+     WHERE offer_id = o.id AND status IN ('waiting', 'offered');
+    GET DIAGNOSTICS nw = ROW_COUNT;
+    UPDATE offers SET status = 'cancelled', cancel_reason = p->>'reason',
+           cancelled_at = now(), updated_at = now()
+     WHERE id = o.id RETURNING * INTO o;
+    PERFORM audit(u, 'offer.cancel', 'offer', o.id,
+                  jsonb_build_object('bookings', nb, 'waitlist', nw), p_addr);
+    PERFORM emit('offer.cancelled', o.partner_id, NULL, offer_json(o));
+    RETURN offer_json(o) || jsonb_build_object('bookings_cancelled', nb,
+                                               'waitlist_ended', nw);
+END $$;
+
+-- What the venue needs at the door and nothing more: first name, initial.
+CREATE OR REPLACE FUNCTION api.offer_guest_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers;
+BEGIN
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
+    IF NOT FOUND OR (u.role = 'partner' AND o.partner_id <> u.partner_id) THEN
+        PERFORM not_found('offer', 'offer_id');
+    END IF;
+    RETURN jsonb_build_object('offer', offer_json(o), 'items', coalesce((
+        SELECT jsonb_agg(jsonb_build_object('booking_id', bk.id,
+                   'holder', coalesce(b.first_name || ' ' || left(b.last_name, 1) || '.',
+                                      '(erased)'),
+                   'seats', bk.seats, 'code', ticket_display(bk.code),
+                   'structure', s.name, 'status', bk.status)
+                   ORDER BY b.first_name, bk.id)
+          FROM bookings bk
+          JOIN beneficiaries b ON b.id = bk.beneficiary_id
+          JOIN structures s ON s.id = bk.structure_id
+         WHERE bk.offer_id = o.id
+           AND bk.status IN ('confirmed', 'attended', 'no_show')), '[]'::jsonb));
+END $$;
+
+CREATE OR REPLACE FUNCTION api.offer_close_attendance(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    n integer;
+BEGIN
+    IF o.starts_at > now() THEN
+        PERFORM bad_param('offer_id', 'attendance can be closed once the offer has started');
+    END IF;
+    UPDATE bookings SET status = 'no_show'
+     WHERE offer_id = o.id AND status = 'confirmed';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE offers SET attendance_closed_at = now(), updated_at = now()
+     WHERE id = o.id;
+    PERFORM audit(u, 'offer.close_attendance', 'offer', o.id,
+                  jsonb_build_object('no_show', n), p_addr);
+    RETURN jsonb_build_object('offer_id', o.id, 'marked_no_show', n,
+        'no_show', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'no_show'),
+        'attended', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'attended'),
+        'attended_seats', (SELECT coalesce(sum(seats), 0) FROM bookings WHERE offer_id = o.id AND status = 'attended'),
+        'no_show_seats', (SELECT coalesce(sum(seats), 0) FROM bookings WHERE offer_id = o.id AND status = 'no_show'));
+END $$;

@@ -1,0 +1,931 @@
+-- strapontin API, permanences: permanences, blocks, wishes, the draw.
+--
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
+
+-- What a block counts in offers.seats_taken (see the top of this file).
+CREATE OR REPLACE FUNCTION core.block_counted(k permanence_blocks) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN k.returned_at IS NULL THEN k.seats ELSE k.claimed END
+$$;
+
+CREATE OR REPLACE FUNCTION core.blocks_count_seats() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    was integer := 0;
+    now_ integer := 0;
+BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.offer_id <> NEW.offer_id
+       OR (OLD.returned_at IS NOT NULL AND NEW.returned_at IS NULL)) THEN
+        RAISE EXCEPTION 'a block never moves, and a returned block stays returned';
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        was := block_counted(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        now_ := block_counted(NEW);
+    END IF;
+    IF now_ <> was THEN
+        UPDATE offers SET seats_taken = seats_taken + now_ - was
+         WHERE id = coalesce(NEW.offer_id, OLD.offer_id);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER blocks_count_seats
+    AFTER INSERT OR DELETE
+       OR UPDATE OF seats, claimed, returned_at, offer_id ON permanence_blocks
+    FOR EACH ROW EXECUTE FUNCTION core.blocks_count_seats();
+
+------------------------------------------------------------- JSON shapes
+
+CREATE OR REPLACE FUNCTION core.block_remaining(k permanence_blocks) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN k.returned_at IS NULL THEN k.seats - k.claimed ELSE 0 END
+$$;
+
+CREATE OR REPLACE FUNCTION core.permanence_block_json(k permanence_blocks) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('offer_id', k.offer_id, 'offer_title', o.title,
+        'offer_starts_at', ts(o.starts_at), 'venue', o.venue,
+        'offer_status', o.status, 'max_per_booking', o.max_per_booking,
+        'seats', k.seats, 'claimed', k.claimed,
+        'remaining', block_remaining(k),
+        'returned_at', ts(k.returned_at),
+        'pool_available', o.seats_total - o.seats_taken - o.seats_held)
+      FROM offers o WHERE o.id = k.offer_id
+$$;
+
+-- As schema 4's, plus seed_sha256; `seed` stays the revealed one, null
+-- until the draw. draw_secret itself appears in no answer.
+CREATE OR REPLACE FUNCTION core.permanence_json(pm permanences) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', pm.id, 'structure_id', pm.structure_id,
+        'series_id', pm.series_id, 'title', pm.title,
+        'location', pm.location,
+        'starts_at', ts(pm.starts_at), 'ends_at', ts(pm.ends_at),
+        'timezone', s.timezone,
+        'local_starts_at', to_char(pm.starts_at AT TIME ZONE s.timezone,
+                                   'YYYY-MM-DD"T"HH24:MI'),
+        'local_ends_at', to_char(pm.ends_at AT TIME ZONE s.timezone,
+                                 'YYYY-MM-DD"T"HH24:MI'),
+        'state', pm.state, 'opened_at', ts(pm.opened_at),
+        'drawn_at', ts(pm.drawn_at), 'closed_at', ts(pm.closed_at),
+        'seed_sha256', seed_sha256(pm.draw_secret),
+        'seed', pm.draw_seed,
+        'blocks', coalesce(bl.items, '[]'::jsonb),
+        'seats_set_aside', coalesce(bl.seats, 0),
+        'seats_claimed', coalesce(bl.claimed, 0),
+        'seats_remaining', coalesce(bl.remaining, 0),
+        'wishes_count', (SELECT count(*) FROM wishes w
+                           JOIN beneficiaries b ON b.id = w.beneficiary_id
+                          WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+                            AND b.erased_at IS NULL),
+        'created_at', ts(pm.created_at))
+      FROM structures s,
+           LATERAL (SELECT jsonb_agg(permanence_block_json(k)
+                                     ORDER BY o.starts_at, k.offer_id) AS items,
+                           sum(k.seats) AS seats, sum(k.claimed) AS claimed,
+                           sum(block_remaining(k)) AS remaining
+                      FROM permanence_blocks k JOIN offers o ON o.id = k.offer_id
+                     WHERE k.permanence_id = pm.id) bl
+     WHERE s.id = pm.structure_id
+$$;
+
+CREATE OR REPLACE FUNCTION core.wish_json(w wishes) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', w.id, 'permanence_id', w.permanence_id,
+        'beneficiary_id', w.beneficiary_id, 'choices', to_jsonb(w.choices),
+        'seats', w.seats, 'created_at', ts(w.created_at),
+        'replaced_at', ts(w.replaced_at),
+        'rank', w.granted_rank, 'booking_id', w.booking_id, 'reason', w.reason)
+$$;
+
+-- permanence.get: the live state of the desk in one answer. Wishes of
+-- people erased since are left out, as the draw leaves them out.
+CREATE OR REPLACE FUNCTION core.permanence_detail_json(pm permanences) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT permanence_json(pm) || jsonb_build_object(
+        'wishes', coalesce((
+            SELECT jsonb_agg(wish_json(w) || jsonb_build_object('holder',
+                       b.first_name || ' ' || b.last_name)
+                       ORDER BY w.created_at, w.id)
+              FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id
+             WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+               AND b.erased_at IS NULL),
+            '[]'::jsonb),
+        'draw', pm.draw_result)
+$$;
+
+CREATE OR REPLACE FUNCTION core.permanence_refuse_state(pm permanences, p_doing text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT api_error('permanence_state',
+        format('This permanence is %s: %s is not possible now.', pm.state, p_doing),
+        jsonb_build_object('state', pm.state));
+$$;
+
+-- A beneficiary of the permanence's own structure, locked.
+CREATE OR REPLACE FUNCTION core.permanence_beneficiary(u users, pm permanences, p_id bigint)
+RETURNS beneficiaries LANGUAGE plpgsql AS $$
+DECLARE
+    b beneficiaries := scope_beneficiary(u, p_id, true);
+BEGIN
+    IF b.structure_id <> pm.structure_id THEN
+        PERFORM not_found('beneficiary', 'beneficiary_id');
+    END IF;
+    RETURN b;
+END $$;
+
+-- Seats of this permanence's block on this offer that can still be handed
+-- out (0 without a block). Caller holds the offer's row lock.
+CREATE OR REPLACE FUNCTION core.permanence_block_left(p_permanence_id bigint, p_offer_id bigint)
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT block_remaining(k) FROM permanence_blocks k
+                      WHERE k.permanence_id = p_permanence_id
+                        AND k.offer_id = p_offer_id), 0)
+$$;
+
+-- A booking made at a permanence: p_from_block of its seats come from the
+-- block (the bookings trigger moves them), the rest from the pool.
+CREATE OR REPLACE FUNCTION core.permanence_book(u users, b beneficiaries, o offers,
+                                p_seats integer, p_permanence_id bigint,
+                                p_from_block integer, p_source text)
+RETURNS bookings LANGUAGE plpgsql AS $$
+DECLARE
+    bk bookings;
+BEGIN
+    INSERT INTO bookings (offer_id, beneficiary_id, structure_id, seats, code,
+                          source, created_by, permanence_id, block_seats)
+    VALUES (o.id, b.id, b.structure_id, p_seats, ticket_code(), p_source,
+            u.id, p_permanence_id, p_from_block)
+    RETURNING * INTO bk;
+    UPDATE beneficiaries SET last_activity_at = now() WHERE id = b.id;
+    PERFORM emit('booking.created', o.partner_id, b.structure_id, booking_json(bk));
+    RETURN bk;
+END $$;
+
+-------------------------------------------------------------- scheduling
+
+-- A single permanence. Times in the past are accepted, as for series: a
+-- structure may record a drop-in after the fact, and tests replay history.
+CREATE OR REPLACE FUNCTION api.permanence_schedule(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    sid bigint := scope_structure_id(u, p);
+    v_starts timestamptz := (p->>'starts_at')::timestamptz;
+    v_ends timestamptz := (p->>'ends_at')::timestamptz;
+    pm permanences;
+BEGIN
+    IF v_ends <= v_starts THEN
+        PERFORM bad_param('ends_at', 'ends_at must be after starts_at');
+    END IF;
+    INSERT INTO permanences (structure_id, title, location, starts_at, ends_at,
+                             created_by)
+    VALUES (sid, coalesce(p->>'title', 'Permanence'), p->>'location',
+            v_starts, v_ends, u.id)
+    RETURNING * INTO pm;
+    PERFORM audit(u, 'permanence.schedule', 'permanence', pm.id,
+                  jsonb_build_object('structure_id', sid), p_addr);
+    RETURN permanence_json(pm);
+END $$;
+
+-- The nth given weekday of the month that starts on p_month (nth -1: the
+-- last), or NULL when that month has no such day (a 5th Tuesday, say).
+CREATE OR REPLACE FUNCTION core.nth_weekday(p_month date, p_isodow integer, p_nth integer)
+RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    next_month date := (p_month + interval '1 month')::date;
+    d date;
+BEGIN
+    IF p_nth > 0 THEN
+        d := p_month + (p_isodow - extract(isodow FROM p_month)::integer + 7) % 7
+                     + (p_nth - 1) * 7;
+        RETURN CASE WHEN d < next_month THEN d END;
+    END IF;
+    d := next_month - 1;
+    RETURN d - (extract(isodow FROM d)::integer - p_isodow + 7) % 7;
+END $$;
+
+-- "3rd Tuesday, 10:00-12:00, from 2019-04-01, 4 times". Each date is the
+-- nth weekday of a month, on or after from_date; its times are wall-clock
+-- times in the structure's timezone, turned into instants date by date, so
+-- they stay 10:00 local across daylight-saving changes. A month without
+-- the asked day (no 5th Tuesday) is skipped and named in skipped_months;
+-- the series still has `count` permanences. A wall-clock time that does not
+-- exist on a day (inside a spring-forward gap) is read by PostgreSQL as the
+-- instant it would be before the change (02:30 becomes 03:30 local); if the
+-- end then falls at or before the start, the permanence keeps its length.
+-- An ambiguous time (the repeated hour of autumn) is read as the later,
+-- standard-time instant.
+CREATE OR REPLACE FUNCTION api.permanence_schedule_series(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    sid bigint := scope_structure_id(u, p);
+    tz text := (SELECT timezone FROM structures WHERE id = sid);
+    v_nth integer := (p->>'nth')::integer;
+    v_dow integer := array_position(ARRAY['monday', 'tuesday', 'wednesday',
+                         'thursday', 'friday', 'saturday', 'sunday'], p->>'weekday');
+    v_start time := (p->>'start_time')::time;
+    v_end time := (p->>'end_time')::time;
+    v_from date := (p->>'from_date')::date;
+    v_count integer := (p->>'count')::integer;
+    v_month date := date_trunc('month', v_from)::date;
+    d date;
+    v_starts timestamptz;
+    v_ends timestamptz;
+    made integer := 0;
+    months integer := 0;
+    skipped text[] := '{}';
+    se permanence_series;
+    pm permanences;
+    items jsonb[] := '{}';
+BEGIN
+    IF v_nth = 0 OR v_nth NOT BETWEEN -1 AND 5 THEN
+        PERFORM bad_param('nth', 'nth must be 1 to 5, or -1 for the last');
+    END IF;
+    IF v_dow IS NULL THEN
+        PERFORM bad_param('weekday', 'weekday must be an English day name');
+    END IF;
+    IF v_end <= v_start THEN
+        PERFORM bad_param('end_time', 'end_time must be after start_time');
+    END IF;
+    INSERT INTO permanence_series (structure_id, weekday, nth, start_time,
+                                   end_time, from_date, count, timezone,
+                                   created_by)
+    VALUES (sid, p->>'weekday', v_nth, v_start, v_end, v_from, v_count, tz, u.id)
+    RETURNING * INTO se;
+    WHILE made < v_count LOOP
+        -- A 5th weekday exists in at least 4 months a year: this ends.
+        months := months + 1;
+        IF months > 12 * v_count + 12 THEN
+            RAISE EXCEPTION 'series computation did not end';
+        END IF;
+        d := nth_weekday(v_month, v_dow, v_nth);
+        IF d IS NULL THEN
+            skipped := array_append(skipped, to_char(v_month, 'YYYY-MM'));
+        ELSIF d >= v_from THEN
+            v_starts := (d + v_start) AT TIME ZONE tz;
+            v_ends := (d + v_end) AT TIME ZONE tz;
+            IF v_ends <= v_starts THEN
+                -- a daylight-saving gap swallowed the range: keep its length
+                v_ends := v_starts + (v_end - v_start);
+            END IF;
+            INSERT INTO permanences (structure_id, series_id, title, location,
+                                     starts_at, ends_at, created_by)
+            VALUES (sid, se.id, coalesce(p->>'title', 'Permanence'),
+                    p->>'location', v_starts, v_ends, u.id)
+            RETURNING * INTO pm;
+            items := array_append(items, permanence_json(pm));
+            made := made + 1;
+        END IF;
+        v_month := (v_month + interval '1 month')::date;
+    END LOOP;
+    PERFORM audit(u, 'permanence.schedule_series', 'permanence_series', se.id,
+                  jsonb_build_object('structure_id', sid, 'count', v_count,
+                                     'skipped_months', to_jsonb(skipped)), p_addr);
+    RETURN jsonb_build_object('series_id', se.id, 'items', to_jsonb(items),
+                              'skipped_months', to_jsonb(skipped));
+END $$;
+
+-- In time order; the cursor is "microseconds since the epoch:id".
+CREATE OR REPLACE FUNCTION api.permanence_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    sid bigint := (p->>'structure_id')::bigint;
+    c_ts timestamptz := '-infinity';
+    c_id bigint := 0;
+    items jsonb;
+    last jsonb;
+BEGIN
+    IF u.role = 'referent' THEN
+        IF sid IS NOT NULL AND sid <> u.structure_id THEN
+            PERFORM not_found('structure', 'structure_id');
+        END IF;
+        sid := u.structure_id;
+    ELSIF sid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM structures WHERE id = sid) THEN
+        PERFORM not_found('structure', 'structure_id');
+    END IF;
+    IF p ? 'cursor' THEN
+        IF p->>'cursor' !~ '^-?[0-9]{1,20}:[0-9]{1,18}$' THEN
+            PERFORM bad_param('cursor', 'cursor is not one this server gave');
+        END IF;
+        c_ts := to_timestamp(split_part(p->>'cursor', ':', 1)::numeric / 1000000);
+        c_id := split_part(p->>'cursor', ':', 2)::bigint;
+    END IF;
+    SELECT jsonb_agg(permanence_json(pm) ORDER BY pm.starts_at, pm.id) INTO items
+      FROM (SELECT * FROM permanences pm
+             WHERE (pm.starts_at, pm.id) > (c_ts, c_id)
+               AND (sid IS NULL OR pm.structure_id = sid)
+               AND pm.starts_at >= coalesce((p->>'from')::timestamptz, '-infinity')
+               AND pm.starts_at < coalesce((p->>'to')::timestamptz, 'infinity')
+               AND (p->>'state' IS NULL OR pm.state = p->>'state')
+             ORDER BY pm.starts_at, pm.id LIMIT lim) pm;
+    last := items->-1;
+    RETURN page(items, lim,
+        (extract(epoch FROM (last->>'starts_at')::timestamptz) * 1000000)::bigint
+        || ':' || (last->>'id'));
+END $$;
+
+CREATE OR REPLACE FUNCTION api.permanence_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'none');
+BEGIN
+    RETURN permanence_detail_json(pm);
+END $$;
+
+-- As schema 4's, with two more refusals: the structure's share of the
+-- offer (policy.max_block_share percent of its seats, rounded down), and
+-- a block already returned (its permanence is over, or the offer's
+-- booking deadline passed): seats added to it would not count.
+CREATE OR REPLACE FUNCTION api.permanence_reserve_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+    n integer := (p->>'seats')::integer;
+    v_share integer := coalesce((p_policy->>'max_block_share')::integer, 50);
+    o offers;
+    k permanence_blocks;
+    avail integer;
+    held integer;
+    cap integer;
+BEGIN
+    IF pm.state NOT IN ('scheduled', 'open') THEN
+        PERFORM permanence_refuse_state(pm, 'setting seats aside');
+    END IF;
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM not_found('offer', 'offer_id');
+    END IF;
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
+    END IF;
+    IF now() > o.booking_deadline THEN
+        PERFORM api_error('deadline_passed', 'The booking deadline has passed.',
+                          jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
+    END IF;
+    -- Seats set aside are claimed at the permanence: an offer whose
+    -- booking closes before it starts would only lock them away.
+    IF o.booking_deadline < pm.starts_at THEN
+        PERFORM api_error('deadline_passed',
+            'Bookings for this offer close before the permanence starts.',
+            jsonb_build_object('field', 'offer_id',
+                               'booking_deadline', ts(o.booking_deadline),
+                               'permanence_starts_at', ts(pm.starts_at)));
+    END IF;
+    SELECT * INTO k FROM permanence_blocks
+     WHERE permanence_id = pm.id AND offer_id = o.id FOR UPDATE;
+    IF now() >= pm.ends_at OR k.returned_at IS NOT NULL THEN
+        PERFORM api_error('deadline_passed',
+            'This permanence is over: its block seats went back to everyone.',
+            jsonb_build_object('field', 'permanence_id',
+                               'permanence_ends_at', ts(pm.ends_at)));
+    END IF;
+    avail := o.seats_total - o.seats_taken - o.seats_held;
+    IF n > avail THEN
+        PERFORM api_error('sold_out', format('Only %s of %s seats are free.',
+                                             greatest(avail, 0), o.seats_total),
+                          jsonb_build_object('field', 'seats',
+                                             'seats_available', greatest(avail, 0),
+                                             'seats_total', o.seats_total));
+    END IF;
+    held := structure_block_seats(pm.structure_id, o.id);
+    cap := o.seats_total * v_share / 100;
+    IF held + n > cap THEN
+        PERFORM api_error('limit_reached',
+            format('A structure may set aside at most %s of the %s seats of this offer; it holds %s.',
+                   cap, o.seats_total, held),
+            jsonb_build_object('field', 'seats', 'max_block_share', v_share,
+                               'max_block_seats', cap, 'block_seats_held', held));
+    END IF;
+    INSERT INTO permanence_blocks (permanence_id, offer_id, seats)
+    VALUES (pm.id, o.id, n)
+    ON CONFLICT (permanence_id, offer_id) DO UPDATE
+       SET seats = permanence_blocks.seats + EXCLUDED.seats, updated_at = now()
+    RETURNING * INTO k;
+    PERFORM emit_seats_changed(o.id);
+    PERFORM audit(u, 'permanence.reserve_block', 'permanence', pm.id,
+                  jsonb_build_object('offer_id', o.id, 'seats', n), p_addr);
+    RETURN permanence_json(pm) || jsonb_build_object('block', permanence_block_json(k));
+END $$;
+
+-- Gives unclaimed seats of a block back to the pool (all of them when
+-- seats is left out) and serves the offer's waitlist with them.
+CREATE OR REPLACE FUNCTION api.permanence_release_block(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+    o offers;
+    k permanence_blocks;
+    n integer;
+BEGIN
+    IF pm.state = 'closed' THEN
+        PERFORM permanence_refuse_state(pm, 'releasing seats');
+    END IF;
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
+    IF FOUND THEN
+        SELECT * INTO k FROM permanence_blocks
+         WHERE permanence_id = pm.id AND offer_id = o.id FOR UPDATE;
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM not_found('block of this permanence on this offer', 'offer_id');
+    END IF;
+    n := coalesce((p->>'seats')::integer, k.seats - k.claimed);
+    IF n > k.seats - k.claimed THEN
+        PERFORM api_error('seats_taken',
+            format('Only %s seats of this block are unclaimed.', k.seats - k.claimed),
+            jsonb_build_object('field', 'seats', 'unclaimed', k.seats - k.claimed,
+                               'claimed', k.claimed));
+    END IF;
+    IF k.seats - n = 0 THEN
+        -- claimed is 0 too; bookings that once came from it are all dead
+        -- and never live again, so nothing will look for it.
+        DELETE FROM permanence_blocks WHERE permanence_id = pm.id AND offer_id = o.id;
+        k.seats := 0;
+    ELSE
+        UPDATE permanence_blocks SET seats = seats - n, updated_at = now()
+         WHERE permanence_id = pm.id AND offer_id = o.id RETURNING * INTO k;
+    END IF;
+    IF n > 0 THEN
+        PERFORM waitlist_serve(o.id, p_policy);
+        PERFORM emit_seats_changed(o.id);
+    END IF;
+    PERFORM audit(u, 'permanence.release_block', 'permanence', pm.id,
+                  jsonb_build_object('offer_id', o.id, 'seats', n), p_addr);
+    RETURN permanence_json(pm) || jsonb_build_object('released', n,
+        'block', CASE WHEN k.seats > 0 THEN permanence_block_json(k) END);
+END $$;
+
+------------------------------------------------------------------ states
+
+CREATE OR REPLACE FUNCTION api.permanence_open(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+BEGIN
+    IF pm.state = 'open' THEN
+        RETURN permanence_json(pm);          -- already done: same answer
+    END IF;
+    IF pm.state <> 'scheduled' THEN
+        PERFORM permanence_refuse_state(pm, 'opening');
+    END IF;
+    UPDATE permanences SET state = 'open', opened_at = now()
+     WHERE id = pm.id RETURNING * INTO pm;
+    PERFORM audit(u, 'permanence.open', 'permanence', pm.id, '{}', p_addr);
+    RETURN permanence_json(pm);
+END $$;
+
+-- Every unclaimed block seat goes back to the common pool, and each offer's
+-- waitlist is served with them. Closing a closed permanence answers it again.
+CREATE OR REPLACE FUNCTION api.permanence_close(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+    oid_ bigint;
+    returned integer;
+    served integer := 0;
+BEGIN
+    IF pm.state = 'closed' THEN
+        RETURN permanence_json(pm) || jsonb_build_object('seats_returned', 0,
+                                                         'waitlist_served', 0);
+    END IF;
+    PERFORM 1 FROM offers
+     WHERE id IN (SELECT offer_id FROM permanence_blocks WHERE permanence_id = pm.id)
+     ORDER BY id FOR UPDATE;
+    SELECT coalesce(sum(block_remaining(k)), 0) INTO returned
+      FROM permanence_blocks k WHERE k.permanence_id = pm.id;
+    UPDATE permanence_blocks SET returned_at = now(), updated_at = now()
+     WHERE permanence_id = pm.id;
+    UPDATE permanences SET state = 'closed', closed_at = now()
+     WHERE id = pm.id RETURNING * INTO pm;
+    FOR oid_ IN SELECT offer_id FROM permanence_blocks
+                 WHERE permanence_id = pm.id ORDER BY offer_id LOOP
+        served := served + waitlist_serve(oid_, p_policy);
+        PERFORM emit_seats_changed(oid_);
+    END LOOP;
+    PERFORM audit(u, 'permanence.close', 'permanence', pm.id,
+                  jsonb_build_object('seats_returned', returned,
+                                     'waitlist_served', served), p_addr);
+    RETURN permanence_json(pm) || jsonb_build_object('seats_returned', returned,
+                                                     'waitlist_served', served);
+END $$;
+
+------------------------------------------------------------------ wishes
+
+-- One live wish per beneficiary and permanence; a new one replaces it.
+-- Offers must exist, not be cancelled, still take bookings, and allow the
+-- party size; whether seats remain is the draw's business.
+CREATE OR REPLACE FUNCTION api.permanence_wish(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    -- FOR SHARE: a draw (FOR UPDATE) waits for wishes in flight, and a wish
+    -- after it sees the permanence drawn.
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'share');
+    b beneficiaries;
+    n integer := (p->>'seats')::integer;
+    v_choices bigint[];
+    o offers;
+    c bigint;
+    old_id bigint;
+    w wishes;
+BEGIN
+    IF pm.state NOT IN ('scheduled', 'open') THEN
+        PERFORM permanence_refuse_state(pm, 'making a wish');
+    END IF;
+    b := permanence_beneficiary(u, pm, (p->>'beneficiary_id')::bigint);
+    SELECT array_agg(x::bigint ORDER BY i) INTO v_choices
+      FROM jsonb_array_elements_text(p->'choices') WITH ORDINALITY AS t(x, i);
+    IF (SELECT count(DISTINCT x) FROM unnest(v_choices) x) <> cardinality(v_choices) THEN
+        PERFORM bad_param('choices', 'choices must name different offers');
+    END IF;
+    FOREACH c IN ARRAY v_choices LOOP
+        SELECT * INTO o FROM offers WHERE id = c;
+        IF NOT FOUND THEN
+            PERFORM api_error('not_found', format('No such offer: %s.', c),
+                              jsonb_build_object('field', 'choices', 'offer_id', c));
+        END IF;
+        IF o.status = 'cancelled' THEN
+            PERFORM api_error('offer_cancelled', format('Offer %s was cancelled.', c),
+                              jsonb_build_object('field', 'choices', 'offer_id', c));
+        END IF;
+        IF now() > o.booking_deadline THEN
+            PERFORM api_error('deadline_passed',
+                format('The booking deadline of offer %s has passed.', c),
+                jsonb_build_object('field', 'choices', 'offer_id', c,
+                                   'booking_deadline', ts(o.booking_deadline)));
+        END IF;
+        IF n > o.max_per_booking THEN
+            PERFORM api_error('invalid_params',
+                format('seats must be from 1 to %s for offer %s', o.max_per_booking, c),
+                jsonb_build_object('field', 'seats', 'offer_id', c,
+                                   'max_per_booking', o.max_per_booking));
+        END IF;
+    END LOOP;
+    UPDATE wishes SET replaced_at = now()
+     WHERE permanence_id = pm.id AND beneficiary_id = b.id AND replaced_at IS NULL
+    RETURNING id INTO old_id;
+    INSERT INTO wishes (permanence_id, beneficiary_id, choices, seats, created_by)
+    VALUES (pm.id, b.id, v_choices, n, u.id) RETURNING * INTO w;
+    PERFORM audit(u, 'permanence.wish', 'wish', w.id,
+                  jsonb_build_object('permanence_id', pm.id, 'choices', to_jsonb(v_choices),
+                                     'seats', n, 'replaces', old_id), p_addr);
+    RETURN wish_json(w) || jsonb_build_object('replaces_wish_id', old_id);
+END $$;
+
+-------------------------------------------------------------------- draw
+
+-- The lottery key of docs/draw.md: lowercase hex SHA-256 of "seed:id".
+CREATE OR REPLACE FUNCTION core.draw_key(p_seed text, p_beneficiary_id bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to(p_seed || ':' || p_beneficiary_id::text, 'UTF8')), 'hex')
+$$;
+
+-- 32 random bytes in hex: three v4 UUIDs (366 random bits from
+-- pg_strong_random) hashed down to 256 bits.
+CREATE OR REPLACE FUNCTION core.draw_random_seed() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT encode(sha256(decode(replace(gen_random_uuid()::text
+        || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')), 'hex')
+$$;
+
+-- The draw (docs/draw.md), in one transaction:
+--  1. score = attended + no_show_weight * no_show bookings of the
+--     beneficiary over offers starting in [starts_at - window, starts_at),
+--     the window being history_window_days * 24 hours; lower goes first;
+--  2. ties by draw_key(seed, beneficiary_id), ascending byte by byte
+--     (COLLATE "C", whatever the database's locale; then by id, which a
+--     SHA-256 collision would need);
+--  3. in that order each wish gets its best-ranked choice that passes the
+--     rules of booking.create with this permanence's unclaimed block seats
+--     counted as available, block first, pool for the rest.
+-- A wish that gets nothing carries the reason its first choice was refused.
+-- Wishes of erased beneficiaries are left out. Everything, including what
+-- each offer had at the start, is stored in draw_result and on the wishes,
+-- so a person can replay it (docs/draw.md); drawing again answers it.
+CREATE OR REPLACE FUNCTION core.permanence_draw_with_seed(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+    v_seed text;
+    v_weight numeric := coalesce((p_policy->>'no_show_weight')::numeric, 2);
+    v_days integer := coalesce((p_policy->>'history_window_days')::integer, 365);
+    v_from timestamptz;
+    v_offers jsonb;
+    r record;
+    b beneficiaries;
+    o offers;
+    bk bookings;
+    pos integer := 0;
+    granted integer := 0;
+    i integer;
+    v_left integer;
+    why text;
+    first_why text;
+    v_rank integer;
+    v_bk_id bigint;
+    touched bigint[] := '{}';
+    res jsonb;
+BEGIN
+    IF pm.draw_result IS NOT NULL THEN
+        RETURN pm.draw_result;              -- drawn once: the same answer
+    END IF;
+    IF pm.state NOT IN ('scheduled', 'open') THEN
+        PERFORM permanence_refuse_state(pm, 'a draw');
+    END IF;
+    v_seed := coalesce(p->>'seed', draw_random_seed());
+    v_from := pm.starts_at - make_interval(hours => 24 * v_days);
+
+    -- Lock order: beneficiaries, then offers, each in id order.
+    PERFORM 1 FROM beneficiaries
+     WHERE id IN (SELECT beneficiary_id FROM wishes
+                   WHERE permanence_id = pm.id AND replaced_at IS NULL)
+     ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM offers
+     WHERE id IN (SELECT unnest(choices) FROM wishes
+                   WHERE permanence_id = pm.id AND replaced_at IS NULL
+                  UNION SELECT offer_id FROM permanence_blocks
+                   WHERE permanence_id = pm.id)
+     ORDER BY id FOR UPDATE;
+
+    -- What each offer had to give when the draw started.
+    SELECT jsonb_agg(jsonb_build_object('offer_id', o2.id,
+               'block_remaining', permanence_block_left(pm.id, o2.id),
+               'pool_available', o2.seats_total - o2.seats_taken - o2.seats_held)
+               ORDER BY o2.id) INTO v_offers
+      FROM offers o2
+     WHERE o2.id IN (SELECT unnest(choices) FROM wishes
+                      WHERE permanence_id = pm.id AND replaced_at IS NULL
+                     UNION SELECT offer_id FROM permanence_blocks
+                      WHERE permanence_id = pm.id);
+
+    FOR r IN
+        SELECT w.*, h.attended AS n_att, h.no_shows AS n_ns,
+               trim_scale(h.attended + v_weight * h.no_shows) AS v_score,
+               draw_key(v_seed, w.beneficiary_id) COLLATE "C" AS v_key
+          FROM wishes w
+          JOIN beneficiaries bb ON bb.id = w.beneficiary_id
+          CROSS JOIN LATERAL (
+              SELECT count(*) FILTER (WHERE bk2.status = 'attended')::integer AS attended,
+                     count(*) FILTER (WHERE bk2.status = 'no_show')::integer AS no_shows
+                FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
+               WHERE bk2.beneficiary_id = w.beneficiary_id
+                 AND bk2.status IN ('attended', 'no_show')
+                 AND x.starts_at >= v_from AND x.starts_at < pm.starts_at) h
+         WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+           AND bb.erased_at IS NULL
+         ORDER BY v_score, v_key, w.beneficiary_id
+    LOOP
+        pos := pos + 1;
+        SELECT * INTO b FROM beneficiaries WHERE id = r.beneficiary_id;
+        v_rank := NULL;
+        v_bk_id := NULL;
+        bk := NULL;
+        first_why := NULL;
+        FOR i IN 1 .. cardinality(r.choices) LOOP
+            SELECT * INTO o FROM offers WHERE id = r.choices[i];
+            v_left := permanence_block_left(pm.id, o.id);
+            IF r.seats > o.max_per_booking THEN
+                why := 'limit_reached';     -- the offer's party size shrank
+            ELSE
+                why := booking_refusal(b, o, r.seats, p_policy, v_left);
+            END IF;
+            IF why IS NULL THEN
+                bk := permanence_book(u, b, o, r.seats, pm.id,
+                                      least(r.seats, v_left), 'draw');
+                v_rank := i;
+                v_bk_id := bk.id;
+                granted := granted + 1;
+                IF NOT o.id = ANY (touched) THEN
+                    touched := array_append(touched, o.id);
+                END IF;
+                EXIT;
+            END IF;
+            first_why := coalesce(first_why, why);
+        END LOOP;
+        UPDATE wishes SET draw_position = pos, attended = r.n_att,
+               no_shows = r.n_ns, score = r.v_score, lottery_key = r.v_key,
+               granted_rank = v_rank, booking_id = v_bk_id,
+               reason = CASE WHEN v_rank IS NULL THEN first_why END
+         WHERE id = r.id;
+    END LOOP;
+
+    res := jsonb_build_object('permanence_id', pm.id, 'seed', v_seed,
+        'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
+        'history_window_days', v_days,
+        'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
+        'wishes', pos, 'granted', granted,
+        'offers', coalesce(v_offers, '[]'::jsonb),
+        'results', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('position', w.draw_position,
+                       'wish_id', w.id, 'beneficiary_id', w.beneficiary_id,
+                       'choices', to_jsonb(w.choices), 'seats', w.seats,
+                       'attended', w.attended, 'no_shows', w.no_shows,
+                       'score', w.score, 'lottery_key', w.lottery_key,
+                       'rank', w.granted_rank, 'offer_id', x.offer_id,
+                       'booking_id', w.booking_id,
+                       'code', CASE WHEN x.code IS NOT NULL THEN ticket_display(x.code) END,
+                       'from_block', x.block_seats, 'reason', w.reason)
+                       ORDER BY w.draw_position)
+              FROM wishes w LEFT JOIN bookings x ON x.id = w.booking_id
+             WHERE w.permanence_id = pm.id AND w.draw_position IS NOT NULL),
+            '[]'::jsonb));
+    UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
+           drawn_at = now(), draw_result = res
+     WHERE id = pm.id;
+    FOR i IN 1 .. coalesce(cardinality(touched), 0) LOOP
+        PERFORM emit_seats_changed(touched[i]);
+    END LOOP;
+    PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
+                  jsonb_build_object('seed', v_seed, 'wishes', pos,
+                                     'granted', granted), p_addr);
+    RETURN res;
+END $$;
+
+------------------------------------------------------------------ claims
+
+-- At the desk, while open: first come, first served, block first, then the
+-- pool; the rules and errors of booking.create, idempotency key included.
+CREATE OR REPLACE FUNCTION api.permanence_claim(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    k text := p->>'idempotency_key';
+    prev jsonb;
+    pm permanences;
+    b beneficiaries;
+    o offers;
+    n integer := (p->>'seats')::integer;
+    v_left integer;
+    why text;
+    bk bookings;
+    res jsonb;
+BEGIN
+    IF k IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || k, 0));
+        SELECT result INTO prev FROM idempotency_keys
+         WHERE user_id = u.id AND key = k
+           AND method = 'permanence.claim' AND request = p - 'idempotency_key';
+        IF FOUND THEN
+            RETURN prev;
+        END IF;
+        IF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = u.id AND key = k) THEN
+            PERFORM bad_param('idempotency_key',
+                'this idempotency_key was used for another request');
+        END IF;
+    END IF;
+    -- FOR SHARE: claims run side by side; close and draw wait for them.
+    pm := scope_permanence(u, (p->>'permanence_id')::bigint, 'share');
+    IF pm.state <> 'open' THEN
+        PERFORM permanence_refuse_state(pm, 'claiming seats');
+    END IF;
+    b := permanence_beneficiary(u, pm, (p->>'beneficiary_id')::bigint);
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM not_found('offer', 'offer_id');
+    END IF;
+    IF n > o.max_per_booking THEN
+        PERFORM bad_param('seats', format('seats must be from 1 to %s for this offer',
+                                          o.max_per_booking));
+    END IF;
+    v_left := permanence_block_left(pm.id, o.id);
+    why := booking_refusal(b, o, n, p_policy, v_left);
+    IF why IS NOT NULL THEN
+        PERFORM booking_refuse(why, b, o, p_policy, v_left);
+    END IF;
+    bk := permanence_book(u, b, o, n, pm.id, least(n, v_left), 'claim');
+    PERFORM emit_seats_changed(o.id);
+    res := booking_json(bk) || jsonb_build_object('permanence_id', pm.id,
+                                                  'from_block', bk.block_seats);
+    IF k IS NOT NULL THEN
+        INSERT INTO idempotency_keys (user_id, key, method, request, result)
+        VALUES (u.id, k, 'permanence.claim', p - 'idempotency_key', res);
+    END IF;
+    PERFORM audit(u, 'permanence.claim', 'booking', bk.id,
+                  jsonb_build_object('permanence_id', pm.id, 'offer_id', o.id,
+                                     'seats', n, 'from_block', bk.block_seats), p_addr);
+    RETURN res;
+END $$;
+
+------------------------------------------------------------------ seeds
+
+-- The seed as the draw will use it, and its public fingerprint: lowercase
+-- hex SHA-256 of the seed's text (UTF-8), what `printf %s SEED | sha256sum`
+-- prints.
+CREATE OR REPLACE FUNCTION core.seed_sha256(p_seed text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to(p_seed, 'UTF8')), 'hex')
+$$;
+
+-- The draw takes the seed drawn at scheduling, whatever p says (the
+-- method's schema refuses a `seed` anyway). The rest is schema 4's
+-- permanence_draw, named permanence_draw_with_seed there, called here.
+
+CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    pm permanences;
+BEGIN
+    SELECT * INTO pm FROM permanences
+     WHERE id = (p->>'permanence_id')::bigint;
+    -- Scope, state and locks are checked by the draw itself; a missing
+    -- permanence gets no seed and answers not_found there.
+    RETURN permanence_draw_with_seed(p_token,
+        jsonb_build_object('permanence_id', p->'permanence_id',
+                           'seed', pm.draw_secret),
+        p_addr, p_policy);
+END $$;
+
+-- A block returned by the sweep keeps the time it was returned when its
+-- permanence is closed later (permanence_close marks every block).
+CREATE OR REPLACE FUNCTION core.blocks_keep_returned_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.returned_at := coalesce(OLD.returned_at, NEW.returned_at);
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER blocks_keep_returned_at
+    BEFORE UPDATE OF returned_at ON permanence_blocks
+    FOR EACH ROW EXECUTE FUNCTION core.blocks_keep_returned_at();
+
+-- Seats of the offer that the structure holds in blocks not yet returned,
+-- claimed ones included. Caller holds the offer's row lock.
+CREATE OR REPLACE FUNCTION core.structure_block_seats(p_structure_id bigint, p_offer_id bigint)
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(k.seats), 0)::integer
+      FROM permanence_blocks k JOIN permanences p ON p.id = k.permanence_id
+     WHERE k.offer_id = p_offer_id AND p.structure_id = p_structure_id
+       AND k.returned_at IS NULL
+$$;
+
+-- Unclaimed seats of blocks whose permanence has ended, or whose offer's
+-- booking deadline has passed, go back to the common pool; the offer's
+-- waitlist is served with them and offer.seats_changed tells the venue.
+-- The block keeps only its claimed seats (seats = claimed), so that
+-- permanence.release_block, still possible on a permanence not closed,
+-- finds nothing left to release. Claimed seats stay with their bookings,
+-- and a booking from the block cancelled later frees its seats into the
+-- pool, as after permanence.close.
+-- Run by every daemon from waitlist_sweep(). The permanence, then the
+-- offer, are taken with SKIP LOCKED: a block another transaction is
+-- working on waits for the next sweep, nobody waits here, and a block is
+-- returned once (returned_at is checked under both locks). Audited as
+-- 'permanence.block_return', with no user.
+CREATE OR REPLACE FUNCTION core.permanence_block_sweep(p_policy jsonb) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    k permanence_blocks;
+    n integer := 0;
+    served integer;
+BEGIN
+    FOR r IN
+        SELECT k2.permanence_id, k2.offer_id,
+               CASE WHEN p.ends_at <= o.booking_deadline THEN 'permanence_ended'
+                    ELSE 'booking_deadline' END AS why
+          FROM permanence_blocks k2
+          JOIN permanences p ON p.id = k2.permanence_id
+          JOIN offers o ON o.id = k2.offer_id
+         WHERE k2.returned_at IS NULL
+           AND least(p.ends_at, o.booking_deadline) <= now()
+         ORDER BY k2.permanence_id, k2.offer_id LIMIT 100
+    LOOP
+        PERFORM 1 FROM permanences WHERE id = r.permanence_id
+           FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        PERFORM 1 FROM offers WHERE id = r.offer_id FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        SELECT * INTO k FROM permanence_blocks
+         WHERE permanence_id = r.permanence_id AND offer_id = r.offer_id
+           AND returned_at IS NULL
+           FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE permanence_blocks SET returned_at = now(), seats = claimed,
+               updated_at = now()
+         WHERE permanence_id = k.permanence_id AND offer_id = k.offer_id;
+        served := waitlist_serve(k.offer_id, p_policy);
+        PERFORM emit_seats_changed(k.offer_id);
+        INSERT INTO audit_log (user_id, method, object_type, object_id, summary)
+        VALUES (NULL, 'permanence.block_return', 'permanence', k.permanence_id,
+                jsonb_build_object('offer_id', k.offer_id, 'reason', r.why,
+                                   'seats_returned', block_remaining(k),
+                                   'waitlist_served', served));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;

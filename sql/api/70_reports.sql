@@ -1,0 +1,719 @@
+-- strapontin API, reports: activity reports.
+--
+-- Code, not history: every `strapontind --migrate` re-applies all of
+-- sql/api/ (in file name order) in one transaction, so each function has
+-- exactly one definition, here. CREATE OR REPLACE only; helpers in schema
+-- core, the daemon's entry points in schema api (docs/operations.md,
+-- "The sql/ tree"). Generated once by the conversion of the numbered
+-- migrations; edit freely from now on.
+
+------------------------------------------------------------------ basics
+
+-- The zone of calendar months and years. The network's offers take place
+-- in metropolitan France; a network elsewhere changes this one line (and
+-- runs report_rebuild()). Every other use of the zone calls this function:
+-- the literal appears nowhere else.
+CREATE OR REPLACE FUNCTION core.report_zone() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 'Europe/Paris' $$;
+
+CREATE OR REPLACE FUNCTION core.report_month(t timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT date_trunc('month', t AT TIME ZONE report_zone())::date
+$$;
+
+--------------------------------------------------- computed from scratch
+
+-- The flags every attended booking should have, for report_rebuild() and
+-- report_check(); report_refresh_person() computes one person's another way.
+CREATE OR REPLACE VIEW public.report_flags_computed AS
+SELECT id, beneficiary_id,
+       (  (row_number() OVER (PARTITION BY beneficiary_id, m ORDER BY s, id) = 1)::int
+        + (row_number() OVER (PARTITION BY beneficiary_id, m, partner_id ORDER BY s, id) = 1)::int * 2
+        + (row_number() OVER (PARTITION BY beneficiary_id, m, category ORDER BY s, id) = 1)::int * 4
+        + (row_number() OVER (PARTITION BY beneficiary_id, y ORDER BY s, id) = 1)::int * 8
+        + (row_number() OVER (PARTITION BY beneficiary_id, y, partner_id ORDER BY s, id) = 1)::int * 16
+        + (row_number() OVER (PARTITION BY beneficiary_id, y, category ORDER BY s, id) = 1)::int * 32
+        + (row_number() OVER (PARTITION BY beneficiary_id ORDER BY s, id) = 1)::int * 64
+       )::smallint AS flags
+  FROM (SELECT bk.id, bk.beneficiary_id, bk.offer_starts_at AS s,
+               o.partner_id, o.category, report_month(bk.offer_starts_at) AS m,
+               date_trunc('year', bk.offer_starts_at AT TIME ZONE report_zone()) AS y
+          FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+         WHERE bk.status = 'attended') a;
+
+CREATE OR REPLACE VIEW public.report_offers_computed AS
+SELECT o.id AS offer_id, o.starts_at, o.partner_id, o.category,
+       CASE WHEN o.status = 'cancelled' THEN 0 ELSE o.seats_total END AS seats_offered,
+       coalesce(b.seats_booked, 0) AS seats_booked,
+       coalesce(b.seats_attended, 0) AS seats_attended,
+       coalesce(b.no_shows, 0) AS no_shows,
+       coalesce(b.first_timers, 0) AS first_timers,
+       coalesce(b.people_m, 0) AS people_m,
+       coalesce(b.people_m_partner, 0) AS people_m_partner,
+       coalesce(b.people_m_category, 0) AS people_m_category,
+       coalesce(b.people_y, 0) AS people_y,
+       coalesce(b.people_y_partner, 0) AS people_y_partner,
+       coalesce(b.people_y_category, 0) AS people_y_category
+  FROM offers o
+  LEFT JOIN (
+    SELECT offer_id, sum(seats) AS seats_booked,
+           sum(seats) FILTER (WHERE status = 'attended') AS seats_attended,
+           sum(seats) FILTER (WHERE status = 'no_show') AS no_shows,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 64 <> 0) AS first_timers,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 1 <> 0) AS people_m,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 2 <> 0) AS people_m_partner,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 4 <> 0) AS people_m_category,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 8 <> 0) AS people_y,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 16 <> 0) AS people_y_partner,
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 32 <> 0) AS people_y_category
+      FROM bookings
+     WHERE status IN ('confirmed', 'attended', 'no_show')
+     GROUP BY offer_id) b ON b.offer_id = o.id;
+
+CREATE OR REPLACE VIEW public.report_structure_months_computed AS
+SELECT structure_id, report_month(offer_starts_at) AS month,
+       sum(seats) AS seats_booked,
+       coalesce(sum(seats) FILTER (WHERE status = 'attended'), 0) AS seats_attended,
+       coalesce(sum(seats) FILTER (WHERE status = 'no_show'), 0) AS no_shows,
+       count(*) FILTER (WHERE status = 'attended' AND report_flags & 64 <> 0) AS first_timers,
+       count(*) FILTER (WHERE status = 'attended' AND report_flags & 1 <> 0) AS people_m,
+       count(*) FILTER (WHERE status = 'attended' AND report_flags & 8 <> 0) AS people_y
+  FROM bookings
+ WHERE status IN ('confirmed', 'attended', 'no_show')
+ GROUP BY 1, 2;
+
+------------------------------------------------------- kept current
+
+-- Set (for the rest of the transaction, or until unset) by code that
+-- accounts for its own changes to bookings: report_rebuild(), which
+-- recomputes everything, and report_refresh_person(), which answers the
+-- shares of the flags it changes. The triggers then stand aside.
+CREATE OR REPLACE FUNCTION core.report_quiet() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(current_setting('strapontin.report_quiet', true), '') = 'on'
+$$;
+
+-- What each share puts in the counters: seats for live bookings, flags for
+-- attended ones only (a booking that stops being attended takes its flags
+-- out at once, before its person's flags are recomputed).
+CREATE OR REPLACE FUNCTION core.report_values(p_shares report_share[])
+RETURNS TABLE (offer_id bigint, structure_id bigint, month date,
+               seats_booked integer, seats_attended integer, no_shows integer,
+               first_timers integer, people_m integer, people_m_partner integer,
+               people_m_category integer, people_y integer,
+               people_y_partner integer, people_y_category integer)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT x.offer_id, x.structure_id, report_month(x.offer_starts_at),
+           x.sign * x.seats,
+           CASE WHEN x.status = 'attended' THEN x.sign * x.seats ELSE 0 END,
+           CASE WHEN x.status = 'no_show' THEN x.sign * x.seats ELSE 0 END,
+           x.sign * (f & 64 <> 0)::int, x.sign * (f & 1 <> 0)::int,
+           x.sign * (f & 2 <> 0)::int, x.sign * (f & 4 <> 0)::int,
+           x.sign * (f & 8 <> 0)::int, x.sign * (f & 16 <> 0)::int,
+           x.sign * (f & 32 <> 0)::int
+      FROM unnest(p_shares) x,
+           LATERAL (SELECT CASE WHEN x.status = 'attended'
+                                THEN x.report_flags ELSE 0 END AS f) y
+     WHERE x.status IN ('confirmed', 'attended', 'no_show')
+$$;
+
+-- Adds shares to the counters. report_offers rows are locked in key order,
+-- so that two transactions touching the same offers never deadlock on
+-- them (a booking holds its offer's row anyway). report_structure_months
+-- rows are taken without waiting, except in the rare case where the slot
+-- of this backend's pid is held by another transaction.
+CREATE OR REPLACE FUNCTION core.report_add(p_shares report_share[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    s integer;
+BEGIN
+    FOR d IN
+        SELECT v.offer_id, sum(v.seats_booked) AS sb, sum(v.seats_attended) AS sa,
+               sum(v.no_shows) AS ns, sum(v.first_timers) AS ft,
+               sum(v.people_m) AS pm, sum(v.people_m_partner) AS pmp,
+               sum(v.people_m_category) AS pmc, sum(v.people_y) AS py,
+               sum(v.people_y_partner) AS pyp, sum(v.people_y_category) AS pyc
+          FROM report_values(p_shares) v
+         GROUP BY v.offer_id
+        HAVING (sum(v.seats_booked), sum(v.seats_attended), sum(v.no_shows),
+                sum(v.first_timers), sum(v.people_m), sum(v.people_m_partner),
+                sum(v.people_m_category), sum(v.people_y), sum(v.people_y_partner),
+                sum(v.people_y_category)) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+         ORDER BY v.offer_id
+    LOOP
+        UPDATE report_offers SET
+            seats_booked = seats_booked + d.sb, seats_attended = seats_attended + d.sa,
+            no_shows = no_shows + d.ns, first_timers = first_timers + d.ft,
+            people_m = people_m + d.pm, people_m_partner = people_m_partner + d.pmp,
+            people_m_category = people_m_category + d.pmc, people_y = people_y + d.py,
+            people_y_partner = people_y_partner + d.pyp,
+            people_y_category = people_y_category + d.pyc
+         WHERE offer_id = d.offer_id;
+    END LOOP;
+
+    FOR d IN
+        SELECT v.structure_id, v.month, sum(v.seats_booked) AS sb,
+               sum(v.seats_attended) AS sa, sum(v.no_shows) AS ns,
+               sum(v.first_timers) AS ft, sum(v.people_m) AS pm, sum(v.people_y) AS py
+          FROM report_values(p_shares) v
+         GROUP BY v.structure_id, v.month
+        HAVING (sum(v.seats_booked), sum(v.seats_attended), sum(v.no_shows),
+                sum(v.first_timers), sum(v.people_m), sum(v.people_y))
+               <> (0, 0, 0, 0, 0, 0)
+         ORDER BY v.structure_id, v.month
+    LOOP
+        SELECT r.slot INTO s FROM report_structure_months r
+         WHERE r.structure_id = d.structure_id AND r.month = d.month
+         ORDER BY r.slot LIMIT 1
+           FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            -- Our own slot, also for a key nobody has written yet: a
+            -- shared first slot would make two first writers wait.
+            -- report_rebuild() folds the slots back into slot 0.
+            s := pg_backend_pid();
+        END IF;
+        INSERT INTO report_structure_months AS r (structure_id, month, slot,
+            seats_booked, seats_attended, no_shows, first_timers, people_m, people_y)
+        VALUES (d.structure_id, d.month, s, d.sb, d.sa, d.ns, d.ft, d.pm, d.py)
+        ON CONFLICT (structure_id, month, slot) DO UPDATE SET
+            seats_booked = r.seats_booked + excluded.seats_booked,
+            seats_attended = r.seats_attended + excluded.seats_attended,
+            no_shows = r.no_shows + excluded.no_shows,
+            first_timers = r.first_timers + excluded.first_timers,
+            people_m = r.people_m + excluded.people_m,
+            people_y = r.people_y + excluded.people_y;
+    END LOOP;
+END $$;
+
+-- Recomputes one person's flags from their bookings and answers the shares
+-- of the flags it changed (the old value taken out, the new one added), for
+-- report_apply to add with everything else. The caller holds the person's
+-- lock; this statement's snapshot is taken after it, so it sees every other
+-- change to the person's outings committed. (The bookings trigger ignores
+-- a change of report_flags alone: whoever changes flags accounts for them,
+-- here or in report_rebuild().)
+CREATE OR REPLACE FUNCTION core.report_refresh_person(p_beneficiary_id bigint)
+RETURNS report_share[] LANGUAGE plpgsql AS $$
+DECLARE
+    shares report_share[];
+BEGIN
+    -- (plpgsql, not sql: its plan is then kept from one call to the next)
+    PERFORM set_config('strapontin.report_quiet', 'on', true);
+    -- The flags as report_flags_computed defines them, written for one
+    -- person: "no earlier attended outing in the same month (at the same
+    -- partner, ...)" over a self-join of their few dozen outings costs a
+    -- quarter of the seven sorts the windows take. (report_check() compares
+    -- the two.)
+    WITH a AS MATERIALIZED (
+        SELECT bk.id, bk.offer_starts_at AS s, o.partner_id, o.category,
+               report_month(bk.offer_starts_at) AS m,
+               date_trunc('year', bk.offer_starts_at AT TIME ZONE report_zone()) AS y
+          FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+         WHERE bk.beneficiary_id = p_beneficiary_id AND bk.status = 'attended'
+    ), c AS (
+        SELECT a.id,
+               (  (count(b.id) FILTER (WHERE b.m = a.m) = 0)::int
+                + (count(b.id) FILTER (WHERE b.m = a.m AND b.partner_id = a.partner_id) = 0)::int * 2
+                + (count(b.id) FILTER (WHERE b.m = a.m AND b.category = a.category) = 0)::int * 4
+                + (count(b.id) FILTER (WHERE b.y = a.y) = 0)::int * 8
+                + (count(b.id) FILTER (WHERE b.y = a.y AND b.partner_id = a.partner_id) = 0)::int * 16
+                + (count(b.id) FILTER (WHERE b.y = a.y AND b.category = a.category) = 0)::int * 32
+                + (count(b.id) = 0)::int * 64)::smallint AS flags
+          FROM a LEFT JOIN a b ON (b.s, b.id) < (a.s, a.id)
+         GROUP BY a.id
+    ), changed AS (
+        UPDATE bookings bk SET report_flags = x.flags
+          FROM (SELECT b.id, b.report_flags AS old_flags,
+                       coalesce(c.flags, 0)::smallint AS flags
+                  FROM bookings b LEFT JOIN c ON c.id = b.id
+                 WHERE b.beneficiary_id = p_beneficiary_id) x
+         WHERE bk.id = x.id AND bk.report_flags <> x.flags
+        RETURNING bk.offer_id, bk.structure_id, bk.offer_starts_at, bk.status,
+                  bk.seats, x.old_flags, bk.report_flags
+    )
+    SELECT array_agg(ROW(-1, offer_id, structure_id, offer_starts_at, status,
+                         seats, old_flags)::report_share)
+           || array_agg(ROW(1, offer_id, structure_id, offer_starts_at, status,
+                            seats, report_flags)::report_share)
+      INTO shares FROM changed;
+    PERFORM set_config('strapontin.report_quiet', 'off', true);
+    RETURN shares;
+END $$;
+
+-- The one entry of the triggers. Lock order, the same on every path: the
+-- rows the statement changed, then people's locks (in id order), then
+-- their other bookings (flags), then counter rows, all in one batch in key
+-- order (report_add): two transactions never wait for each other in a
+-- circle over them.
+CREATE OR REPLACE FUNCTION core.report_apply(p_shares report_share[], p_people bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    pid bigint;
+    shares report_share[] := p_shares;
+BEGIN
+    IF p_people IS NOT NULL THEN
+        FOR pid IN SELECT DISTINCT x FROM unnest(p_people) x ORDER BY 1 LOOP
+            PERFORM pg_advisory_xact_lock(hashtextextended('strapontin.report:' || pid, 0));
+        END LOOP;
+        FOR pid IN SELECT DISTINCT x FROM unnest(p_people) x ORDER BY 1 LOOP
+            shares := shares || report_refresh_person(pid);
+        END LOOP;
+    END IF;
+    IF shares IS NOT NULL THEN
+        PERFORM report_add(shares);
+    END IF;
+END $$;
+
+-- A new booking copies its offer's start. Every path that inserts a booking
+-- holds the offer's row lock, and so does every change of starts_at.
+CREATE OR REPLACE FUNCTION core.report_booking_starts() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT starts_at INTO NEW.offer_starts_at FROM offers WHERE id = NEW.offer_id;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
+    FOR EACH ROW EXECUTE FUNCTION core.report_booking_starts();
+
+-- Statement-level, with the statement's rows: a statement changing many
+-- bookings (offer.cancel, offer.close_attendance) adds up its shares once.
+CREATE OR REPLACE FUNCTION core.report_bookings_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    shares report_share[];
+    people bigint[];
+BEGIN
+    IF report_quiet() THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(ROW(1, offer_id, structure_id, offer_starts_at, status,
+                         seats, report_flags)::report_share),
+           array_agg(beneficiary_id) FILTER (WHERE status = 'attended')
+      INTO shares, people FROM new_rows;
+    PERFORM report_apply(shares, people);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_bookings_inserted AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.report_bookings_inserted();
+
+CREATE OR REPLACE FUNCTION core.report_bookings_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    shares report_share[];
+    people bigint[];
+BEGIN
+    IF report_quiet() THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(ROW(-1, offer_id, structure_id, offer_starts_at, status,
+                         seats, report_flags)::report_share),
+           array_agg(beneficiary_id) FILTER (WHERE status = 'attended')
+      INTO shares, people FROM old_rows;
+    PERFORM report_apply(shares, people);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_bookings_deleted AFTER DELETE ON bookings
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.report_bookings_deleted();
+
+-- Only rows whose share changed count, report_flags aside (see
+-- report_refresh_person); a person's flags are recomputed when one of their
+-- bookings becomes or stops being attended, or an attended one moves in
+-- time.
+CREATE OR REPLACE FUNCTION core.report_bookings_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    shares report_share[];
+    people bigint[];
+BEGIN
+    IF report_quiet() THEN
+        RETURN NULL;
+    END IF;
+    WITH c AS (
+        SELECT o.beneficiary_id AS old_person, n.beneficiary_id AS person,
+               ROW(-1, o.offer_id, o.structure_id, o.offer_starts_at, o.status,
+                   o.seats, o.report_flags)::report_share AS was,
+               ROW(1, n.offer_id, n.structure_id, n.offer_starts_at, n.status,
+                   n.seats, n.report_flags)::report_share AS is_,
+               (o.status = 'attended') <> (n.status = 'attended')
+               OR (n.status = 'attended'
+                   AND (o.offer_starts_at, o.offer_id, o.beneficiary_id)
+                       <> (n.offer_starts_at, n.offer_id, n.beneficiary_id)) AS refresh
+          FROM old_rows o JOIN new_rows n ON n.id = o.id
+         WHERE (o.status, o.seats, o.offer_starts_at, o.offer_id,
+                o.structure_id, o.beneficiary_id)
+               IS DISTINCT FROM (n.status, n.seats, n.offer_starts_at,
+                n.offer_id, n.structure_id, n.beneficiary_id)
+    )
+    SELECT array_agg(was) || array_agg(is_),
+           array_agg(person) FILTER (WHERE refresh)
+           || array_agg(old_person) FILTER (WHERE refresh AND old_person <> person)
+      INTO shares, people FROM c;
+    IF shares IS NOT NULL THEN
+        PERFORM report_apply(shares, people);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_bookings_updated AFTER UPDATE ON bookings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.report_bookings_updated();
+
+CREATE OR REPLACE FUNCTION core.report_offer_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF report_quiet() THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO report_offers (offer_id, starts_at, partner_id, category, seats_offered)
+    VALUES (NEW.id, NEW.starts_at, NEW.partner_id, NEW.category,
+            CASE WHEN NEW.status = 'cancelled' THEN 0 ELSE NEW.seats_total END);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_offer_inserted AFTER INSERT ON offers
+    FOR EACH ROW EXECUTE FUNCTION core.report_offer_inserted();
+
+-- An offer changed what a report groups it by. Its bookings follow a move
+-- in time (the bookings trigger then moves their seats between months and
+-- recomputes the flags of the people who attended); a new partner or
+-- category changes those people's flags too.
+CREATE OR REPLACE FUNCTION core.report_offer_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF report_quiet() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE report_offers SET starts_at = NEW.starts_at,
+           partner_id = NEW.partner_id, category = NEW.category,
+           seats_offered = CASE WHEN NEW.status = 'cancelled' THEN 0
+                                ELSE NEW.seats_total END
+     WHERE offer_id = NEW.id;
+    IF NEW.starts_at <> OLD.starts_at THEN
+        UPDATE bookings SET offer_starts_at = NEW.starts_at WHERE offer_id = NEW.id;
+    END IF;
+    IF (NEW.partner_id, NEW.category) <> (OLD.partner_id, OLD.category) THEN
+        PERFORM report_apply(NULL, ARRAY(SELECT beneficiary_id FROM bookings
+                                          WHERE offer_id = NEW.id AND status = 'attended'));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER report_offer_updated
+    AFTER UPDATE OF starts_at, partner_id, category, seats_total, status ON offers
+    FOR EACH ROW
+    WHEN ((OLD.starts_at, OLD.partner_id, OLD.category, OLD.seats_total, OLD.status)
+          IS DISTINCT FROM
+          (NEW.starts_at, NEW.partner_id, NEW.category, NEW.seats_total, NEW.status))
+    EXECUTE FUNCTION core.report_offer_updated();
+
+------------------------------------------------------ rebuild and check
+
+-- Recomputes everything kept for reports from the offers and bookings; for
+-- this migration, a bulk load made with triggers off, or a repair. With
+-- p_bookings false, only the summary tables (from the bookings' own
+-- offer_starts_at and report_flags, trusted as they are). Writers of offers
+-- and bookings wait meanwhile. Answers how many bookings it changed.
+CREATE OR REPLACE FUNCTION core.report_rebuild(p_bookings boolean DEFAULT true) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    n_starts bigint := 0;
+    n_flags bigint := 0;
+BEGIN
+    LOCK TABLE offers, bookings IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM set_config('strapontin.report_quiet', 'on', true);
+    IF p_bookings THEN
+        UPDATE bookings bk SET offer_starts_at = o.starts_at
+          FROM offers o
+         WHERE o.id = bk.offer_id AND bk.offer_starts_at IS DISTINCT FROM o.starts_at;
+        GET DIAGNOSTICS n_starts = ROW_COUNT;
+        UPDATE bookings bk SET report_flags = x.flags
+          FROM (SELECT b.id, coalesce(c.flags, 0)::smallint AS flags
+                  FROM bookings b LEFT JOIN report_flags_computed c ON c.id = b.id) x
+         WHERE bk.id = x.id AND bk.report_flags <> x.flags;
+        GET DIAGNOSTICS n_flags = ROW_COUNT;
+    END IF;
+    -- In time order: a year's rows are then neighbours on disk.
+    DELETE FROM report_offers;
+    INSERT INTO report_offers
+    SELECT * FROM report_offers_computed ORDER BY starts_at, offer_id;
+    DELETE FROM report_structure_months;
+    INSERT INTO report_structure_months
+    SELECT * FROM report_structure_months_computed ORDER BY month, structure_id;
+    PERFORM set_config('strapontin.report_quiet', 'off', true);
+    RETURN jsonb_build_object('offer_starts_at', n_starts, 'report_flags', n_flags);
+END $$;
+
+-- As in schema 5, the slots of a key summed before comparing.
+CREATE OR REPLACE FUNCTION core.report_check() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH kept AS (
+        SELECT structure_id, month, sum(seats_booked) AS seats_booked,
+               sum(seats_attended) AS seats_attended, sum(no_shows) AS no_shows,
+               sum(first_timers) AS first_timers, sum(people_m) AS people_m,
+               sum(people_y) AS people_y
+          FROM report_structure_months
+         GROUP BY structure_id, month
+    )
+    SELECT jsonb_build_object(
+        'offer_starts_at', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                             WHERE bk.offer_starts_at <> o.starts_at),
+        'report_flags', (SELECT count(*) FROM bookings b
+                           LEFT JOIN report_flags_computed c ON c.id = b.id
+                          WHERE b.report_flags <> coalesce(c.flags, 0)),
+        'report_offers', (SELECT count(*) FROM
+                           ((SELECT * FROM report_offers EXCEPT ALL
+                             SELECT * FROM report_offers_computed)
+                            UNION ALL
+                            (SELECT * FROM report_offers_computed EXCEPT ALL
+                             SELECT * FROM report_offers)) x),
+        'report_structure_months', (SELECT count(*) FROM
+                           ((SELECT * FROM kept
+                              WHERE (seats_booked, seats_attended, no_shows, first_timers,
+                                     people_m, people_y) <> (0, 0, 0, 0, 0, 0)
+                             EXCEPT ALL SELECT * FROM report_structure_months_computed)
+                            UNION ALL
+                            (SELECT * FROM report_structure_months_computed EXCEPT ALL
+                             SELECT * FROM kept)) x))
+$$;
+
+-- (report_rebuild() ran here once: a new database has nothing to count.)
+
+---------------------------------------------------------------- report
+
+-- report.activity {from, to, group_by} (see docs/reports.md).
+--
+-- Scope: an admin sees the whole network; a partner its own offers and
+-- every booking on them; a referent the bookings of its own structure and,
+-- as seats_offered, the network's supply (every offer: offer.list shows
+-- them all to any user), never another structure's numbers.
+--
+-- Whole-network calendar years and months read the summary tables; the rest
+-- reads the live bookings of the range, through bookings_report (admin),
+-- bookings_structure (referent) or report_offers_partner (partner). The
+-- query text is built per group_by, scope and source, so that each gets its
+-- own plan; every variant yields rows (k, seats_offered, seats_booked,
+-- seats_attended, no_shows, beneficiaries, first_timers), k '' being the
+-- whole range, which one query turns into the answer.
+--
+-- The answer is json, not jsonb: a year by partner is 6,000 items (850 kB),
+-- which json builds as text several times faster, and the daemon reads the
+-- text either way.
+CREATE OR REPLACE FUNCTION core.report_activity_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS json LANGUAGE plpgsql STABLE
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    u users := auth_user(p_token);
+    t_from timestamptz := (p->>'from')::timestamptz;
+    t_to timestamptz := (p->>'to')::timestamptz;
+    g text := p->>'group_by';
+    zone text := report_zone();
+    y0 timestamp := date_trunc('year', t_from AT TIME ZONE zone);
+    m0 timestamp := date_trunc('month', t_from AT TIME ZONE zone);
+    period text;        -- 'y' or 'm': a whole calendar year or month
+    scope_id bigint;
+    okey text;          -- the group key of an offer (report_offers ro)
+    bkey text;          -- of a booking (bookings bk, report_offers ro, structures s)
+    bfrom text;
+    bscope text := '';
+    rows_sql text;
+    item text;
+    items_from text;
+    answer json;
+BEGIN
+    IF g IS NULL OR g NOT IN ('month', 'structure', 'partner', 'category', 'territory') THEN
+        PERFORM bad_param('group_by', 'group_by must be month, structure, partner, category or territory');
+    END IF;
+    IF t_to <= t_from THEN
+        PERFORM bad_param('to', 'to must be after from');
+    END IF;
+    IF u.role = 'admin' THEN
+        IF t_from = y0 AT TIME ZONE zone
+           AND t_to = (y0 + interval '1 year') AT TIME ZONE zone THEN
+            period := 'y';
+        ELSIF t_from = m0 AT TIME ZONE zone
+              AND t_to = (m0 + interval '1 month') AT TIME ZONE zone THEN
+            period := 'm';
+        END IF;
+    ELSE
+        scope_id := CASE u.role WHEN 'partner' THEN u.partner_id ELSE u.structure_id END;
+    END IF;
+
+    okey := CASE g WHEN 'month' THEN 'to_char(ro.starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
+                   WHEN 'partner' THEN 'ro.partner_id'
+                   WHEN 'category' THEN 'ro.category' END;
+
+    IF period IS NOT NULL AND okey IS NOT NULL THEN
+        -- Summaries per offer. A month's people are those of the month
+        -- (flag 1); otherwise those of the period at the partner, in the
+        -- category, or at all (the total). Offers only cancelled make no
+        -- row.
+        rows_sql := format($q$
+            WITH g AS (
+                SELECT %1$s AS k0, sum(seats_offered) AS so, sum(seats_booked) AS sb,
+                       sum(seats_attended) AS sa, sum(no_shows) AS ns,
+                       sum(%3$s) AS pe, sum(people_%2$s) AS pt, sum(first_timers) AS ft
+                  FROM report_offers ro
+                 WHERE ro.starts_at >= $1 AND ro.starts_at < $2
+                 GROUP BY 1
+            )
+            SELECT k0::text AS k, so AS seats_offered, sb AS seats_booked,
+                   sa AS seats_attended, ns AS no_shows, pe AS beneficiaries,
+                   ft AS first_timers
+              FROM g WHERE so > 0 OR sb > 0
+            UNION ALL
+            SELECT '', sum(so), sum(sb), sum(sa), sum(ns), sum(pt), sum(ft) FROM g
+            $q$, okey, period,
+            CASE g WHEN 'month' THEN 'people_m'
+                   WHEN 'partner' THEN 'people_' || period || '_partner'
+                   ELSE 'people_' || period || '_category' END);
+    ELSIF period IS NOT NULL THEN
+        -- Summaries per structure and month; seats offered, in total only,
+        -- and the total from the offers'.
+        rows_sql := format($q$
+            SELECT %1$s::text AS k, NULL::bigint AS seats_offered,
+                   sum(r.seats_booked) AS seats_booked,
+                   sum(r.seats_attended) AS seats_attended, sum(r.no_shows) AS no_shows,
+                   sum(r.people_%2$s) AS beneficiaries, sum(r.first_timers) AS first_timers
+              FROM report_structure_months r%3$s
+             WHERE r.month >= report_month($1) AND r.month < report_month($2)
+             GROUP BY %1$s
+            UNION ALL
+            SELECT '', sum(seats_offered), sum(seats_booked), sum(seats_attended),
+                   sum(no_shows), sum(people_%2$s), sum(first_timers)
+              FROM report_offers ro
+             WHERE ro.starts_at >= $1 AND ro.starts_at < $2
+            $q$, CASE g WHEN 'structure' THEN 'r.structure_id' ELSE 's.territory' END,
+            period,
+            CASE g WHEN 'territory' THEN ' JOIN structures s ON s.id = r.structure_id' ELSE '' END);
+    ELSE
+        -- From the bookings: the live bookings of the range in scope, each
+        -- with its group key; sums and distinct people per group and over
+        -- the whole range. Seats offered from the offers of the range (a
+        -- partner's own), per group when offers have the group's key.
+        bkey := CASE g WHEN 'month' THEN 'to_char(bk.offer_starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
+                       WHEN 'structure' THEN 'bk.structure_id::text'
+                       WHEN 'territory' THEN 's.territory'
+                       ELSE okey || '::text' END;
+        IF u.role = 'partner' THEN
+            bfrom := 'report_offers ro JOIN bookings bk ON bk.offer_id = ro.offer_id';
+            bscope := ' AND ro.partner_id = $3 AND ro.starts_at >= $1 AND ro.starts_at < $2';
+        ELSIF g IN ('partner', 'category') THEN
+            bfrom := 'bookings bk JOIN report_offers ro ON ro.offer_id = bk.offer_id';
+        ELSE
+            bfrom := 'bookings bk';
+        END IF;
+        IF g = 'territory' THEN
+            bfrom := bfrom || ' JOIN structures s ON s.id = bk.structure_id';
+        END IF;
+        IF u.role = 'referent' THEN
+            bscope := ' AND bk.structure_id = $3';
+        END IF;
+        rows_sql := format($q$
+            WITH live AS MATERIALIZED (
+                SELECT %1$s AS k, bk.beneficiary_id, bk.seats, bk.status,
+                       bk.status = 'attended' AND bk.report_flags & 64 <> 0 AS first
+                  FROM %2$s
+                 WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+                   AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s
+            ), b AS (
+                SELECT k, sum(seats) AS seats_booked,
+                       sum(seats) FILTER (WHERE status = 'attended') AS seats_attended,
+                       sum(seats) FILTER (WHERE status = 'no_show') AS no_shows,
+                       count(DISTINCT beneficiary_id) FILTER (WHERE status = 'attended') AS beneficiaries,
+                       count(*) FILTER (WHERE first) AS first_timers
+                  FROM live GROUP BY k
+                UNION ALL
+                SELECT '', sum(seats), sum(seats) FILTER (WHERE status = 'attended'),
+                       sum(seats) FILTER (WHERE status = 'no_show'),
+                       count(DISTINCT beneficiary_id) FILTER (WHERE status = 'attended'),
+                       count(*) FILTER (WHERE first)
+                  FROM live
+            ), o AS (
+                SELECT coalesce(%4$s, '') AS k, sum(ro.seats_offered) AS seats_offered
+                  FROM report_offers ro
+                 WHERE ro.starts_at >= $1 AND ro.starts_at < $2%5$s
+                 GROUP BY GROUPING SETS (%6$s())
+                HAVING sum(ro.seats_offered) > 0 OR %4$s IS NULL
+            )
+            SELECT coalesce(o.k, b.k) AS k,
+                   CASE WHEN %7$L OR coalesce(o.k, b.k) = '' THEN coalesce(o.seats_offered, 0) END AS seats_offered,
+                   b.seats_booked, b.seats_attended, b.no_shows, b.beneficiaries, b.first_timers
+              FROM o FULL JOIN b ON b.k = o.k
+             WHERE %7$L OR b.k IS NOT NULL
+            $q$, bkey, bfrom, bscope,
+            coalesce(okey || '::text', 'NULL::text'),
+            CASE WHEN u.role = 'partner' THEN ' AND ro.partner_id = $3' ELSE '' END,
+            CASE WHEN okey IS NOT NULL THEN '(' || okey || '::text), ' ELSE '' END,
+            okey IS NOT NULL);
+    END IF;
+
+    -- The answer: one item per group with offers or bookings in scope (for
+    -- months, every month of the range, even an empty one); partners and
+    -- structures are keyed by id, with their name.
+    item := format($q$json_build_object(%1$s
+                'seats_offered', %2$s,
+                'seats_booked', coalesce(r.seats_booked, 0),
+                'seats_attended', coalesce(r.seats_attended, 0),
+                'no_shows', coalesce(r.no_shows, 0),
+                'beneficiaries', coalesce(r.beneficiaries, 0),
+                'first_timers', coalesce(r.first_timers, 0))$q$,
+        CASE WHEN g IN ('partner', 'structure') THEN '''key'', n.id, ''name'', n.name,'
+             WHEN g = 'month' THEN '''key'', keys.k,'
+             ELSE '''key'', r.k,' END,
+        CASE WHEN okey IS NOT NULL THEN 'coalesce(r.seats_offered, 0)' ELSE 'NULL' END);
+    items_from := CASE
+        WHEN g = 'month' THEN
+            '(SELECT to_char(m, ''YYYY-MM'') AS k
+                FROM generate_series($4::timestamp,
+                         ($2 - interval ''1 microsecond'') AT TIME ZONE report_zone(),
+                         interval ''1 month'') m) keys
+              LEFT JOIN r ON r.k = keys.k'
+        WHEN g IN ('partner', 'structure') THEN
+            format('r JOIN %I n ON n.id = r.k::bigint',
+                   CASE g WHEN 'partner' THEN 'partners' ELSE 'structures' END)
+        ELSE 'r' END;
+    EXECUTE format($q$
+        WITH r AS MATERIALIZED (%1$s)
+        SELECT json_build_object('from', ts($1), 'to', ts($2),
+            'group_by', %2$L, 'timezone', report_zone(),
+            'items', coalesce((SELECT json_agg(%3$s ORDER BY %4$s)
+                                 FROM %5$s WHERE %6$s <> ''), '[]'),
+            'total', (SELECT json_build_object(
+                          'seats_offered', coalesce(r.seats_offered, 0),
+                          'seats_booked', coalesce(r.seats_booked, 0),
+                          'seats_attended', coalesce(r.seats_attended, 0),
+                          'no_shows', coalesce(r.no_shows, 0),
+                          'beneficiaries', coalesce(r.beneficiaries, 0),
+                          'first_timers', coalesce(r.first_timers, 0))
+                        FROM r WHERE r.k = ''))
+        $q$, rows_sql, g, item,
+        CASE WHEN g IN ('partner', 'structure') THEN 'n.name, n.id'
+             WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END,
+        items_from,
+        CASE WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END)
+    INTO answer USING t_from, t_to, scope_id, m0;
+    RETURN answer;
+END $$;
+
+-- report.activity: a range of at most policy.report_max_days days, so that
+-- one call cannot read the whole history of the service. The report itself
+-- is report_activity_unchecked (schema 5).
+CREATE OR REPLACE FUNCTION api.report_activity(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    max_days integer := coalesce((p_policy->>'report_max_days')::integer, 400);
+BEGIN
+    PERFORM auth_user(p_token);
+    IF extract(epoch FROM (p->>'to')::timestamptz - (p->>'from')::timestamptz)
+       > max_days * 86400.0 THEN
+        PERFORM bad_param('to', format('to may be at most %s days after from', max_days));
+    END IF;
+    RETURN report_activity_unchecked(p_token, p, p_addr, p_policy);
+END $$;

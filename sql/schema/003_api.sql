@@ -1,0 +1,16 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
+-- strapontin schema 3: the API of the ticket pool.
+--
+-- Every method function has the signature
+--     fn(p_token text, p jsonb, p_addr text, p_policy jsonb) RETURNS jsonb
+-- p_token is the caller's token hash (checked by auth_user()), p the params
+-- the daemon already validated for type and range, p_addr the client's
+-- address (for the audit), p_policy the [policy] section of the daemon's
+-- configuration. Roles are checked by the daemon's method table; scope
+-- (which partner, which structure) is checked here, and an object out of
+-- scope answers not_found exactly like an unknown id.

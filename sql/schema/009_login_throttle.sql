@@ -1,0 +1,37 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
+-- strapontin schema 9: login throttling nobody can turn against a victim.
+--
+-- Until now failures were counted per e-mail and per address, and
+-- login_max_failures failures on an e-mail locked that account for
+-- login_lockout from every address: anyone could keep a colleague out by
+-- typing wrong passwords for them. Failures now count per (e-mail,
+-- address) pair, with a delay that grows with each failure instead of a
+-- lock, plus a rate per address over all e-mails (one address guessing
+-- many accounts). Nothing is kept per account alone: the owner of an
+-- account, at another address, logs in at once. docs/protocol.md
+-- (auth.login) gives the rules to users.
+--
+-- The daemon's statements do not change: auth_login_begin still receives
+-- (e-mail, address, policy.login_max_failures, policy.login_lockout), and
+-- both values keep their names with a new meaning:
+--   login_max_failures  failures of a pair that cost nothing; the next
+--                       ones each wait 2 s, 4 s, 8 s ... after the last
+--                       failure of the pair, at most login_lockout. A pair
+--                       forgets its failures after a day, or at once when
+--                       the right password is given from that address.
+--   login_lockout       the longest delay, and the window of the address
+--                       rate: at most 10 x login_max_failures failures
+--                       from one address within login_lockout.
+-- Pair lookups and deletes (the old (email, at) index served the per
+-- e-mail count and the delete of an e-mail's failures, both gone).
+CREATE INDEX login_failures_pair ON login_failures (email, client_addr, at);
+DROP INDEX login_failures_email;
+-- auth_login_failure prunes rows older than 7 days on every failure; without
+-- an index on at that is a full scan of the table, which is at its largest
+-- precisely while someone is guessing.
+CREATE INDEX login_failures_at ON login_failures (at);

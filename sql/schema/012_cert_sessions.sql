@@ -1,0 +1,22 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
+-- strapontin schema 12: ending the sessions opened by client certificate.
+--
+-- A connection that logs in by its client certificate gets a token of its
+-- own, never shown to the client (auth_cert_login: tokens.via =
+-- 'certificate'). Whether that certificate is good is the daemon's
+-- judgement at the handshake, against tls.client_ca and tls.client_crl;
+-- when those change on SIGHUP, the sessions they let in must not outlive
+-- them (docs/operations.md). A password session is not touched: its token
+-- says nothing about a certificate.
+--
+-- Revoking goes through revoked_at, so the tokens_revoked trigger tells
+-- every daemon (session.revoked: no more events), and the next request of
+-- such a connection answers "unauthenticated".
+-- Live certificate sessions, for the revocation below and for operators.
+CREATE INDEX tokens_live_by_certificate ON tokens (created_at)
+    WHERE via = 'certificate' AND revoked_at IS NULL;
