@@ -75,38 +75,65 @@ CREATE TRIGGER bookings_count_inserted AFTER INSERT ON bookings
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION bookings_count_inserted();
 
--- The draw copies the offer's start into its bookings itself, from the
--- offers it holds locked: no query per booking.
+-- A path that inserts many bookings copies their offer's start itself,
+-- from the offers it holds locked (the draw): no query per booking. The
+-- others leave it to this trigger.
 DROP TRIGGER report_booking_starts ON bookings;
 CREATE TRIGGER report_booking_starts BEFORE INSERT ON bookings
-    FOR EACH ROW WHEN (NEW.source <> 'draw')
+    FOR EACH ROW WHEN (NEW.offer_starts_at IS NULL)
     EXECUTE FUNCTION report_booking_starts();
 
 -------------------------------------------------------------------- draw
 
+-- A draw's stored answer is a few megabytes for 10,000 wishes: lz4
+-- compresses it several times faster than the default pglz, where the
+-- server has it.
+DO $$
+BEGIN
+    ALTER TABLE permanences ALTER COLUMN draw_result SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END $$;
+
 -- Ticket codes for n bookings at once, as ticket_code() (sql/003) makes
--- them one by one: 75 random bits of a v4 UUID (version and variant
--- nibbles skipped) in Crockford's base32, plus the check character.
+-- them one by one, without a loop per character: 75 random bits of a v4
+-- UUID (its version and variant nibbles skipped), as a 60-bit and a 16-bit
+-- number, written 5 bits a character in Crockford's base32, plus the check
+-- character (the i-th character's value weighted by i, mod 31).
+CREATE FUNCTION ticket_char(v bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT substr(ticket_alphabet(), v::integer + 1, 1)
+$$;
+
 CREATE FUNCTION ticket_codes(n integer) RETURNS SETOF text
 LANGUAGE sql VOLATILE AS $$
-    WITH h AS (
-        SELECT g, replace(gen_random_uuid()::text, '-', '') AS hex
-          FROM generate_series(1, n) g
-    ), b AS (
-        SELECT g, ('x' || substr(substr(hex, 1, 12) || substr(hex, 14, 3) ||
-                   substr(hex, 18), 1, 19))::bit(76) AS bits
-          FROM h
-    ), body AS (
-        SELECT b.g, string_agg(substr(ticket_alphabet(),
-                   substring(b.bits FROM i * 5 + 1 FOR 5)::integer + 1, 1),
-                   '' ORDER BY i) AS body
-          FROM b, generate_series(0, 14) i
-         GROUP BY b.g
-    )
-    SELECT body.body || substr(ticket_alphabet(), (
-               SELECT sum((strpos(ticket_alphabet(), substr(body.body, j, 1)) - 1) * j)::integer
-                 FROM generate_series(1, 15) j) % 31 + 1, 1)
-      FROM body
+    SELECT ticket_char((a >> 55) & 31) ||
+           ticket_char((a >> 50) & 31) ||
+           ticket_char((a >> 45) & 31) ||
+           ticket_char((a >> 40) & 31) ||
+           ticket_char((a >> 35) & 31) ||
+           ticket_char((a >> 30) & 31) ||
+           ticket_char((a >> 25) & 31) ||
+           ticket_char((a >> 20) & 31) ||
+           ticket_char((a >> 15) & 31) ||
+           ticket_char((a >> 10) & 31) ||
+           ticket_char((a >> 5) & 31) ||
+           ticket_char((a >> 0) & 31) ||
+           ticket_char((b >> 11) & 31) ||
+           ticket_char((b >> 6) & 31) ||
+           ticket_char((b >> 1) & 31) ||
+           ticket_char((1 * ((a >> 55) & 31) + 2 * ((a >> 50) & 31) + 3 * ((a >> 45) & 31) +
+                 4 * ((a >> 40) & 31) + 5 * ((a >> 35) & 31) + 6 * ((a >> 30) & 31) +
+                 7 * ((a >> 25) & 31) + 8 * ((a >> 20) & 31) + 9 * ((a >> 15) & 31) +
+                 10 * ((a >> 10) & 31) + 11 * ((a >> 5) & 31) +
+                 12 * ((a >> 0) & 31) + 13 * ((b >> 11) & 31) +
+                 14 * ((b >> 6) & 31) + 15 * ((b >> 1) & 31)) % 31)
+      FROM (SELECT ('x' || substr(x.h, 1, 15))::bit(60)::bigint AS a,
+                   ('x' || substr(x.h, 16, 4))::bit(16)::bigint AS b
+              FROM (SELECT substr(h, 1, 12) || substr(h, 14, 3) || substr(h, 18) AS h
+                      FROM (SELECT replace(gen_random_uuid()::text, '-', '') AS h
+                              FROM generate_series(1, n)) r
+                    OFFSET 0) x) y
 $$;
 
 -- The draw (docs/draw.md), in one transaction, with the seed drawn at
@@ -370,22 +397,19 @@ BEGIN
 
     -- One offer.seats_changed and one booking.created per offer that got
     -- bookings, in offer id order.
-    FOR r IN
-        SELECT o.id, o.partner_id, count(*) AS n, sum(bk.seats) AS seats,
-               sum(bk.block_seats) AS from_block,
-               jsonb_agg(bk.id ORDER BY bk.id) AS ids
-          FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-         WHERE bk.permanence_id = pm.id AND bk.source = 'draw'
-         GROUP BY o.id, o.partner_id
-         ORDER BY o.id
-    LOOP
-        PERFORM emit_seats_changed(r.id);
-        PERFORM emit('booking.created', r.partner_id, pm.structure_id,
-                     jsonb_build_object('offer_id', r.id,
-                         'permanence_id', pm.id, 'source', 'draw',
-                         'bookings', r.n, 'seats', r.seats,
-                         'from_block', r.from_block, 'booking_ids', r.ids));
-    END LOOP;
+    PERFORM emit_seats_changed(o.id),
+            emit('booking.created', o.partner_id, pm.structure_id,
+                 jsonb_build_object('offer_id', o.id, 'permanence_id', pm.id,
+                     'source', 'draw', 'bookings', g.n, 'seats', g.seats,
+                     'from_block', g.from_block, 'booking_ids', g.ids))
+       FROM (SELECT bk.offer_id, count(*) AS n, sum(bk.seats) AS seats,
+                    sum(bk.block_seats) AS from_block,
+                    jsonb_agg(bk.id ORDER BY bk.id) AS ids
+               FROM bookings bk
+              WHERE bk.permanence_id = pm.id AND bk.source = 'draw'
+              GROUP BY bk.offer_id) g
+       JOIN offers o ON o.id = g.offer_id
+      ORDER BY o.id;
     PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
                   jsonb_build_object('seed', v_seed, 'wishes', v_pos,
                                      'granted', v_granted), p_addr);
