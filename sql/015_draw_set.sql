@@ -401,7 +401,9 @@ BEGIN
             emit('booking.created', o.partner_id, pm.structure_id,
                  jsonb_build_object('offer_id', o.id, 'permanence_id', pm.id,
                      'source', 'draw', 'bookings', g.n, 'seats', g.seats,
-                     'from_block', g.from_block, 'booking_ids', g.ids))
+                     'from_block', g.from_block,
+                     -- an event's text stops at 8000 bytes (emit())
+                     'booking_ids', CASE WHEN g.n <= 500 THEN g.ids END))
        FROM (SELECT bk.offer_id, count(*) AS n, sum(bk.seats) AS seats,
                     sum(bk.block_seats) AS from_block,
                     jsonb_agg(bk.id ORDER BY bk.id) AS ids
