@@ -12,8 +12,9 @@
 -- come from setseed(): the same fixture every time; only the permanences'
 -- seeds (drawn by the server at scheduling) differ from one run to the
 -- next. One last person wishes nothing: the bench books for them during
--- the big draw. Prints the ids of the two permanences, of that person and
--- of the offer most wished for at the big one.
+-- the big draw. Prints the ids of the two permanences, of that person, of
+-- the offer most wished for at the big one, and of four small permanences
+-- "warm" drawn first, untimed.
 
 \set ON_ERROR_STOP on
 SELECT setseed(0.42);
@@ -59,6 +60,34 @@ SELECT o.id, p.id, (SELECT max(id) FROM structures), 1, ticket_code(),
            AND starts_at < now()) o
   JOIN bench_people p ON p.n <= :wishes / 5 AND p.n % 20 = o.k - 1;
 
+-- Four small permanences to warm the daemon's database connections up
+-- (plans and compiled functions) before the timed draws: two offers and
+-- three people of their own each.
+INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
+                    seats_total, max_per_booking, booking_deadline)
+SELECT (SELECT max(id) FROM partners), 'Chauffe ' || g, 'show', 'Salle', 'Brest',
+       date_trunc('hour', now()) + interval '30 days', 50, 3,
+       date_trunc('hour', now()) + interval '29 days'
+  FROM generate_series(1, 8) g;
+INSERT INTO permanences (structure_id, title, starts_at, ends_at, state)
+SELECT (SELECT max(id) FROM structures), 'warm',
+       date_trunc('hour', now()) + interval '7 days',
+       date_trunc('hour', now()) + interval '7 days 2 hours', 'open'
+  FROM generate_series(1, 4);
+INSERT INTO beneficiaries (structure_id, first_name, last_name, consent_at)
+SELECT (SELECT max(id) FROM structures), 'W' || g, 'Banc', now()
+  FROM generate_series(1, 12) g;
+INSERT INTO wishes (permanence_id, beneficiary_id, choices, seats)
+SELECT p.id, b.id, ARRAY[o.id, o.id + 1], 1
+  FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM permanences
+         WHERE title = 'warm') p
+  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM beneficiaries
+         WHERE first_name LIKE 'W%' AND last_name = 'Banc') b
+    ON (b.n - 1) / 3 + 1 = p.n
+  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM offers
+         WHERE title LIKE 'Chauffe %') o
+    ON o.n = 2 * p.n - 1;
+
 -- The two permanences, in a week.
 INSERT INTO permanences (structure_id, title, starts_at, ends_at, state)
 VALUES ((SELECT max(id) FROM structures), 'big',
@@ -97,4 +126,6 @@ SELECT (SELECT max(id) FROM permanences WHERE title = 'big'),
        (SELECT max(id) FROM bench_people),
        (SELECT c FROM wishes, unnest(choices) c
          WHERE permanence_id = (SELECT max(id) FROM permanences WHERE title = 'big')
-         GROUP BY c ORDER BY count(*) DESC, c LIMIT 1);
+         GROUP BY c ORDER BY count(*) DESC, c LIMIT 1),
+       (SELECT string_agg(id::text, ' ' ORDER BY id) FROM permanences
+         WHERE title = 'warm');
