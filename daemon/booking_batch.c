@@ -27,6 +27,7 @@ static struct {
 	int inflight;		/* calls sent, not yet answered */
 	struct event *flush;	/* sends what waits, after this loop pass */
 	bool flush_pending;
+	unsigned long long calls, requests;
 } bb;
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -132,6 +133,8 @@ send_call(size_t n)
 	values[0] = items;
 	values[1] = bb.app->policy_json;
 	bb.inflight++;
+	bb.calls++;
+	bb.requests += n;
 	db_exec(bb.app->db, sqlcall_stmt(STMT_BOOKING_CREATE_BATCH), 2, values,
 	    call_done, c);
 	free(items);
@@ -146,6 +149,13 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	bb.flush_pending = false;
 	while (bb.n > 0 && bb.inflight < cfg->db_booking_batch_inflight)
 		send_call(bb.n < max ? bb.n : max);
+}
+
+void
+booking_batch_stats(unsigned long long *calls, unsigned long long *requests)
+{
+	*calls = bb.calls;
+	*requests = bb.requests;
 }
 
 void

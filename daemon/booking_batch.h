@@ -19,6 +19,9 @@ void booking_batch_start(struct app *app);
 /* Answers what still waits (unavailable); calls under way are answered
  * by the pool as it closes. */
 void booking_batch_stop(void);
+/* Calls made and requests they carried since the start (system.health). */
+void booking_batch_stats(unsigned long long *calls,
+    unsigned long long *requests);
 /* The handler of booking.create. */
 void booking_batch_submit(struct request *req);
 
