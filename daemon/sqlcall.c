@@ -163,6 +163,15 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 		sqlcall_error(req, res, st);
 		return;
 	}
+	/* The function's JSON goes out as PostgreSQL wrote it: parsing it
+	 * only to write it again cost more than the rest of the daemon's
+	 * share of a list. */
+	if (req->sql_after == NULL && PQntuples(res) == 1 &&
+	    PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {
+		rpc_reply_text(req, PQgetvalue(res, 0, 0),
+		    (size_t)PQgetlength(res, 0, 0));
+		return;
+	}
 	if ((result = sqlcall_json(res)) == NULL) {
 		rpc_internal(req, "SQL function answered no JSON");
 		return;
