@@ -130,7 +130,7 @@ DECLARE
                    o, o.seats_total - o.seats_taken - o.seats_held + p_from_held,
                    p_policy);
 BEGIN
-    PERFORM api_error(e->>'reason', e->>'message', e->'data');
+    PERFORM api_error(e->>'reason', e->>'message', coalesce(e->'data', '{}'));
 END $$;
 
 -- Idempotency (docs/protocol.md, "Retries"), written once for every
@@ -523,3 +523,48 @@ END $$;
 
 INSERT INTO api_entry_points (name) VALUES ('booking_create_batch')
 ON CONFLICT DO NOTHING;
+
+-- Seats counted once per statement for inserted bookings: a call of
+-- booking_create_batch() (or a draw) inserting many bookings of one offer
+-- updates its row once, not once per booking, which made a hot offer's
+-- row a chain of versions. Updates and deletes stay counted per row.
+CREATE OR REPLACE FUNCTION bookings_count_seats_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    blocks integer;
+    updated integer;
+BEGIN
+    SELECT count(*) INTO blocks FROM (
+        SELECT DISTINCT permanence_id, offer_id FROM new_rows
+         WHERE status IN ('confirmed', 'attended', 'no_show') AND block_seats > 0) x;
+    IF blocks > 0 THEN
+        UPDATE permanence_blocks k
+           SET claimed = k.claimed + n.seats, updated_at = now()
+          FROM (SELECT permanence_id, offer_id, sum(block_seats) AS seats
+                  FROM new_rows
+                 WHERE status IN ('confirmed', 'attended', 'no_show')
+                   AND block_seats > 0
+                 GROUP BY permanence_id, offer_id) n
+         WHERE k.permanence_id = n.permanence_id AND k.offer_id = n.offer_id;
+        GET DIAGNOSTICS updated = ROW_COUNT;
+        IF updated <> blocks THEN
+            RAISE EXCEPTION 'bookings took seats from a block that is gone';
+        END IF;
+    END IF;
+    UPDATE offers o SET seats_taken = o.seats_taken + n.seats
+      FROM (SELECT offer_id, sum(seats - block_seats) AS seats FROM new_rows
+             WHERE status IN ('confirmed', 'attended', 'no_show')
+             GROUP BY offer_id HAVING sum(seats - block_seats) <> 0) n
+     WHERE o.id = n.offer_id;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS bookings_count_seats ON bookings;
+CREATE TRIGGER bookings_count_seats
+    AFTER DELETE
+       OR UPDATE OF status, seats, offer_id, permanence_id, block_seats ON bookings
+    FOR EACH ROW EXECUTE FUNCTION bookings_count_seats();
+DROP TRIGGER IF EXISTS bookings_count_seats_inserted ON bookings;
+CREATE TRIGGER bookings_count_seats_inserted
+    AFTER INSERT ON bookings REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bookings_count_seats_inserted();
