@@ -59,6 +59,8 @@ struct config {
 	long long db_statement_timeout;
 	long long db_list_statement_timeout;
 	long long db_report_statement_timeout;
+	long long db_booking_batch_max;      /* booking.create requests per call */
+	long long db_booking_batch_inflight; /* such calls at once */
 
 	struct policy policy;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "booking_batch.h"
 #include "events.h"
 #include "rpc.h"
 #include "sqlcall.h"
@@ -219,7 +220,7 @@ struct method methods[] = {
 	{"beneficiary.erase", method_sql, REFERENTS, beneficiary_id_params, SQL("beneficiary_erase"), 0},
 	{"beneficiary.export", method_sql, REFERENTS, beneficiary_id_params, SQL("beneficiary_export"), 0},
 
-	{"booking.create", method_sql, REFERENTS, booking_create_params, SQL("booking_create"), 0},
+	{"booking.create", booking_batch_submit, REFERENTS, booking_create_params, NULL, 0},
 	{"booking.cancel", method_sql, REFERENTS, booking_id_params, SQL("booking_cancel"), 0},
 	{"booking.list", method_sql, REFERENTS, booking_list_params, SQL("booking_list"), 0},
 	{"booking.get", method_sql, REFERENTS, booking_id_params, SQL("booking_get"), 0},

@@ -328,27 +328,23 @@ error_message(json_t *id, int code, const char *reason, const char *field,
 	    "error", error_object(code, reason, field, NULL, message));
 }
 
-/* Serialises msg (stolen); an answer over max_answer becomes too_large,
- * keeping its id, so the client knows which request it was. */
+/* An answer over room becomes too_large, keeping its id, so the client
+ * knows which request it was. Takes s; returns what to send. */
 static char *
-serialise(json_t *msg, size_t room, size_t *len)
+fit(char *s, size_t *len, size_t room, json_t *id)
 {
-	char *s = json_dumps(msg, JSON_COMPACT);
+	json_t *e;
 
+	if (*len <= room)
+		return s;
+	e = error_message(id, 413, "too_large", NULL, "The answer is too "
+	    "large; ask for less (a smaller page or range).");
+	free(s);
+	s = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
 	if (s == NULL)
 		fatal("cannot serialise an answer");
 	*len = strlen(s);
-	if (*len > room) {
-		json_t *e = error_message(json_object_get(msg, "id"), 413,
-		    "too_large", NULL, "The answer is too large; ask for less "
-		    "(a smaller page or range).");
-
-		free(s);
-		s = json_dumps(e, JSON_COMPACT);
-		*len = strlen(s);
-		json_decref(e);
-	}
-	json_decref(msg);
 	return s;
 }
 
@@ -399,21 +395,16 @@ batch_release(struct batch *b)
 }
 
 /* Puts one answer (stolen, may be NULL) where it belongs. */
+/* Sends or files the answer s (taken), id being its request's. */
 static void
-deliver(struct rpc_peer *p, struct batch *b, size_t slot, json_t *msg)
+deliver_text(struct rpc_peer *p, struct batch *b, size_t slot, char *s,
+    size_t len, json_t *id)
 {
-	size_t len, room;
-	char *s;
+	size_t room = rpc.limits.max_answer;
 
-	if (msg == NULL) {
-		if (b != NULL)
-			batch_release(b);
-		return;
-	}
-	room = rpc.limits.max_answer;
 	if (b != NULL)
 		room = b->bytes < room ? room - b->bytes : 0;
-	s = serialise(msg, room, &len);
+	s = fit(s, &len, room, id);
 	if (b == NULL) {
 		peer_send(p, s, len);
 		free(s);
@@ -426,7 +417,23 @@ deliver(struct rpc_peer *p, struct batch *b, size_t slot, json_t *msg)
 }
 
 static void
-request_end(struct request *req, json_t *msg)
+deliver(struct rpc_peer *p, struct batch *b, size_t slot, json_t *msg)
+{
+	char *s;
+
+	if (msg == NULL) {
+		if (b != NULL)
+			batch_release(b);
+		return;
+	}
+	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
+		fatal("cannot serialise an answer");
+	deliver_text(p, b, slot, s, strlen(s), json_object_get(msg, "id"));
+	json_decref(msg);
+}
+
+static void
+request_end(struct request *req, json_t *msg, char *text, size_t len)
 {
 	struct rpc_peer *p = req->peer;
 	struct batch *b = req->batch;
@@ -434,6 +441,8 @@ request_end(struct request *req, json_t *msg)
 	if (req->id == NULL) {	/* notification: never answered */
 		json_decref(msg);
 		msg = NULL;
+		free(text);
+		text = NULL;
 	}
 	log_debug("%s #%llu %s %llums", p->tag, (unsigned long long)req->seq,
 	    req->method_name, (unsigned long long)(now_ms() - req->started_ms));
@@ -441,7 +450,10 @@ request_end(struct request *req, json_t *msg)
 	 * and across the pump that the room made by this answer allows. */
 	if (b != NULL)
 		batch_hold(b);
-	deliver(p, b, req->batch_slot, msg);
+	if (text != NULL)
+		deliver_text(p, b, req->batch_slot, text, len, req->id);
+	else
+		deliver(p, b, req->batch_slot, msg);
 	json_decref(req->msg);
 	free(req);
 	peer_request_ended(p);
@@ -463,7 +475,40 @@ rpc_reply(struct request *req, json_t *result)
 		    req->id, "result", result ? result : json_null());
 	else
 		json_decref(result);
-	request_end(req, msg);
+	request_end(req, msg, NULL, 0);
+}
+
+void
+rpc_reply_text(struct request *req, const char *json, size_t len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+	static const char mid[] = ",\"result\":";
+	char *idstr, *out;
+	size_t idlen, at, i;
+
+	if (req->id == NULL) {
+		request_end(req, NULL, NULL, 0);
+		return;
+	}
+	if ((idstr = json_dumps(req->id, JSON_COMPACT | JSON_ENCODE_ANY)) ==
+	    NULL)
+		fatal("cannot serialise an id");
+	idlen = strlen(idstr);
+	out = xmalloc(sizeof head + idlen + sizeof mid + len + 2);
+	memcpy(out, head, sizeof head - 1);
+	at = sizeof head - 1;
+	memcpy(out + at, idstr, idlen);
+	at += idlen;
+	memcpy(out + at, mid, sizeof mid - 1);
+	at += sizeof mid - 1;
+	free(idstr);
+	/* JSON allows a newline between tokens (json_agg() writes some), our
+	 * framing does not; inside a string one is always escaped. */
+	for (i = 0; i < len; i++)
+		out[at++] = json[i] == '\n' || json[i] == '\r' ? ' ' : json[i];
+	out[at++] = '}';
+	out[at] = '\0';
+	request_end(req, NULL, out, at);
 }
 
 void
@@ -490,7 +535,7 @@ rpc_error(struct request *req, const char *reason, const char *field,
 		    text));
 	else
 		json_decref(data);
-	request_end(req, msg);
+	request_end(req, msg, NULL, 0);
 }
 
 void

@@ -129,6 +129,9 @@ void rpc_peer_push_event(struct rpc_peer *p, const char *line, size_t len);
 
 /* Ends req with a result (reference stolen). */
 void rpc_reply(struct request *req, json_t *result);
+/* The same with the result as JSON text that needs no checking (the
+ * database's own output): written as it is, never parsed. */
+void rpc_reply_text(struct request *req, const char *json, size_t len);
 /* Ends req with an error. reason is the stable word of docs/protocol.md;
  * its code comes from the one table (rpc_code_for_reason). field may be
  * NULL; data (stolen, may be NULL) is merged into error.data. */

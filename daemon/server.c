@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "booking_batch.h"
 #include "config.h"
 #include "conn.h"
 #include "db.h"
@@ -607,6 +608,7 @@ server_free(void)
 	 * the pool's last callbacks answer requests, and answered requests
 	 * release their peers; one more loop pass runs the deferred frees. */
 	workpool_free(srv.workers);
+	booking_batch_stop();
 	db_pool_free(srv.db);
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	events_stop();
@@ -664,6 +666,7 @@ server_run(struct config *cfg)
 	srv.app = app_new(srv.base, srv.db, srv.workers, cfg);
 	rpc_init(srv.base, &hooks, srv.app, &limits);
 	events_start(srv.app);
+	booking_batch_start(srv.app);
 
 	for (i = 0; i < cfg->nlisten; i++)
 		if (!listen_one(cfg->listen[i]))

@@ -21,6 +21,8 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	    "SELECT count(*) FROM api.auth_revoke_cert_sessions()",
 	[STMT_WAITLIST_SWEEP] = "SELECT api.waitlist_sweep($1::jsonb)",
 	[STMT_RETENTION_SWEEP] = "SELECT api.retention_sweep($1::jsonb)",
+	[STMT_BOOKING_CREATE_BATCH] =
+	    "SELECT api.booking_create_batch($1::jsonb, $2::jsonb)",
 };
 
 static size_t first_internal;
@@ -51,38 +53,65 @@ sqlcall_stmt(enum sql_stmt s)
 	return first_internal + (size_t)s;
 }
 
-/* api_error(): MESSAGE is the reason, HINT the sentence, DETAIL a JSON
- * object of data (with "field" if any). False if not such an error. */
+/* An api_error() of reason, sentence hint and data (stolen; "field" in
+ * it, if any, names the param). False if reason is not one of ours. */
 static bool
-api_error(struct request *req, PGresult *res)
+end_with_api_error(struct request *req, const char *reason, const char *hint,
+    json_t *data)
 {
-	const char *reason, *hint, *detail, *field = NULL;
-	json_t *data = NULL;
+	const char *field = NULL;
 
-	reason = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	if (reason == NULL)
-		return false;
 	if (strcmp(reason, "internal_error") == 0) {
+		json_decref(data);
 		rpc_internal(req, hint ? hint : "api_error(internal_error)");
 		return true;
 	}
-	if (rpc_code_for_reason(reason) == 0)
+	if (rpc_code_for_reason(reason) == 0) {
+		json_decref(data);
 		return false;
-	if (detail != NULL)
-		data = json_loads(detail, 0, NULL);
+	}
 	if (json_is_object(data)) {
 		json_t *f = json_object_get(data, "field");
 
 		if (json_is_string(f))
 			field = json_string_value(f);
+	} else {
+		json_decref(data);
+		data = NULL;
 	}
 	/* field lives in data, which rpc_error takes: keep it alive. */
 	json_incref(data);
 	rpc_error(req, reason, field, data, "%s", hint ? hint : reason);
 	json_decref(data);
 	return true;
+}
+
+/* api_error(): MESSAGE is the reason, HINT the sentence, DETAIL a JSON
+ * object of data (with "field" if any). False if not such an error. */
+static bool
+api_error(struct request *req, PGresult *res)
+{
+	const char *reason, *hint, *detail;
+
+	reason = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	if (reason == NULL)
+		return false;
+	return end_with_api_error(req, reason, hint,
+	    detail != NULL ? json_loads(detail, 0, NULL) : NULL);
+}
+
+bool
+sqlcall_error_json(struct request *req, json_t *err)
+{
+	const char *reason = json_string_value(json_object_get(err, "reason"));
+	const char *hint = json_string_value(json_object_get(err, "message"));
+
+	if (reason == NULL)
+		return false;
+	return end_with_api_error(req, reason, hint,
+	    json_incref(json_object_get(err, "data")));
 }
 
 void
@@ -132,6 +161,15 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 
 	if (st != DB_OK) {
 		sqlcall_error(req, res, st);
+		return;
+	}
+	/* The function's JSON goes out as PostgreSQL wrote it: parsing it
+	 * only to write it again cost more than the rest of the daemon's
+	 * share of a list. */
+	if (req->sql_after == NULL && PQntuples(res) == 1 &&
+	    PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {
+		rpc_reply_text(req, PQgetvalue(res, 0, 0),
+		    (size_t)PQgetlength(res, 0, 0));
 		return;
 	}
 	if ((result = sqlcall_json(res)) == NULL) {

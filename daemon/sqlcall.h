@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -34,6 +35,7 @@ enum sql_stmt {
 	STMT_AUTH_REVOKE_CERT_SESSIONS,
 	STMT_WAITLIST_SWEEP,
 	STMT_RETENTION_SWEEP,
+	STMT_BOOKING_CREATE_BATCH,
 	STMT_INTERNAL_COUNT
 };
 
@@ -53,6 +55,10 @@ void sqlcall(struct request *req,
  * they are, a statement timeout as timeout, connection trouble as
  * unavailable, the rest as internal_error (logged, never shown). */
 void sqlcall_error(struct request *req, PGresult *res, enum db_status st);
+/* Ends req with an api_error() that an SQL function caught and returned
+ * as {reason, message, data}, as sqlcall_error() would have. False (req
+ * not ended) when err is not such an object. */
+bool sqlcall_error_json(struct request *req, json_t *err);
 /* The JSON in the first column of the only row, or NULL. */
 json_t *sqlcall_json(PGresult *res);
 

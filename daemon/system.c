@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "booking_batch.h"
 #include "db.h"
 #include "migrate.h"
 #include "rpc.h"
@@ -46,12 +47,17 @@ sys_health(struct request *req)
 	json_t *r = json_pack("{s:s}", "db", db_pool_up(a->db) ? "ok" : "down");
 
 	if (rpc_peer_role(req->peer) != ROLE_ANON) {
+		unsigned long long calls, booked;
+
 		json_object_set_new(r, "uptime_s", json_integer((json_int_t)
 		    ((now_ms() - a->started_ms) / 1000)));
 		json_object_set_new(r, "connections",
 		    json_integer((json_int_t)a->connections));
 		json_object_set_new(r, "requests",
 		    json_integer((json_int_t)rpc_requests_total()));
+		booking_batch_stats(&calls, &booked);
+		json_object_set_new(r, "booking_batches", json_pack("{s:I, s:I}",
+		    "calls", (json_int_t)calls, "requests", (json_int_t)booked));
 	}
 	rpc_reply(req, r);
 }

@@ -19,7 +19,7 @@ declare -A layer=(
 	[rpc]=3
 	# 4 application
 	[app]=4 [sqlcall]=4 [methods]=4 [methods_permanence]=4
-	[methods_report]=4 [auth]=4 [events]=4 [system]=4
+	[methods_report]=4 [auth]=4 [events]=4 [system]=4 [booking_batch]=4
 	# 5 assembly
 	[server]=5 [janitor]=5 [main]=5
 )

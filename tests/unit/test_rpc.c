@@ -35,6 +35,8 @@ f_send(void *t, const char *buf, size_t len)
 	json_t *m = json_loadb(buf, len, 0, NULL);
 
 	assert_non_null(m);
+	/* one answer, one line: the transport adds the newline */
+	assert_null(memchr(buf, '\n', len));
 	json_array_append_new(f->sent, m);
 }
 
@@ -98,6 +100,13 @@ fake_dispatch(struct request *req)
 	}
 	if (strcmp(req->method_name, "echo") == 0) {
 		rpc_reply(req, json_incref(req->params));
+		return;
+	}
+	if (strcmp(req->method_name, "text") == 0) {
+		/* as json_agg() writes: newlines between elements */
+		static const char t[] = "[{\"a\": \"x\\ny\"},\n {\"a\": 2}]";
+
+		rpc_reply_text(req, t, sizeof t - 1);
 		return;
 	}
 	rpc_error(req, "method_not_found", NULL, NULL, "No such method.");
@@ -343,6 +352,40 @@ test_caps(void **state)
 	json_decref(f.sent);
 }
 
+/* A result given as text goes out as it is, on one line, alone or in a
+ * batch, with the request's id, and within the size cap like any other. */
+static void
+test_reply_text(void **state)
+{
+	struct fake f;
+	struct rpc_peer *p = new_peer(&f);
+	json_t *m, *r;
+
+	input(p, "{\"jsonrpc\":\"2.0\",\"id\":\"x-1\",\"method\":\"text\"}");
+	assert_int_equal(json_array_size(f.sent), 1);
+	m = json_array_get(f.sent, 0);
+	assert_string_equal(json_string_value(json_object_get(m, "id")), "x-1");
+	r = json_object_get(m, "result");
+	assert_int_equal(json_array_size(r), 2);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(r, 0), "a")), "x\ny");
+	/* In a batch, and as a notification (no answer). */
+	input(p, "[" REQ(2, "text") ",{\"jsonrpc\":\"2.0\",\"method\":\"text\"}]");
+	m = json_array_get(f.sent, 1);
+	assert_int_equal(json_array_size(m), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 0),
+	    "id")), 2);
+	/* Over max_answer: too_large, keeping the id. */
+	setup_limits(64, 100, 40);
+	input(p, REQ(3, "text"));
+	m = json_array_get(f.sent, 2);
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(m,
+	    "error"), "code")), 413);
+	rpc_peer_gone(p);
+	json_decref(f.sent);
+}
+
 /* A peer that leaves with requests in flight: their answers are dropped,
  * nothing is sent to the gone transport, and the batch's undispatched
  * elements are never dispatched. */
@@ -399,6 +442,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch_yields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_waits_for_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_gone_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_tells_transport, setup, teardown),
 	};

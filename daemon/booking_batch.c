@@ -1,0 +1,185 @@
+#include "booking_batch.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "rpc.h"
+#include "session.h"
+#include "sqlcall.h"
+#include "util.h"
+
+/* One call of booking_create_batch(): its requests, in order. */
+struct call {
+	struct request **reqs;
+	size_t n;
+};
+
+static struct {
+	struct app *app;
+	struct request **queue;	/* waiting, oldest first */
+	size_t n, cap;
+	int inflight;		/* calls sent, not yet answered */
+	struct event *flush;	/* sends what waits, after this loop pass */
+	bool flush_pending;
+	unsigned long long calls, requests;
+} bb;
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
+
+void
+booking_batch_start(struct app *app)
+{
+	memset(&bb, 0, sizeof bb);
+	bb.app = app;
+	bb.flush = event_new(app->base, -1, 0, flush_cb, NULL);
+	if (bb.flush == NULL)
+		fatal("cannot create the booking batch event");
+}
+
+static void
+schedule_flush(void)
+{
+	if (!bb.flush_pending) {
+		bb.flush_pending = true;
+		event_active(bb.flush, 0, 0);
+	}
+}
+
+/* {"token": …, "params": …, "addr": …} for each request. */
+static char *
+items_json(struct request **reqs, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct session *ss = rpc_peer_session(reqs[i]->peer);
+
+		json_array_append_new(a, json_pack("{s:s?, s:O, s:s}",
+		    "token", ss->bound ? ss->token_hash : NULL,
+		    "params", reqs[i]->params,
+		    "addr", rpc_peer_addr(reqs[i]->peer)));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (s == NULL)
+		fatal("cannot serialise a booking batch");
+	return s;
+}
+
+/* One request's share of the answer: {"result": …} or {"error": {reason,
+ * message, data}}. */
+static void
+answer_one(struct request *req, json_t *r)
+{
+	json_t *result = json_object_get(r, "result");
+	json_t *err = json_object_get(r, "error");
+
+	if (result != NULL) {
+		rpc_reply(req, json_incref(result));
+		return;
+	}
+	if (!json_is_object(err) || !sqlcall_error_json(req, err))
+		rpc_internal(req, "booking_create_batch: malformed answer");
+}
+
+static void
+call_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct call *c = arg;
+	json_t *answers = NULL;
+	size_t i;
+
+	bb.inflight--;
+	if (st == DB_OK)
+		answers = sqlcall_json(res);
+	for (i = 0; i < c->n; i++) {
+		if (st != DB_OK)
+			sqlcall_error(c->reqs[i], res, st);
+		else if (!json_is_array(answers) ||
+		    json_array_size(answers) != c->n)
+			rpc_internal(c->reqs[i],
+			    "booking_create_batch: wrong number of answers");
+		else
+			answer_one(c->reqs[i], json_array_get(answers, i));
+	}
+	json_decref(answers);
+	free(c->reqs);
+	free(c);
+	if (bb.n > 0)
+		schedule_flush();
+}
+
+static void
+send_call(size_t n)
+{
+	struct call *c = xcalloc(1, sizeof *c);
+	const char *values[2];
+	char *items;
+
+	c->reqs = xcalloc(n, sizeof *c->reqs);
+	memcpy(c->reqs, bb.queue, n * sizeof *c->reqs);
+	c->n = n;
+	bb.n -= n;
+	memmove(bb.queue, bb.queue + n, bb.n * sizeof *bb.queue);
+	items = items_json(c->reqs, n);
+	values[0] = items;
+	values[1] = bb.app->policy_json;
+	bb.inflight++;
+	bb.calls++;
+	bb.requests += n;
+	db_exec(bb.app->db, sqlcall_stmt(STMT_BOOKING_CREATE_BATCH), 2, values,
+	    call_done, c);
+	free(items);
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct config *cfg = bb.app->cfg;
+	size_t max = (size_t)cfg->db_booking_batch_max;
+
+	bb.flush_pending = false;
+	while (bb.n > 0 && bb.inflight < cfg->db_booking_batch_inflight)
+		send_call(bb.n < max ? bb.n : max);
+}
+
+void
+booking_batch_stats(unsigned long long *calls, unsigned long long *requests)
+{
+	*calls = bb.calls;
+	*requests = bb.requests;
+}
+
+void
+booking_batch_submit(struct request *req)
+{
+	if (bb.n == bb.cap) {
+		bb.cap = bb.cap ? bb.cap * 2 : 64;
+		bb.queue = xrealloc(bb.queue, bb.cap * sizeof *bb.queue);
+	}
+	bb.queue[bb.n++] = req;
+	/* Not at once: the requests read in this loop pass go together. */
+	schedule_flush();
+}
+
+void
+booking_batch_stop(void)
+{
+	size_t i;
+
+	for (i = 0; i < bb.n; i++)
+		rpc_error(bb.queue[i], "unavailable", NULL, NULL,
+		    "The server is stopping; try again shortly.");
+	free(bb.queue);
+	if (bb.flush != NULL)
+		event_free(bb.flush);
+	memset(&bb, 0, sizeof bb);
+}
