@@ -19,21 +19,21 @@ BEGIN
         HINT = p_message, DETAIL = p_data::text;
 END $$;
 
--- The protocol's time format: RFC 3339 in UTC with a Z.
+-- to_char() of a timestamp is STABLE: declared IMMUTABLE, ts() was never
+-- inlined.
 CREATE OR REPLACE FUNCTION core.ts(t timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 
------------------------------------------------------------------- helpers
-
 CREATE OR REPLACE FUNCTION core.audit(u users, p_method text, p_type text, p_id bigint,
-                      p_summary jsonb, p_addr text)
-RETURNS void LANGUAGE sql AS $$
+                                 p_summary jsonb, p_addr text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO audit_log (user_id, method, object_type, object_id, summary,
                            client_addr)
     VALUES (u.id, p_method, p_type, p_id, coalesce(p_summary, '{}'), p_addr);
-$$;
+END $$;
 
 CREATE OR REPLACE FUNCTION core.not_found(p_what text, p_field text) RETURNS void
 LANGUAGE sql AS $$
@@ -291,3 +291,53 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
+
+-- Idempotency (docs/protocol.md, "Retries"), written once for every
+-- method that takes an idempotency_key. idem_replay() serialises the
+-- retries of one key (a transaction-scoped advisory lock: the second
+-- waits, then finds the first one's answer) and returns the stored answer
+-- of the same request, NULL when there is none; a key used for another
+-- request is refused. idem_store() keeps an answer.
+CREATE OR REPLACE FUNCTION core.idem_replay(u users, p_key text, p_method text,
+                                       p_request jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    prev jsonb;
+    prev_method text;
+    prev_request jsonb;
+BEGIN
+    IF p_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || p_key, 0));
+    SELECT result, method, request INTO prev, prev_method, prev_request
+      FROM idempotency_keys WHERE user_id = u.id AND key = p_key;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF prev_method = p_method AND prev_request = p_request THEN
+        RETURN prev;
+    END IF;
+    PERFORM bad_param('idempotency_key',
+        'this idempotency_key was used for another request');
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION core.idem_store(u users, p_key text, p_method text,
+                                      p_request jsonb, p_result jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_key IS NOT NULL THEN
+        INSERT INTO idempotency_keys (user_id, key, method, request, result)
+        VALUES (u.id, p_key, p_method, p_request, p_result);
+    END IF;
+END $$;
+
+-- The error of an api_error() caught in the batch, as {reason, message,
+-- data}: what the daemon would have made of it had it come alone.
+CREATE OR REPLACE FUNCTION core.api_error_json(p_reason text, p_hint text, p_detail text)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('reason', p_reason, 'message', p_hint,
+                              'data', CASE WHEN p_detail IS NOT NULL AND p_detail <> ''
+                                           THEN p_detail::jsonb END)
+$$;

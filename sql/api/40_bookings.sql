@@ -103,19 +103,13 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION core.booking_json(bk bookings) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('id', bk.id, 'offer_id', bk.offer_id,
-        'beneficiary_id', bk.beneficiary_id,
-        'structure_id', bk.structure_id, 'seats', bk.seats,
-        'code', ticket_display(bk.code), 'status', bk.status,
-        'source', bk.source,
-        'offer_title', o.title, 'starts_at', ts(o.starts_at),
-        'venue', o.venue, 'city', o.city,
-        'created_at', ts(bk.created_at),
-        'cancelled_at', ts(bk.cancelled_at),
-        'checked_in_at', ts(bk.checked_in_at))
-      FROM offers o WHERE o.id = bk.offer_id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o offers;
+BEGIN
+    SELECT * INTO o FROM offers WHERE id = bk.offer_id;
+    RETURN booking_json_of(bk, o);
+END $$;
 
 ---------------------------------------------------------------- bookings
 
@@ -165,35 +159,18 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- The single-request path raises the same texts.
 CREATE OR REPLACE FUNCTION core.booking_refuse(p_reason text, b beneficiaries, o offers,
-                               p_policy jsonb, p_from_held integer)
+                                          p_policy jsonb, p_from_held integer)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    avail integer := o.seats_total - o.seats_taken - o.seats_held + p_from_held;
-    cap text;
+    e jsonb := booking_refusal_error(p_reason,
+                   CASE p_reason WHEN 'limit_reached'
+                        THEN booking_cap_hit(b, o, p_policy) END,
+                   o, o.seats_total - o.seats_taken - o.seats_held + p_from_held,
+                   p_policy);
 BEGIN
-    CASE p_reason
-    WHEN 'offer_cancelled' THEN
-        PERFORM api_error(p_reason, 'This offer was cancelled.');
-    WHEN 'deadline_passed' THEN
-        PERFORM api_error(p_reason, 'The booking deadline has passed.',
-                          jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
-    WHEN 'duplicate' THEN
-        PERFORM api_error(p_reason, 'This person already holds a booking for this offer.');
-    WHEN 'limit_reached' THEN
-        cap := booking_cap_hit(b, o, p_policy);
-        PERFORM api_error(p_reason, CASE cap
-            WHEN 'max_per_month' THEN 'This person already has the most outings allowed in that month.'
-            ELSE 'This person already has the most upcoming bookings allowed.' END,
-            jsonb_build_object('cap', cap, 'limit', (p_policy->>cap)::integer));
-    WHEN 'sold_out' THEN
-        PERFORM api_error(p_reason, format('Sold out: %s of %s seats left.',
-                                           greatest(avail, 0), o.seats_total),
-                          jsonb_build_object('seats_available', greatest(avail, 0),
-                                             'seats_total', o.seats_total));
-    ELSE
-        PERFORM api_error('internal_error', p_reason);
-    END CASE;
+    PERFORM api_error(e->>'reason', e->>'message', coalesce(e->'data', '{}'));
 END $$;
 
 CREATE OR REPLACE FUNCTION core.booking_insert(u users, b beneficiaries, o offers,
@@ -243,33 +220,19 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     k text := p->>'idempotency_key';
-    prev jsonb;
+    req jsonb := p - 'idempotency_key';
     bk bookings;
     res jsonb;
 BEGIN
-    IF k IS NOT NULL THEN
-        -- Two retries racing with the same key: the second waits here,
-        -- then finds the first one's answer.
-        PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || k, 0));
-        SELECT result INTO prev FROM idempotency_keys
-         WHERE user_id = u.id AND key = k
-           AND method = 'booking.create' AND request = p - 'idempotency_key';
-        IF FOUND THEN
-            RETURN prev;
-        END IF;
-        IF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = u.id AND key = k) THEN
-            PERFORM bad_param('idempotency_key',
-                'this idempotency_key was used for another request');
-        END IF;
+    res := idem_replay(u, k, 'booking.create', req);
+    IF res IS NOT NULL THEN
+        RETURN res;
     END IF;
     bk := booking_make(u, (p->>'beneficiary_id')::bigint,
                        (p->>'offer_id')::bigint, (p->>'seats')::integer,
                        p_policy, 'direct');
     res := booking_json(bk);
-    IF k IS NOT NULL THEN
-        INSERT INTO idempotency_keys (user_id, key, method, request, result)
-        VALUES (u.id, k, 'booking.create', p - 'idempotency_key', res);
-    END IF;
+    PERFORM idem_store(u, k, 'booking.create', req, res);
     PERFORM audit(u, 'booking.create', 'booking', bk.id,
                   jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats), p_addr);
     RETURN res;
@@ -383,7 +346,416 @@ BEGIN
         'checked_in_at', ts(bk.checked_in_at));
 END $$;
 
+------------------------------------------------------------ seat counting
+
+-- The seats of inserted bookings are counted once per statement: the
+-- draw's single INSERT of thousands of bookings makes one UPDATE of each
+-- block and of each offer concerned instead of one per booking. Updates
+-- and deletions stay counted row by row by bookings_count_seats (sql/004).
+-- Every path that inserts bookings holds the offers' row locks.
+CREATE OR REPLACE FUNCTION core.bookings_count_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    want integer;
+    done integer;
+BEGIN
+    WITH k AS (
+        SELECT permanence_id, offer_id, sum(block_seats)::integer AS seats
+          FROM new_rows
+         WHERE block_seats > 0 AND status IN ('confirmed', 'attended', 'no_show')
+         GROUP BY permanence_id, offer_id
+    ), u AS (
+        UPDATE permanence_blocks b SET claimed = b.claimed + k.seats,
+               updated_at = now()
+          FROM k
+         WHERE b.permanence_id = k.permanence_id AND b.offer_id = k.offer_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM u) INTO want, done;
+    IF done <> want THEN
+        RAISE EXCEPTION 'bookings took seats from a block that is gone';
+    END IF;
+    UPDATE offers o SET seats_taken = o.seats_taken + x.seats
+      FROM (SELECT offer_id, sum(seats - block_seats)::integer AS seats
+              FROM new_rows
+             WHERE status IN ('confirmed', 'attended', 'no_show')
+             GROUP BY offer_id) x
+     WHERE o.id = x.offer_id AND x.seats <> 0;
+    RETURN NULL;
+END $$;
+
 CREATE OR REPLACE TRIGGER bookings_count_seats
-    AFTER INSERT OR DELETE
+    AFTER DELETE
        OR UPDATE OF status, seats, offer_id, permanence_id, block_seats ON bookings
     FOR EACH ROW EXECUTE FUNCTION core.bookings_count_seats();
+
+CREATE OR REPLACE TRIGGER bookings_count_inserted AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.bookings_count_inserted();
+
+-- Ticket codes for n bookings at once, as ticket_code() (sql/003) makes
+-- them one by one, without a loop per character: 75 random bits of a v4
+-- UUID (its version and variant nibbles skipped), as a 60-bit and a 16-bit
+-- number, written 5 bits a character in Crockford's base32, plus the check
+-- character (the i-th character's value weighted by i, mod 31).
+CREATE OR REPLACE FUNCTION core.ticket_char(v bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT substr(ticket_alphabet(), v::integer + 1, 1)
+$$;
+
+CREATE OR REPLACE FUNCTION core.ticket_codes(n integer) RETURNS SETOF text
+LANGUAGE sql VOLATILE AS $$
+    SELECT ticket_char((a >> 55) & 31) ||
+           ticket_char((a >> 50) & 31) ||
+           ticket_char((a >> 45) & 31) ||
+           ticket_char((a >> 40) & 31) ||
+           ticket_char((a >> 35) & 31) ||
+           ticket_char((a >> 30) & 31) ||
+           ticket_char((a >> 25) & 31) ||
+           ticket_char((a >> 20) & 31) ||
+           ticket_char((a >> 15) & 31) ||
+           ticket_char((a >> 10) & 31) ||
+           ticket_char((a >> 5) & 31) ||
+           ticket_char((a >> 0) & 31) ||
+           ticket_char((b >> 11) & 31) ||
+           ticket_char((b >> 6) & 31) ||
+           ticket_char((b >> 1) & 31) ||
+           ticket_char((1 * ((a >> 55) & 31) + 2 * ((a >> 50) & 31) + 3 * ((a >> 45) & 31) +
+                 4 * ((a >> 40) & 31) + 5 * ((a >> 35) & 31) + 6 * ((a >> 30) & 31) +
+                 7 * ((a >> 25) & 31) + 8 * ((a >> 20) & 31) + 9 * ((a >> 15) & 31) +
+                 10 * ((a >> 10) & 31) + 11 * ((a >> 5) & 31) +
+                 12 * ((a >> 0) & 31) + 13 * ((b >> 11) & 31) +
+                 14 * ((b >> 6) & 31) + 15 * ((b >> 1) & 31)) % 31)
+      FROM (SELECT ('x' || substr(x.h, 1, 15))::bit(60)::bigint AS a,
+                   ('x' || substr(x.h, 16, 4))::bit(16)::bigint AS b
+              FROM (SELECT substr(h, 1, 12) || substr(h, 14, 3) || substr(h, 18) AS h
+                      FROM (SELECT replace(gen_random_uuid()::text, '-', '') AS h
+                              FROM generate_series(1, n)) r
+                    OFFSET 0) x) y
+$$;
+
+CREATE OR REPLACE FUNCTION core.booking_json_of(bk bookings, o offers)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', bk.id, 'offer_id', bk.offer_id,
+        'beneficiary_id', bk.beneficiary_id,
+        'structure_id', bk.structure_id, 'seats', bk.seats,
+        'code', ticket_display(bk.code), 'status', bk.status,
+        'source', bk.source,
+        'offer_title', o.title, 'starts_at', ts(o.starts_at),
+        'venue', o.venue, 'city', o.city,
+        'created_at', ts(bk.created_at),
+        'cancelled_at', ts(bk.cancelled_at),
+        'checked_in_at', ts(bk.checked_in_at))
+$$;
+
+-- The error a refusal gets, as api_error() would raise it:
+-- {reason, message, data}. p_avail is what the person could still take.
+CREATE OR REPLACE FUNCTION core.booking_refusal_error(p_reason text, p_cap text,
+                                                 o offers, p_avail integer,
+                                                 p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    CASE p_reason
+    WHEN 'offer_cancelled' THEN
+        RETURN jsonb_build_object('reason', p_reason,
+            'message', 'This offer was cancelled.');
+    WHEN 'deadline_passed' THEN
+        RETURN jsonb_build_object('reason', p_reason,
+            'message', 'The booking deadline has passed.',
+            'data', jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
+    WHEN 'duplicate' THEN
+        RETURN jsonb_build_object('reason', p_reason,
+            'message', 'This person already holds a booking for this offer.');
+    WHEN 'limit_reached' THEN
+        RETURN jsonb_build_object('reason', p_reason,
+            'message', CASE p_cap
+                WHEN 'max_per_month' THEN 'This person already has the most outings allowed in that month.'
+                ELSE 'This person already has the most upcoming bookings allowed.' END,
+            'data', jsonb_build_object('cap', p_cap, 'limit', (p_policy->>p_cap)::integer));
+    WHEN 'sold_out' THEN
+        RETURN jsonb_build_object('reason', p_reason,
+            'message', format('Sold out: %s of %s seats left.',
+                              greatest(p_avail, 0), o.seats_total),
+            'data', jsonb_build_object('seats_available', greatest(p_avail, 0),
+                                       'seats_total', o.seats_total));
+    ELSE
+        RETURN jsonb_build_object('reason', 'internal_error', 'message', p_reason);
+    END CASE;
+END $$;
+
+-- booking.create for many requests: p_items is an array of
+-- {"token": token hash or null, "params": {...}, "addr": text}; the answer
+-- an array of the same length, each {"result": booking} or {"error":
+-- {reason, message, data}}. Locks: the idempotency keys' advisory locks,
+-- then the beneficiaries, then the offers, each set in id order, so two
+-- batches never wait on each other in a cycle, nor a batch and a single
+-- booking (beneficiary, then offer).
+CREATE OR REPLACE FUNCTION api.booking_create_batch(p_items jsonb, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := jsonb_array_length(p_items);
+    res jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
+    -- per item, once its request is valid
+    v_user users[] := array_fill(NULL::users, ARRAY[n]);
+    v_ben bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    v_offer bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    v_seats integer[] := array_fill(NULL::integer, ARRAY[n]);
+    v_key text[] := array_fill(NULL::text, ARRAY[n]);
+    v_req jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
+    v_replay_of integer[] := array_fill(NULL::integer, ARRAY[n]);
+    -- sessions seen in this batch
+    tok text[] := '{}';
+    tok_user users[] := '{}';
+    tok_err jsonb[] := '{}';
+    -- the locked rows
+    bens beneficiaries[];
+    ben_ids bigint[];
+    offs offers[];
+    off_ids bigint[];
+    off_used integer[];          -- seats this batch took, per offer
+    tzs text[];                  -- per beneficiary: its structure's zone
+    -- accepted requests, in order
+    a_item integer[] := '{}';
+    a_ben bigint[] := '{}';
+    a_offer bigint[] := '{}';
+    a_month date[] := '{}';
+    item jsonb;
+    p jsonb;
+    u users;
+    b beneficiaries;
+    o offers;
+    bk bookings;
+    i integer;
+    j integer;
+    t integer;
+    bi integer;
+    oi integer;
+    why text;
+    cap text;
+    mon date;
+    up_count integer;
+    mon_count integer;
+    e_reason text;
+    e_hint text;
+    e_detail text;
+BEGIN
+    -- 1. Each request alone: its session, its key, the rows it names.
+    FOR i IN 1..n LOOP
+        item := p_items->(i - 1);
+        p := item->'params';
+        t := array_position(tok, coalesce(item->>'token', ''));
+        IF t IS NULL THEN
+            tok := tok || coalesce(item->>'token', '');
+            BEGIN
+                tok_user := tok_user || auth_user(item->>'token');
+                tok_err := tok_err || NULL::jsonb;
+            EXCEPTION WHEN SQLSTATE 'SP001' THEN
+                GET STACKED DIAGNOSTICS e_reason = MESSAGE_TEXT,
+                    e_hint = PG_EXCEPTION_HINT, e_detail = PG_EXCEPTION_DETAIL;
+                tok_user := tok_user || NULL::users;
+                tok_err := tok_err || api_error_json(e_reason, e_hint, e_detail);
+            END;
+            t := array_length(tok, 1);
+        END IF;
+        IF tok_err[t] IS NOT NULL THEN
+            res[i] := jsonb_build_object('error', tok_err[t]);
+            CONTINUE;
+        END IF;
+        u := tok_user[t];
+        v_key[i] := p->>'idempotency_key';
+        v_req[i] := p - 'idempotency_key';
+        BEGIN
+            IF v_key[i] IS NOT NULL THEN
+                -- the same key earlier in this batch: the retry of a
+                -- request still in flight
+                FOR j IN 1..i - 1 LOOP
+                    IF v_key[j] = v_key[i] AND (v_user[j]).id = u.id THEN
+                        IF v_req[j] <> v_req[i] THEN
+                            PERFORM bad_param('idempotency_key',
+                                'this idempotency_key was used for another request');
+                        END IF;
+                        v_replay_of[i] := j;
+                        EXIT;
+                    END IF;
+                END LOOP;
+                IF v_replay_of[i] IS NULL THEN
+                    res[i] := idem_replay(u, v_key[i], 'booking.create', v_req[i]);
+                    IF res[i] IS NOT NULL THEN
+                        res[i] := jsonb_build_object('result', res[i]);
+                        CONTINUE;
+                    END IF;
+                END IF;
+            END IF;
+            IF v_replay_of[i] IS NULL THEN
+                b := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
+                SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
+                IF NOT FOUND THEN
+                    PERFORM not_found('offer', 'offer_id');
+                END IF;
+                IF (p->>'seats')::integer > o.max_per_booking THEN
+                    PERFORM bad_param('seats', format('seats must be from 1 to %s for this offer',
+                                                      o.max_per_booking));
+                END IF;
+                v_ben[i] := b.id;
+                v_offer[i] := o.id;
+                v_seats[i] := (p->>'seats')::integer;
+            END IF;
+            v_user[i] := u;
+        EXCEPTION WHEN SQLSTATE 'SP001' THEN
+            GET STACKED DIAGNOSTICS e_reason = MESSAGE_TEXT,
+                e_hint = PG_EXCEPTION_HINT, e_detail = PG_EXCEPTION_DETAIL;
+            res[i] := jsonb_build_object('error', api_error_json(e_reason, e_hint, e_detail));
+            v_replay_of[i] := NULL;
+        END;
+    END LOOP;
+
+    -- 2. Lock what the valid requests name, in id order, and read it
+    -- again: it may have changed while we were not holding it.
+    SELECT array_agg(x ORDER BY x.id), array_agg(x.id ORDER BY x.id)
+      INTO bens, ben_ids
+      FROM (SELECT * FROM beneficiaries
+             WHERE id = ANY (v_ben) ORDER BY id FOR UPDATE) x;
+    SELECT array_agg(x ORDER BY x.id), array_agg(x.id ORDER BY x.id)
+      INTO offs, off_ids
+      FROM (SELECT * FROM offers
+             WHERE id = ANY (v_offer) ORDER BY id FOR UPDATE) x;
+    off_used := array_fill(0, ARRAY[coalesce(array_length(off_ids, 1), 0)]);
+    SELECT array_agg(s.timezone ORDER BY x.id) INTO tzs
+      FROM unnest(bens) x JOIN structures s ON s.id = x.structure_id;
+
+    -- 3. The rules, request after request, counting what the requests
+    -- before it in this batch took.
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN res[i] IS NOT NULL OR v_ben[i] IS NULL;
+        bi := array_position(ben_ids, v_ben[i]);
+        oi := array_position(off_ids, v_offer[i]);
+        b := bens[bi];
+        o := offs[oi];
+        u := v_user[i];
+        IF b.erased_at IS NOT NULL THEN
+            res[i] := jsonb_build_object('error', jsonb_build_object(
+                'reason', 'not_found', 'message', 'No such beneficiary.',
+                'data', jsonb_build_object('field', 'beneficiary_id')));
+            CONTINUE;
+        END IF;
+        IF v_seats[i] > o.max_per_booking THEN
+            res[i] := jsonb_build_object('error', jsonb_build_object(
+                'reason', 'invalid_params',
+                'message', format('seats must be from 1 to %s for this offer',
+                                  o.max_per_booking),
+                'data', jsonb_build_object('field', 'seats')));
+            CONTINUE;
+        END IF;
+        why := NULL;
+        cap := NULL;
+        mon := date_trunc('month', o.starts_at AT TIME ZONE tzs[bi])::date;
+        IF o.status = 'cancelled' THEN
+            why := 'offer_cancelled';
+        ELSIF now() > o.booking_deadline THEN
+            why := 'deadline_passed';
+        ELSIF EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
+                         AND beneficiary_id = b.id
+                         AND status IN ('confirmed', 'attended', 'no_show'))
+              OR EXISTS (SELECT 1 FROM generate_subscripts(a_item, 1) g
+                          WHERE a_ben[g] = b.id AND a_offer[g] = o.id) THEN
+            why := 'duplicate';
+        ELSE
+            -- An accepted request of this batch is upcoming (its deadline
+            -- has not passed, and a deadline is never after the show).
+            SELECT count(*) FILTER (WHERE a_ben[g] = b.id),
+                   count(*) FILTER (WHERE a_ben[g] = b.id AND a_month[g] = mon)
+              INTO up_count, mon_count
+              FROM generate_subscripts(a_item, 1) g;
+            IF (SELECT count(*) FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
+                 WHERE bk2.beneficiary_id = b.id AND bk2.status = 'confirmed'
+                   AND x.starts_at > now()) + up_count
+               >= coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2) THEN
+                why := 'limit_reached';
+                cap := 'max_upcoming_per_beneficiary';
+            ELSIF (SELECT count(*) FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
+                    WHERE bk2.beneficiary_id = b.id
+                      AND bk2.status IN ('confirmed', 'attended', 'no_show')
+                      AND date_trunc('month', x.starts_at AT TIME ZONE tzs[bi]) = mon)
+                  + mon_count
+               >= coalesce((p_policy->>'max_per_month')::integer, 2) THEN
+                why := 'limit_reached';
+                cap := 'max_per_month';
+            ELSIF o.seats_total - o.seats_taken - o.seats_held - off_used[oi]
+                  < v_seats[i] THEN
+                why := 'sold_out';
+            END IF;
+        END IF;
+        IF why IS NOT NULL THEN
+            res[i] := jsonb_build_object('error', booking_refusal_error(why, cap, o,
+                o.seats_total - o.seats_taken - o.seats_held - off_used[oi], p_policy));
+            CONTINUE;
+        END IF;
+        off_used[oi] := off_used[oi] + v_seats[i];
+        a_item := a_item || i;
+        a_ben := a_ben || b.id;
+        a_offer := a_offer || o.id;
+        a_month := a_month || mon;
+    END LOOP;
+
+    IF array_length(a_item, 1) IS NOT NULL THEN
+        -- 4. One statement for all the bookings: the seat and report
+        -- triggers run once for them; the offers' CHECK and the unique
+        -- index on live bookings still stand behind the counts above.
+        FOR bk IN
+            INSERT INTO bookings (offer_id, beneficiary_id, structure_id, seats,
+                                  code, source, created_by, offer_starts_at)
+            SELECT v_offer[g.k], v_ben[g.k], (bens[array_position(ben_ids, v_ben[g.k])]).structure_id,
+                   v_seats[g.k], ticket_code(), 'direct', (v_user[g.k]).id,
+                   (offs[array_position(off_ids, v_offer[g.k])]).starts_at
+              FROM unnest(a_item) WITH ORDINALITY AS g(k, ord)
+             ORDER BY g.ord
+            RETURNING *
+        LOOP
+            FOR j IN 1..array_length(a_item, 1) LOOP
+                i := a_item[j];
+                IF v_ben[i] = bk.beneficiary_id AND v_offer[i] = bk.offer_id THEN
+                    o := offs[array_position(off_ids, bk.offer_id)];
+                    res[i] := jsonb_build_object('result', booking_json_of(bk, o),
+                                                 'id', bk.id);
+                    EXIT;
+                END IF;
+            END LOOP;
+        END LOOP;
+        UPDATE beneficiaries SET last_activity_at = now()
+         WHERE id = ANY (a_ben);
+        INSERT INTO idempotency_keys (user_id, key, method, request, result)
+        SELECT (v_user[g.k]).id, v_key[g.k], 'booking.create', v_req[g.k],
+               res[g.k]->'result'
+          FROM unnest(a_item) AS g(k) WHERE v_key[g.k] IS NOT NULL;
+        INSERT INTO audit_log (user_id, method, object_type, object_id, summary,
+                               client_addr)
+        SELECT (v_user[g.k]).id, 'booking.create', 'booking', (res[g.k]->>'id')::bigint,
+               jsonb_build_object('offer_id', v_offer[g.k], 'seats', v_seats[g.k]),
+               p_items->(g.k - 1)->>'addr'
+          FROM unnest(a_item) AS g(k);
+        -- 5. Events: each booking, then each offer once, as it now is.
+        FOR j IN 1..array_length(a_item, 1) LOOP
+            i := a_item[j];
+            o := offs[array_position(off_ids, v_offer[i])];
+            PERFORM emit('booking.created', o.partner_id,
+                         (bens[array_position(ben_ids, v_ben[i])]).structure_id,
+                         res[i]->'result');
+        END LOOP;
+        FOR o IN SELECT * FROM offers WHERE id IN (SELECT DISTINCT unnest(a_offer))
+                  ORDER BY id LOOP
+            PERFORM emit('offer.seats_changed', o.partner_id, NULL, offer_json(o));
+        END LOOP;
+    END IF;
+
+    -- 6. Retries of a request of this batch answer what it got.
+    FOR i IN 1..n LOOP
+        IF v_replay_of[i] IS NOT NULL THEN
+            res[i] := CASE WHEN res[v_replay_of[i]] ? 'result'
+                           THEN jsonb_build_object('result', res[v_replay_of[i]]->'result')
+                           ELSE res[v_replay_of[i]] END;
+        ELSIF res[i] ? 'id' THEN
+            res[i] := res[i] - 'id';
+        END IF;
+    END LOOP;
+    RETURN to_jsonb(res);
+END $$;

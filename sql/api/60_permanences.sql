@@ -602,160 +602,6 @@ LANGUAGE sql VOLATILE AS $$
         || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')), 'hex')
 $$;
 
--- The draw (docs/draw.md), in one transaction:
---  1. score = attended + no_show_weight * no_show bookings of the
---     beneficiary over offers starting in [starts_at - window, starts_at),
---     the window being history_window_days * 24 hours; lower goes first;
---  2. ties by draw_key(seed, beneficiary_id), ascending byte by byte
---     (COLLATE "C", whatever the database's locale; then by id, which a
---     SHA-256 collision would need);
---  3. in that order each wish gets its best-ranked choice that passes the
---     rules of booking.create with this permanence's unclaimed block seats
---     counted as available, block first, pool for the rest.
--- A wish that gets nothing carries the reason its first choice was refused.
--- Wishes of erased beneficiaries are left out. Everything, including what
--- each offer had at the start, is stored in draw_result and on the wishes,
--- so a person can replay it (docs/draw.md); drawing again answers it.
-CREATE OR REPLACE FUNCTION core.permanence_draw_with_seed(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    u users := auth_user(p_token);
-    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
-    v_seed text;
-    v_weight numeric := coalesce((p_policy->>'no_show_weight')::numeric, 2);
-    v_days integer := coalesce((p_policy->>'history_window_days')::integer, 365);
-    v_from timestamptz;
-    v_offers jsonb;
-    r record;
-    b beneficiaries;
-    o offers;
-    bk bookings;
-    pos integer := 0;
-    granted integer := 0;
-    i integer;
-    v_left integer;
-    why text;
-    first_why text;
-    v_rank integer;
-    v_bk_id bigint;
-    touched bigint[] := '{}';
-    res jsonb;
-BEGIN
-    IF pm.draw_result IS NOT NULL THEN
-        RETURN pm.draw_result;              -- drawn once: the same answer
-    END IF;
-    IF pm.state NOT IN ('scheduled', 'open') THEN
-        PERFORM permanence_refuse_state(pm, 'a draw');
-    END IF;
-    v_seed := coalesce(p->>'seed', draw_random_seed());
-    v_from := pm.starts_at - make_interval(hours => 24 * v_days);
-
-    -- Lock order: beneficiaries, then offers, each in id order.
-    PERFORM 1 FROM beneficiaries
-     WHERE id IN (SELECT beneficiary_id FROM wishes
-                   WHERE permanence_id = pm.id AND replaced_at IS NULL)
-     ORDER BY id FOR UPDATE;
-    PERFORM 1 FROM offers
-     WHERE id IN (SELECT unnest(choices) FROM wishes
-                   WHERE permanence_id = pm.id AND replaced_at IS NULL
-                  UNION SELECT offer_id FROM permanence_blocks
-                   WHERE permanence_id = pm.id)
-     ORDER BY id FOR UPDATE;
-
-    -- What each offer had to give when the draw started.
-    SELECT jsonb_agg(jsonb_build_object('offer_id', o2.id,
-               'block_remaining', permanence_block_left(pm.id, o2.id),
-               'pool_available', o2.seats_total - o2.seats_taken - o2.seats_held)
-               ORDER BY o2.id) INTO v_offers
-      FROM offers o2
-     WHERE o2.id IN (SELECT unnest(choices) FROM wishes
-                      WHERE permanence_id = pm.id AND replaced_at IS NULL
-                     UNION SELECT offer_id FROM permanence_blocks
-                      WHERE permanence_id = pm.id);
-
-    FOR r IN
-        SELECT w.*, h.attended AS n_att, h.no_shows AS n_ns,
-               trim_scale(h.attended + v_weight * h.no_shows) AS v_score,
-               draw_key(v_seed, w.beneficiary_id) COLLATE "C" AS v_key
-          FROM wishes w
-          JOIN beneficiaries bb ON bb.id = w.beneficiary_id
-          CROSS JOIN LATERAL (
-              SELECT count(*) FILTER (WHERE bk2.status = 'attended')::integer AS attended,
-                     count(*) FILTER (WHERE bk2.status = 'no_show')::integer AS no_shows
-                FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
-               WHERE bk2.beneficiary_id = w.beneficiary_id
-                 AND bk2.status IN ('attended', 'no_show')
-                 AND x.starts_at >= v_from AND x.starts_at < pm.starts_at) h
-         WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
-           AND bb.erased_at IS NULL
-         ORDER BY v_score, v_key, w.beneficiary_id
-    LOOP
-        pos := pos + 1;
-        SELECT * INTO b FROM beneficiaries WHERE id = r.beneficiary_id;
-        v_rank := NULL;
-        v_bk_id := NULL;
-        bk := NULL;
-        first_why := NULL;
-        FOR i IN 1 .. cardinality(r.choices) LOOP
-            SELECT * INTO o FROM offers WHERE id = r.choices[i];
-            v_left := permanence_block_left(pm.id, o.id);
-            IF r.seats > o.max_per_booking THEN
-                why := 'limit_reached';     -- the offer's party size shrank
-            ELSE
-                why := booking_refusal(b, o, r.seats, p_policy, v_left);
-            END IF;
-            IF why IS NULL THEN
-                bk := permanence_book(u, b, o, r.seats, pm.id,
-                                      least(r.seats, v_left), 'draw');
-                v_rank := i;
-                v_bk_id := bk.id;
-                granted := granted + 1;
-                IF NOT o.id = ANY (touched) THEN
-                    touched := array_append(touched, o.id);
-                END IF;
-                EXIT;
-            END IF;
-            first_why := coalesce(first_why, why);
-        END LOOP;
-        UPDATE wishes SET draw_position = pos, attended = r.n_att,
-               no_shows = r.n_ns, score = r.v_score, lottery_key = r.v_key,
-               granted_rank = v_rank, booking_id = v_bk_id,
-               reason = CASE WHEN v_rank IS NULL THEN first_why END
-         WHERE id = r.id;
-    END LOOP;
-
-    res := jsonb_build_object('permanence_id', pm.id, 'seed', v_seed,
-        'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
-        'history_window_days', v_days,
-        'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
-        'wishes', pos, 'granted', granted,
-        'offers', coalesce(v_offers, '[]'::jsonb),
-        'results', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('position', w.draw_position,
-                       'wish_id', w.id, 'beneficiary_id', w.beneficiary_id,
-                       'choices', to_jsonb(w.choices), 'seats', w.seats,
-                       'attended', w.attended, 'no_shows', w.no_shows,
-                       'score', w.score, 'lottery_key', w.lottery_key,
-                       'rank', w.granted_rank, 'offer_id', x.offer_id,
-                       'booking_id', w.booking_id,
-                       'code', CASE WHEN x.code IS NOT NULL THEN ticket_display(x.code) END,
-                       'from_block', x.block_seats, 'reason', w.reason)
-                       ORDER BY w.draw_position)
-              FROM wishes w LEFT JOIN bookings x ON x.id = w.booking_id
-             WHERE w.permanence_id = pm.id AND w.draw_position IS NOT NULL),
-            '[]'::jsonb));
-    UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
-           drawn_at = now(), draw_result = res
-     WHERE id = pm.id;
-    FOR i IN 1 .. coalesce(cardinality(touched), 0) LOOP
-        PERFORM emit_seats_changed(touched[i]);
-    END LOOP;
-    PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
-                  jsonb_build_object('seed', v_seed, 'wishes', pos,
-                                     'granted', granted), p_addr);
-    RETURN res;
-END $$;
-
 ------------------------------------------------------------------ claims
 
 -- At the desk, while open: first come, first served, block first, then the
@@ -830,25 +676,6 @@ CREATE OR REPLACE FUNCTION core.seed_sha256(p_seed text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT encode(sha256(convert_to(p_seed, 'UTF8')), 'hex')
 $$;
-
--- The draw takes the seed drawn at scheduling, whatever p says (the
--- method's schema refuses a `seed` anyway). The rest is schema 4's
--- permanence_draw, named permanence_draw_with_seed there, called here.
-
-CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    pm permanences;
-BEGIN
-    SELECT * INTO pm FROM permanences
-     WHERE id = (p->>'permanence_id')::bigint;
-    -- Scope, state and locks are checked by the draw itself; a missing
-    -- permanence gets no seed and answers not_found there.
-    RETURN permanence_draw_with_seed(p_token,
-        jsonb_build_object('permanence_id', p->'permanence_id',
-                           'seed', pm.draw_secret),
-        p_addr, p_policy);
-END $$;
 
 -- A block returned by the sweep keeps the time it was returned when its
 -- permanence is closed later (permanence_close marks every block).
@@ -928,4 +755,267 @@ BEGIN
         n := n + 1;
     END LOOP;
     RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
+    v_seed text := pm.draw_secret;
+    v_weight numeric := coalesce((p_policy->>'no_show_weight')::numeric, 2);
+    v_days integer := coalesce((p_policy->>'history_window_days')::integer, 365);
+    v_max_upcoming integer :=
+        coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2);
+    v_max_month integer := coalesce((p_policy->>'max_per_month')::integer, 2);
+    v_from timestamptz;
+    v_offers jsonb;
+    -- The offers concerned, in id order; an offer's index is its place.
+    v_ids bigint[];
+    v_block integer[];          -- block seats left
+    v_pool integer[];           -- common pool seats left
+    r record;
+    v_pos integer := 0;
+    v_granted integer := 0;
+    v_i integer;
+    v_x integer;
+    v_take integer;
+    v_why text;
+    -- Per wish, in draw order: what step 3 writes.
+    a_wish bigint[] := '{}';
+    a_ben bigint[] := '{}';
+    a_att integer[] := '{}';
+    a_ns integer[] := '{}';
+    a_score numeric[] := '{}';
+    a_key text[] := '{}';
+    a_rank integer[] := '{}';
+    a_offer bigint[] := '{}';
+    a_seats integer[] := '{}';
+    a_from integer[] := '{}';
+    a_reason text[] := '{}';
+    res jsonb;
+BEGIN
+    IF pm.draw_result IS NOT NULL THEN
+        RETURN pm.draw_result;              -- drawn once: the same answer
+    END IF;
+    IF pm.state NOT IN ('scheduled', 'open') THEN
+        PERFORM permanence_refuse_state(pm, 'a draw');
+    END IF;
+    v_from := pm.starts_at - make_interval(hours => 24 * v_days);
+
+    -- Lock order: beneficiaries, then offers, each in id order.
+    PERFORM 1 FROM beneficiaries
+     WHERE id IN (SELECT beneficiary_id FROM wishes
+                   WHERE permanence_id = pm.id AND replaced_at IS NULL)
+     ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM offers
+     WHERE id IN (SELECT unnest(choices) FROM wishes
+                   WHERE permanence_id = pm.id AND replaced_at IS NULL
+                  UNION SELECT offer_id FROM permanence_blocks
+                   WHERE permanence_id = pm.id)
+     ORDER BY id FOR UPDATE;
+
+    -- What each offer had to give when the draw started.
+    SELECT array_agg(o.id ORDER BY o.id),
+           array_agg(coalesce(block_remaining(k), 0) ORDER BY o.id),
+           array_agg(o.seats_total - o.seats_taken - o.seats_held ORDER BY o.id),
+           jsonb_agg(jsonb_build_object('offer_id', o.id,
+               'block_remaining', coalesce(block_remaining(k), 0),
+               'pool_available', o.seats_total - o.seats_taken - o.seats_held)
+               ORDER BY o.id)
+      INTO v_ids, v_block, v_pool, v_offers
+      FROM offers o
+      LEFT JOIN permanence_blocks k ON k.permanence_id = pm.id AND k.offer_id = o.id
+     WHERE o.id IN (SELECT unnest(choices) FROM wishes
+                     WHERE permanence_id = pm.id AND replaced_at IS NULL
+                    UNION SELECT offer_id FROM permanence_blocks
+                     WHERE permanence_id = pm.id);
+
+    -- Steps 1 and 2. `idx` and `why` are per choice, in the wish's order:
+    -- the offer's index, and the refusal that does not depend on seats.
+    FOR r IN
+        WITH w AS (
+            SELECT w.id, w.beneficiary_id, w.choices, w.seats, s.timezone AS tz
+              FROM wishes w
+              JOIN beneficiaries bb ON bb.id = w.beneficiary_id
+              JOIN structures s ON s.id = bb.structure_id
+             WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+               AND bb.erased_at IS NULL
+        ), live AS (
+            -- the live bookings of those people, with what the caps need
+            SELECT bk.beneficiary_id, bk.offer_id, bk.status, x.starts_at,
+                   date_trunc('month', x.starts_at AT TIME ZONE w.tz) AS month
+              FROM w
+              JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
+              JOIN offers x ON x.id = bk.offer_id
+             WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+        ), upcoming AS (
+            SELECT beneficiary_id, count(*) AS n FROM live
+             WHERE status = 'confirmed' AND starts_at > now()
+             GROUP BY beneficiary_id
+        ), months AS (
+            SELECT beneficiary_id, month, count(*) AS n FROM live
+             GROUP BY beneficiary_id, month
+        ), held AS (
+            SELECT DISTINCT beneficiary_id, offer_id FROM live
+        ), ix AS (
+            SELECT * FROM unnest(v_ids) WITH ORDINALITY AS ix(offer_id, idx)
+        ), c AS (
+            SELECT w.id AS wish_id, c.choice_no, ix.idx,
+                   CASE
+                   WHEN w.seats > o.max_per_booking THEN 'limit_reached'
+                   WHEN o.status = 'cancelled' THEN 'offer_cancelled'
+                   WHEN now() > o.booking_deadline THEN 'deadline_passed'
+                   WHEN held.offer_id IS NOT NULL THEN 'duplicate'
+                   WHEN coalesce(up.n, 0) >= v_max_upcoming
+                     OR coalesce(mo.n, 0) >= v_max_month THEN 'limit_reached'
+                   END AS why
+              FROM w
+              CROSS JOIN LATERAL unnest(w.choices) WITH ORDINALITY AS c(offer_id, choice_no)
+              JOIN offers o ON o.id = c.offer_id
+              JOIN ix ON ix.offer_id = o.id
+              LEFT JOIN held ON held.beneficiary_id = w.beneficiary_id
+                            AND held.offer_id = o.id
+              LEFT JOIN upcoming up ON up.beneficiary_id = w.beneficiary_id
+              LEFT JOIN months mo ON mo.beneficiary_id = w.beneficiary_id
+                  AND mo.month = date_trunc('month', o.starts_at AT TIME ZONE w.tz)
+        ), cc AS (
+            SELECT c.wish_id, array_agg(c.idx ORDER BY c.choice_no) AS idx,
+                   array_agg(c.why ORDER BY c.choice_no) AS why
+              FROM c GROUP BY c.wish_id
+        ), h AS (
+            SELECT w.id AS wish_id,
+                   count(*) FILTER (WHERE bk.status = 'attended')::integer AS attended,
+                   count(*) FILTER (WHERE bk.status = 'no_show')::integer AS no_shows
+              FROM w
+              JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
+                              AND bk.status IN ('attended', 'no_show')
+              JOIN offers x ON x.id = bk.offer_id
+             WHERE x.starts_at >= v_from AND x.starts_at < pm.starts_at
+             GROUP BY w.id
+        )
+        SELECT w.id, w.beneficiary_id, w.seats,
+               coalesce(h.attended, 0) AS n_att, coalesce(h.no_shows, 0) AS n_ns,
+               trim_scale(coalesce(h.attended, 0) + v_weight * coalesce(h.no_shows, 0)) AS v_score,
+               draw_key(v_seed, w.beneficiary_id) COLLATE "C" AS v_key,
+               cc.idx, cc.why
+          FROM w
+          JOIN cc ON cc.wish_id = w.id
+          LEFT JOIN h ON h.wish_id = w.id
+         ORDER BY v_score, v_key, w.beneficiary_id
+    LOOP
+        v_pos := v_pos + 1;
+        a_wish[v_pos] := r.id;
+        a_ben[v_pos] := r.beneficiary_id;
+        a_att[v_pos] := r.n_att;
+        a_ns[v_pos] := r.n_ns;
+        a_score[v_pos] := r.v_score;
+        a_key[v_pos] := r.v_key;
+        a_seats[v_pos] := r.seats;
+        a_rank[v_pos] := NULL;
+        a_offer[v_pos] := NULL;
+        a_from[v_pos] := NULL;
+        a_reason[v_pos] := NULL;
+        FOR v_i IN 1 .. cardinality(r.idx) LOOP
+            v_why := r.why[v_i];
+            v_x := r.idx[v_i];
+            IF v_why IS NULL AND v_block[v_x] + v_pool[v_x] < r.seats THEN
+                v_why := 'sold_out';
+            END IF;
+            IF v_why IS NULL THEN
+                v_take := least(r.seats, v_block[v_x]);
+                v_block[v_x] := v_block[v_x] - v_take;
+                v_pool[v_x] := v_pool[v_x] - (r.seats - v_take);
+                a_rank[v_pos] := v_i;
+                a_offer[v_pos] := v_ids[v_x];
+                a_from[v_pos] := v_take;
+                a_reason[v_pos] := NULL;
+                v_granted := v_granted + 1;
+                EXIT;
+            END IF;
+            a_reason[v_pos] := coalesce(a_reason[v_pos], v_why);
+        END LOOP;
+    END LOOP;
+
+    -- Step 3: the bookings, in draw order (their ids follow it), and the
+    -- outcome on each wish.
+    WITH d AS (
+        SELECT * FROM unnest(a_wish, a_ben, a_att, a_ns, a_score, a_key,
+                             a_rank, a_offer, a_seats, a_from, a_reason)
+                 WITH ORDINALITY
+                 AS d(wish_id, ben, att, ns, score, key, rank, offer_id,
+                      seats, from_block, reason, pos)
+    ), g AS (
+        SELECT d.*, row_number() OVER (ORDER BY d.pos) AS n
+          FROM d WHERE d.offer_id IS NOT NULL
+    ), codes AS (
+        SELECT code, row_number() OVER () AS n FROM ticket_codes(v_granted) code
+    ), ins AS (
+        INSERT INTO bookings (offer_id, beneficiary_id, structure_id, seats,
+                              code, source, created_by, permanence_id,
+                              block_seats, offer_starts_at)
+        SELECT g.offer_id, g.ben, b.structure_id, g.seats, codes.code, 'draw',
+               u.id, pm.id, g.from_block, o.starts_at
+          FROM g
+          JOIN codes ON codes.n = g.n
+          JOIN beneficiaries b ON b.id = g.ben
+          JOIN offers o ON o.id = g.offer_id
+         ORDER BY g.pos
+        RETURNING id, beneficiary_id
+    )
+    UPDATE wishes w SET draw_position = d.pos, attended = d.att,
+           no_shows = d.ns, score = d.score, lottery_key = d.key,
+           granted_rank = d.rank, booking_id = ins.id, reason = d.reason
+      FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
+     WHERE w.id = d.wish_id;
+
+    UPDATE beneficiaries SET last_activity_at = now()
+     WHERE id IN (SELECT beneficiary_id FROM bookings
+                   WHERE permanence_id = pm.id AND source = 'draw');
+
+    res := jsonb_build_object('permanence_id', pm.id, 'seed', v_seed,
+        'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
+        'history_window_days', v_days,
+        'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
+        'wishes', v_pos, 'granted', v_granted,
+        'offers', coalesce(v_offers, '[]'::jsonb),
+        'results', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('position', w.draw_position,
+                       'wish_id', w.id, 'beneficiary_id', w.beneficiary_id,
+                       'choices', to_jsonb(w.choices), 'seats', w.seats,
+                       'attended', w.attended, 'no_shows', w.no_shows,
+                       'score', w.score, 'lottery_key', w.lottery_key,
+                       'rank', w.granted_rank, 'offer_id', x.offer_id,
+                       'booking_id', w.booking_id,
+                       'code', CASE WHEN x.code IS NOT NULL THEN ticket_display(x.code) END,
+                       'from_block', x.block_seats, 'reason', w.reason)
+                       ORDER BY w.draw_position)
+              FROM wishes w LEFT JOIN bookings x ON x.id = w.booking_id
+             WHERE w.permanence_id = pm.id AND w.draw_position IS NOT NULL),
+            '[]'::jsonb));
+    UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
+           drawn_at = now(), draw_result = res
+     WHERE id = pm.id;
+
+    -- One offer.seats_changed and one booking.created per offer that got
+    -- bookings, in offer id order.
+    PERFORM emit_seats_changed(o.id),
+            emit('booking.created', o.partner_id, pm.structure_id,
+                 jsonb_build_object('offer_id', o.id, 'permanence_id', pm.id,
+                     'source', 'draw', 'bookings', g.n, 'seats', g.seats,
+                     'from_block', g.from_block,
+                     -- an event's text stops at 8000 bytes (emit())
+                     'booking_ids', CASE WHEN g.n <= 500 THEN g.ids END))
+       FROM (SELECT bk.offer_id, count(*) AS n, sum(bk.seats) AS seats,
+                    sum(bk.block_seats) AS from_block,
+                    jsonb_agg(bk.id ORDER BY bk.id) AS ids
+               FROM bookings bk
+              WHERE bk.permanence_id = pm.id AND bk.source = 'draw'
+              GROUP BY bk.offer_id) g
+       JOIN offers o ON o.id = g.offer_id
+      ORDER BY o.id;
+    PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
+                  jsonb_build_object('seed', v_seed, 'wishes', v_pos,
+                                     'granted', v_granted), p_addr);
+    RETURN res;
 END $$;

@@ -274,9 +274,6 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
-    FOR EACH ROW EXECUTE FUNCTION core.report_booking_starts();
-
 -- Statement-level, with the statement's rows: a statement changing many
 -- bookings (offer.cancel, offer.close_attendance) adds up its shares once.
 CREATE OR REPLACE FUNCTION core.report_bookings_inserted() RETURNS trigger
@@ -717,3 +714,7 @@ BEGIN
     END IF;
     RETURN report_activity_unchecked(p_token, p, p_addr, p_policy);
 END $$;
+
+CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
+    FOR EACH ROW WHEN (NEW.offer_starts_at IS NULL)
+    EXECUTE FUNCTION core.report_booking_starts();
