@@ -70,3 +70,5 @@ END $$;
 -- (docs/draw.md), not one event per booking. One audit row for the draw.
 DROP FUNCTION IF EXISTS api.permanence_draw(text, jsonb, text, jsonb);
 DROP FUNCTION IF EXISTS core.permanence_draw_with_seed(text, jsonb, text, jsonb);
+-- where a database made before sql/api had it
+DROP FUNCTION IF EXISTS public.permanence_draw_with_seed(text, jsonb, text, jsonb);

@@ -79,6 +79,9 @@ test_rules_hold_within_a_call(void **state)
 	    "[policy]\nmax_upcoming_per_beneficiary = 5\nmax_per_month = 2\n");
 	world_build(&w, d);
 	db = h_db_connect(d->conninfo);
+	/* core.report_check() is a helper, run as an operator would
+	 * (docs/operations.md, "The sql/ tree"). */
+	h_db_exec(db, "SET search_path = core, api, public");
 	a = w_offer(w.partner, 3, 2, NULL);
 	b = w_offer(w.partner, 10, 2, NULL);
 	c = w_offer(w.partner, 10, 2, NULL);
@@ -153,7 +156,7 @@ test_rules_hold_within_a_call(void **state)
 	    "0");
 	/* The report counters were kept by the one insert. */
 	assert_string_equal(h_db_exec(db, "SELECT count(*) FROM "
-	    "jsonb_each_text(report_check()) WHERE value::bigint <> 0"), "0");
+	    "jsonb_each_text(core.report_check()) WHERE value::bigint <> 0"), "0");
 
 	PQfinish(db);
 	world_close(&w);

@@ -5,9 +5,10 @@
  * (max_upcoming_per_beneficiary 2, max_per_month 1), duplicates and a
  * cancelled offer, so that every rule and every reason comes up.
  *
- * The draw of schema 4 (sql/004_permanences.sql, permanence_draw, which
- * booked each wish through permanence_book) is read from the source tree
- * and created beside the new one as permanence_draw_old. Each draw runs
+ * The draw of schema 4 (permanence_draw, which booked each wish through
+ * permanence_book) is read from the copy of the released migrations
+ * (tests/integration/old_sql/004_permanences.sql) and created beside the
+ * new one as permanence_draw_old. Each draw runs
  * in a transaction that is rolled back, and what it left is written down:
  * the answer (order, scores, keys, ranks, offers, seats from the block,
  * reasons), the bookings, every offer's seat counts, every block's claimed
@@ -78,7 +79,8 @@ create_old_draw(void)
 	FILE *f;
 	long n;
 
-	snprintf(path, sizeof path, "%s/sql/004_permanences.sql",
+	snprintf(path, sizeof path,
+	    "%s/tests/integration/old_sql/004_permanences.sql",
 	    h_env("ST_SOURCE_DIR"));
 	f = fopen(path, "r");
 	if (f == NULL)
@@ -230,6 +232,9 @@ test_same_as_before(void **state)
 	    "max_upcoming_per_beneficiary = 2\nmax_per_month = 1\n");
 	world_build(&w, d);
 	db = h_db_connect(d->conninfo);
+	/* The old draw and this test's SQL call helpers by their names, as
+	 * the API's own search_path finds them. */
+	sql_ok("SET search_path = public, core, api");
 
 	pm = w_int(r = OK(w.ref, "permanence.schedule", "{s:s, s:s}",
 	    "starts_at", w_time(2 * W_DAY), "ends_at",
