@@ -58,6 +58,7 @@ static const struct cdef cdefs[] = {
 	{"database", "statement_timeout", C_DURATION, O(db_statement_timeout), "10", 0, DAY, false},
 	{"database", "list_statement_timeout", C_DURATION, O(db_list_statement_timeout), "5", 0, DAY, false},
 	{"database", "report_statement_timeout", C_DURATION, O(db_report_statement_timeout), "30", 0, DAY, false},
+	{"database", "events_keep", C_DURATION, O(db_events_keep), "300", 1, DAY, true},
 
 	{"policy", "max_upcoming_per_beneficiary", C_INT, O(policy.max_upcoming_per_beneficiary), "2", 0, 1000, true},
 	{"policy", "max_per_month", C_INT, O(policy.max_per_month), "2", 0, 1000, true},

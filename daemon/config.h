@@ -59,6 +59,7 @@ struct config {
 	long long db_statement_timeout;
 	long long db_list_statement_timeout;
 	long long db_report_statement_timeout;
+	long long db_events_keep;      /* seconds an outbox row is kept */
 
 	struct policy policy;
 

@@ -1,0 +1,164 @@
+-- strapontin schema 14: events through an outbox table instead of NOTIFY
+-- in the changing transaction (docs/protocol.md, Events; the reasoning is
+-- in docs/architecture.md, "Events: the outbox").
+--
+-- NOTIFY takes a database-wide lock at commit and holds it through the
+-- commit's WAL flush: every notifying commit waited for the one before,
+-- so bookings of different offers could not share a flush. emit() now
+-- inserts a row, which commits or rolls back with the change; each daemon
+-- reads the table by position on its listener connection, woken by a
+-- NOTIFY strapontin_outbox sent outside any booking transaction, or by
+-- polling.
+--
+-- Ordering. Ids come from a sequence, so they are handed out in insertion
+-- order, not commit order: a row may commit after rows with higher ids,
+-- and a reader that moved past its id would never see it. A reader reads
+-- only up to a fence, a pair (the sequence's last id s, an xid x the
+-- reader took after reading s): every row with id <= s belongs to a
+-- transaction whose xid is below x (emit() takes its xid before its id),
+-- so once the oldest running xid is x or above, all of them have ended and
+-- the rows up to s are final. Two changes of one offer serialise on the
+-- offer's row lock, so the later one inserts its row, and takes its id,
+-- after the earlier committed: reading by id gives commit order per offer.
+
+CREATE TABLE event_outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    topic text NOT NULL,
+    partner_id bigint,
+    structure_id bigint,
+    data jsonb NOT NULL,
+    -- clock time at insertion, so that it grows with id (pruning walks
+    -- the primary key)
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The highest id pruned: a reader whose position is below it may have
+-- missed rows and tells its subscribers to resync.
+CREATE TABLE event_outbox_pruned (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    upto bigint NOT NULL
+);
+INSERT INTO event_outbox_pruned (upto) VALUES (0);
+
+-- Events for subscribers (docs/protocol.md, events.subscribe): one row of
+-- the outbox, committed with the change; partner_id and structure_id let
+-- each daemon show an event only to whom may see its object. Free text
+-- stays out of events, as when they were NOTIFY payloads.
+CREATE OR REPLACE FUNCTION emit(p_topic text, p_partner_id bigint,
+                                p_structure_id bigint, p_data jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- The transaction's xid before the row's id: the fences of
+    -- events_read() rely on it. Every caller has written already, so
+    -- this only reads the xid it has.
+    PERFORM pg_current_xact_id();
+    INSERT INTO event_outbox (topic, partner_id, structure_id, data)
+    VALUES (p_topic, p_partner_id, p_structure_id,
+            p_data - 'description' - 'accessibility');
+END $$;
+
+-- One read of the outbox by a daemon (daemon/events.c). p_after is the
+-- reader's position (NULL: start at the end, no backlog), p_settled the
+-- highest id it knows final, (p_fence_id, p_fence_xid) the fence it waits
+-- on (NULL: none). Returns the new settled id and fence, the highest id
+-- pruned, the last id handed out (whether committed or not), and the rows
+-- after p_after up to the settled id (at most p_limit, in id order) as a
+-- JSON array.
+--
+-- Run it under READ COMMITTED (the default): each statement below must
+-- see a new snapshot.
+CREATE FUNCTION events_read(p_after bigint, p_settled bigint,
+                            p_fence_id bigint, p_fence_xid xid8,
+                            p_limit integer,
+                            OUT r_settled bigint, OUT r_fence_id bigint,
+                            OUT r_fence_xid xid8, OUT r_pruned bigint,
+                            OUT r_last bigint, OUT r_events jsonb)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+      INTO r_last FROM event_outbox_id_seq;
+    IF p_after IS NULL THEN
+        -- Rows of transactions running now, below r_last, are not
+        -- delivered: nobody can have subscribed to this daemon yet.
+        r_settled := r_last;
+        SELECT upto INTO r_pruned FROM event_outbox_pruned;
+        r_events := '[]';
+        RETURN;
+    END IF;
+    r_settled := coalesce(p_settled, 0);
+    r_fence_id := p_fence_id;
+    r_fence_xid := p_fence_xid;
+    IF r_fence_xid IS NOT NULL AND
+       r_fence_xid <= pg_snapshot_xmin(pg_current_snapshot()) THEN
+        r_settled := greatest(r_settled, r_fence_id);
+        r_fence_xid := NULL;
+    END IF;
+    -- A new fence only once the last one settled (under steady writes a
+    -- newer one would keep moving away), and only when ids were handed
+    -- out past the settled one: taking one costs an xid.
+    IF r_fence_xid IS NULL AND r_last > r_settled THEN
+        r_fence_id := r_last;
+        -- An xid assigned now, after reading r_last, is above that of
+        -- every transaction that had taken an id up to r_last. (A
+        -- snapshot's xmax would not do: it is the last xid to end plus
+        -- one, and a running transaction with a newer xid is in no
+        -- snapshot's list until one newer than it ends.)
+        r_fence_xid := pg_current_xact_id();
+        -- Only this reader may be running below it: then it settled.
+        IF r_fence_xid <= pg_snapshot_xmin(pg_current_snapshot()) THEN
+            r_settled := r_fence_id;
+            r_fence_xid := NULL;
+        END IF;
+    END IF;
+    -- The rows and the pruning mark in one snapshot: a row pruned before
+    -- it is counted in the mark.
+    SELECT (SELECT upto FROM event_outbox_pruned),
+           coalesce(jsonb_agg(jsonb_build_object('id', e.id,
+                    'topic', e.topic, 'partner_id', e.partner_id,
+                    'structure_id', e.structure_id, 'data', e.data)
+                    ORDER BY e.id), '[]')
+      INTO r_pruned, r_events
+      FROM (SELECT * FROM event_outbox
+             WHERE id > p_after AND id <= r_settled
+             ORDER BY id LIMIT greatest(p_limit, 0)) e;
+END $$;
+
+-- events.subscribe also answers the outbox's last id: rows up to it are
+-- older than the subscription and not sent to it (daemon/events.c).
+CREATE OR REPLACE FUNCTION events_subscribe(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('topics', p->'topics', 'user_id', (auth_user(p_token)).id,
+        'events_after', (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                           FROM event_outbox_id_seq))
+$$;
+
+-- Deletes rows older than p_keep and records the highest id deleted.
+-- Returns how many. Rows of transactions still running are not seen, so
+-- not deleted, and are read once they commit.
+CREATE FUNCTION events_prune(p_keep interval) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    cutoff timestamptz := clock_timestamp() - p_keep;
+    first_kept bigint;
+    n integer;
+    top bigint;
+BEGIN
+    -- Walks the primary key from the oldest row: created_at grows with id.
+    SELECT id INTO first_kept FROM event_outbox
+     WHERE created_at >= cutoff ORDER BY id LIMIT 1;
+    WITH d AS (
+        DELETE FROM event_outbox
+         WHERE (first_kept IS NULL OR id < first_kept) AND created_at < cutoff
+        RETURNING id)
+    SELECT count(*), max(id) INTO n, top FROM d;
+    IF top IS NOT NULL THEN
+        UPDATE event_outbox_pruned SET upto = greatest(upto, top);
+    END IF;
+    RETURN n;
+END $$;
+
+-- Statements of the daemon's own that the runtime role may execute
+-- (schema 11).
+INSERT INTO api_entry_points (name)
+VALUES ('events_read'), ('events_prune')
+ON CONFLICT DO NOTHING;
