@@ -668,7 +668,9 @@ dc_read(struct db_conn *dc)
 		return;
 	}
 	while ((n = PQnotifies(dc->pg)) != NULL) {
-		if (dc->listener && dc->listening)
+		/* Our own NOTIFYs (db_listen_exec) are for the others. */
+		if (dc->listener && dc->listening &&
+		    n->be_pid != PQbackendPID(dc->pg))
 			dc->pool->notify_cb(n->relname, n->extra,
 			    dc->pool->listen_arg);
 		PQfreemem(n);
