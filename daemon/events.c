@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -20,6 +21,9 @@
 #define POLL_IDLE_MS 1000       /* ...and when there has been none for */
 #define BUSY_FOR_MS 1000
 #define ANNOUNCE_GAP_MS 10      /* at most one NOTIFY strapontin_outbox */
+/* read_done()'s arg */
+#define READ_KICKED 1           /* the read follows a change of ours */
+#define READ_ROWS 2             /* it asked for rows (READ_LIMIT) */
 
 static const char read_sql[] = "SELECT r_settled, r_fence_id, r_fence_xid, "
     "r_pruned, r_last, r_events FROM events_read($1::bigint, $2::bigint, "
@@ -311,8 +315,10 @@ poll_arm(void)
 static void
 read_done(PGresult *res, enum db_status st, void *arg)
 {
-	bool kicked = (bool)(uintptr_t)arg;
-	int limit = TAILQ_EMPTY(&subscribers) ? 0 : READ_LIMIT, n = 0;
+	/* What the read asked for: a subscriber that came meanwhile must not
+	 * move the position past rows a read of no rows did not fetch. */
+	bool kicked = ((uintptr_t)arg & READ_KICKED) != 0;
+	int limit = ((uintptr_t)arg & READ_ROWS) ? READ_LIMIT : 0, n = 0;
 	long long settled, pruned;
 	json_t *rows;
 
@@ -395,7 +401,8 @@ read_start(void)
 	vals[3] = rd.fence_xid[0] != '\0' ? rd.fence_xid : NULL;
 	vals[4] = limit;
 	db_listen_exec(events_app->db, read_sql, 5, vals, read_done,
-	    (void *)(uintptr_t)kicked);
+	    (void *)(uintptr_t)((kicked ? READ_KICKED : 0) |
+	    (TAILQ_EMPTY(&subscribers) ? 0 : READ_ROWS)));
 }
 
 static void
