@@ -59,6 +59,7 @@ static struct {
 	long long pruned_mark;  /* the pruning mark last resynced for */
 	long long last;         /* the sequence's last id, as last read */
 	long long announced;    /* the last id NOTIFY told the others about */
+	bool halted;            /* events_halt(): the pool is going */
 	bool reading;
 	bool again;             /* woken while reading: read once more */
 	bool kicked;            /* a local change since the last read began */
@@ -295,7 +296,7 @@ announce(void)
 static void
 announce_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (events_app != NULL && rd.last > rd.announced &&
+	if (events_app != NULL && !rd.halted && rd.last > rd.announced &&
 	    db_listen_up(events_app->db))
 		announce_now();
 }
@@ -309,7 +310,8 @@ poll_arm(void)
 	int ms = busy ? POLL_BUSY_MS : POLL_IDLE_MS;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-	evtimer_add(rd.poll, &tv);
+	if (!rd.halted)
+		evtimer_add(rd.poll, &tv);
 }
 
 static void
@@ -379,7 +381,7 @@ read_start(void)
 	const char *vals[5];
 	bool kicked;
 
-	if (events_app == NULL || !db_listen_up(events_app->db))
+	if (events_app == NULL || rd.halted || !db_listen_up(events_app->db))
 		return;
 	if (rd.reading) {
 		rd.again = true;
@@ -409,6 +411,16 @@ static void
 poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	read_start();
+}
+
+void
+events_halt(void)
+{
+	rd.halted = true;
+	if (rd.poll != NULL) {
+		evtimer_del(rd.poll);
+		evtimer_del(rd.announce);
+	}
 }
 
 void

@@ -46,5 +46,9 @@ void events_check_sessions(void);
  * transaction, at most once per 10 ms). Cheap: call it after every
  * successful call of a method that may change something. */
 void events_kick(void);
+/* No more reads nor timers: the database pool is about to go (called by
+ * janitor_stop(), with the other periodic work). Subscribers stay until
+ * events_stop(). */
+void events_halt(void);
 
 #endif

@@ -151,6 +151,9 @@ void
 janitor_stop(void)
 {
 	jan.stopped = true;
+	/* The outbox reads are periodic work too: none may start once the
+	 * pool is going. */
+	events_halt();
 	if (jan.waitlist.timer != NULL) {
 		event_del(jan.waitlist.timer);
 		event_del(jan.retention.timer);
