@@ -177,9 +177,11 @@ test_commit_order_two_daemons(void **state)
 	for (k = 0; k < PER_CLIENT; k++)
 		for (i = 0; i < CLIENTS; i++) {
 			memset(&err, 0, sizeof err);
-			ids[i][k] = st_send(refs[i], "booking.create",
-			    json_pack("{s:I, s:I, s:i}", "offer_id", o,
-			    "beneficiary_id", ben[i][k], "seats", 1), &err);
+			r = json_pack("{s:I, s:I, s:i}", "offer_id", o,
+			    "beneficiary_id", ben[i][k], "seats", 1);
+			ids[i][k] = st_send(refs[i], "booking.create", r,
+			    &err);
+			json_decref(r);
 			assert_true(ids[i][k] > 0);
 		}
 	for (i = 0; i < CLIENTS; i++)
