@@ -21,6 +21,7 @@ struct db_query {
 	void *arg;
 	uint64_t queued_ms;
 	int retries;
+	char *sql;              /* a query of the listener: text, unprepared */
 };
 TAILQ_HEAD(db_queue, db_query);
 
@@ -49,6 +50,7 @@ struct db_conn {
 	bool setting;           /* a SET statement_timeout is in flight */
 	uint64_t connect_started_ms;
 	bool listener;          /* the pool's LISTEN connection */
+	bool listening;         /* the listener's LISTEN succeeded */
 };
 
 struct db_pool {
@@ -71,7 +73,9 @@ struct db_pool {
 	int queue_timeout_s;
 	bool was_up;
 	struct db_conn *listener;
-	char *channel;
+	char **channels;        /* NULL-terminated */
+	struct db_queue listen_queue;   /* db_listen_exec(), one at a time */
+	bool closing;           /* in db_pool_free(): callbacks may still call */
 	db_notify_cb *notify_cb;
 	db_listen_state_cb *listen_state_cb;
 	void *listen_arg;
@@ -83,6 +87,7 @@ static void dc_dispatch(struct db_pool *pool);
 static void dc_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void dc_init(struct db_pool *pool, struct db_conn *dc, int index);
 static void dc_free(struct db_conn *dc);
+static void listen_fail_queue(struct db_pool *pool);
 
 /* libpq's messages end in newlines and may hold several lines: one log
  * line each. */
@@ -133,6 +138,7 @@ query_free(struct db_query *q)
 	for (i = 0; i < q->nparams; i++)
 		free(q->values[i]);
 	free(q->values);
+	free(q->sql);
 	free(q);
 }
 
@@ -251,9 +257,11 @@ dc_lost(struct db_conn *dc, const char *why)
 		PQfinish(dc->pg);
 		dc->pg = NULL;
 	}
-	if (dc->listener && dc->state == DC_LISTENING)
-		pool->listen_state_cb(false, pool->listen_arg);
 	dc->state = DC_DOWN;
+	if (dc->listener && dc->listening) {
+		dc->listening = false;
+		pool->listen_state_cb(false, pool->listen_arg);
+	}
 	dc->cur = NULL;
 	dc->setting = false;
 	tv.tv_sec = dc->backoff_ms / 1000;
@@ -266,9 +274,12 @@ dc_lost(struct db_conn *dc, const char *why)
 	 * database was unavailable and retries (idempotency keys make a retry
 	 * of a booking safe). */
 	if (q != NULL) {
-		pool->running--;
+		if (!dc->listener)
+			pool->running--;
 		query_fail_later(pool, q);
 	}
+	if (dc->listener)
+		listen_fail_queue(pool);
 	if (!db_pool_up(pool))
 		pool_fail_queue(pool);
 }
@@ -287,18 +298,24 @@ dc_send_prepare(struct db_conn *dc)
 	dc_watch(dc, EV_READ | EV_WRITE | EV_PERSIST, 0);
 }
 
+/* One LISTEN per channel, sent as one simple query. */
 static void
 dc_send_listen(struct db_conn *dc)
 {
-	char *sql, *ident = PQescapeIdentifier(dc->pg, dc->pool->channel,
-	    strlen(dc->pool->channel));
+	char *sql = xstrdup(""), *ident, *more, **ch;
 
-	if (ident == NULL) {
-		dc_lost(dc, pg_message(dc->pg));
-		return;
+	for (ch = dc->pool->channels; *ch != NULL; ch++) {
+		if ((ident = PQescapeIdentifier(dc->pg, *ch,
+		    strlen(*ch))) == NULL) {
+			free(sql);
+			dc_lost(dc, pg_message(dc->pg));
+			return;
+		}
+		more = xasprintf("%sLISTEN %s;", sql, ident);
+		PQfreemem(ident);
+		free(sql);
+		sql = more;
 	}
-	sql = xasprintf("LISTEN %s", ident);
-	PQfreemem(ident);
 	dc->state = DC_BUSY;
 	if (!PQsendQuery(dc->pg, sql)) {
 		free(sql);
@@ -482,6 +499,65 @@ dc_start_query(struct db_conn *dc, struct db_query *q)
 	dc_flush(dc);
 }
 
+/* The listener's queries (db_listen_exec): one at a time, between
+ * notifications, which keep coming while one runs. */
+static void
+listen_dispatch(struct db_pool *pool)
+{
+	struct db_conn *dc = pool->listener;
+	struct db_query *q;
+
+	if (dc == NULL || dc->state != DC_LISTENING ||
+	    (q = TAILQ_FIRST(&pool->listen_queue)) == NULL)
+		return;
+	TAILQ_REMOVE(&pool->listen_queue, q, entry);
+	dc->cur = q;
+	dc->state = DC_BUSY;
+	if (!PQsendQueryParams(dc->pg, q->sql, q->nparams, NULL,
+	    (const char *const *)q->values, NULL, NULL, 0)) {
+		dc_lost(dc, pg_message(dc->pg));
+		return;
+	}
+	dc_flush(dc);
+}
+
+static void
+listen_fail_queue(struct db_pool *pool)
+{
+	struct db_query *q;
+
+	while ((q = TAILQ_FIRST(&pool->listen_queue)) != NULL) {
+		TAILQ_REMOVE(&pool->listen_queue, q, entry);
+		query_fail_later(pool, q);
+	}
+}
+
+static void
+listen_query_done(struct db_conn *dc, PGresult *res)
+{
+	struct db_query *q = dc->cur;
+	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	enum db_status st;
+
+	dc->cur = NULL;
+	dc->state = DC_LISTENING;
+	dc_watch(dc, EV_READ | EV_PERSIST, 0);
+	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
+		st = DB_OK;
+	else if (res != NULL &&
+	    !db_sqlstate_is_fatal(PQresultErrorField(res, PG_DIAG_SQLSTATE)))
+		st = DB_SQL_ERROR;
+	else
+		st = DB_UNAVAILABLE;
+	query_finish(q, st == DB_UNAVAILABLE ? NULL : res, st);
+	PQclear(res);
+	if (st == DB_UNAVAILABLE && PQstatus(dc->pg) != CONNECTION_OK) {
+		dc_lost(dc, "connection lost");
+		return;
+	}
+	listen_dispatch(dc->pool);
+}
+
 /* The current command produced its last result. */
 static void
 dc_command_done(struct db_conn *dc)
@@ -510,6 +586,10 @@ dc_command_done(struct db_conn *dc)
 		return;
 	}
 
+	if (dc->listener && dc->cur != NULL) {
+		listen_query_done(dc, res);
+		return;
+	}
 	if (dc->listener) {
 		bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 
@@ -519,9 +599,11 @@ dc_command_done(struct db_conn *dc)
 			return;
 		}
 		dc->state = DC_LISTENING;
+		dc->listening = true;
 		dc_watch(dc, EV_READ | EV_PERSIST, 0);
-		log_debug("db: listening on %s", pool->channel);
+		log_debug("db: listening on %s", pool->channels[0]);
 		pool->listen_state_cb(true, pool->listen_arg);
+		listen_dispatch(pool);
 		return;
 	}
 	if (dc->setting) {
@@ -586,7 +668,9 @@ dc_read(struct db_conn *dc)
 		return;
 	}
 	while ((n = PQnotifies(dc->pg)) != NULL) {
-		if (dc->listener && dc->state == DC_LISTENING)
+		/* Our own NOTIFYs (db_listen_exec) are for the others. */
+		if (dc->listener && dc->listening &&
+		    n->be_pid != PQbackendPID(dc->pg))
 			dc->pool->notify_cb(n->relname, n->extra,
 			    dc->pool->listen_arg);
 		PQfreemem(n);
@@ -716,6 +800,7 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	pool->queue_timeout_s = 5;
 	TAILQ_INIT(&pool->queue);
 	TAILQ_INIT(&pool->failed);
+	TAILQ_INIT(&pool->listen_queue);
 	pool->fail_ev = event_new(base, -1, 0, pool_failed_cb, pool);
 	pool->default_timeout_ms = -1;
 	pool->stmt_timeout_ms = xcalloc(nstatements ? nstatements : 1,
@@ -757,10 +842,16 @@ dc_free(struct db_conn *dc)
 }
 
 void
-db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb *cb,
-    db_listen_state_cb *state_cb, void *arg)
+db_pool_listen(struct db_pool *pool, const char *const *channels,
+    db_notify_cb *cb, db_listen_state_cb *state_cb, void *arg)
 {
-	pool->channel = xstrdup(channel);
+	size_t i, n = 0;
+
+	while (channels[n] != NULL)
+		n++;
+	pool->channels = xcalloc(n + 1, sizeof *pool->channels);
+	for (i = 0; i < n; i++)
+		pool->channels[i] = xstrdup(channels[i]);
 	pool->notify_cb = cb;
 	pool->listen_state_cb = state_cb;
 	pool->listen_arg = arg;
@@ -768,6 +859,36 @@ db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb *cb,
 	dc_init(pool, pool->listener, -1);
 	pool->listener->listener = true;
 	dc_connect(pool->listener);
+}
+
+void
+db_listen_exec(struct db_pool *pool, const char *sql, int nparams,
+    const char *const *values, db_cb *cb, void *arg)
+{
+	struct db_query *q = xcalloc(1, sizeof *q);
+	int i;
+
+	q->sql = xstrdup(sql);
+	q->nparams = nparams;
+	q->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+	for (i = 0; i < nparams; i++)
+		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+	q->cb = cb;
+	q->arg = arg;
+	q->queued_ms = now_ms();
+	if (!db_listen_up(pool)) {
+		query_fail_later(pool, q);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&pool->listen_queue, q, entry);
+	listen_dispatch(pool);
+}
+
+bool
+db_listen_up(const struct db_pool *pool)
+{
+	return !pool->closing && pool->listener != NULL &&
+	    pool->listener->listening;
 }
 
 void
@@ -802,12 +923,21 @@ db_pool_free(struct db_pool *pool)
 
 	if (pool == NULL)
 		return;
+	pool->closing = true;
 	for (i = 0; i < pool->size; i++)
 		dc_free(&pool->conns[i]);
 	if (pool->listener != NULL) {
+		char **ch;
+
 		dc_free(pool->listener);
 		free(pool->listener);
-		free(pool->channel);
+		for (ch = pool->channels; *ch != NULL; ch++)
+			free(*ch);
+		free(pool->channels);
+	}
+	while ((q = TAILQ_FIRST(&pool->listen_queue)) != NULL) {
+		TAILQ_REMOVE(&pool->listen_queue, q, entry);
+		query_finish(q, NULL, DB_UNAVAILABLE);
 	}
 	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
 		TAILQ_REMOVE(&pool->queue, q, entry);

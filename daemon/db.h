@@ -62,10 +62,20 @@ void db_pool_set_statement_timeout(struct db_pool *pool, size_t stmt, int ms);
 bool db_result_is_timeout(const PGresult *res);
 
 /* Adds the pool's LISTEN connection: one more connection, made and re-made
- * like the others, that listens on channel and hands every notification
- * to cb. */
-void db_pool_listen(struct db_pool *pool, const char *channel,
+ * like the others, that listens on every channel of the NULL-terminated
+ * list and hands every notification to cb. */
+void db_pool_listen(struct db_pool *pool, const char *const *channels,
     db_notify_cb *cb, db_listen_state_cb *state_cb, void *arg);
+/* Runs sql (text, not prepared; parameters as for db_exec) on the LISTEN
+ * connection, queued behind its other queries: for reads that must not
+ * wait behind the requests in the pool's queue, nor take one of its
+ * connections. Notifications keep coming meanwhile. Fails with
+ * DB_UNAVAILABLE (from the loop) while the listener is not listening; no
+ * statement_timeout, no retry. Same callback contract as db_exec(). */
+void db_listen_exec(struct db_pool *pool, const char *sql, int nparams,
+    const char *const *values, db_cb *cb, void *arg);
+/* True while the LISTEN connection listens. */
+bool db_listen_up(const struct db_pool *pool);
 
 /* Runs prepared statement `stmt` with text parameters (NULL = SQL NULL;
  * values are copied). */

@@ -1,6 +1,9 @@
 #include "events.h"
 
+#include <event2/event.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -10,6 +13,22 @@
 #include "log.h"
 #include "rpc.h"
 #include "sqlcall.h"
+#include "util.h"
+
+/* The outbox reader (docs/architecture.md, "Events: the outbox"). */
+#define READ_LIMIT 500          /* rows per read; a full read reads again */
+#define POLL_BUSY_MS 20         /* while there is activity... */
+#define POLL_IDLE_MS 1000       /* ...and when there has been none for */
+#define BUSY_FOR_MS 1000
+#define ANNOUNCE_GAP_MS 10      /* at most one NOTIFY strapontin_outbox */
+/* read_done()'s arg */
+#define READ_KICKED 1           /* the read follows a change of ours */
+#define READ_ROWS 2             /* it asked for rows (READ_LIMIT) */
+
+static const char read_sql[] = "SELECT r_settled, r_fence_id, r_fence_xid, "
+    "r_pruned, r_last, r_events FROM api.events_read($1::bigint, $2::bigint, "
+    "$3::bigint, $4::xid8, $5::integer)";
+static const char announce_sql[] = "NOTIFY " EVENTS_OUTBOX_CHANNEL;
 
 const char *const events_topics[EVENTS_TOPICS + 1] = {"offer.published",
     "offer.cancelled", "offer.seats_changed", "booking.created",
@@ -18,6 +37,8 @@ const char *const events_topics[EVENTS_TOPICS + 1] = {"offer.published",
 struct subscriber {
 	struct rpc_peer *peer;      /* held */
 	unsigned topics;            /* bits of events_topics */
+	long long after;            /* outbox id at subscription: older rows
+	                             * are not this subscriber's */
 	TAILQ_ENTRY(subscriber) entry;
 };
 
@@ -26,6 +47,29 @@ static TAILQ_HEAD(, subscriber) subscribers =
 static struct app *events_app;
 static bool listener_lost;
 static bool checking;
+
+/* The reader's position in the outbox: rows up to `settled` are final
+ * (api.events_read() in sql/api/90_events.sql), `pos` is the last one handled. */
+static struct {
+	bool started;           /* pos is known */
+	long long pos;
+	long long settled;
+	long long fence_id;
+	char fence_xid[24];     /* "": no fence pending */
+	long long pruned_mark;  /* the pruning mark last resynced for */
+	long long last;         /* the sequence's last id, as last read */
+	long long announced;    /* the last id NOTIFY told the others about */
+	bool halted;            /* events_halt(): the pool is going */
+	bool reading;
+	bool again;             /* woken while reading: read once more */
+	bool kicked;            /* a local change since the last read began */
+	uint64_t active_ms;     /* last sign of activity */
+	uint64_t announced_ms;
+	struct event *poll;
+	struct event *announce;
+} rd;
+
+static void read_start(void);
 
 static unsigned
 topic_bit(const char *topic)
@@ -98,15 +142,18 @@ push(struct subscriber *s, const char *line)
 	rpc_peer_push_event(s->peer, line, strlen(line));
 }
 
+/* Tells every subscriber that subscribed before outbox id `before` (all:
+ * LLONG_MAX) to read the state again. */
 static void
-broadcast_resync(const char *reason)
+broadcast_resync(const char *reason, long long before)
 {
 	json_t *data = json_pack("{s:s}", "reason", reason);
 	char *line = event_line("resync", data);
 	struct subscriber *s;
 
 	TAILQ_FOREACH(s, &subscribers, entry)
-		push(s, line);
+		if (s->after < before)
+			push(s, line);
 	free(line);
 	json_decref(data);
 }
@@ -148,7 +195,7 @@ drop_logged_out(void)
 }
 
 static void
-fan_out(const char *topic, unsigned bit, json_t *n)
+fan_out(const char *topic, unsigned bit, json_t *n, long long id)
 {
 	json_int_t pid = json_integer_value(json_object_get(n, "partner_id"));
 	json_int_t sid = json_integer_value(json_object_get(n, "structure_id"));
@@ -160,7 +207,8 @@ fan_out(const char *topic, unsigned bit, json_t *n)
 	drop_logged_out();
 	TAILQ_FOREACH(s, &subscribers, entry) {
 		ses = rpc_peer_session(s->peer);
-		if (!(s->topics & bit) || !visible(ses, topic, pid, sid))
+		if (id <= s->after || !(s->topics & bit) ||
+		    !visible(ses, topic, pid, sid))
 			continue;
 		/* A venue needs the booking, not who holds it. */
 		if (ses->role == ROLE_PARTNER && strncmp(topic, "offer.", 6) != 0) {
@@ -181,15 +229,222 @@ fan_out(const char *topic, unsigned bit, json_t *n)
 	json_decref(partner_view);
 }
 
+/* Rows handed to the subscribers, in id order. */
+static int
+deliver(json_t *rows)
+{
+	const char *topic;
+	json_t *row;
+	unsigned bit;
+	size_t i;
+
+	json_array_foreach(rows, i, row) {
+		long long id = json_integer_value(json_object_get(row, "id"));
+
+		topic = json_string_value(json_object_get(row, "topic"));
+		if (topic == NULL || (bit = topic_bit(topic)) == 0)
+			log_warn("events: ignoring outbox row %lld", id);
+		else
+			fan_out(topic, bit, row, id);
+		if (id > rd.pos)
+			rd.pos = id;
+	}
+	return (int)json_array_size(rows);
+}
+
+static long long
+value_ll(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col),
+	    NULL, 10);
+}
+
+static void
+announce_done(PGresult *res, enum db_status st, void *arg)
+{
+	if (st == DB_SQL_ERROR)
+		log_error("events: %s", PQresultErrorMessage(res));
+}
+
+static void
+announce_now(void)
+{
+	rd.announced = rd.last;
+	rd.announced_ms = now_ms();
+	db_listen_exec(events_app->db, announce_sql, 0, NULL, announce_done,
+	    NULL);
+}
+
+/* Tells the other daemons that the outbox grew, at most once per
+ * ANNOUNCE_GAP_MS: the last change of a burst is announced by a timer. */
+static void
+announce(void)
+{
+	uint64_t since = now_ms() - rd.announced_ms;
+	struct timeval tv = {0, 0};
+
+	if (since >= ANNOUNCE_GAP_MS) {
+		announce_now();
+		return;
+	}
+	if (evtimer_pending(rd.announce, NULL))
+		return;
+	tv.tv_usec = (suseconds_t)(ANNOUNCE_GAP_MS - since) * 1000;
+	evtimer_add(rd.announce, &tv);
+}
+
+static void
+announce_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (events_app != NULL && !rd.halted && rd.last > rd.announced &&
+	    db_listen_up(events_app->db))
+		announce_now();
+}
+
+/* The next read: soon while there is activity, else at a slow pace. */
+static void
+poll_arm(void)
+{
+	bool busy = !TAILQ_EMPTY(&subscribers) &&
+	    (rd.fence_xid[0] != '\0' || now_ms() - rd.active_ms < BUSY_FOR_MS);
+	int ms = busy ? POLL_BUSY_MS : POLL_IDLE_MS;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!rd.halted)
+		evtimer_add(rd.poll, &tv);
+}
+
+static void
+read_done(PGresult *res, enum db_status st, void *arg)
+{
+	/* What the read asked for: a subscriber that came meanwhile must not
+	 * move the position past rows a read of no rows did not fetch. */
+	bool kicked = ((uintptr_t)arg & READ_KICKED) != 0;
+	int limit = ((uintptr_t)arg & READ_ROWS) ? READ_LIMIT : 0, n = 0;
+	long long settled, pruned;
+	json_t *rows;
+
+	rd.reading = false;
+	if (events_app == NULL)
+		return;
+	if (st != DB_OK || PQntuples(res) != 1 || PQnfields(res) != 6) {
+		if (st == DB_SQL_ERROR)
+			log_error("events: outbox read: %s",
+			    PQresultErrorMessage(res));
+		poll_arm();
+		return;
+	}
+	settled = value_ll(res, 0);
+	pruned = value_ll(res, 3);
+	rd.last = value_ll(res, 4);
+	rd.fence_id = value_ll(res, 1);
+	snprintf(rd.fence_xid, sizeof rd.fence_xid, "%s",
+	    PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2));
+	if (!rd.started) {
+		/* No backlog: a new daemon starts at the end. */
+		rd.started = true;
+		rd.pos = settled;
+		rd.pruned_mark = pruned;
+	} else {
+		if (pruned > rd.pos && pruned > rd.pruned_mark) {
+			log_warn("events: outbox rows up to %lld were pruned "
+			    "before this daemon read them; sending resync",
+			    pruned);
+			broadcast_resync("events were lost: this server fell "
+			    "behind", pruned);
+			rd.pruned_mark = pruned;
+		}
+		rows = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
+		if (limit > 0 && json_is_array(rows))
+			n = deliver(rows);
+		json_decref(rows);
+		if ((limit == 0 || n < limit) && settled > rd.pos)
+			rd.pos = settled;
+	}
+	log_debug("events: read %d rows; at %lld, final to %lld, fence %s",
+	    n, rd.pos, settled, rd.fence_xid);
+	rd.settled = settled;
+	if (n > 0)
+		rd.active_ms = now_ms();
+	if (kicked && rd.last > rd.announced)
+		announce();
+	if (rd.again || (limit > 0 && n == limit))
+		read_start();
+	else
+		poll_arm();
+}
+
+static void
+read_start(void)
+{
+	char pos[24], settled[24], fence[24], limit[16];
+	const char *vals[5];
+	bool kicked;
+
+	if (events_app == NULL || rd.halted || !db_listen_up(events_app->db))
+		return;
+	if (rd.reading) {
+		rd.again = true;
+		return;
+	}
+	evtimer_del(rd.poll);
+	rd.reading = true;
+	rd.again = false;
+	kicked = rd.kicked;
+	rd.kicked = false;
+	snprintf(pos, sizeof pos, "%lld", rd.pos);
+	snprintf(settled, sizeof settled, "%lld", rd.settled);
+	snprintf(fence, sizeof fence, "%lld", rd.fence_id);
+	snprintf(limit, sizeof limit, "%d",
+	    TAILQ_EMPTY(&subscribers) ? 0 : READ_LIMIT);
+	vals[0] = rd.started ? pos : NULL;
+	vals[1] = settled;
+	vals[2] = rd.fence_xid[0] != '\0' ? fence : NULL;
+	vals[3] = rd.fence_xid[0] != '\0' ? rd.fence_xid : NULL;
+	vals[4] = limit;
+	db_listen_exec(events_app->db, read_sql, 5, vals, read_done,
+	    (void *)(uintptr_t)((kicked ? READ_KICKED : 0) |
+	    (TAILQ_EMPTY(&subscribers) ? 0 : READ_ROWS)));
+}
+
+static void
+poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	read_start();
+}
+
+void
+events_halt(void)
+{
+	rd.halted = true;
+	if (rd.poll != NULL) {
+		evtimer_del(rd.poll);
+		evtimer_del(rd.announce);
+	}
+}
+
+void
+events_kick(void)
+{
+	rd.kicked = true;
+	rd.active_ms = now_ms();
+	read_start();
+}
+
+/* session.revoked on the events channel (a trigger's NOTIFY, rare); on
+ * the outbox channel, another daemon's change: read now. */
 static void
 on_notify(const char *channel, const char *payload, void *arg)
 {
 	const char *topic, *h;
-	unsigned bit;
 	json_t *n;
 
-	/* Every booking notifies; most daemons have no subscriber to tell,
-	 * and decoding costs a third of a booking's time in the daemon. */
+	if (strcmp(channel, EVENTS_OUTBOX_CHANNEL) == 0) {
+		rd.active_ms = now_ms();
+		if (!TAILQ_EMPTY(&subscribers))
+			read_start();
+		return;
+	}
 	if (TAILQ_EMPTY(&subscribers))
 		return;
 	n = json_loads(payload, 0, NULL);
@@ -197,10 +452,8 @@ on_notify(const char *channel, const char *payload, void *arg)
 	if (topic != NULL && strcmp(topic, "session.revoked") == 0) {
 		if ((h = json_string_value(json_object_get(n, "token_hash"))))
 			session_revoked(h);
-	} else if (topic == NULL || (bit = topic_bit(topic)) == 0)
+	} else
 		log_warn("ignoring a malformed event notification");
-	else
-		fan_out(topic, bit, n);
 	json_decref(n);
 }
 
@@ -217,18 +470,24 @@ on_listen_state(bool up, void *arg)
 		listener_lost = false;
 		log_info("events: listener back; sending resync");
 		broadcast_resync("events may have been lost while the "
-		    "database was unreachable");
+		    "database was unreachable", LLONG_MAX);
 		/* Revocations may have been lost too. */
 		events_check_sessions();
 	}
+	read_start();
 }
 
 void
 events_start(struct app *app)
 {
+	static const char *const channels[] = {EVENTS_CHANNEL,
+	    EVENTS_OUTBOX_CHANNEL, NULL};
+
 	events_app = app;
-	db_pool_listen(app->db, EVENTS_CHANNEL, on_notify, on_listen_state,
-	    NULL);
+	memset(&rd, 0, sizeof rd);
+	rd.poll = evtimer_new(app->base, poll_cb, NULL);
+	rd.announce = evtimer_new(app->base, announce_cb, NULL);
+	db_pool_listen(app->db, channels, on_notify, on_listen_state, NULL);
 }
 
 void
@@ -237,6 +496,11 @@ events_stop(void)
 	while (!TAILQ_EMPTY(&subscribers))
 		subscriber_free(TAILQ_FIRST(&subscribers));
 	events_app = NULL;
+	if (rd.poll != NULL) {
+		event_free(rd.poll);
+		event_free(rd.announce);
+	}
+	memset(&rd, 0, sizeof rd);
 }
 
 static bool
@@ -333,10 +597,12 @@ subscribed(struct request *req, json_t *result)
 	json_t *list = json_object_get(req->params, "topics"), *v;
 	struct subscriber *s;
 	unsigned mask = 0;
+	long long after;
 	size_t i;
 
 	json_array_foreach(list, i, v)
 		mask |= topic_bit(json_string_value(v));
+	after = json_integer_value(json_object_get(result, "events_after"));
 	json_decref(result);
 	if (rpc_peer_alive(req->peer)) {
 		if ((s = subscriber_find(req->peer)) == NULL) {
@@ -344,8 +610,12 @@ subscribed(struct request *req, json_t *result)
 			s->peer = req->peer;
 			rpc_peer_hold(s->peer);
 			TAILQ_INSERT_TAIL(&subscribers, s, entry);
+			/* Reading may have paused while nobody listened. */
+			rd.active_ms = now_ms();
+			read_start();
 		}
 		s->topics = mask;
+		s->after = after;
 		log_debug("%s subscribed to events 0x%x",
 		    rpc_peer_tag(req->peer), mask);
 	}

@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "app.h"
@@ -28,6 +29,8 @@ static struct {
 	struct sweep waitlist;
 	struct sweep retention;
 	struct event *sessions;
+	struct event *prune;
+	bool pruning;
 	bool stopped;
 } jan;
 
@@ -82,6 +85,43 @@ sessions_cb(evutil_socket_t fd, short what, void *arg)
 		events_check_sessions();
 }
 
+static void
+prune_done(PGresult *res, enum db_status st, void *arg)
+{
+	jan.pruning = false;
+	if (st == DB_SQL_ERROR)
+		log_error("events prune: %s", PQresultErrorMessage(res));
+	else if (st == DB_OK && PQntuples(res) == 1)
+		log_debug("events prune: %s outbox rows deleted",
+		    PQgetvalue(res, 0, 0));
+}
+
+/* Old outbox rows go every few seconds (a tenth of database.events_keep,
+ * 1 s to 10 s), on the listener connection like the reads: a prune must
+ * not wait behind requests, and runs on every daemon (two at once only
+ * delete less each). events_keep may change on reload: re-armed each
+ * time. */
+static void
+prune_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long long keep = jan.app->cfg->db_events_keep;
+	struct timeval tv = {(time_t)(keep / 10 < 1 ? 1 : keep / 10 > 10 ?
+	    10 : keep / 10), 0};
+	char secs[24];
+	const char *vals[1];
+
+	if (jan.stopped)
+		return;
+	evtimer_add(jan.prune, &tv);
+	if (jan.pruning || !db_listen_up(jan.app->db))
+		return;
+	jan.pruning = true;
+	snprintf(secs, sizeof secs, "%lld", keep);
+	vals[0] = secs;
+	db_listen_exec(jan.app->db, "SELECT api.events_prune(make_interval("
+	    "secs => $1::double precision))", 1, vals, prune_done, NULL);
+}
+
 void
 janitor_start(struct app *app)
 {
@@ -103,16 +143,22 @@ janitor_start(struct app *app)
 	evtimer_add(jan.retention.timer, &second);
 	jan.sessions = event_new(app->base, -1, EV_PERSIST, sessions_cb, NULL);
 	evtimer_add(jan.sessions, &check);
+	jan.prune = evtimer_new(app->base, prune_cb, NULL);
+	evtimer_add(jan.prune, &second);
 }
 
 void
 janitor_stop(void)
 {
 	jan.stopped = true;
+	/* The outbox reads are periodic work too: none may start once the
+	 * pool is going. */
+	events_halt();
 	if (jan.waitlist.timer != NULL) {
 		event_del(jan.waitlist.timer);
 		event_del(jan.retention.timer);
 		event_del(jan.sessions);
+		event_del(jan.prune);
 	}
 }
 
@@ -123,6 +169,7 @@ janitor_free(void)
 		event_free(jan.waitlist.timer);
 		event_free(jan.retention.timer);
 		event_free(jan.sessions);
+		event_free(jan.prune);
 	}
 	memset(&jan, 0, sizeof jan);
 }

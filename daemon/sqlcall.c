@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "events.h"
 #include "methods.h"
 #include "rpc.h"
 
@@ -176,6 +177,9 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 		rpc_internal(req, "SQL function answered no JSON");
 		return;
 	}
+	/* It may have written events (the outbox): read them now. */
+	if (methods_class(req->method) == MC_DEFAULT)
+		events_kick();
 	if (req->sql_after != NULL) {
 		req->sql_after(req, result);
 		return;

@@ -116,9 +116,22 @@ db_pool_up(const struct db_pool *pool)
 }
 
 void
-db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb *cb,
-    db_listen_state_cb *state_cb, void *arg)
+db_pool_listen(struct db_pool *pool, const char *const *channels,
+    db_notify_cb *cb, db_listen_state_cb *state_cb, void *arg)
 {
+}
+
+void
+db_listen_exec(struct db_pool *pool, const char *sql, int nparams,
+    const char *const *values, db_cb *cb, void *arg)
+{
+	db_exec(pool, 0, nparams, values, cb, arg);
+}
+
+bool
+db_listen_up(const struct db_pool *pool)
+{
+	return false;
 }
 
 /* ---- the fake worker pool: the work is skipped, as in a forced stop ---- */

@@ -151,6 +151,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->db_statement_timeout, 10);
 	assert_int_equal(cfg->db_list_statement_timeout, 5);
 	assert_int_equal(cfg->db_report_statement_timeout, 30);
+	assert_int_equal(cfg->db_events_keep, 300);
 	assert_int_equal(cfg->policy.report_max_days, 400);
 	assert_string_equal(cfg->tls_min_version, "1.2");
 	assert_null(cfg->tls_client_ca);
@@ -195,6 +196,7 @@ test_all_keys(void **state)
 	    "statement_timeout = 0\n"
 	    "list_statement_timeout = 2s\n"
 	    "report_statement_timeout = 1m\n"
+	    "events_keep = 2m\n"
 	    "[policy]\n"
 	    "max_upcoming_per_beneficiary = 3\n"
 	    "max_per_month = 4\n"
@@ -233,6 +235,7 @@ test_all_keys(void **state)
 	assert_int_equal(cfg->db_statement_timeout, 0);
 	assert_int_equal(cfg->db_list_statement_timeout, 2);
 	assert_int_equal(cfg->db_report_statement_timeout, 60);
+	assert_int_equal(cfg->db_events_keep, 120);
 	assert_int_equal(cfg->policy.report_max_days, 31);
 	assert_int_equal(cfg->policy.max_upcoming_per_beneficiary, 3);
 	assert_int_equal(cfg->policy.max_per_month, 4);
