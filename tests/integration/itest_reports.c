@@ -755,6 +755,21 @@ test_other_ranges(void **state)
 }
 
 static void
+test_month_ranges(void **state)
+{
+	/* Ranges of whole Paris months that are no calendar year or month:
+	 * a quarter, twelve months across the new year (the month keys of
+	 * offers and bookings are then found among the range's months). */
+	check_range("2024-04-01T00:00:00+02:00", "2024-07-01T00:00:00+02:00");
+	check_range("2024-03-01T00:00:00+01:00", "2025-03-01T00:00:00+01:00");
+	/* 45 days, and eleven months from and to the middle of a month:
+	 * the offer of 2024-02-29 23:30Z (March in Paris) is just in the
+	 * first, just out of the second; its month is in both answers. */
+	check_range("2024-02-29T23:30:00Z", "2024-04-14T23:30:00Z");
+	check_range("2024-02-29T23:31:00Z", "2025-01-15T12:00:00+01:00");
+}
+
+static void
 test_scope(void **state)
 {
 	json_t *r, *items;
@@ -959,6 +974,7 @@ main(void)
 		cmocka_unit_test(test_calendar_year),
 		cmocka_unit_test(test_calendar_month),
 		cmocka_unit_test(test_other_ranges),
+		cmocka_unit_test(test_month_ranges),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_concurrent_check_ins),
