@@ -479,28 +479,6 @@ LANGUAGE sql STABLE AS $$
                              SELECT * FROM kept)) x))
 $$;
 
--- (report_rebuild() ran here once: a new database has nothing to count.)
-
----------------------------------------------------------------- report
-
--- report.activity {from, to, group_by} (see docs/reports.md).
---
--- Scope: an admin sees the whole network; a partner its own offers and
--- every booking on them; a referent the bookings of its own structure and,
--- as seats_offered, the network's supply (every offer: offer.list shows
--- them all to any user), never another structure's numbers.
---
--- Whole-network calendar years and months read the summary tables; the rest
--- reads the live bookings of the range, through bookings_report (admin),
--- bookings_structure (referent) or report_offers_partner (partner). The
--- query text is built per group_by, scope and source, so that each gets its
--- own plan; every variant yields rows (k, seats_offered, seats_booked,
--- seats_attended, no_shows, beneficiaries, first_timers), k '' being the
--- whole range, which one query turns into the answer.
---
--- The answer is json, not jsonb: a year by partner is 6,000 items (850 kB),
--- which json builds as text several times faster, and the daemon reads the
--- text either way.
 CREATE OR REPLACE FUNCTION core.report_activity_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS json LANGUAGE plpgsql STABLE
 SET work_mem = '64MB'
@@ -513,12 +491,17 @@ DECLARE
     zone text := report_zone();
     y0 timestamp := date_trunc('year', t_from AT TIME ZONE zone);
     m0 timestamp := date_trunc('month', t_from AT TIME ZONE zone);
+    months timestamptz[];   -- the starts of the range's months ($5)
     period text;        -- 'y' or 'm': a whole calendar year or month
     scope_id bigint;
     okey text;          -- the group key of an offer (report_offers ro)
     bkey text;          -- of a booking (bookings bk, report_offers ro, structures s)
+    ktext text;         -- a key k0 as the answer's text
     bfrom text;
     bscope text := '';
+    oscope text;
+    osql text;          -- seats offered per group (o)
+    pairs text;         -- people per group and in all (p)
     rows_sql text;
     item text;
     items_from text;
@@ -541,10 +524,15 @@ BEGIN
     ELSE
         scope_id := CASE u.role WHEN 'partner' THEN u.partner_id ELSE u.structure_id END;
     END IF;
+    months := ARRAY(SELECT m AT TIME ZONE zone
+                      FROM generate_series(m0, (t_to - interval '1 microsecond') AT TIME ZONE zone,
+                                           interval '1 month') m);
 
-    okey := CASE g WHEN 'month' THEN 'to_char(ro.starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
+    okey := CASE g WHEN 'month' THEN 'width_bucket(ro.starts_at, $5)'
                    WHEN 'partner' THEN 'ro.partner_id'
                    WHEN 'category' THEN 'ro.category' END;
+    ktext := CASE g WHEN 'month' THEN format('to_char(($5)[k0] AT TIME ZONE %L, ''YYYY-MM'')', zone)
+                    ELSE 'k0::text' END;
 
     IF period IS NOT NULL AND okey IS NOT NULL THEN
         -- Summaries per offer. A month's people are those of the month
@@ -560,7 +548,7 @@ BEGIN
                  WHERE ro.starts_at >= $1 AND ro.starts_at < $2
                  GROUP BY 1
             )
-            SELECT k0::text AS k, so AS seats_offered, sb AS seats_booked,
+            SELECT %4$s AS k, so AS seats_offered, sb AS seats_booked,
                    sa AS seats_attended, ns AS no_shows, pe AS beneficiaries,
                    ft AS first_timers
               FROM g WHERE so > 0 OR sb > 0
@@ -569,7 +557,8 @@ BEGIN
             $q$, okey, period,
             CASE g WHEN 'month' THEN 'people_m'
                    WHEN 'partner' THEN 'people_' || period || '_partner'
-                   ELSE 'people_' || period || '_category' END);
+                   ELSE 'people_' || period || '_category' END,
+            ktext);
     ELSIF period IS NOT NULL THEN
         -- Summaries per structure and month; seats offered, in total only,
         -- and the total from the offers'.
@@ -591,18 +580,22 @@ BEGIN
             CASE g WHEN 'territory' THEN ' JOIN structures s ON s.id = r.structure_id' ELSE '' END);
     ELSE
         -- From the bookings: the live bookings of the range in scope, each
-        -- with its group key; sums and distinct people per group and over
-        -- the whole range. Seats offered from the offers of the range (a
-        -- partner's own), per group when offers have the group's key.
-        bkey := CASE g WHEN 'month' THEN 'to_char(bk.offer_starts_at AT TIME ZONE report_zone(), ''YYYY-MM'')'
-                       WHEN 'structure' THEN 'bk.structure_id::text'
+        -- with its group key: sums per group (sums); people per group and over
+        -- the whole range (p), from the attended ones. Seats offered from
+        -- the offers of the range (a partner's own), per group when offers
+        -- have the group's key.
+        bkey := CASE g WHEN 'month' THEN 'width_bucket(bk.offer_starts_at, $5)'
+                       WHEN 'structure' THEN 'bk.structure_id'
                        WHEN 'territory' THEN 's.territory'
-                       ELSE okey || '::text' END;
+                       ELSE okey END;
         IF u.role = 'partner' THEN
             bfrom := 'report_offers ro JOIN bookings bk ON bk.offer_id = ro.offer_id';
             bscope := ' AND ro.partner_id = $3 AND ro.starts_at >= $1 AND ro.starts_at < $2';
         ELSIF g IN ('partner', 'category') THEN
+            -- ro.starts_at = bk.offer_starts_at: only the range's offers
+            -- are read and joined.
             bfrom := 'bookings bk JOIN report_offers ro ON ro.offer_id = bk.offer_id';
+            bscope := ' AND ro.starts_at >= $1 AND ro.starts_at < $2';
         ELSE
             bfrom := 'bookings bk';
         END IF;
@@ -610,45 +603,90 @@ BEGIN
             bfrom := bfrom || ' JOIN structures s ON s.id = bk.structure_id';
         END IF;
         IF u.role = 'referent' THEN
-            bscope := ' AND bk.structure_id = $3';
+            bscope := bscope || ' AND bk.structure_id = $3';
         END IF;
-        rows_sql := format($q$
-            WITH live AS MATERIALIZED (
-                SELECT %1$s AS k, bk.beneficiary_id, bk.seats, bk.status,
-                       bk.status = 'attended' AND bk.report_flags & 64 <> 0 AS first
+        oscope := CASE WHEN u.role = 'partner' THEN ' AND ro.partner_id = $3' ELSE '' END;
+        pairs := format($q$
+            pairs AS (
+                SELECT %1$s AS k0, GROUPING(%1$s) AS whole
                   FROM %2$s
-                 WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+                 WHERE bk.status = 'attended'
                    AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s
-            ), b AS (
-                SELECT k, sum(seats) AS seats_booked,
-                       sum(seats) FILTER (WHERE status = 'attended') AS seats_attended,
-                       sum(seats) FILTER (WHERE status = 'no_show') AS no_shows,
-                       count(DISTINCT beneficiary_id) FILTER (WHERE status = 'attended') AS beneficiaries,
-                       count(*) FILTER (WHERE first) AS first_timers
-                  FROM live GROUP BY k
+                 GROUP BY GROUPING SETS ((%1$s, bk.beneficiary_id), (bk.beneficiary_id))
+            ), p AS (
+                SELECT k0 AS pk, whole, count(*) AS beneficiaries
+                  FROM pairs GROUP BY k0, whole
+            )$q$, bkey, bfrom, bscope);
+        IF okey IS NOT NULL AND u.role <> 'referent' THEN
+            -- Everything in scope is on the offers of the range (the admin's,
+            -- or the partner's own): seats from their summaries, as for a
+            -- period; only the people from the bookings.
+            rows_sql := format($q$
+                WITH g AS (
+                    SELECT %1$s AS k0, sum(seats_offered) AS so, sum(seats_booked) AS sb,
+                           sum(seats_attended) AS sa, sum(no_shows) AS ns,
+                           sum(first_timers) AS ft
+                      FROM report_offers ro
+                     WHERE ro.starts_at >= $1 AND ro.starts_at < $2%2$s
+                     GROUP BY 1
+                ), %3$s
+                SELECT %4$s AS k, so AS seats_offered, sb AS seats_booked,
+                       sa AS seats_attended, ns AS no_shows, beneficiaries,
+                       ft AS first_timers
+                  FROM g LEFT JOIN p ON whole = 0 AND pk = k0
+                 WHERE so > 0 OR sb > 0
                 UNION ALL
-                SELECT '', sum(seats), sum(seats) FILTER (WHERE status = 'attended'),
-                       sum(seats) FILTER (WHERE status = 'no_show'),
-                       count(DISTINCT beneficiary_id) FILTER (WHERE status = 'attended'),
-                       count(*) FILTER (WHERE first)
-                  FROM live
-            ), o AS (
-                SELECT coalesce(%4$s, '') AS k, sum(ro.seats_offered) AS seats_offered
-                  FROM report_offers ro
-                 WHERE ro.starts_at >= $1 AND ro.starts_at < $2%5$s
-                 GROUP BY GROUPING SETS (%6$s())
-                HAVING sum(ro.seats_offered) > 0 OR %4$s IS NULL
-            )
-            SELECT coalesce(o.k, b.k) AS k,
-                   CASE WHEN %7$L OR coalesce(o.k, b.k) = '' THEN coalesce(o.seats_offered, 0) END AS seats_offered,
-                   b.seats_booked, b.seats_attended, b.no_shows, b.beneficiaries, b.first_timers
-              FROM o FULL JOIN b ON b.k = o.k
-             WHERE %7$L OR b.k IS NOT NULL
-            $q$, bkey, bfrom, bscope,
-            coalesce(okey || '::text', 'NULL::text'),
-            CASE WHEN u.role = 'partner' THEN ' AND ro.partner_id = $3' ELSE '' END,
-            CASE WHEN okey IS NOT NULL THEN '(' || okey || '::text), ' ELSE '' END,
-            okey IS NOT NULL);
+                SELECT '', sum(so), sum(sb), sum(sa), sum(ns),
+                       (SELECT beneficiaries FROM p WHERE whole = 1), sum(ft)
+                  FROM g
+                $q$, okey, oscope, pairs, ktext);
+        ELSE
+            -- Bookings of a structure (a referent's), or grouped by their
+            -- structure: seats summed from the bookings too.
+            IF okey IS NOT NULL THEN
+                osql := format($q$
+                    SELECT CASE WHEN GROUPING(k0) = 0 THEN %1$s ELSE '' END AS k,
+                           sum(seats_offered) AS seats_offered
+                      FROM (SELECT %2$s AS k0, ro.seats_offered
+                              FROM report_offers ro
+                             WHERE ro.starts_at >= $1 AND ro.starts_at < $2%3$s) x
+                     GROUP BY GROUPING SETS ((k0), ())
+                    HAVING sum(seats_offered) > 0 OR GROUPING(k0) = 1$q$,
+                    ktext, okey, oscope);
+            ELSE
+                osql := format($q$
+                    SELECT ''::text AS k, sum(ro.seats_offered) AS seats_offered
+                      FROM report_offers ro
+                     WHERE ro.starts_at >= $1 AND ro.starts_at < $2%1$s$q$, oscope);
+            END IF;
+            rows_sql := format($q$
+                WITH sums AS (
+                    SELECT %1$s AS k0, sum(bk.seats) AS seats_booked,
+                           sum(bk.seats) FILTER (WHERE bk.status = 'attended') AS seats_attended,
+                           sum(bk.seats) FILTER (WHERE bk.status = 'no_show') AS no_shows,
+                           count(*) FILTER (WHERE bk.status = 'attended'
+                                              AND bk.report_flags & 64 <> 0) AS first_timers
+                      FROM %2$s
+                     WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+                       AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s
+                     GROUP BY 1
+                ), %5$s, b AS (
+                    SELECT %7$s AS k, seats_booked, seats_attended, no_shows,
+                           beneficiaries, first_timers
+                      FROM sums LEFT JOIN p ON whole = 0 AND pk = k0
+                    UNION ALL
+                    SELECT '', sum(seats_booked), sum(seats_attended), sum(no_shows),
+                           (SELECT beneficiaries FROM p WHERE whole = 1), sum(first_timers)
+                      FROM sums
+                ), o AS (%4$s
+                )
+                SELECT coalesce(o.k, b.k) AS k,
+                       CASE WHEN %6$L OR coalesce(o.k, b.k) = '' THEN coalesce(o.seats_offered, 0) END AS seats_offered,
+                       b.seats_booked, b.seats_attended, b.no_shows, b.beneficiaries, b.first_timers
+                  FROM o FULL JOIN b ON b.k = o.k
+                 WHERE %6$L OR b.k IS NOT NULL
+                $q$, bkey, bfrom, bscope, osql, pairs, okey IS NOT NULL, ktext);
+        END IF;
     END IF;
 
     -- The answer: one item per group with offers or bookings in scope (for
@@ -667,11 +705,9 @@ BEGIN
         CASE WHEN okey IS NOT NULL THEN 'coalesce(r.seats_offered, 0)' ELSE 'NULL' END);
     items_from := CASE
         WHEN g = 'month' THEN
-            '(SELECT to_char(m, ''YYYY-MM'') AS k
-                FROM generate_series($4::timestamp,
-                         ($2 - interval ''1 microsecond'') AT TIME ZONE report_zone(),
-                         interval ''1 month'') m) keys
-              LEFT JOIN r ON r.k = keys.k'
+            format('(SELECT to_char(m AT TIME ZONE %L, ''YYYY-MM'') AS k
+                       FROM unnest($5) m) keys
+                     LEFT JOIN r ON r.k = keys.k', zone)
         WHEN g IN ('partner', 'structure') THEN
             format('r JOIN %I n ON n.id = r.k::bigint',
                    CASE g WHEN 'partner' THEN 'partners' ELSE 'structures' END)
@@ -679,7 +715,7 @@ BEGIN
     EXECUTE format($q$
         WITH r AS MATERIALIZED (%1$s)
         SELECT json_build_object('from', ts($1), 'to', ts($2),
-            'group_by', %2$L, 'timezone', report_zone(),
+            'group_by', %2$L, 'timezone', %7$L,
             'items', coalesce((SELECT json_agg(%3$s ORDER BY %4$s)
                                  FROM %5$s WHERE %6$s <> ''), '[]'),
             'total', (SELECT json_build_object(
@@ -694,8 +730,9 @@ BEGIN
         CASE WHEN g IN ('partner', 'structure') THEN 'n.name, n.id'
              WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END,
         items_from,
-        CASE WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END)
-    INTO answer USING t_from, t_to, scope_id, m0;
+        CASE WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END,
+        zone)
+    INTO answer USING t_from, t_to, scope_id, m0, months;
     RETURN answer;
 END $$;
 

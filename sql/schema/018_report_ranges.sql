@@ -1,0 +1,38 @@
+-- Schema file: DDL and data only, APPEND-ONLY. Once this file is in a
+-- release, never edit it: `strapontind --migrate` records its SHA-256 and
+-- refuses to run when an applied file changed. A change of schema is a new
+-- file with the next number. Functions, triggers and views are not here:
+-- they live in sql/api/ (docs/operations.md, "The sql/ tree").
+--
+-- strapontin schema 18: report.activity under 300 ms for any range up to a
+-- year (docs/BENCHMARKS.md, "report.activity on the largest network").
+--
+-- A range that is not one whole calendar year or month of the admin (a
+-- quarter, 45 days, a partner's or a referent's year) is counted from the
+-- live bookings of the range: up to 350,000 rows for a year of the largest
+-- network. Schema 5 took 0.4 to 0.8 s for an admin's quarter, most of it
+-- not in reading the rows but in what was done per row: a month key built
+-- as text per booking (a time zone conversion and a to_char), the rows
+-- copied into a CTE, then sorted twice for count(DISTINCT).
+--
+-- Now, per booking, only what cannot be avoided:
+--   * the group key keeps its own type (structure, partner: bigint); a
+--     month is the number of its month in the range, found by a binary
+--     search of the months' starts (width_bucket), and is written as
+--     'YYYY-MM' once per group, not once per booking;
+--   * seats are summed per group in one hashed pass over the live bookings;
+--   * the people of a group are the distinct (group, person) pairs of its
+--     attended bookings, and those of the whole range the distinct persons,
+--     both in one hashed pass (grouping sets) over an index of the attended
+--     bookings holding just what it needs (bookings_report_people): no sort.
+-- A booking's offer, for the partner and category keys, is joined among
+-- the offers of the range only (a booking's offer_starts_at is its
+-- offer's start: report_check() says so), not among all of them.
+--
+-- The calendar zone comes from report_zone() alone.
+-- The attended bookings of a time range, with the person, for counting
+-- people with an index-only scan (bookings_report holds every live booking
+-- and more columns).
+CREATE INDEX bookings_report_people ON bookings (offer_starts_at)
+    INCLUDE (beneficiary_id, structure_id, offer_id)
+    WHERE status = 'attended';
