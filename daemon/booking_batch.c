@@ -8,6 +8,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "rpc.h"
 #include "session.h"
@@ -23,14 +24,20 @@ struct call {
 static struct {
 	struct app *app;
 	struct request **queue;	/* waiting, oldest first */
+	uint64_t *since;	/* when each began to wait */
 	size_t n, cap;
 	int inflight;		/* calls sent, not yet answered */
 	struct event *flush;	/* sends what waits, after this loop pass */
+	struct event *expire;	/* answers what waited too long */
 	bool flush_pending;
 	unsigned long long calls, requests;
 } bb;
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void expire_cb(evutil_socket_t fd, short what, void *arg);
+
+/* How often waiting requests are checked against queue_timeout. */
+#define EXPIRE_EVERY_MS 250
 
 void
 booking_batch_start(struct app *app)
@@ -38,7 +45,8 @@ booking_batch_start(struct app *app)
 	memset(&bb, 0, sizeof bb);
 	bb.app = app;
 	bb.flush = event_new(app->base, -1, 0, flush_cb, NULL);
-	if (bb.flush == NULL)
+	bb.expire = evtimer_new(app->base, expire_cb, NULL);
+	if (bb.flush == NULL || bb.expire == NULL)
 		fatal("cannot create the booking batch event");
 }
 
@@ -113,6 +121,9 @@ call_done(PGresult *res, enum db_status st, void *arg)
 	json_decref(answers);
 	free(c->reqs);
 	free(c);
+	/* The bookings wrote events (the outbox): read them now. */
+	if (st == DB_OK)
+		events_kick();
 	if (bb.n > 0)
 		schedule_flush();
 }
@@ -129,6 +140,7 @@ send_call(size_t n)
 	c->n = n;
 	bb.n -= n;
 	memmove(bb.queue, bb.queue + n, bb.n * sizeof *bb.queue);
+	memmove(bb.since, bb.since + n, bb.n * sizeof *bb.since);
 	items = items_json(c->reqs, n);
 	values[0] = items;
 	values[1] = bb.app->policy_json;
@@ -151,6 +163,43 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 		send_call(bb.n < max ? bb.n : max);
 }
 
+static void
+arm_expire(void)
+{
+	struct timeval tv = {0, EXPIRE_EVERY_MS * 1000};
+
+	if (!evtimer_pending(bb.expire, NULL))
+		evtimer_add(bb.expire, &tv);
+}
+
+/* A request waits here at most database.queue_timeout, as it would in the
+ * pool's queue: while the database does not answer (the calls under way
+ * hang), the others are told so in time rather than waiting with them. */
+static void
+expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t limit = (uint64_t)bb.app->cfg->db_queue_timeout * 1000;
+	uint64_t now = now_ms();
+	size_t k = 0, i;
+
+	while (k < bb.n && now - bb.since[k] >= limit)
+		k++;
+	if (k > 0) {
+		struct request **old = xcalloc(k, sizeof *old);
+
+		memcpy(old, bb.queue, k * sizeof *old);
+		bb.n -= k;
+		memmove(bb.queue, bb.queue + k, bb.n * sizeof *bb.queue);
+		memmove(bb.since, bb.since + k, bb.n * sizeof *bb.since);
+		for (i = 0; i < k; i++)
+			rpc_error(old[i], "unavailable", NULL, NULL,
+			    "The database is unavailable; try again shortly.");
+		free(old);
+	}
+	if (bb.n > 0)
+		arm_expire();
+}
+
 void
 booking_batch_stats(unsigned long long *calls, unsigned long long *requests)
 {
@@ -164,8 +213,11 @@ booking_batch_submit(struct request *req)
 	if (bb.n == bb.cap) {
 		bb.cap = bb.cap ? bb.cap * 2 : 64;
 		bb.queue = xrealloc(bb.queue, bb.cap * sizeof *bb.queue);
+		bb.since = xrealloc(bb.since, bb.cap * sizeof *bb.since);
 	}
+	bb.since[bb.n] = now_ms();
 	bb.queue[bb.n++] = req;
+	arm_expire();
 	/* Not at once: the requests read in this loop pass go together. */
 	schedule_flush();
 }
@@ -179,7 +231,10 @@ booking_batch_stop(void)
 		rpc_error(bb.queue[i], "unavailable", NULL, NULL,
 		    "The server is stopping; try again shortly.");
 	free(bb.queue);
+	free(bb.since);
 	if (bb.flush != NULL)
 		event_free(bb.flush);
+	if (bb.expire != NULL)
+		event_free(bb.expire);
 	memset(&bb, 0, sizeof bb);
 }

@@ -164,6 +164,9 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 		sqlcall_error(req, res, st);
 		return;
 	}
+	/* It may have written events (the outbox): read them now. */
+	if (methods_class(req->method) == MC_DEFAULT)
+		events_kick();
 	/* The function's JSON goes out as PostgreSQL wrote it: parsing it
 	 * only to write it again cost more than the rest of the daemon's
 	 * share of a list. */
@@ -177,9 +180,6 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 		rpc_internal(req, "SQL function answered no JSON");
 		return;
 	}
-	/* It may have written events (the outbox): read them now. */
-	if (methods_class(req->method) == MC_DEFAULT)
-		events_kick();
 	if (req->sql_after != NULL) {
 		req->sql_after(req, result);
 		return;

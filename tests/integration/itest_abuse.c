@@ -382,7 +382,9 @@ test_subscription_ends_with_session(void **state)
 	    h_log_count(d, "session no longer valid, events stopped") < 2;
 	    round++)
 		h_sleep_ms(500);
-	if (h_log_count(d, "session ended, events stopped") > 0)
+	/* c's own logout is notified too, and may reach the listener before
+	 * its answer ends the subscription: at most that one. */
+	if (h_log_count(d, "session ended, events stopped") > 1)
 		h_fail("a notification reached the daemon: the test is void");
 	if (h_log_count(d, "session no longer valid, events stopped") < 2)
 		h_fail("subscriptions outlived their sessions");
