@@ -15,10 +15,13 @@
 #include "sqlcall.h"
 #include "util.h"
 
-/* One call of booking_create_batch(): its requests, in order. */
+/* One call of booking_create_batch(): its requests, in order, and the
+ * offers they name, which no other call may name while it is under way. */
 struct call {
 	struct request **reqs;
 	size_t n;
+	json_int_t *offers;
+	size_t noffers;
 };
 
 static struct {
@@ -27,6 +30,8 @@ static struct {
 	uint64_t *since;	/* when each began to wait */
 	size_t n, cap;
 	int inflight;		/* calls sent, not yet answered */
+	json_int_t *busy;	/* the offers of the calls under way */
+	size_t nbusy, busy_cap;
 	struct event *flush;	/* sends what waits, after this loop pass */
 	struct event *expire;	/* answers what waited too long */
 	bool flush_pending;
@@ -98,6 +103,45 @@ answer_one(struct request *req, json_t *r)
 		rpc_internal(req, "booking_create_batch: malformed answer");
 }
 
+static json_int_t
+offer_of(const struct request *req)
+{
+	return json_integer_value(json_object_get(req->params, "offer_id"));
+}
+
+static bool
+in(const json_int_t *set, size_t n, json_int_t v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == v)
+			return true;
+	return false;
+}
+
+static void
+busy_add(json_int_t offer)
+{
+	if (bb.nbusy == bb.busy_cap) {
+		bb.busy_cap = bb.busy_cap ? bb.busy_cap * 2 : 64;
+		bb.busy = xrealloc(bb.busy, bb.busy_cap * sizeof *bb.busy);
+	}
+	bb.busy[bb.nbusy++] = offer;
+}
+
+static void
+busy_remove(json_int_t offer)
+{
+	size_t i;
+
+	for (i = 0; i < bb.nbusy; i++)
+		if (bb.busy[i] == offer) {
+			bb.busy[i] = bb.busy[--bb.nbusy];
+			return;
+		}
+}
+
 static void
 call_done(PGresult *res, enum db_status st, void *arg)
 {
@@ -106,6 +150,8 @@ call_done(PGresult *res, enum db_status st, void *arg)
 	size_t i;
 
 	bb.inflight--;
+	for (i = 0; i < c->noffers; i++)
+		busy_remove(c->offers[i]);
 	if (st == DB_OK)
 		answers = sqlcall_json(res);
 	for (i = 0; i < c->n; i++) {
@@ -120,6 +166,7 @@ call_done(PGresult *res, enum db_status st, void *arg)
 	}
 	json_decref(answers);
 	free(c->reqs);
+	free(c->offers);
 	free(c);
 	/* The bookings wrote events (the outbox): read them now. */
 	if (st == DB_OK)
@@ -128,19 +175,52 @@ call_done(PGresult *res, enum db_status st, void *arg)
 		schedule_flush();
 }
 
-static void
-send_call(size_t n)
+/*
+ * Takes out of the queue, oldest first, up to max requests whose offers
+ * no call under way names, into a new call. The others keep their place:
+ * the requests of one offer go in the order they came. Calls on one offer
+ * would only wait for each other on its row lock, each through its own
+ * commit; held here, they go together in the next call instead.
+ */
+static struct call *
+take_call(size_t max)
 {
 	struct call *c = xcalloc(1, sizeof *c);
+	size_t i, kept = 0;
+
+	c->reqs = xcalloc(max, sizeof *c->reqs);
+	c->offers = xcalloc(max, sizeof *c->offers);
+	for (i = 0; i < bb.n; i++) {
+		json_int_t o = offer_of(bb.queue[i]);
+
+		if (c->n < max && !in(bb.busy, bb.nbusy, o)) {
+			c->reqs[c->n++] = bb.queue[i];
+			if (!in(c->offers, c->noffers, o))
+				c->offers[c->noffers++] = o;
+			continue;
+		}
+		bb.queue[kept] = bb.queue[i];
+		bb.since[kept++] = bb.since[i];
+	}
+	bb.n = kept;
+	if (c->n == 0) {
+		free(c->reqs);
+		free(c->offers);
+		free(c);
+		return NULL;
+	}
+	for (i = 0; i < c->noffers; i++)
+		busy_add(c->offers[i]);
+	return c;
+}
+
+static void
+send_call(struct call *c)
+{
 	const char *values[2];
 	char *items;
+	size_t n = c->n;
 
-	c->reqs = xcalloc(n, sizeof *c->reqs);
-	memcpy(c->reqs, bb.queue, n * sizeof *c->reqs);
-	c->n = n;
-	bb.n -= n;
-	memmove(bb.queue, bb.queue + n, bb.n * sizeof *bb.queue);
-	memmove(bb.since, bb.since + n, bb.n * sizeof *bb.since);
 	items = items_json(c->reqs, n);
 	values[0] = items;
 	values[1] = bb.app->policy_json;
@@ -158,9 +238,13 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	const struct config *cfg = bb.app->cfg;
 	size_t max = (size_t)cfg->db_booking_batch_max;
 
+	long long limit = cfg->db_booking_batch_inflight > 0 ?
+	    cfg->db_booking_batch_inflight : cfg->db_pool_size;
+	struct call *c;
+
 	bb.flush_pending = false;
-	while (bb.n > 0 && bb.inflight < cfg->db_booking_batch_inflight)
-		send_call(bb.n < max ? bb.n : max);
+	while (bb.n > 0 && bb.inflight < limit && (c = take_call(max)) != NULL)
+		send_call(c);
 }
 
 static void
@@ -232,6 +316,7 @@ booking_batch_stop(void)
 		    "The server is stopping; try again shortly.");
 	free(bb.queue);
 	free(bb.since);
+	free(bb.busy);
 	if (bb.flush != NULL)
 		event_free(bb.flush);
 	if (bb.expire != NULL)
