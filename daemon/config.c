@@ -59,7 +59,7 @@ static const struct cdef cdefs[] = {
 	{"database", "list_statement_timeout", C_DURATION, O(db_list_statement_timeout), "5", 0, DAY, false},
 	{"database", "report_statement_timeout", C_DURATION, O(db_report_statement_timeout), "30", 0, DAY, false},
 	{"database", "booking_batch_max", C_INT, O(db_booking_batch_max), "32", 1, 64, true},
-	{"database", "booking_batch_inflight", C_INT, O(db_booking_batch_inflight), "2", 1, 500, true},
+	{"database", "booking_batch_inflight", C_INT, O(db_booking_batch_inflight), "0", 0, 500, true},
 	{"database", "events_keep", C_DURATION, O(db_events_keep), "300", 1, DAY, true},
 
 	{"policy", "max_upcoming_per_beneficiary", C_INT, O(policy.max_upcoming_per_beneficiary), "2", 0, 1000, true},

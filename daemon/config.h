@@ -60,7 +60,7 @@ struct config {
 	long long db_list_statement_timeout;
 	long long db_report_statement_timeout;
 	long long db_booking_batch_max;      /* booking.create requests per call */
-	long long db_booking_batch_inflight; /* such calls at once */
+	long long db_booking_batch_inflight; /* such calls at once (0: pool_size) */
 	long long db_events_keep;      /* seconds an outbox row is kept */
 
 	struct policy policy;
