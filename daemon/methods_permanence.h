@@ -1,6 +1,6 @@
 /*
  * Permanences: a structure's drop-ins, their blocks of seats, wishes, the
- * draw and claims (docs/protocol.md, sql/004_permanences.sql).
+ * draw and claims (docs/protocol.md, sql/api/60_permanences.sql).
  *
  * Parameter schemas and the method table rows, included by methods.c after
  * its own schemas, where REFERENTS, SQL() and LIST_PARAMS are defined; put
@@ -64,7 +64,7 @@ static const struct param permanence_wish_params[] = {
 	{"seats", PT_INT, P_REQUIRED, 1, 100, NULL},
 	PERMANENCE_END};
 /* No seed: the server drew it at scheduling and published its SHA-256
- * (sql/010_draw_commit.sql); a `seed` is refused as an unknown param. */
+ * (sql/api/60_permanences.sql); a `seed` is refused as an unknown param. */
 static const struct param permanence_draw_params[] = {
 	{"permanence_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	PERMANENCE_END};

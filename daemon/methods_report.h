@@ -1,6 +1,6 @@
 /*
- * Reports for funders: report.activity (docs/protocol.md, sql/005_reports.sql,
- * docs/reports.md).
+ * Reports for funders: report.activity (docs/protocol.md,
+ * sql/api/70_reports.sql, docs/reports.md).
  *
  * Parameter schema and the method table row, included by methods.c after
  * its own schemas, where SQL() is defined; put REPORT_METHODS inside its

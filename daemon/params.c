@@ -117,7 +117,7 @@ cursor_number(const char *s, long long *v)
 }
 
 /*
- * The two shapes of cursor the list functions give (sql/003_api.sql):
+ * The two shapes of cursor the list functions give (sql/api/00_core.sql):
  * "id" for lists in id order, "microseconds since the epoch:id" for lists
  * in time order. The SQL decodes the time with to_timestamp(), which
  * fails on an instant PostgreSQL cannot hold: a crafted cursor would end

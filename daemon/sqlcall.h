@@ -4,7 +4,7 @@
  * NULL, $2 = params as jsonb, $3 = the caller's address, $4 = the policy)
  * and answers the JSON it returns. Such functions check the token and
  * the caller's scope themselves, in the same round trip, and signal
- * errors with api_error() (sql/001_foundation.sql), whose reasons are
+ * errors with api_error() (sql/api/00_core.sql), whose reasons are
  * those of rpc.c's table.
  *
  * This module also owns the list of prepared statements: the methods'

@@ -27,7 +27,7 @@ enum ticket_status ticket_parse(const char *input, size_t len,
 
 /* The check character of a body of 15 characters of the alphabet: the
  * sum of each character's value times its position (1 to 15), modulo 31,
- * as sql/003_api.sql's ticket_check_char() computes it. */
+ * as sql/api/40_bookings.sql's ticket_check_char() computes it. */
 char ticket_check_char(const char *body);
 
 /* Why a code was refused, for people: French, then English. */

@@ -3,7 +3,7 @@
  * offer one structure may hold in blocks (policy.max_block_share), and
  * unclaimed block seats going back by themselves at the permanence's end
  * or the offer's booking deadline, swept by two daemons
- * (sql/010_draw_commit.sql, docs/booking-rules.md).
+ * (sql/api/60_permanences.sql, docs/booking-rules.md).
  *
  * Blocks set aside, claimed and closed by hand are in itest_permanence.c.
  */

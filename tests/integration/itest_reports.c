@@ -1,7 +1,8 @@
 /*
- * report.activity (docs/protocol.md, sql/005_reports.sql, docs/reports.md) against a
- * network built through the API: offers of three partners in several
- * categories moved into the past, bookings of four structures' people,
+ * report.activity (docs/protocol.md, sql/api/70_reports.sql,
+ * docs/reports.md) against a network built through the API: offers of
+ * three partners in several categories moved into the past, bookings of
+ * four structures' people,
  * cancellations, check-ins before and after an offer moves, closed
  * attendance, a late arrival, a cancelled offer, a category change.
  *

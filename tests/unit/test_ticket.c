@@ -1,7 +1,8 @@
 /* Unit tests of ticket: reading a code as a person types it at a door
  * (docs/booking-rules.md, "Tickets"). The check character is computed
- * here again, transcribed from sql/003_api.sql's ticket_check_char(), and
- * codes that the SQL itself generated are read back. */
+ * here again, transcribed from ticket_check_char() in
+ * sql/api/40_bookings.sql, and codes that the SQL itself generated are
+ * read back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,8 +66,8 @@ parse(const char *s, char out[20])
 	return ticket_parse(s, strlen(s), out);
 }
 
-/* Codes that ticket_code() of sql/003_api.sql generated (PostgreSQL 15),
- * as ticket_display() shows them. */
+/* Codes that ticket_code() of sql/api/40_bookings.sql generated
+ * (PostgreSQL 15), as ticket_display() shows them. */
 static void
 test_sql_generated(void **state)
 {
