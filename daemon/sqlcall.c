@@ -9,6 +9,10 @@
 #include "methods.h"
 #include "rpc.h"
 
+/* pg_type's oids for json and jsonb (fixed in every PostgreSQL). */
+#define JSON_OID 114
+#define JSONB_OID 3802
+
 static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_AUTH_LOGIN_BEGIN] = "SELECT api.auth_login_begin($1, $2, $3, $4)",
 	[STMT_AUTH_LOGIN_SUCCESS] = "SELECT api.auth_login_success($1, $2, $3, $4, $5)",
@@ -169,9 +173,11 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 		events_kick();
 	/* The function's JSON goes out as PostgreSQL wrote it: parsing it
 	 * only to write it again cost more than the rest of the daemon's
-	 * share of a list. */
+	 * share of a list. Only a value PostgreSQL typed json or jsonb, which
+	 * it checked: anything else is parsed below. */
 	if (req->sql_after == NULL && PQntuples(res) == 1 &&
-	    PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {
+	    PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0) &&
+	    (PQftype(res, 0) == JSONB_OID || PQftype(res, 0) == JSON_OID)) {
 		rpc_reply_text(req, PQgetvalue(res, 0, 0),
 		    (size_t)PQgetlength(res, 0, 0));
 		return;
