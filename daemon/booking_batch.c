@@ -252,8 +252,11 @@ arm_expire(void)
 {
 	struct timeval tv = {0, EXPIRE_EVERY_MS * 1000};
 
-	if (!evtimer_pending(bb.expire, NULL))
-		evtimer_add(bb.expire, &tv);
+	/* Fails only when libevent cannot allocate: then nothing would
+	 * expire, which the log must say. */
+	if (!evtimer_pending(bb.expire, NULL) &&
+	    evtimer_add(bb.expire, &tv) == -1)
+		log_error("booking batch: cannot arm the queue timer");
 }
 
 /* A request waits here at most database.queue_timeout, as it would in the
@@ -309,11 +312,23 @@ booking_batch_submit(struct request *req)
 void
 booking_batch_stop(void)
 {
-	size_t i;
+	struct request **old;
+	size_t n, i;
 
-	for (i = 0; i < bb.n; i++)
-		rpc_error(bb.queue[i], "unavailable", NULL, NULL,
-		    "The server is stopping; try again shortly.");
+	/* An answer can let a peer send another booking.create, which lands
+	 * in the queue: answer a detached copy, until none is left. */
+	while (bb.n > 0) {
+		old = bb.queue;
+		n = bb.n;
+		bb.queue = NULL;
+		bb.n = bb.cap = 0;
+		free(bb.since);
+		bb.since = NULL;
+		for (i = 0; i < n; i++)
+			rpc_error(old[i], "unavailable", NULL, NULL,
+			    "The server is stopping; try again shortly.");
+		free(old);
+	}
 	free(bb.queue);
 	free(bb.since);
 	free(bb.busy);
