@@ -113,50 +113,83 @@ END $$;
 
 ---------------------------------------------------------------- bookings
 
--- Policy caps (docs/booking-rules.md invariant 5). NULL when within them, else the cap's name.
+-- The policy caps (docs/booking-rules.md invariant 5) this booking would
+-- pass: NULL when within them, else the cap's name. p_prior_upcoming and
+-- p_prior_month count bookings of the same call not inserted yet.
 -- Months are calendar months of the event in the structure's timezone.
-CREATE OR REPLACE FUNCTION core.booking_cap_hit(b beneficiaries, o offers, p_policy jsonb)
+CREATE OR REPLACE FUNCTION core.booking_caps(b beneficiaries, o offers, p_policy jsonb,
+                                p_prior_upcoming integer, p_prior_month integer)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    tz text := (SELECT timezone FROM structures WHERE id = b.structure_id);
+    tz text;
 BEGIN
     IF (SELECT count(*) FROM bookings bk JOIN offers x ON x.id = bk.offer_id
          WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
-           AND x.starts_at > now())
+           AND x.starts_at > now()) + p_prior_upcoming
        >= coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2) THEN
         RETURN 'max_upcoming_per_beneficiary';
     END IF;
+    tz := (SELECT timezone FROM structures WHERE id = b.structure_id);
     IF (SELECT count(*) FROM bookings bk JOIN offers x ON x.id = bk.offer_id
          WHERE bk.beneficiary_id = b.id
            AND bk.status IN ('confirmed', 'attended', 'no_show')
            AND date_trunc('month', x.starts_at AT TIME ZONE tz)
-             = date_trunc('month', o.starts_at AT TIME ZONE tz))
+             = date_trunc('month', o.starts_at AT TIME ZONE tz)) + p_prior_month
        >= coalesce((p_policy->>'max_per_month')::integer, 2) THEN
         RETURN 'max_per_month';
     END IF;
     RETURN NULL;
 END $$;
 
--- Why this beneficiary cannot take p_seats of this offer now, or NULL.
+-- (PL/pgSQL, as the wrappers below: its plans are kept per session, where
+-- an SQL function that cannot be inlined is planned again at each call.)
+CREATE OR REPLACE FUNCTION core.booking_cap_hit(b beneficiaries, o offers, p_policy jsonb)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN booking_caps(b, o, p_policy, 0, 0);
+END $$;
+
+-- The rules a new booking must pass (docs/booking-rules.md), in one place
+-- for every path: why this beneficiary cannot take p_seats of this offer
+-- now (NULL if it can) and, for limit_reached, which cap. p_from_held:
+-- seats of the offer held for this booking (a waiting-list offer, a
+-- permanence block). The p_prior_* count what requests before this one
+-- in the same call took (booking_create_batch(); zero and false on the
+-- other paths): a booking of the same pair, upcoming bookings of the
+-- beneficiary, its bookings in the offer's month, seats of the offer.
 -- Both rows must be locked by the caller (beneficiary first, then offer).
+CREATE OR REPLACE FUNCTION core.booking_check(b beneficiaries, o offers, p_seats integer,
+                                p_policy jsonb, p_from_held integer,
+                                p_prior_dup boolean, p_prior_upcoming integer,
+                                p_prior_month integer, p_prior_seats integer,
+                                OUT why text, OUT cap text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF o.status = 'cancelled' THEN
+        why := 'offer_cancelled';
+    ELSIF now() > o.booking_deadline THEN
+        why := 'deadline_passed';
+    ELSIF p_prior_dup OR EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
+                                    AND beneficiary_id = b.id
+                                    AND status IN ('confirmed', 'attended', 'no_show')) THEN
+        why := 'duplicate';
+    ELSE
+        cap := booking_caps(b, o, p_policy, p_prior_upcoming, p_prior_month);
+        IF cap IS NOT NULL THEN
+            why := 'limit_reached';
+        ELSIF o.seats_total - o.seats_taken - o.seats_held + p_from_held
+              - p_prior_seats < p_seats THEN
+            why := 'sold_out';
+        END IF;
+    END IF;
+END $$;
+
+-- booking_check() of one request alone.
 CREATE OR REPLACE FUNCTION core.booking_refusal(b beneficiaries, o offers, p_seats integer,
                                 p_policy jsonb, p_from_held integer)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF o.status = 'cancelled' THEN
-        RETURN 'offer_cancelled';
-    ELSIF now() > o.booking_deadline THEN
-        RETURN 'deadline_passed';
-    ELSIF EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
-                     AND beneficiary_id = b.id
-                     AND status IN ('confirmed', 'attended', 'no_show')) THEN
-        RETURN 'duplicate';
-    ELSIF booking_cap_hit(b, o, p_policy) IS NOT NULL THEN
-        RETURN 'limit_reached';
-    ELSIF o.seats_total - o.seats_taken - o.seats_held + p_from_held < p_seats THEN
-        RETURN 'sold_out';
-    END IF;
-    RETURN NULL;
+    RETURN (booking_check(b, o, p_seats, p_policy, p_from_held, false, 0, 0, 0)).why;
 END $$;
 
 -- The single-request path raises the same texts.
@@ -535,6 +568,7 @@ DECLARE
     mon date;
     up_count integer;
     mon_count integer;
+    dup boolean;
     e_reason text;
     e_hint text;
     e_detail text;
@@ -646,45 +680,17 @@ BEGIN
                 'data', jsonb_build_object('field', 'seats')));
             CONTINUE;
         END IF;
-        why := NULL;
-        cap := NULL;
         mon := date_trunc('month', o.starts_at AT TIME ZONE tzs[bi])::date;
-        IF o.status = 'cancelled' THEN
-            why := 'offer_cancelled';
-        ELSIF now() > o.booking_deadline THEN
-            why := 'deadline_passed';
-        ELSIF EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
-                         AND beneficiary_id = b.id
-                         AND status IN ('confirmed', 'attended', 'no_show'))
-              OR EXISTS (SELECT 1 FROM generate_subscripts(a_item, 1) g
-                          WHERE a_ben[g] = b.id AND a_offer[g] = o.id) THEN
-            why := 'duplicate';
-        ELSE
-            -- An accepted request of this batch is upcoming (its deadline
-            -- has not passed, and a deadline is never after the show).
-            SELECT count(*) FILTER (WHERE a_ben[g] = b.id),
-                   count(*) FILTER (WHERE a_ben[g] = b.id AND a_month[g] = mon)
-              INTO up_count, mon_count
-              FROM generate_subscripts(a_item, 1) g;
-            IF (SELECT count(*) FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
-                 WHERE bk2.beneficiary_id = b.id AND bk2.status = 'confirmed'
-                   AND x.starts_at > now()) + up_count
-               >= coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2) THEN
-                why := 'limit_reached';
-                cap := 'max_upcoming_per_beneficiary';
-            ELSIF (SELECT count(*) FROM bookings bk2 JOIN offers x ON x.id = bk2.offer_id
-                    WHERE bk2.beneficiary_id = b.id
-                      AND bk2.status IN ('confirmed', 'attended', 'no_show')
-                      AND date_trunc('month', x.starts_at AT TIME ZONE tzs[bi]) = mon)
-                  + mon_count
-               >= coalesce((p_policy->>'max_per_month')::integer, 2) THEN
-                why := 'limit_reached';
-                cap := 'max_per_month';
-            ELSIF o.seats_total - o.seats_taken - o.seats_held - off_used[oi]
-                  < v_seats[i] THEN
-                why := 'sold_out';
-            END IF;
-        END IF;
+        -- An accepted request of this batch is upcoming (its deadline
+        -- has not passed, and a deadline is never after the show).
+        SELECT count(*) FILTER (WHERE a_ben[g] = b.id AND a_offer[g] = o.id) > 0,
+               count(*) FILTER (WHERE a_ben[g] = b.id),
+               count(*) FILTER (WHERE a_ben[g] = b.id AND a_month[g] = mon)
+          INTO dup, up_count, mon_count
+          FROM generate_subscripts(a_item, 1) g;
+        SELECT c.why, c.cap INTO why, cap
+          FROM booking_check(b, o, v_seats[i], p_policy, 0, dup, up_count,
+                             mon_count, off_used[oi]) c;
         IF why IS NOT NULL THEN
             res[i] := jsonb_build_object('error', booking_refusal_error(why, cap, o,
                 o.seats_total - o.seats_taken - o.seats_held - off_used[oi], p_policy));

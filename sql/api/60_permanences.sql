@@ -611,7 +611,6 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     k text := p->>'idempotency_key';
-    prev jsonb;
     pm permanences;
     b beneficiaries;
     o offers;
@@ -621,18 +620,9 @@ DECLARE
     bk bookings;
     res jsonb;
 BEGIN
-    IF k IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('idem:' || u.id || ':' || k, 0));
-        SELECT result INTO prev FROM idempotency_keys
-         WHERE user_id = u.id AND key = k
-           AND method = 'permanence.claim' AND request = p - 'idempotency_key';
-        IF FOUND THEN
-            RETURN prev;
-        END IF;
-        IF EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = u.id AND key = k) THEN
-            PERFORM bad_param('idempotency_key',
-                'this idempotency_key was used for another request');
-        END IF;
+    res := idem_replay(u, k, 'permanence.claim', p - 'idempotency_key');
+    IF res IS NOT NULL THEN
+        RETURN res;
     END IF;
     -- FOR SHARE: claims run side by side; close and draw wait for them.
     pm := scope_permanence(u, (p->>'permanence_id')::bigint, 'share');
@@ -657,10 +647,7 @@ BEGIN
     PERFORM emit_seats_changed(o.id);
     res := booking_json(bk) || jsonb_build_object('permanence_id', pm.id,
                                                   'from_block', bk.block_seats);
-    IF k IS NOT NULL THEN
-        INSERT INTO idempotency_keys (user_id, key, method, request, result)
-        VALUES (u.id, k, 'permanence.claim', p - 'idempotency_key', res);
-    END IF;
+    PERFORM idem_store(u, k, 'permanence.claim', p - 'idempotency_key', res);
     PERFORM audit(u, 'permanence.claim', 'booking', bk.id,
                   jsonb_build_object('permanence_id', pm.id, 'offer_id', o.id,
                                      'seats', n, 'from_block', bk.block_seats), p_addr);
