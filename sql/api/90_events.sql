@@ -47,11 +47,14 @@ BEGIN
             p_data - 'description' - 'accessibility');
 END $$;
 
+-- PL/pgSQL: its query planned once a session, not at every call as a
+-- VOLATILE SQL function's would be (claims and the draw call it per offer).
 CREATE OR REPLACE FUNCTION core.emit_seats_changed(p_offer_id bigint) RETURNS void
-LANGUAGE sql AS $$
-    SELECT emit('offer.seats_changed', o.partner_id, NULL, offer_json(o))
-      FROM offers o WHERE o.id = p_offer_id;
-$$;
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL, offer_json(o))
+       FROM offers o WHERE o.id = p_offer_id;
+END $$;
 
 -- One read of the outbox by a daemon (daemon/events.c). p_after is the
 -- reader's position (NULL: start at the end, no backlog), p_settled the
