@@ -40,62 +40,64 @@ static const struct {
 	const char *name;
 	const char *help;
 } param_help[] = {
-    {"accessibility", "access for people with disabilities"},
-    {"category", "what kind of outing"},
-    {"city", "town"},
-    {"delivery", "how the tickets reach people"},
-    {"description", "a few lines about it"},
-    {"email", "e-mail address, the login"},
-    {"first_name", "given name"},
-    {"kind", "what kind of organisation"},
-    {"last_name", "family name"},
-    {"location", "where it takes place"},
-    {"name", "its name"},
-    {"postal_code", "where the person lives"},
-    {"role", "admin, partner staff or referent"},
-    {"state", "where it stands"},
-    {"status", "where it stands"},
-    {"title", "what people will see"},
-    {"token", "a session token"},
-    {"venue", "the hall or place"},
-    {"available_only", "only offers with seats left"},
-    {"beneficiary_id", "the person"},
-    {"birth_year", "year of birth"},
-    {"booking_deadline", "last time to book (default: 48 h before)"},
-    {"booking_id", "the booking"},
-    {"choices", "1 to 3 offer ids, best first"},
-    {"code", "ticket code (case, blanks and dashes do not matter; O is "
-	     "read as 0, I and L as 1)"},
-    {"consent", "the person agreed to the processing of this data"},
-    {"contact_email", "who to write to"},
-    {"count", "how many drop-ins"},
-    {"cursor", "where the previous page stopped"},
-    {"display_name", "name shown to others"},
-    {"end_time", "local end time"},
-    {"ends_at", "end time"},
-    {"entry_id", "the waiting-list entry"},
-    {"from", "from this time on"},
-    {"from_date", "first day of the series"},
-    {"group_by", "one row per"},
-    {"household_size", "people in the household"},
-    {"idempotency_key", "the same key twice books once"},
-    {"limit", "items per page (default 50, at most 500)"},
-    {"max_per_booking", "seats one booking may take (default 4)"},
-    {"nth", "1 to 5, or -1 for the last in the month"},
-    {"offer_id", "the offer"},
-    {"partner_id", "the partner"},
-    {"permanence_id", "the drop-in"},
-    {"query", "part of a name"},
-    {"reason", "why, for the people who booked"},
-    {"seats", "number of seats"},
-    {"start_time", "local start time"},
-    {"starts_at", "start time"},
-    {"structure_id", "the structure"},
-    {"territory", "area the structure serves"},
-    {"timezone", "IANA zone (default Europe/Paris)"},
-    {"to", "before this time"},
-    {"user_id", "the account"},
-    {"weekday", "day of the week"},
+    {"accessibility", N_("access for people with disabilities")},
+    {"category", N_("what kind of outing")},
+    {"city", N_("town")},
+    {"delivery", N_("how the tickets reach people")},
+    {"description", N_("a few lines about it")},
+    {"email", N_("e-mail address, the login")},
+    {"first_name", N_("given name")},
+    {"kind", N_("what kind of organisation")},
+    {"last_name", N_("family name")},
+    {"location", N_("where it takes place")},
+    {"name", N_("its name")},
+    {"postal_code", N_("where the person lives")},
+    {"role", N_("admin, partner staff or referent")},
+    {"state", N_("where it stands")},
+    {"status", N_("where it stands")},
+    {"title", N_("what people will see")},
+    {"token", N_("a session token")},
+    {"venue", N_("the hall or place")},
+    {"available_only", N_("only offers with seats left")},
+    {"beneficiary_id", N_("the person")},
+    {"birth_year", N_("year of birth")},
+    {"booking_deadline", N_("last time to book (default: 48 h before)")},
+    {"booking_id", N_("the booking")},
+    {"choices", N_("1 to 3 offer ids, best first")},
+    {"code", N_("ticket code (case, blanks and dashes do not matter; O is "
+	     "read as 0, I and L as 1)")},
+    {"consent", N_("the person agreed to the processing of this data")},
+    {"contact_email", N_("who to write to")},
+    {"count", N_("how many drop-ins")},
+    {"cursor", N_("where the previous page stopped")},
+    {"display_name", N_("name shown to others")},
+    {"end_time", N_("local end time")},
+    {"ends_at", N_("end time")},
+    {"entry_id", N_("the waiting-list entry")},
+    {"from", N_("from this time on")},
+    {"from_date", N_("first day of the series")},
+    {"group_by", N_("one row per")},
+    {"household_size", N_("people in the household")},
+    {"idempotency_key", N_("the same key twice books once")},
+    {"limit", N_("items per page (default 50, at most 500)")},
+    {"max_per_booking", N_("seats one booking may take (default 4)")},
+    {"nth", N_("1 to 5, or -1 for the last in the month")},
+    {"offer_id", N_("the offer")},
+    {"partner_id", N_("the partner")},
+    {"permanence_id", N_("the drop-in")},
+    {"query", N_("part of a name")},
+    {"reason", N_("why, for the people who booked")},
+    {"seats", N_("number of seats")},
+    {"start_time", N_("local start time")},
+    {"starts_at", N_("start time")},
+    {"structure_id", N_("the structure")},
+    {"territory", N_("area the structure serves")},
+    {"timezone", N_("IANA zone (default Europe/Paris)")},
+    {"to", N_("before this time")},
+    {"user_id", N_("the account")},
+    {"weekday", N_("day of the week")},
+    {"address", N_("the venue's street address, shown on vouchers")},
+    {"notes", N_("what to know or bring, shown to the public")},
 };
 
 const char *
@@ -191,7 +193,7 @@ cli_params_parse(const char *spec, struct cli_param *out, size_t max, size_t *n)
 		e = s + strcspn(s, " ");
 		if (*n >= max ||
 		    parse_word(s, (size_t)(e - s), &out[*n]) != 0) {
-			cli_warnx("internal error: bad param spec '%.*s'",
+			cli_warnx(_("internal error: bad param spec '%.*s'"),
 				  (int)(e - s), s);
 			return -1;
 		}
@@ -351,33 +353,33 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 	case CP_INT:
 		if (parse_ll(s, &v))
 			return json_integer(v);
-		cli_warnx("%s: %s wants a whole number, not '%s'", cli->words,
+		cli_warnx(_("%s: %s wants a whole number, not '%s'"), cli->words,
 			  flag, s);
 		return NULL;
 	case CP_ID:
 		if (parse_ll(s, &v) && v >= 1)
 			return json_integer(v);
-		cli_warnx("%s: %s wants an id (a number from 1), not '%s'",
+		cli_warnx(_("%s: %s wants an id (a number from 1), not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_BOOL:
 		if (parse_bool(s, &b) == 0)
 			return json_boolean(b);
-		cli_warnx("%s: %s wants true or false, not '%s'", cli->words,
+		cli_warnx(_("%s: %s wants true or false, not '%s'"), cli->words,
 			  flag, s);
 		return NULL;
 	case CP_TIME:
 		if (cli_time_input(s, buf, sizeof buf))
 			return json_string(buf);
-		cli_warnx("%s: %s wants a time like 2025-06-14T20:30:00+02:00 "
-			  "or 2025-06-14 20:30 (local), not '%s'",
+		cli_warnx(_("%s: %s wants a time like 2025-06-14T20:30:00+02:00 "
+			  "or 2025-06-14 20:30 (local), not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_IDS:
 		if ((j = ids_value(s)) != NULL)
 			return j;
-		cli_warnx("%s: %s wants ids separated by commas (4,9,12), "
-			  "not '%s'",
+		cli_warnx(_("%s: %s wants ids separated by commas (4,9,12), "
+			  "not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_TICKET:
@@ -393,17 +395,17 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 		j = p->type == CP_ENUM ? enum_value(p, s) : enums_value(p, s);
 		if (j != NULL)
 			return j;
-		fprintf(stderr, "strapontin: %s: %s wants %s", cli->words, flag,
+		fprintf(stderr, _("strapontin: %s: %s wants %s"), cli->words, flag,
 			p->type == CP_ENUM ? "one of"
 					   : "some of (a,b), or all:");
 		for (i = 0; p->choices[i] != NULL; i++)
 			fprintf(stderr, "%s %s", i ? "," : "", p->choices[i]);
-		fprintf(stderr, "; not '%s'\n", s);
+		fprintf(stderr, _("; not '%s'\n"), s);
 		return NULL;
 	default:
 		if ((j = json_string(s)) != NULL)
 			return j;
-		cli_warnx("%s: %s is not valid UTF-8", cli->words, flag);
+		cli_warnx(_("%s: %s is not valid UTF-8"), cli->words, flag);
 		return NULL;
 	}
 }
@@ -461,7 +463,7 @@ set_param(struct cli *cli, json_t *params, const struct cli_param *p,
 
 	if (json_object_get(params, p->name) != NULL) {
 		flag_name(p->name, flag, sizeof flag);
-		cli_warnx("%s: %s given twice", cli->words, flag);
+		cli_warnx(_("%s: %s given twice"), cli->words, flag);
 		return EXIT_USAGE;
 	}
 	if ((v = param_value(cli, p, value)) == NULL)
@@ -511,18 +513,18 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			nl = eq ? (size_t)(eq - name) : strlen(name);
 			p = find_param(ps, n, name, nl);
 			if (p == NULL) {
-				cli_warnx("%s: unknown option --%.*s (see "
-					  "'strapontin %s --help')",
+				cli_warnx(_("%s: unknown option --%.*s (see "
+					  "'strapontin %s --help')"),
 					  cli->words, (int)nl, name,
 					  cli->words);
 				goto usage;
 			}
 			flag_name(p->name, flag, sizeof flag);
 			if (p->secret) {
-				cli_warnx("%s: %s is never taken from the "
+				cli_warnx(_("%s: %s is never taken from the "
 					  "command line, where others could "
 					  "see it: it is asked for, or read "
-					  "from standard input",
+					  "from standard input"),
 					  cli->words, flag);
 				goto usage;
 			}
@@ -538,7 +540,7 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			else if (k + 1 < argc)
 				value = argv[++k];
 			else {
-				cli_warnx("%s: %s needs a value", cli->words,
+				cli_warnx(_("%s: %s needs a value"), cli->words,
 					  flag);
 				goto usage;
 			}
@@ -547,21 +549,21 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			continue;
 		}
 		if (options && looks_like_flag(a)) {
-			cli_warnx("%s: unknown option %s (see 'strapontin %s "
-				  "--help')",
+			cli_warnx(_("%s: unknown option %s (see 'strapontin %s "
+				  "--help')"),
 				  cli->words, a, cli->words);
 			goto usage;
 		}
 		if (cmd->positional == NULL || positional_done) {
-			cli_warnx("%s: unexpected argument '%s' (see "
-				  "'strapontin %s --help')",
+			cli_warnx(_("%s: unexpected argument '%s' (see "
+				  "'strapontin %s --help')"),
 				  cli->words, a, cli->words);
 			goto usage;
 		}
 		positional_done = true;
 		p = find_param(ps, n, cmd->positional, strlen(cmd->positional));
 		if (p == NULL) {
-			cli_warnx("internal error: %s: no param %s", cli->words,
+			cli_warnx(_("internal error: %s: no param %s"), cli->words,
 				  cmd->positional);
 			goto usage;
 		}
@@ -575,11 +577,11 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 		flag_name(ps[i].name, flag, sizeof flag);
 		if (cmd->positional != NULL &&
 		    strcmp(cmd->positional, ps[i].name) == 0)
-			cli_warnx("%s: which %s? give it first or as %s",
+			cli_warnx(_("%s: which %s? give it first or as %s"),
 				  cli->words, ps[i].name, flag);
 		else
-			cli_warnx("%s: %s is required (see 'strapontin %s "
-				  "--help')",
+			cli_warnx(_("%s: %s is required (see 'strapontin %s "
+				  "--help')"),
 				  cli->words, flag, cli->words);
 		goto usage;
 	}
@@ -612,7 +614,7 @@ cli_params_generic(struct cli *cli, int argc, char **argv, json_t **params)
 		if (output_flag(cli, argv[k]))
 			continue;
 		if (strncmp(argv[k], "--", 2) != 0 || argv[k][2] == '\0') {
-			cli_warnx("call: expected --field value, not '%s'",
+			cli_warnx(_("call: expected --field value, not '%s'"),
 				  argv[k]);
 			goto fail;
 		}
@@ -623,24 +625,24 @@ cli_params_generic(struct cli *cli, int argc, char **argv, json_t **params)
 		} else {
 			kl = strlen(name);
 			if (k + 1 >= argc) {
-				cli_warnx("call: --%s needs a value", name);
+				cli_warnx(_("call: --%s needs a value"), name);
 				goto fail;
 			}
 			value = argv[++k];
 		}
 		if (kl == 0 || kl >= sizeof key) {
-			cli_warnx("call: bad field name '%s'", argv[k]);
+			cli_warnx(_("call: bad field name '%s'"), argv[k]);
 			goto fail;
 		}
 		for (i = 0; i < kl; i++)
 			key[i] = name[i] == '-' ? '_' : name[i];
 		key[kl] = '\0';
 		if (json_object_get(p, key) != NULL) {
-			cli_warnx("call: field %s given twice", key);
+			cli_warnx(_("call: field %s given twice"), key);
 			goto fail;
 		}
 		if ((v = generic_value(value)) == NULL) {
-			cli_warnx("call: --%s: value is not valid UTF-8", key);
+			cli_warnx(_("call: --%s: value is not valid UTF-8"), key);
 			goto fail;
 		}
 		json_object_set_new(p, key, v);
@@ -745,11 +747,11 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 	if (optional)
 		snprintf(line + strlen(line), sizeof line - strlen(line),
 			 " [options]");
-	fputs("usage: ", f);
+	fputs(_("usage: "), f);
 	print_wrapped(f, line, 7, 7);
-	fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "\n%s", _(cmd->help));
 	if (cmd->method != NULL)
-		fprintf(f, " (method %s)", cmd->method);
+		fprintf(f, _(" (method %s)"), cmd->method);
 	fprintf(f, ".\n");
 	if (n > 0)
 		fprintf(f, "\n");
@@ -758,8 +760,8 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 		if (ps[i].secret) {
 			snprintf(left, sizeof left, "%.40s", ps[i].name);
 			desc_add(desc, sizeof desc,
-				 "asked for on the terminal, or read from "
-				 "standard input; never a flag");
+				 _("asked for on the terminal, or read from "
+				 "standard input; never a flag"));
 		} else {
 			flag_name(ps[i].name, flag, sizeof flag);
 			if (cmd->positional &&
@@ -770,16 +772,16 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 				snprintf(left, sizeof left, "%s %s", flag,
 					 ptype_meta(&ps[i]));
 			if (ps[i].required)
-				desc_add(desc, sizeof desc, "required");
+				desc_add(desc, sizeof desc, _("required"));
 			if ((h = help_of(ps[i].name)) != NULL)
-				desc_add(desc, sizeof desc, h);
+				desc_add(desc, sizeof desc, _(h));
 			if (ps[i].type == CP_ENUM || ps[i].type == CP_ENUMS) {
 				char list[400];
 
 				snprintf(list, sizeof list, "%s",
 					 ps[i].type == CP_ENUM
-					     ? "one of:"
-					     : "'all', or some of (a,b):");
+					     ? _("one of:")
+					     : _("'all', or some of (a,b):"));
 
 				for (j = 0; ps[i].choices[j] != NULL; j++)
 					snprintf(list + strlen(list),
@@ -789,7 +791,7 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 				desc_add(desc, sizeof desc, list);
 			}
 			if (ps[i].nullable)
-				desc_add(desc, sizeof desc, "'null' clears it");
+				desc_add(desc, sizeof desc, _("'null' clears it"));
 		}
 		w = fprintf(f, "  %s", left);
 		if (w > 27)
@@ -802,11 +804,11 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 			any_time = true;
 	}
 	if (any_time)
-		fprintf(f, "\nTIME is RFC 3339 (2025-06-14T20:30:00+02:00, "
+		fprintf(f, _("\nTIME is RFC 3339 (2025-06-14T20:30:00+02:00, "
 			   "2025-06-14T18:30:00Z) or a local\n"
 			   "time: '2025-06-14 20:30', 2025-06-14 (midnight), "
-			   "now, today, tomorrow.\n");
-	fprintf(f, "\noutput: --json (the result, exactly)%s\n",
+			   "now, today, tomorrow.\n"));
+	fprintf(f, _("\noutput: --json (the result, exactly)%s\n"),
 		cmd->flags & CMD_LIST
 		    ? ", --csv (a header row, then a row per\n"
 		      "item), --all (every page, not only the first)"
@@ -948,15 +950,10 @@ cli_time_input(const char *s, char *out, size_t outlen)
 const char *
 cli_time_local(const char *rfc3339, bool with_zone, char *buf, size_t len)
 {
-	struct tm tm;
 	time_t t;
 
 	if (!cli_time_parse(rfc3339, &t))
 		return rfc3339;
-	localtime_r(&t, &tm);
-	if (strftime(buf, len,
-		     with_zone ? "%Y-%m-%d %H:%M %Z" : "%Y-%m-%d %H:%M",
-		     &tm) == 0)
-		return rfc3339;
-	return buf;
+	cli_time_words(t, with_zone, buf, len);
+	return buf[0] != '\0' ? buf : rfc3339;
 }

@@ -73,86 +73,74 @@ cli_enum_values(const char *name)
 	" title" R " category:category" R " venue" R " city" R                 \
 	" starts_at:time" R " ends_at:time? max_per_booking:int"               \
 	" booking_deadline:time delivery:delivery description:text?"           \
-	" accessibility:text?"
+	" accessibility:text? address?"
 #define PERSON_FIELDS " birth_year:int? household_size:int? postal_code?"
-#define PLACE " title location structure_id"
+#define PLACE " title location notes:text structure_id"
 
 /* clang-format off */
 const struct cli_command cli_commands[] = {
 /* noun verb method positional params view flags fn help */
-{"ping", NULL, "system.ping", NULL, "", NULL, CMD_ANON, cli_cmd_ping, "check that the server answers"},
-{"version", NULL, "system.version", NULL, "", NULL, CMD_ANON, cli_cmd_version, "server and client versions"},
-{"health", NULL, "system.health", NULL, "", NULL, CMD_ANON, cli_cmd_health, "database state and counters"},
-{"login", NULL, "auth.login", "email", "email:email! password*!", NULL, CMD_ANON | CMD_SECRET, cli_cmd_login, "log in (password prompted) and keep the session"},
-{"logout", NULL, "auth.logout", NULL, "", NULL, 0, cli_cmd_logout, "end the session and forget it"},
-{"whoami", NULL, "auth.whoami", NULL, "", &view_whoami, 0, cli_cmd_whoami, "who the saved session belongs to"},
-{"call", NULL, NULL, NULL, "", NULL, 0, cli_cmd_call, "call any method: call METHOD '{json}' or --field value"},
-
-{"system", "ping", "system.ping", NULL, "", NULL, CMD_ANON, cli_cmd_ping, "check that the server answers"},
-{"system", "version", "system.version", NULL, "", NULL, CMD_ANON, cli_cmd_version, "server and client versions"},
-{"system", "health", "system.health", NULL, "", NULL, CMD_ANON, cli_cmd_health, "database state and counters"},
-
-{"auth", "login", "auth.login", "email", "email:email! password*!", NULL, CMD_ANON | CMD_SECRET, cli_cmd_login, "log in (password prompted) and keep the session"},
-{"auth", "logout", "auth.logout", NULL, "", NULL, 0, cli_cmd_logout, "end the session and forget it"},
-{"auth", "whoami", "auth.whoami", NULL, "", &view_whoami, 0, cli_cmd_whoami, "who the saved session belongs to"},
-{"auth", "resume", "auth.resume", NULL, "token*!", &view_whoami, CMD_ANON | CMD_SECRET, NULL, "check a token (asked for): whose it is"},
-{"auth", "change-password", "auth.change_password", NULL, "old_password*! new_password*!", NULL, CMD_SECRET, cli_cmd_password, "change your password (prompted)"},
-
-{"partner", "create", "partner.create", NULL, "name! kind:partner_kind! city! contact_email:email", &view_partner, 0, NULL, "add a cultural partner"},
-{"partner", "list", "partner.list", NULL, LIST, &view_partners, CMD_LIST, NULL, "list the partners"},
-
-{"structure", "create", "structure.create", NULL, "name! kind:structure_kind! territory! city! timezone", &view_structure, 0, NULL, "add a social structure"},
-{"structure", "list", "structure.list", NULL, LIST, &view_structures, CMD_LIST, NULL, "list the structures"},
-
-{"user", "create", "user.create", "email", "email:email! display_name! role:role! password*! partner_id structure_id", &view_user, CMD_SECRET, NULL, "add an account (password prompted)"},
-{"user", "list", "user.list", NULL, "role:role" LIST, &view_users, CMD_LIST, NULL, "list the accounts"},
-{"user", "disable", "user.disable", "user_id", "user_id!", &view_user, 0, NULL, "disable an account and end its sessions"},
-
-{"offer", "publish", "offer.publish", NULL, OFFER_FIELDS("!") " seats:int! partner_id", &view_offer, 0, NULL, "publish an offer of donated seats"},
-{"offer", "update", "offer.update", "offer_id", "offer_id!" OFFER_FIELDS(""), &view_offer, 0, NULL, "change an offer (not its seats)"},
-{"offer", "set-seats", "offer.set_seats", "offer_id", "offer_id! seats:int!", &view_offer, 0, NULL, "change the number of seats"},
-{"offer", "cancel", "offer.cancel", "offer_id", "offer_id! reason!", &view_offer, 0, NULL, "cancel an offer and its bookings"},
-{"offer", "list", "offer.list", NULL, "from:time to:time category:category city partner_id available_only:bool" LIST, &view_offers, CMD_LIST, NULL, "list offers"},
-{"offer", "get", "offer.get", "offer_id", "offer_id!", &view_offer, 0, NULL, "show one offer"},
-{"offer", "guest-list", "offer.guest_list", "offer_id", "offer_id!", &view_guest_list, CMD_LIST, NULL, "who is expected at the door"},
-{"offer", "close-attendance", "offer.close_attendance", "offer_id", "offer_id!", &view_attendance, 0, NULL, "mark who did not come as no-show"},
-
-{"beneficiary", "create", "beneficiary.create", NULL, "first_name! last_name!" PERSON_FIELDS " consent:bool! structure_id", &view_beneficiary, 0, NULL, "add a person (with their consent)"},
-{"beneficiary", "list", "beneficiary.list", NULL, "query structure_id" LIST, &view_beneficiaries, CMD_LIST, NULL, "list or search the people followed"},
-{"beneficiary", "get", "beneficiary.get", "beneficiary_id", "beneficiary_id!", &view_beneficiary, 0, NULL, "show a person, outings and upcoming bookings"},
-{"beneficiary", "update", "beneficiary.update", "beneficiary_id", "beneficiary_id! first_name last_name" PERSON_FIELDS, &view_beneficiary, 0, NULL, "change a person's details"},
-{"beneficiary", "erase", "beneficiary.erase", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, "erase a person's data for good"},
-{"beneficiary", "export", "beneficiary.export", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, "everything held about a person"},
-
-{"booking", "create", "booking.create", NULL, "offer_id! beneficiary_id! seats:int! idempotency_key", &view_booking, 0, NULL, "book seats for a person"},
-{"booking", "cancel", "booking.cancel", "booking_id", "booking_id!", &view_booking, 0, NULL, "cancel a booking, freeing its seats"},
-{"booking", "list", "booking.list", NULL, "beneficiary_id offer_id status:booking_status from:time to:time" LIST, &view_bookings, CMD_LIST, NULL, "list bookings"},
-{"booking", "get", "booking.get", "booking_id", "booking_id!", &view_booking, 0, NULL, "show one booking"},
-
-{"waitlist", "join", "waitlist.join", NULL, "offer_id! beneficiary_id! seats:int!", &view_waitlist, 0, NULL, "wait for seats of a full offer"},
-{"waitlist", "leave", "waitlist.leave", "entry_id", "entry_id!", &view_waitlist, 0, NULL, "leave a waiting list"},
-{"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, "list waiting-list entries"},
-{"waitlist", "accept", "waitlist.accept", "entry_id", "entry_id!", &view_booking, 0, NULL, "take the seats offered to an entry"},
-
-{"ticket", "check-in", "ticket.check_in", "code", "code:ticket!", &view_checkin, 0, NULL, "check a ticket code in at the door"},
-
-{"audit", "list", "audit.list", NULL, "from:time to:time user_id" LIST, &view_audit, CMD_LIST, NULL, "who changed what, when"},
-
-{"permanence", "schedule", "permanence.schedule", NULL, "starts_at:time! ends_at:time!" PLACE, &view_permanence, 0, NULL, "schedule one drop-in"},
-{"permanence", "schedule-series", "permanence.schedule_series", NULL, "weekday:weekday! nth:int! start_time:hhmm! end_time:hhmm! from_date:date! count:int!" PLACE, &view_permanences, CMD_LIST, NULL, "schedule a monthly series (e.g. every 2nd tuesday)"},
-{"permanence", "list", "permanence.list", NULL, "from:time to:time structure_id state:permanence_state" LIST, &view_permanences, CMD_LIST, NULL, "list drop-ins"},
-{"permanence", "get", "permanence.get", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "show a drop-in: blocks, wishes, draw"},
-{"permanence", "reserve-block", "permanence.reserve_block", "permanence_id", "permanence_id! offer_id! seats:int!", &view_permanence, 0, NULL, "set seats of an offer aside for a drop-in"},
-{"permanence", "release-block", "permanence.release_block", "permanence_id", "permanence_id! offer_id! seats:int", &view_permanence, 0, NULL, "give set-aside seats back"},
-{"permanence", "open", "permanence.open", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "open a drop-in: wishes and claims"},
-{"permanence", "close", "permanence.close", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "close a drop-in, unclaimed seats back"},
-{"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int!", NULL, 0, NULL, "record a person's 1 to 3 choices"},
-{"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id!", &view_draw, CMD_LIST, NULL, "share the seats out fairly"},
-{"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, "book at the desk, first come first served"},
-
-{"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, "seats offered, booked, used"},
-
-{"events", "subscribe", "events.subscribe", NULL, "topics:event_topic[]!", NULL, 0, cli_cmd_events, "print live events until interrupted"},
+{"ping", NULL, "system.ping", NULL, "", NULL, CMD_ANON, cli_cmd_ping, N_("check that the server answers")},
+{"version", NULL, "system.version", NULL, "", NULL, CMD_ANON, cli_cmd_version, N_("server and client versions")},
+{"health", NULL, "system.health", NULL, "", NULL, CMD_ANON, cli_cmd_health, N_("database state and counters")},
+{"login", NULL, "auth.login", "email", "email:email! password*!", NULL, CMD_ANON | CMD_SECRET, cli_cmd_login, N_("log in (password prompted) and keep the session")},
+{"logout", NULL, "auth.logout", NULL, "", NULL, 0, cli_cmd_logout, N_("end the session and forget it")},
+{"whoami", NULL, "auth.whoami", NULL, "", &view_whoami, 0, cli_cmd_whoami, N_("who the saved session belongs to")},
+{"call", NULL, NULL, NULL, "", NULL, 0, cli_cmd_call, N_("call any method: call METHOD '{json}' or --field value")},
+{"system", "ping", "system.ping", NULL, "", NULL, CMD_ANON, cli_cmd_ping, N_("check that the server answers")},
+{"system", "version", "system.version", NULL, "", NULL, CMD_ANON, cli_cmd_version, N_("server and client versions")},
+{"system", "health", "system.health", NULL, "", NULL, CMD_ANON, cli_cmd_health, N_("database state and counters")},
+{"auth", "login", "auth.login", "email", "email:email! password*!", NULL, CMD_ANON | CMD_SECRET, cli_cmd_login, N_("log in (password prompted) and keep the session")},
+{"auth", "logout", "auth.logout", NULL, "", NULL, 0, cli_cmd_logout, N_("end the session and forget it")},
+{"auth", "whoami", "auth.whoami", NULL, "", &view_whoami, 0, cli_cmd_whoami, N_("who the saved session belongs to")},
+{"auth", "resume", "auth.resume", NULL, "token*!", &view_whoami, CMD_ANON | CMD_SECRET, NULL, N_("check a token (asked for): whose it is")},
+{"auth", "change-password", "auth.change_password", NULL, "old_password*! new_password*!", NULL, CMD_SECRET, cli_cmd_password, N_("change your password (prompted)")},
+{"partner", "create", "partner.create", NULL, "name! kind:partner_kind! city! contact_email:email", &view_partner, 0, NULL, N_("add a cultural partner")},
+{"partner", "list", "partner.list", NULL, LIST, &view_partners, CMD_LIST, NULL, N_("list the partners")},
+{"structure", "create", "structure.create", NULL, "name! kind:structure_kind! territory! city! timezone", &view_structure, 0, NULL, N_("add a social structure")},
+{"structure", "list", "structure.list", NULL, LIST, &view_structures, CMD_LIST, NULL, N_("list the structures")},
+{"user", "create", "user.create", "email", "email:email! display_name! role:role! password*! partner_id structure_id", &view_user, CMD_SECRET, NULL, N_("add an account (password prompted)")},
+{"user", "list", "user.list", NULL, "role:role" LIST, &view_users, CMD_LIST, NULL, N_("list the accounts")},
+{"user", "disable", "user.disable", "user_id", "user_id!", &view_user, 0, NULL, N_("disable an account and end its sessions")},
+{"offer", "publish", "offer.publish", NULL, OFFER_FIELDS("!") " seats:int! partner_id", &view_offer, 0, NULL, N_("publish an offer of donated seats")},
+{"offer", "update", "offer.update", "offer_id", "offer_id!" OFFER_FIELDS(""), &view_offer, 0, NULL, N_("change an offer (not its seats)")},
+{"offer", "set-seats", "offer.set_seats", "offer_id", "offer_id! seats:int!", &view_offer, 0, NULL, N_("change the number of seats")},
+{"offer", "cancel", "offer.cancel", "offer_id", "offer_id! reason!", &view_offer, 0, NULL, N_("cancel an offer and its bookings")},
+{"offer", "list", "offer.list", NULL, "from:time to:time category:category city partner_id available_only:bool" LIST, &view_offers, CMD_LIST, NULL, N_("list offers")},
+{"offer", "get", "offer.get", "offer_id", "offer_id!", &view_offer, 0, NULL, N_("show one offer")},
+{"offer", "guest-list", "offer.guest_list", "offer_id", "offer_id!", &view_guest_list, CMD_LIST, NULL, N_("who is expected at the door")},
+{"offer", "close-attendance", "offer.close_attendance", "offer_id", "offer_id!", &view_attendance, 0, NULL, N_("mark who did not come as no-show")},
+{"beneficiary", "create", "beneficiary.create", NULL, "first_name! last_name!" PERSON_FIELDS " consent:bool! structure_id", &view_beneficiary, 0, NULL, N_("add a person (with their consent)")},
+{"beneficiary", "list", "beneficiary.list", NULL, "query structure_id" LIST, &view_beneficiaries, CMD_LIST, NULL, N_("list or search the people followed")},
+{"beneficiary", "get", "beneficiary.get", "beneficiary_id", "beneficiary_id!", &view_beneficiary, 0, NULL, N_("show a person, outings and upcoming bookings")},
+{"beneficiary", "update", "beneficiary.update", "beneficiary_id", "beneficiary_id! first_name last_name" PERSON_FIELDS, &view_beneficiary, 0, NULL, N_("change a person's details")},
+{"beneficiary", "erase", "beneficiary.erase", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("erase a person's data for good")},
+{"beneficiary", "export", "beneficiary.export", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("everything held about a person")},
+{"booking", "create", "booking.create", NULL, "offer_id! beneficiary_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book seats for a person")},
+{"booking", "cancel", "booking.cancel", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("cancel a booking, freeing its seats")},
+{"booking", "list", "booking.list", NULL, "beneficiary_id offer_id status:booking_status from:time to:time" LIST, &view_bookings, CMD_LIST, NULL, N_("list bookings")},
+{"booking", "get", "booking.get", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("show one booking")},
+{"waitlist", "join", "waitlist.join", NULL, "offer_id! beneficiary_id! seats:int!", &view_waitlist, 0, NULL, N_("wait for seats of a full offer")},
+{"waitlist", "leave", "waitlist.leave", "entry_id", "entry_id!", &view_waitlist, 0, NULL, N_("leave a waiting list")},
+{"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, N_("list waiting-list entries")},
+{"waitlist", "accept", "waitlist.accept", "entry_id", "entry_id!", &view_booking, 0, NULL, N_("take the seats offered to an entry")},
+{"ticket", "check-in", "ticket.check_in", "code", "code:ticket!", &view_checkin, 0, NULL, N_("check a ticket code in at the door")},
+{"voucher", "get", "voucher.get", "code", "code!", NULL, CMD_ANON, NULL, N_("what the holder of a ticket code sees (no login)")},
+{"audit", "list", "audit.list", NULL, "from:time to:time user_id" LIST, &view_audit, CMD_LIST, NULL, N_("who changed what, when")},
+{"permanence", "schedule", "permanence.schedule", NULL, "starts_at:time! ends_at:time!" PLACE, &view_permanence, 0, NULL, N_("schedule one drop-in")},
+{"permanence", "schedule-series", "permanence.schedule_series", NULL, "weekday:weekday! nth:int! start_time:hhmm! end_time:hhmm! from_date:date! count:int!" PLACE, &view_permanences, CMD_LIST, NULL, N_("schedule a monthly series (e.g. every 2nd tuesday)")},
+{"permanence", "list", "permanence.list", NULL, "from:time to:time structure_id state:permanence_state" LIST, &view_permanences, CMD_LIST, NULL, N_("list drop-ins")},
+{"permanence", "get", "permanence.get", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, N_("show a drop-in: blocks, wishes, draw")},
+{"permanence", "reserve-block", "permanence.reserve_block", "permanence_id", "permanence_id! offer_id! seats:int!", &view_permanence, 0, NULL, N_("set seats of an offer aside for a drop-in")},
+{"permanence", "release-block", "permanence.release_block", "permanence_id", "permanence_id! offer_id! seats:int", &view_permanence, 0, NULL, N_("give set-aside seats back")},
+{"permanence", "open", "permanence.open", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, N_("open a drop-in: wishes and claims")},
+{"permanence", "close", "permanence.close", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, N_("close a drop-in, unclaimed seats back")},
+{"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int!", NULL, 0, NULL, N_("record a person's 1 to 3 choices")},
+{"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id!", &view_draw, CMD_LIST, NULL, N_("share the seats out fairly")},
+{"permanence", "public-list", "permanence.public_list", "structure_id", "structure_id!", NULL, CMD_ANON, NULL, N_("a structure's upcoming drop-ins, as the public page shows them (no login)")},
+{"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book at the desk, first come first served")},
+{"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, N_("seats offered, booked, used")},
+{"events", "subscribe", "events.subscribe", NULL, "topics:event_topic[]!", NULL, 0, cli_cmd_events, N_("print live events until interrupted")},
 };
 /* clang-format on */
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
@@ -161,20 +149,21 @@ static const struct {
 	const char *noun;
 	const char *help;
 } nouns[] = {
-    {"system", "is the server there"},
-    {"auth", "sessions and passwords"},
-    {"partner", "cultural partners, who donate seats (admin)"},
-    {"structure", "social structures, whose referents book (admin)"},
-    {"user", "accounts (admin)"},
-    {"offer", "dated events with donated seats"},
-    {"beneficiary", "the people a structure follows"},
-    {"booking", "seats held for a person"},
-    {"waitlist", "waiting for seats of full offers"},
-    {"ticket", "check-in at the door"},
-    {"permanence", "drop-ins: blocks of seats, wishes, the draw"},
-    {"report", "what was given and used"},
-    {"audit", "the log of changes (admin)"},
-    {"events", "live news of offers, bookings, waiting lists"},
+    {"system", N_("is the server there")},
+    {"auth", N_("sessions and passwords")},
+    {"partner", N_("cultural partners, who donate seats (admin)")},
+    {"structure", N_("social structures, whose referents book (admin)")},
+    {"user", N_("accounts (admin)")},
+    {"offer", N_("dated events with donated seats")},
+    {"beneficiary", N_("the people a structure follows")},
+    {"booking", N_("seats held for a person")},
+    {"waitlist", N_("waiting for seats of full offers")},
+    {"ticket", N_("check-in at the door")},
+    {"voucher", N_("a ticket as its holder sees it (no login)")},
+    {"permanence", N_("drop-ins: blocks of seats, wishes, the draw")},
+    {"report", N_("what was given and used")},
+    {"audit", N_("the log of changes (admin)")},
+    {"events", N_("live news of offers, bookings, waiting lists")},
 };
 
 const char *const *
