@@ -528,7 +528,7 @@ static void
 h_events(struct http_exchange *x, const char *topics, const char *token,
     void *arg)
 {
-	json_t *list = json_array(), *msg;
+	json_t *list, *msg;
 	const char *p = topics;
 	size_t n;
 	char *text;
@@ -538,6 +538,7 @@ h_events(struct http_exchange *x, const char *topics, const char *token,
 		    "first.");
 		return;
 	}
+	list = json_array();
 	while (*p != '\0') {
 		n = strcspn(p, ",");
 		if (n > 0)
