@@ -130,9 +130,11 @@ function summary({ pm, reload }, others) {
 	if (pm.state !== 'closed')
 		actions.append(act(t('desk.close'), 'close', 'permanence.close',
 			t('desk.close_confirm'), 'danger'));
-	const choose = others.length > 1 ? el('nav', { 'aria-label': t('desk.others') },
+	// The next few others, to switch to another day.
+	const near = others.filter(p => p.id !== pm.id && p.state !== 'closed').slice(0, 3);
+	const choose = near.length ? el('nav', { 'aria-label': t('desk.others') },
 		el('h3', {}, t('desk.others')),
-		el('ul', {}, others.map(p => el('li', {},
+		el('ul', {}, near.map(p => el('li', {},
 			p.id === pm.id ? el('strong', { 'aria-current': 'page' }, fmt.range(p.starts_at, p.ends_at, p.timezone))
 				: el('a', { href: '#/desk/' + p.id }, fmt.range(p.starts_at, p.ends_at, p.timezone)),
 			' – ', t('state.' + p.state))))) : null;
