@@ -117,3 +117,8 @@ export function addMonths(day, n) {
 	const d = new Date(Date.UTC(y, m - 1 + n, 1));
 	return d.toISOString().slice(0, 10);
 }
+
+export function addDays(day, n) {
+	const [y, m, d] = day.split('-').map(Number);
+	return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+}
