@@ -25,6 +25,8 @@ function offerFields(o, isNew) {
 	    f('category', { required: true, options: CATEGORIES.map((c) =>
 		[c, t(`cat.${c}`)]) }),
 	    f('venue', { required: true, attrs: { maxlength: 200, value: v('venue') } }),
+	    f('address', { hint: t('partner.h.address'),
+		attrs: { maxlength: 300, value: v('address'), autocomplete: 'off' } }),
 	    f('city', { required: true, attrs: { maxlength: 200, value: v('city') } }),
 	    f('starts_at', { type: 'datetime-local', required: true,
 		hint: t('partner.h.paris'),
@@ -64,6 +66,7 @@ function offerParams(data, before) {
 	p.title = text('title');
 	p.category = data.get('category');
 	p.venue = text('venue');
+	p.address = text('address') || null;
 	p.city = text('city');
 	p.starts_at = fromLocalInput(data.get('starts_at'));
 	p.ends_at = fromLocalInput(data.get('ends_at'));
@@ -77,7 +80,7 @@ function offerParams(data, before) {
 	p.description = text('description') || null;
 	p.accessibility = text('accessibility') || null;
 	if (!before) {
-		for (const k of ['ends_at', 'description', 'accessibility'])
+		for (const k of ['ends_at', 'address', 'description', 'accessibility'])
 			if (p[k] === null)
 				delete p[k];
 		return p;
