@@ -30,13 +30,18 @@ function directoryPage({ route, title, formTitle, fields, create, load,
 		route,
 		roles: ['admin'],
 		title,
-		async render(root, ctx) {
+		async render(root) {
 			const list = el('div', {}, loading());
 			const form = el('form', { novalidate: true,
 			    'data-test': `${test}-form` }, await fields(),
 			    el('div', { class: 'actions' }, el('button', {
 				type: 'submit', class: 'primary',
 				'data-test': `${test}-submit` }, t('admin.create'))));
+			// A reset puts selects back without a change event:
+			// send one, so that what depends on them follows.
+			form.addEventListener('reset', () => setTimeout(() =>
+			    form.querySelectorAll('select').forEach((x) =>
+				x.dispatchEvent(new Event('change')))));
 			const details = el('details', { class: 'publish' },
 			    el('summary', {}, t(formTitle)), form);
 			root.append(el('h1', {}, t(title)), details, list);
@@ -58,7 +63,6 @@ function directoryPage({ route, title, formTitle, fields, create, load,
 				form.reset();
 				await reload();
 			});
-			void ctx;
 			await reload();
 		},
 	};

@@ -8,6 +8,16 @@ import { el, clear, field, loading, failure } from '../../ui.js';
 import * as fmt from '../../fmt.js';
 import { submitWith, listAll, ZONE } from '../venue.js';
 
+// {"seats": 12} → 'seats: 12'; ids and counts only (docs/roles.md).
+function summary(v) {
+	if (v === null || v === undefined)
+		return '';
+	if (typeof v !== 'object')
+		return String(v);
+	return Object.entries(v).map(([k, x]) =>
+	    `${k}: ${typeof x === 'object' ? JSON.stringify(x) : x}`).join(', ');
+}
+
 export const adminAudit = {
 	route: '/admin/audit',
 	roles: ['admin'],
@@ -55,8 +65,7 @@ export const adminAudit = {
 				: t('admin.audit.daemon')),
 			    el('td', { class: 'mono' }, a.method),
 			    el('td', {}, a.object_type ? `${a.object_type} #${a.object_id}` : ''),
-			    el('td', { class: 'mono' }, a.summary &&
-				Object.keys(a.summary).length ? JSON.stringify(a.summary) : ''),
+			    el('td', { class: 'mono' }, summary(a.summary)),
 			    el('td', { class: 'mono' }, a.client_addr || ''));
 		}
 		async function page() {
