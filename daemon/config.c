@@ -75,6 +75,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "retention_months", C_INT, O(policy.retention_months), "24", 1, 240, true},
 	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
 	{"policy", "report_max_days", C_INT, O(policy.report_max_days), "400", 1, 3660, true},
+	{"policy", "voucher_rate", C_INT, O(policy.voucher_rate), "30", 1, 100000, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},

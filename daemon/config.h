@@ -23,6 +23,7 @@ struct policy {
 	long long retention_months;
 	long long retention_interval;  /* seconds between retention checks */
 	long long report_max_days;     /* longest report.activity range */
+	long long voucher_rate;        /* voucher.get calls per address and minute */
 };
 
 struct config {

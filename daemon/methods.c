@@ -81,7 +81,8 @@ static const struct param user_id_params[] = {
 	{"booking_deadline", PT_TIME, 0, 0, 0, NULL}, \
 	{"delivery", PT_ENUM, 0, 0, 0, deliveries}, \
 	{"description", PT_TEXT, P_NULLABLE, 0, 4000, NULL}, \
-	{"accessibility", PT_TEXT, P_NULLABLE, 0, 1000, NULL}
+	{"accessibility", PT_TEXT, P_NULLABLE, 0, 1000, NULL}, \
+	{"address", PT_STRING, P_NULLABLE, 1, 300, NULL}
 
 static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),
@@ -169,6 +170,10 @@ static const struct param subscribe_params[] = {
 
 static const struct param check_in_params[] = {
 	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
+static const struct param voucher_get_params[] = {
+	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
+static const struct param public_list_params[] = {
+	{"structure_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 static const struct param audit_list_params[] = {
 	{"from", PT_TIME, 0, 0, 0, NULL},
 	{"to", PT_TIME, 0, 0, 0, NULL},
@@ -181,6 +186,28 @@ static const struct param audit_list_params[] = {
 
 #include "methods_permanence.h"
 #include "methods_report.h"
+
+/* api.voucher_get() never raises, so that a refusal keeps the count of
+ * the rate limit it wrote: it answers {"result": ...} or {"error":
+ * {reason, message, data}} (sql/api/40_bookings.sql). */
+static void
+voucher_get_after(struct request *req, json_t *answer)
+{
+	json_t *err = json_object_get(answer, "error");
+	json_t *result = json_object_get(answer, "result");
+
+	if (json_is_object(result))
+		rpc_reply(req, json_incref(result));
+	else if (!json_is_object(err) || !sqlcall_error_json(req, err))
+		rpc_internal(req, "voucher_get: malformed answer");
+	json_decref(answer);
+}
+
+static void
+voucher_get(struct request *req)
+{
+	sqlcall(req, voucher_get_after);
+}
 
 /* The one table. docs/protocol.md lists it; the authorization matrix test
  * walks it, so a method added here is tested for every role. */
@@ -233,6 +260,11 @@ struct method methods[] = {
 	{"ticket.check_in", method_sql, PARTNERS, check_in_params, SQL("ticket_check_in"), 0},
 	{"audit.list", method_sql, ROLE_ADMIN, audit_list_params, SQL("audit_list"), 0},
 
+	/* For the public web pages: no login (docs/roles.md). */
+	{"voucher.get", voucher_get, ROLES_ALL, voucher_get_params, SQL("voucher_get"), 0},
+	{"permanence.public_list", method_sql, ROLES_ALL, public_list_params,
+	    SQL("permanence_public_list"), 0},
+
 	PERMANENCE_METHODS
 	REPORT_METHODS
 
@@ -266,7 +298,8 @@ methods_class(const struct method *m)
 		return MC_REPORT;
 	if ((n > 5 && strcmp(m->name + n - 5, ".list") == 0) ||
 	    (n > 7 && strcmp(m->name + n - 7, ".export") == 0) ||
-	    strcmp(m->name, "offer.guest_list") == 0)
+	    strcmp(m->name, "offer.guest_list") == 0 ||
+	    strcmp(m->name, "permanence.public_list") == 0)
 		return MC_LIST;
 	return MC_DEFAULT;
 }

@@ -23,6 +23,7 @@ static const char *const permanence_states[] = {"scheduled", "open",
 #define PERMANENCE_TEXT_FIELDS \
 	{"title", PT_STRING, 0, 1, 200, NULL}, \
 	{"location", PT_STRING, 0, 1, 200, NULL}, \
+	{"notes", PT_TEXT, 0, 1, 1000, NULL}, \
 	{"structure_id", PT_ID, 0, 0, 0, NULL}
 
 static const struct param permanence_schedule_params[] = {

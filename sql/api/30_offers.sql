@@ -50,12 +50,12 @@ BEGIN
     INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
                         ends_at, seats_total, max_per_booking,
                         booking_deadline, delivery, description,
-                        accessibility, created_by)
+                        accessibility, address, created_by)
     VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
             (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
             coalesce((p->>'max_per_booking')::integer, 4), deadline,
             coalesce(p->>'delivery', 'guest_list'), p->>'description',
-            p->>'accessibility', u.id)
+            p->>'accessibility', p->>'address', u.id)
     RETURNING * INTO o;
     PERFORM audit(u, 'offer.publish', 'offer', o.id,
                   jsonb_build_object('seats', o.seats_total), p_addr);
@@ -100,6 +100,7 @@ BEGIN
         delivery = coalesce(p->>'delivery', delivery),
         description = CASE WHEN p ? 'description' THEN p->>'description' ELSE description END,
         accessibility = CASE WHEN p ? 'accessibility' THEN p->>'accessibility' ELSE accessibility END,
+        address = CASE WHEN p ? 'address' THEN p->>'address' ELSE address END,
         updated_at = now()
      WHERE id = o.id RETURNING * INTO o;
     PERFORM audit(u, 'offer.update', 'offer', o.id,
@@ -291,7 +292,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', o.id, 'partner_id', o.partner_id,
         'partner_name', p_partner_name,
         'title', o.title, 'category', o.category, 'venue', o.venue,
-        'city', o.city, 'starts_at', ts(o.starts_at),
+        'city', o.city, 'address', o.address, 'starts_at', ts(o.starts_at),
         'ends_at', ts(o.ends_at), 'seats_total', o.seats_total,
         'seats_taken', o.seats_taken, 'seats_held', o.seats_held,
         'seats_available', o.seats_total - o.seats_taken - o.seats_held,

@@ -759,3 +759,69 @@ BEGIN
     END LOOP;
     RETURN to_jsonb(res);
 END $$;
+
+------------------------------------------------------------ the voucher
+
+-- voucher.get: what the holder of a ticket code may see, without a login
+-- (docs/protocol.md, "public"; docs/privacy.md). The code is the only
+-- secret: an unknown code, a cancelled booking and a show that is over all
+-- answer the same not_found, so a code cannot be probed for what became
+-- of it. A show without ends_at is over 6 hours after it starts.
+--
+-- Calls are counted per client address and minute in voucher_hits
+-- (sql/schema/019_public.sql); past policy.voucher_rate in a minute, the
+-- answer is rate_limited until the minute ends. A refusal must not undo
+-- its own count, so this function never raises: it returns either
+-- {"result": voucher} or {"error": {reason, message, data}}, which the
+-- daemon answers as sqlcall_error_json() (daemon/methods.c).
+CREATE OR REPLACE FUNCTION api.voucher_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_window timestamptz := date_trunc('minute', now());
+    v_rate integer := coalesce((p_policy->>'voucher_rate')::integer, 30);
+    v_code text := ticket_normalize(p->>'code');
+    v_hits integer;
+    bk bookings;
+    o offers;
+    b beneficiaries;
+BEGIN
+    INSERT INTO voucher_hits AS h (client_addr, window_at)
+    VALUES (coalesce(p_addr, ''), v_window)
+    ON CONFLICT (client_addr, window_at) DO UPDATE SET hits = h.hits + 1
+    RETURNING hits INTO v_hits;
+    IF v_hits = 1 THEN
+        -- An address's first call of a minute forgets past minutes, of
+        -- every address; rows another call is deleting are left to it.
+        DELETE FROM voucher_hits WHERE ctid IN (
+            SELECT ctid FROM voucher_hits WHERE window_at < v_window
+             LIMIT 1000 FOR UPDATE SKIP LOCKED);
+    END IF;
+    IF v_hits > v_rate THEN
+        RETURN jsonb_build_object('error', api_error_json('rate_limited',
+            'Too many vouchers asked from this address; try again in a minute.',
+            jsonb_build_object('retry_after_s', greatest(1, ceil(extract(epoch
+                FROM v_window + interval '1 minute' - now()))::integer))::text));
+    END IF;
+    IF v_code ~ '^[0-9A-HJKMNP-TV-Z]{16}$'
+       AND ticket_check_char(left(v_code, 15)) = right(v_code, 1) THEN
+        SELECT * INTO bk FROM bookings WHERE code = v_code;
+        IF FOUND THEN
+            SELECT * INTO o FROM offers WHERE id = bk.offer_id;
+            SELECT * INTO b FROM beneficiaries WHERE id = bk.beneficiary_id;
+        END IF;
+    END IF;
+    IF bk.id IS NULL OR bk.status NOT IN ('confirmed', 'attended')
+       OR o.status <> 'published'
+       OR now() >= coalesce(o.ends_at, o.starts_at + interval '6 hours') THEN
+        RETURN jsonb_build_object('error', api_error_json('not_found',
+            'No valid ticket has this code: check it, or ask the person who booked it.',
+            jsonb_build_object('field', 'code')::text));
+    END IF;
+    RETURN jsonb_build_object('result', jsonb_build_object(
+        'offer', jsonb_build_object('id', o.id, 'title', o.title,
+            'venue_name', o.venue, 'address', o.address, 'town', o.city,
+            'starts_at', ts(o.starts_at), 'ends_at', ts(o.ends_at)),
+        'seats', bk.seats, 'first_name', b.first_name,
+        'last_initial', left(b.last_name, 1),
+        'code', ticket_display(bk.code), 'status', bk.status));
+END $$;

@@ -66,7 +66,7 @@ CREATE OR REPLACE FUNCTION core.permanence_json(pm permanences) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', pm.id, 'structure_id', pm.structure_id,
         'series_id', pm.series_id, 'title', pm.title,
-        'location', pm.location,
+        'location', pm.location, 'notes', pm.notes,
         'starts_at', ts(pm.starts_at), 'ends_at', ts(pm.ends_at),
         'timezone', s.timezone,
         'local_starts_at', to_char(pm.starts_at AT TIME ZONE s.timezone,
@@ -184,10 +184,10 @@ BEGIN
     IF v_ends <= v_starts THEN
         PERFORM bad_param('ends_at', 'ends_at must be after starts_at');
     END IF;
-    INSERT INTO permanences (structure_id, title, location, starts_at, ends_at,
-                             created_by)
+    INSERT INTO permanences (structure_id, title, location, notes, starts_at,
+                             ends_at, created_by)
     VALUES (sid, coalesce(p->>'title', 'Permanence'), p->>'location',
-            v_starts, v_ends, u.id)
+            p->>'notes', v_starts, v_ends, u.id)
     RETURNING * INTO pm;
     PERFORM audit(u, 'permanence.schedule', 'permanence', pm.id,
                   jsonb_build_object('structure_id', sid), p_addr);
@@ -277,9 +277,9 @@ BEGIN
                 v_ends := v_starts + (v_end - v_start);
             END IF;
             INSERT INTO permanences (structure_id, series_id, title, location,
-                                     starts_at, ends_at, created_by)
+                                     notes, starts_at, ends_at, created_by)
             VALUES (sid, se.id, coalesce(p->>'title', 'Permanence'),
-                    p->>'location', v_starts, v_ends, u.id)
+                    p->>'location', p->>'notes', v_starts, v_ends, u.id)
             RETURNING * INTO pm;
             items := array_append(items, permanence_json(pm));
             made := made + 1;
@@ -1018,4 +1018,111 @@ BEGIN
                   jsonb_build_object('seed', v_seed, 'wishes', v_pos,
                                      'granted', v_granted), p_addr);
     RETURN res;
+END $$;
+
+------------------------------------------------------------- public page
+
+-- A structure's upcoming permanences, for anyone (docs/protocol.md,
+-- "public"): those not closed that have not ended, the next 100 at most,
+-- in time order. Places, times and notes only: nothing about people,
+-- blocks or draws.
+CREATE OR REPLACE FUNCTION core.permanences_upcoming(p_structure_id bigint)
+RETURNS SETOF permanences LANGUAGE sql STABLE AS $$
+    SELECT * FROM permanences
+     WHERE structure_id = p_structure_id AND state <> 'closed'
+       AND ends_at > now()
+     ORDER BY starts_at, id LIMIT 100
+$$;
+
+CREATE OR REPLACE FUNCTION api.permanence_public_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s structures;
+BEGIN
+    SELECT * INTO s FROM structures WHERE id = (p->>'structure_id')::bigint;
+    IF NOT FOUND THEN
+        PERFORM not_found('structure', 'structure_id');
+    END IF;
+    RETURN jsonb_build_object(
+        'structure', jsonb_build_object('id', s.id, 'name', s.name,
+                                        'town', s.city),
+        'items', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('id', pm.id,
+                       'starts_at', ts(pm.starts_at), 'ends_at', ts(pm.ends_at),
+                       'place', pm.location, 'notes', pm.notes)
+                       ORDER BY pm.starts_at, pm.id)
+              FROM permanences_upcoming(s.id) pm), '[]'::jsonb));
+END $$;
+
+-- iCalendar (RFC 5545) text: the characters a TEXT value escapes.
+CREATE OR REPLACE FUNCTION core.ics_text(p text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT replace(replace(replace(replace(replace(replace(p,
+        '\', '\\'), ';', '\;'), ',', '\,'), E'\r\n', E'\n'), E'\r', E'\n'),
+        E'\n', '\n')
+$$;
+
+-- One content line, folded: no line longer than 75 octets, a UTF-8
+-- character never cut, each continuation starting with a space; CRLF ends
+-- every line.
+CREATE OR REPLACE FUNCTION core.ics_line(p text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    out text := '';
+    n integer := 0;
+    c text;
+    w integer;
+BEGIN
+    FOR i IN 1..length(p) LOOP
+        c := substr(p, i, 1);
+        w := octet_length(c);
+        IF n + w > 75 THEN
+            out := out || E'\r\n ';
+            n := 1;
+        END IF;
+        out := out || c;
+        n := n + w;
+    END LOOP;
+    RETURN out || E'\r\n';
+END $$;
+
+CREATE OR REPLACE FUNCTION core.ics_time(t timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"')
+$$;
+
+-- The calendar of a structure's upcoming permanences, served at
+-- /p/ID.ics (docs/http.md); NULL for an unknown structure. Not a method:
+-- the daemon calls it with the id alone.
+CREATE OR REPLACE FUNCTION api.permanence_ics(p_structure_id bigint)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s structures;
+    pm permanences;
+    stamp text := ics_time(now());
+    out text;
+BEGIN
+    SELECT * INTO s FROM structures WHERE id = p_structure_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    out := ics_line('BEGIN:VCALENDAR') || ics_line('VERSION:2.0')
+        || ics_line('PRODID:-//strapontin//permanences//FR')
+        || ics_line('CALSCALE:GREGORIAN') || ics_line('METHOD:PUBLISH')
+        || ics_line('X-WR-CALNAME:' || ics_text('Permanences – ' || s.name));
+    FOR pm IN SELECT * FROM permanences_upcoming(s.id) LOOP
+        out := out || ics_line('BEGIN:VEVENT')
+            || ics_line('UID:permanence-' || pm.id || '@strapontin')
+            || ics_line('DTSTAMP:' || stamp)
+            || ics_line('DTSTART:' || ics_time(pm.starts_at))
+            || ics_line('DTEND:' || ics_time(pm.ends_at))
+            || ics_line('SUMMARY:' || ics_text(pm.title || ' – ' || s.name))
+            || ics_line('LOCATION:' || ics_text(coalesce(pm.location, s.city)))
+            || ics_line('DESCRIPTION:' || ics_text(
+                   'Permanence de ' || s.name || ' (' || s.city || ') : '
+                   || 'places gratuites pour des sorties culturelles.'
+                   || coalesce(E'\nÀ savoir : ' || pm.notes, '')))
+            || ics_line('END:VEVENT');
+    END LOOP;
+    RETURN out || ics_line('END:VCALENDAR');
 END $$;

@@ -8,6 +8,11 @@ import { people, person } from './referent/people.js';
 import { offers } from './referent/offers.js';
 
 // ---- webvenue: imports below this line ----
+import { partnerOffers, partnerOffer, partnerGuests } from './partner/offers.js';
+import { checkin } from './partner/checkin.js';
+import { adminReport } from './admin/report.js';
+import { adminPartners, adminStructures, adminUsers } from './admin/accounts.js';
+import { adminAudit } from './admin/audit.js';
 // ---- end of webvenue imports ----
 
 export default [
@@ -18,5 +23,14 @@ export default [
 	people,
 	person,
 	// ---- webvenue: pages below this line ----
+	partnerOffers,
+	partnerOffer,
+	partnerGuests,
+	adminReport,
+	adminPartners,
+	adminStructures,
+	adminUsers,
+	adminAudit,
+	checkin,
 	// ---- end of webvenue pages ----
 ];
