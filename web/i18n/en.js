@@ -19,6 +19,7 @@ export default {
 	'ui.none': 'Nothing found.',
 	'ui.yes': 'yes',
 	'ui.no': 'no',
+	'ui.table': 'Table',
 
 	'login.title': 'Log in',
 	'login.intro': 'Log in with the e-mail address and password of your strapontin account.',

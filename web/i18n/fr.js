@@ -19,6 +19,7 @@ export default {
 	'ui.none': 'Aucun résultat.',
 	'ui.yes': 'oui',
 	'ui.no': 'non',
+	'ui.table': 'Tableau',
 
 	'login.title': 'Connexion',
 	'login.intro': 'Connectez-vous avec l’adresse e-mail et le mot de passe de votre compte strapontin.',

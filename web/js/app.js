@@ -14,6 +14,7 @@ const state = {
 	leave: [],          // cleanups of the page on screen
 	after: null,        // where to go after logging in
 	gen: 0,             // route() calls so far
+	shown: false,       // a page was shown already
 };
 
 const main = document.getElementById('main');
@@ -128,10 +129,13 @@ async function route() {
 	if (gen !== state.gen)
 		return;
 	main.removeAttribute('aria-busy');
-	// Move focus to the page's heading, so that screen readers and
-	// keyboard users start from the new content.
+	// After a navigation, move focus to the page's heading, so that
+	// screen readers and keyboard users start from the new content. Not
+	// on the first page shown: Tab must start at the skip link.
 	const h1 = main.querySelector('h1');
-	if (h1 && !main.contains(document.activeElement)) {
+	const first = !state.shown;
+	state.shown = true;
+	if (h1 && !first && !main.contains(document.activeElement)) {
 		h1.setAttribute('tabindex', '-1');
 		h1.focus();
 	}

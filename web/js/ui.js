@@ -176,8 +176,11 @@ export function confirmDialog(message, okLabel = t('ui.ok'), cancelLabel = t('ui
 }
 
 // A table from rows: table([t('a'), t('b')], rows.map(r => [x, y])).
-export function table(headers, rows, attrs = {}) {
-	return el('div', { class: 'table-wrap' },
+// On a narrow screen the table scrolls sideways in its wrapper, which
+// can take focus so that the keyboard scrolls it too; `label` names it.
+export function table(headers, rows, attrs = {}, label = t('ui.table')) {
+	return el('div', { class: 'table-wrap', tabindex: '0', role: 'group',
+		'aria-label': label },
 		el('table', attrs,
 			el('thead', {}, el('tr', {}, headers.map(h => el('th', { scope: 'col' }, h)))),
 			el('tbody', {}, rows.map(r => Array.isArray(r)

@@ -160,7 +160,7 @@ function blocks({ pm }) {
 			pm.blocks.map(b => [b.offer_title, fmt.dateTime(b.offer_starts_at), b.venue,
 				String(b.seats), String(b.claimed),
 				b.returned_at ? t('desk.returned') : String(b.remaining)]),
-			{ 'data-test': 'blocks' })
+			{ 'data-test': 'blocks' }, t('desk.blocks'))
 			: el('p', { class: 'muted' }, t('desk.no_blocks')));
 }
 
@@ -236,7 +236,7 @@ function wishes({ pm, titles }) {
 				el('td', {}, el('ol', {}, w.choices.map(c => el('li', {}, offerLabel(titles, c))))),
 				el('td', {}, String(w.seats)),
 				el('td', {}, pm.draw ? outcome(titles, w) : t('desk.pending')))),
-			{ 'data-test': 'wishes' })
+			{ 'data-test': 'wishes' }, t('desk.wishes', { n: pm.wishes.length }))
 			: el('p', { class: 'muted' }, t('desk.no_wishes')));
 }
 
@@ -260,7 +260,7 @@ function drawTable({ pm, titles }) {
 			el('td', {}, el('code', {}, r.lottery_key)),
 			el('td', {}, outcome(titles, r)),
 			el('td', {}, r.code ? voucherLink(r.code) : '—'))),
-		{ 'data-test': 'draw-table' }),
+		{ 'data-test': 'draw-table' }, t('desk.draw_title')),
 		el('h3', {}, t('desk.seed_title')),
 		el('dl', { class: 'facts' },
 			el('dt', {}, t('desk.seed_hash')), el('dd', {}, el('code', {}, pm.seed_sha256)),
