@@ -3,11 +3,13 @@
 guichet du référent"): log in, take wishes at the permanence, run the
 draw and read its table, open a voucher, create a person (consent
 required), book and cancel for them, log out."""
+import datetime
 import hashlib
 import re
+import subprocess
 
 import harness
-from harness import REFERENT
+from harness import PARTNER, REFERENT
 
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -160,6 +162,30 @@ def test_create_person_needs_consent_then_book_and_cancel(desk):
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait_text("Aucun résultat", css="[data-test=upcoming]")
     desk.wait_text("annulée", css="[data-test=history]")
+
+
+def test_cancel_after_the_deadline_is_refused_in_french(desk):
+    start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10)
+    offer = desk.rpc("offer.publish", {
+        "title": "Conférence du jeudi", "category": "other",
+        "venue": "Auditorium", "city": "Lezoux", "seats": 10,
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M:%SZ")}, as_user=PARTNER)
+    person = desk.rpc("beneficiary.create", {"first_name": "Léon", "last_name": "Barre",
+                                             "consent": True}, as_user=REFERENT)
+    desk.rpc("booking.create", {"offer_id": offer["id"], "beneficiary_id": person["id"],
+                                "seats": 1}, as_user=REFERENT)
+    # The API gives no way to move a deadline into the past: behind it.
+    subprocess.run(["psql", desk.conninfo, "-XAtqc",
+                    "UPDATE offers SET booking_deadline = now() - interval '1 hour' "
+                    "WHERE id = %d" % offer["id"]], check=True)
+    desk.login(REFERENT, route="#/people/%d" % person["id"])
+    desk.wait_text("Conférence du jeudi", css="[data-test=upcoming]")
+    desk.find("[data-test=upcoming] [data-test=cancel-booking]").click()
+    desk.wait_for("[data-test=confirm-ok]").click()
+    desk.wait_text("Trop tard pour annuler", css="[data-test=upcoming]")
+    # Still booked.
+    assert desk.rpc("booking.list", {"beneficiary_id": person["id"]},
+                    as_user=REFERENT)["items"][0]["status"] == "confirmed"
 
 
 def test_phone_width_and_logout(desk):

@@ -445,4 +445,6 @@ export default {
 	'offers.booked': 'Réservé pour {name} : {seats} place(s), billet {code}.',
 	'offers.booked_toast': 'Réservation faite pour {name}.',
 	'offers.joined': '{name} est en liste d’attente ({n}e).',
+	'err.cancel.deadline_passed': 'Trop tard pour annuler en ligne : la date limite était le {booking_deadline}. Prévenez le lieu directement.',
+	'err.cancel.already_used': 'Cette sortie a déjà eu lieu : la réservation ne s’annule plus.',
 };

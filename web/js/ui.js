@@ -103,10 +103,12 @@ export function clearFormErrors(form) {
 		slot.textContent = '';
 }
 
-// An API error in the reader's language: err.<reason>.<field>, then
-// err.<reason>, then the server's own sentence. Extra data (dates,
-// counts) fill the placeholders.
-export function errorText(err) {
+// An API error in the reader's language: err.<context>.<reason> when
+// the caller gives a context (the same reason may need other words for
+// another action), then err.<reason>.<field>, then err.<reason>, then
+// the server's own sentence. Extra data (dates, counts) fill the
+// placeholders.
+export function errorText(err, context = null) {
 	if (!err || !err.reason)
 		return t('err.internal_error');
 	const d = err.data || {};
@@ -116,6 +118,8 @@ export function errorText(err) {
 			vars[k] = fmt.dateTime(d[k]);
 	if (d.state && has('state.' + d.state))
 		vars.state = t('state.' + d.state);
+	if (context && has(`err.${context}.${err.reason}`))
+		return t(`err.${context}.${err.reason}`, vars);
 	if (err.field && has(`err.${err.reason}.${err.field}`))
 		return t(`err.${err.reason}.${err.field}`, vars);
 	if (has('err.' + err.reason))

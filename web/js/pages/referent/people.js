@@ -162,7 +162,7 @@ function bookings(title, items, reload, test) {
 							toast(t('person.cancelled'));
 							await reload();
 						} catch (e) {
-							err.textContent = errorText(e);
+							err.textContent = errorText(e, 'cancel');
 						}
 					} }, t('person.cancel')), err] : '—'));
 	};
