@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""The venue's pages: a partner publishes an offer, reads its guest list,
+and checks tickets in at the door by typed code (look-alikes and all);
+a second scan is refused with the time of the first."""
+import datetime
+import re
+
+import harness
+from harness import PARTNER, REFERENT, RpcError  # noqa: F401
+from venue_util import beneficiary, french_clock, local_input, set_value
+
+TITLE = "Concert au musée (test)"
+state = {}
+
+
+def test_publish_offer(desk):
+    desk.login(PARTNER, route="#/partner/offers")
+    desk.wait_for("[data-test=partner-offers]")
+    desk.find("details.publish > summary").click()
+    # In three hours: tonight's show at the door, bookable for two more.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    starts = now + datetime.timedelta(hours=3)
+    desk.find("[data-test=offer-title]").send_keys(TITLE)
+    set_value(desk, "[data-test=offer-category]", "concert")
+    desk.find("[data-test=offer-venue]").send_keys("Auditorium")
+    desk.find("[data-test=offer-city]").send_keys("Lezoux")
+    set_value(desk, "[data-test=offer-starts_at]", local_input(starts))
+    desk.find("[data-test=offer-seats]").send_keys("10")
+    set_value(desk, "[data-test=offer-booking_deadline]",
+              local_input(now + datetime.timedelta(hours=2)))
+    desk.find("[data-test=publish-submit]").click()
+    desk.wait_text(TITLE, css="[data-test=partner-offers]")
+
+    offers = desk.rpc("offer.list", {"from": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                      as_user=PARTNER)["items"]
+    mine = [o for o in offers if o["title"] == TITLE]
+    assert len(mine) == 1, "the published offer is not in offer.list: %r" % offers
+    o = mine[0]
+    assert o["seats_total"] == 10 and o["category"] == "concert", o
+    # Entered in Paris time, stored in UTC: the same minute.
+    assert o["starts_at"][:16] == starts.strftime("%Y-%m-%dT%H:%M"), \
+        "starts_at %s, typed %s (Paris)" % (o["starts_at"], local_input(starts))
+    state["offer"] = o
+    desk.axe()
+    desk.shot("partner-offers")
+
+
+def test_publish_refusal_next_to_field(desk):
+    desk.login(PARTNER, route="#/partner/offers")
+    desk.wait_for("[data-test=partner-offers]")
+    desk.find("details.publish > summary").click()
+    desk.find("[data-test=offer-title]").send_keys("Trop tard")
+    desk.find("[data-test=offer-venue]").send_keys("Salle")
+    desk.find("[data-test=offer-city]").send_keys("Lezoux")
+    set_value(desk, "[data-test=offer-starts_at]", "2020-01-10T20:00")
+    desk.find("[data-test=offer-seats]").send_keys("5")
+    desk.find("[data-test=publish-submit]").click()
+    err = desk.wait_for("[data-field=starts_at] .error")
+    assert "à venir" in err.text, "the refusal of a past start is not in French " \
+        "next to the field: %r" % err.text
+
+
+def test_guest_list_and_seats(desk):
+    o = state["offer"]
+    b = desk.rpc("booking.create", {"offer_id": o["id"],
+                                    "beneficiary_id": beneficiary(desk, REFERENT, "Jeanne"),
+                                    "seats": 2}, as_user=REFERENT)
+    state["booking"] = b
+    desk.login(PARTNER, route="#/partner/offers/%d/guests" % o["id"])
+    table = desk.wait_for("[data-test=guest-list]")
+    desk.wait_text(b["code"], css="[data-test=guest-list]")
+    assert "Jeanne V." in table.text, table.text
+    assert "Vidal" not in table.text, "the partner sees a last name"
+    desk.axe()
+    desk.goto("#/partner/offers/%d" % o["id"])
+    desk.wait_text("2", css="[data-test=offer-facts] [data-test=seats-taken]")
+    assert desk.find("[data-test=offer-facts] [data-test=seats-left]").text == "8"
+
+
+def lookalike(code):
+    """The code as someone might type it: lower case, blanks for dashes,
+    o for 0, l for 1."""
+    return code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+
+
+def test_checkin_typed_code(desk):
+    b = state["booking"]
+    desk.login(PARTNER, route="#/checkin")
+    field = desk.wait_for("[data-test=checkin-code]")
+    # Only the show of tonight is in the list: it is chosen for us.
+    assert desk.find("[data-test=checkin-show]").get_attribute("value") == \
+        str(state["offer"]["id"])
+    field.send_keys(lookalike(b["code"]) + "\n")
+    v = desk.wait_for("[data-verdict=ok]")
+    assert "ENTRÉE VALIDÉE" in v.text and "Jeanne V." in v.text and "2 places" in v.text, v.text
+    desk.shot("partner-checkin-ok")
+
+    # Second time: refused, with the time of the first, in Paris.
+    first = desk.rpc("offer.guest_list", {"offer_id": state["offer"]["id"]},
+                     as_user=PARTNER)["items"]
+    assert [g["status"] for g in first if g["code"] == b["code"]] == ["attended"]
+    field = desk.find("[data-test=checkin-code]")
+    field.send_keys(b["code"] + "\n")
+    v = desk.wait_for("[data-verdict=bad]")
+    try:
+        desk.rpc("ticket.check_in", {"code": b["code"]}, as_user=PARTNER)
+        raise AssertionError("a second check-in was accepted")
+    except RpcError as e:
+        at = e.data["checked_in_at"]
+    assert "DÉJÀ UTILISÉ à %s" % french_clock(at) in v.text, v.text
+    desk.axe()
+    desk.shot("partner-checkin-used")
+
+
+def test_checkin_refusals(desk):
+    desk.login(PARTNER, route="#/checkin")
+    field = desk.wait_for("[data-test=checkin-code]")
+    # A misread character: refused in the page, before the server.
+    code = state["booking"]["code"]
+    wrong = code[:-1] + ("A" if code[-1] != "A" else "B")
+    field.send_keys(wrong + "\n")
+    v = desk.wait_for("[data-verdict=bad]")
+    assert "CODE INVALIDE" in v.text, v.text
+    # U is never in a code.
+    field.send_keys("UUUU-0000-0000-0000\n")
+    desk.wait(lambda d: "lettre U" in desk.find("[data-test=checkin-result]").text,
+              message="a U is not explained")
+    # A ticket of another of the venue's shows, with tonight's show chosen.
+    other = desk.rpc("offer.list", {"partner_id": state["offer"]["partner_id"]},
+                     as_user=PARTNER)["items"]
+    visite = [o for o in other if o["title"].startswith("Visite guidée")][0]
+    guests = desk.rpc("offer.guest_list", {"offer_id": visite["id"]}, as_user=PARTNER)["items"]
+    assert guests, "the demo's booking of the guided tour is missing"
+    field.send_keys(guests[0]["code"] + "\n")
+    desk.wait(lambda d: "PAS POUR CETTE SÉANCE" in
+              desk.find("[data-test=checkin-result]").text,
+              message="a ticket of another show is not refused")
+    again = desk.rpc("offer.guest_list", {"offer_id": visite["id"]}, as_user=PARTNER)["items"]
+    assert again[0]["status"] == "confirmed", "the other show's ticket was checked in"
+
+
+def test_checkin_camera(desk):
+    desk.phone()
+    desk.login(PARTNER, route="#/checkin")
+    desk.wait_for("[data-test=checkin-code]")
+    has = desk.driver.execute_script("return 'BarcodeDetector' in window")
+    status = desk.find("[data-test=camera-status]").text
+    if has:
+        # Where the browser can read QR codes the camera is offered.
+        assert desk.find("[data-test=camera]").is_displayed(), status
+    else:
+        assert "Caméra indisponible" in status, status
+        assert desk.find("[data-test=checkin-photo]").get_attribute("disabled") is not None
+    desk.axe()
+    desk.shot("partner-checkin-phone")
+
+
+if __name__ == "__main__":
+    harness.main(globals())

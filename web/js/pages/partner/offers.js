@@ -1,0 +1,352 @@
+// The partner's offers (#/partner/offers): what it donated, seats taken
+// and left, live; publishing a new offer; one offer's page to edit it,
+// change its seats or cancel it (#/partner/offers/:id); its guest list,
+// printable (#/partner/offers/:id/guests).
+
+import { call, subscribe } from '../../rpc.js';
+import { t } from '../../i18n.js';
+import { el, clear, field, table, toast, confirmDialog, loading, failure }
+    from '../../ui.js';
+import * as fmt from '../../fmt.js';
+import { toLocalInput, fromLocalInput, submitWith, listAll, ZONE }
+    from '../venue.js';
+
+const CATEGORIES = ['show', 'concert', 'cinema', 'heritage', 'museum',
+    'sport', 'festival', 'workshop', 'other'];
+const DELIVERY = ['guest_list', 'e_ticket', 'pickup'];
+
+// The offer's fields, empty or filled from an offer; publish adds seats.
+function offerFields(o, isNew) {
+	const v = (k) => (o && o[k] !== null && o[k] !== undefined ? o[k] : '');
+	const f = (name, opts) => field({ name, label: t(`partner.f.${name}`),
+	    ...opts, attrs: { 'data-test': `offer-${name}`, ...(opts.attrs || {}) } });
+	const list = [
+	    f('title', { required: true, attrs: { maxlength: 200, value: v('title') } }),
+	    f('category', { required: true, options: CATEGORIES.map((c) =>
+		[c, t(`cat.${c}`)]) }),
+	    f('venue', { required: true, attrs: { maxlength: 200, value: v('venue') } }),
+	    f('address', { hint: t('partner.h.address'),
+		attrs: { maxlength: 300, value: v('address'), autocomplete: 'off' } }),
+	    f('city', { required: true, attrs: { maxlength: 200, value: v('city') } }),
+	    f('starts_at', { type: 'datetime-local', required: true,
+		hint: t('partner.h.paris'),
+		attrs: { value: toLocalInput(o && o.starts_at) } }),
+	    f('ends_at', { type: 'datetime-local',
+		attrs: { value: toLocalInput(o && o.ends_at) } }),
+	];
+	if (isNew)
+		list.push(f('seats', { type: 'number', required: true,
+		    attrs: { min: 1, max: 100000, inputmode: 'numeric' } }));
+	list.push(
+	    f('max_per_booking', { type: 'number', hint: t('partner.h.max_per_booking'),
+		attrs: { min: 1, max: 100, inputmode: 'numeric',
+		    value: v('max_per_booking') || 4 } }),
+	    f('booking_deadline', { type: 'datetime-local',
+		hint: t('partner.h.booking_deadline'),
+		attrs: { value: toLocalInput(o && o.booking_deadline) } }),
+	    f('delivery', { options: DELIVERY.map((d) =>
+		[d, t(`partner.delivery.${d}`)]) }),
+	    f('description', { type: 'textarea', attrs: { maxlength: 4000, rows: 4 } }),
+	    f('accessibility', { type: 'textarea', hint: t('partner.h.accessibility'),
+		attrs: { maxlength: 1000, rows: 2 } }));
+	for (const w of list) {
+		const name = w.dataset.field;
+		if (o && (w.control.tagName === 'SELECT' ||
+		    w.control.tagName === 'TEXTAREA'))
+			w.control.value = v(name);
+	}
+	return list;
+}
+
+// The form's values as offer.publish / offer.update params. For an update
+// only what changed is sent, and a cleared optional field is sent as null.
+function offerParams(data, before) {
+	const p = {};
+	const text = (k) => (data.get(k) || '').trim();
+	p.title = text('title');
+	p.category = data.get('category');
+	p.venue = text('venue');
+	p.address = text('address') || null;
+	p.city = text('city');
+	p.starts_at = fromLocalInput(data.get('starts_at'));
+	p.ends_at = fromLocalInput(data.get('ends_at'));
+	if (data.has('seats'))
+		p.seats = Number(data.get('seats'));
+	p.max_per_booking = Number(data.get('max_per_booking') || 4);
+	const dl = fromLocalInput(data.get('booking_deadline'));
+	if (dl)
+		p.booking_deadline = dl;
+	p.delivery = data.get('delivery');
+	p.description = text('description') || null;
+	p.accessibility = text('accessibility') || null;
+	if (!before) {
+		for (const k of ['ends_at', 'address', 'description', 'accessibility'])
+			if (p[k] === null)
+				delete p[k];
+		return p;
+	}
+	const changed = {};
+	for (const [k, val] of Object.entries(p))
+		if ((before[k] ?? null) !== val)
+			changed[k] = val;
+	return changed;
+}
+
+function checkRequired(form, data, names) {
+	for (const n of names) {
+		if (!String(data.get(n) || '').trim()) {
+			const err = new Error(t('err.required'));
+			Object.assign(err, { reason: 'required', field: n, data: {} });
+			throw err;
+		}
+	}
+}
+
+function seatCells(o) {
+	return [
+	    el('span', { 'data-test': 'seats-taken' }, String(o.seats_taken)),
+	    el('span', { 'data-test': 'seats-left' }, String(o.seats_available)),
+	];
+}
+
+function statusBadge(o) {
+	if (o.status === 'cancelled')
+		return el('span', { class: 'badge bad' }, t('status.cancelled'));
+	if (new Date(o.starts_at) < new Date())
+		return el('span', { class: 'badge' }, t('partner.past'));
+	return el('span', { class: 'badge ok' }, t('status.published'));
+}
+
+function offerRow(o) {
+	const tr = el('tr', { 'data-offer': o.id },
+	    el('td', {}, el('a', { href: `#/partner/offers/${o.id}` }, o.title)),
+	    el('td', {}, fmt.dateTime(o.starts_at, ZONE)),
+	    el('td', { class: 'num' }, String(o.seats_total)),
+	    el('td', { class: 'num' }, seatCells(o)[0]),
+	    el('td', { class: 'num' }, seatCells(o)[1]),
+	    el('td', {}, statusBadge(o)),
+	    el('td', {}, el('a', { href: `#/partner/offers/${o.id}/guests` },
+		t('partner.guests.link'))));
+	return tr;
+}
+
+function offersTable(items) {
+	return table([t('partner.f.title'), t('partner.col.when'),
+	    t('partner.col.seats'), t('partner.col.taken'), t('partner.col.left'),
+	    t('partner.col.status'), t('partner.col.guests')],
+	    items.map(offerRow), { 'data-test': 'partner-offers' });
+}
+
+export const partnerOffers = {
+	route: '/partner/offers',
+	roles: ['partner'],
+	title: 'partner.offers.title',
+	async render(root, ctx) {
+		const list = el('div', {}, loading());
+		const form = el('form', { class: 'offer-form', novalidate: true,
+		    'data-test': 'publish-form' },
+		    offerFields(null, true),
+		    el('div', { class: 'actions' }, el('button', { type: 'submit',
+			class: 'primary', 'data-test': 'publish-submit' },
+			t('partner.publish.submit'))));
+		const details = el('details', { class: 'publish' },
+		    el('summary', {}, t('partner.publish.title')), form);
+		root.append(el('h1', {}, t('partner.offers.title')), details,
+		    el('h2', {}, t('partner.offers.upcoming')), list);
+
+		const since = new Date(Date.now() - 30 * 86400e3).toISOString()
+		    .replace(/\.\d{3}Z$/, 'Z');
+		let items = [];
+		async function reload() {
+			try {
+				items = await listAll('offer.list', {
+				    partner_id: ctx.user.partner_id, from: since }, 1000);
+				clear(list, items.length ? offersTable(items) :
+				    el('p', { class: 'muted' }, t('partner.offers.none')));
+			} catch (err) {
+				clear(list, failure(err));
+			}
+		}
+		submitWith(form, 'partner', async (data) => {
+			checkRequired(form, data, ['title', 'venue', 'city',
+			    'starts_at', 'seats']);
+			const o = await call('offer.publish', offerParams(data, null));
+			toast(t('partner.publish.done', { title: o.title }));
+			form.reset();
+			details.open = false;
+			await reload();
+		});
+		// Seats move as referents book: keep the counts current.
+		ctx.onLeave(subscribe(['offer.seats_changed', 'offer.published',
+		    'offer.cancelled'], (topic, o) => {
+			if (!o || o.partner_id !== ctx.user.partner_id)
+				return;
+			const i = items.findIndex((x) => x.id === o.id);
+			if (i < 0) {
+				reload();
+				return;
+			}
+			items[i] = { ...items[i], ...o };
+			const row = list.querySelector(`tr[data-offer="${o.id}"]`);
+			if (row)
+				row.replaceWith(offerRow(items[i]));
+		}, reload));
+		await reload();
+	},
+};
+
+export const partnerOffer = {
+	route: '/partner/offers/:id',
+	roles: ['partner', 'admin'],
+	nav: false,
+	title: 'partner.offer.title',
+	async render(root, ctx) {
+		const id = Number(ctx.params.id);
+		root.append(loading());
+		let o;
+		try {
+			o = await call('offer.get', { offer_id: id });
+		} catch (err) {
+			clear(root, el('h1', {}, t('partner.offer.title')), failure(err));
+			return;
+		}
+		const facts = el('dl', { class: 'facts', 'data-test': 'offer-facts' });
+		function showFacts() {
+			clear(facts,
+			    el('dt', {}, t('partner.col.when')),
+			    el('dd', {}, fmt.range(o.starts_at, o.ends_at, ZONE)),
+			    el('dt', {}, t('partner.col.seats')),
+			    el('dd', {}, String(o.seats_total)),
+			    el('dt', {}, t('partner.col.taken')),
+			    el('dd', { 'data-test': 'seats-taken' }, String(o.seats_taken)),
+			    el('dt', {}, t('partner.col.held')),
+			    el('dd', {}, String(o.seats_held)),
+			    el('dt', {}, t('partner.col.left')),
+			    el('dd', { 'data-test': 'seats-left' }, String(o.seats_available)),
+			    el('dt', {}, t('partner.col.status')),
+			    el('dd', {}, statusBadge(o),
+				o.cancel_reason ? ` ${o.cancel_reason}` : ''));
+		}
+		showFacts();
+		const head = [el('h1', {}, o.title), facts,
+		    el('p', {}, el('a', { href: `#/partner/offers/${id}/guests`,
+			'data-test': 'guests-link' }, t('partner.guests.link')))];
+		clear(root, head);
+		if (o.status === 'cancelled')
+			return;
+
+		const edit = el('form', { class: 'offer-form', novalidate: true,
+		    'data-test': 'edit-form' }, offerFields(o, false),
+		    el('div', { class: 'actions' }, el('button', { type: 'submit',
+			class: 'primary' }, t('ui.save'))));
+		submitWith(edit, 'partner', async (data) => {
+			checkRequired(edit, data, ['title', 'venue', 'city', 'starts_at']);
+			const p = offerParams(data, o);
+			if (Object.keys(p).length === 0) {
+				toast(t('partner.edit.nothing'));
+				return;
+			}
+			o = await call('offer.update', { offer_id: id, ...p });
+			showFacts();
+			toast(t('partner.edit.done'));
+		});
+
+		const seatsForm = el('form', { novalidate: true, 'data-test': 'seats-form' },
+		    el('div', { class: 'row' }, field({ name: 'seats', type: 'number',
+			label: t('partner.f.seats'), required: true,
+			hint: t('partner.h.set_seats'), attrs: { min: 1, max: 100000,
+			    value: o.seats_total, inputmode: 'numeric' } }),
+			el('button', { type: 'submit' }, t('partner.seats.submit'))));
+		submitWith(seatsForm, 'partner', async (data) => {
+			o = await call('offer.set_seats', { offer_id: id,
+			    seats: Number(data.get('seats')) });
+			showFacts();
+			toast(t('partner.seats.done', { n: o.seats_total }));
+		});
+
+		const cancelForm = el('form', { novalidate: true, 'data-test': 'cancel-form' },
+		    field({ name: 'reason', type: 'textarea', required: true,
+			label: t('partner.f.reason'), hint: t('partner.h.reason'),
+			attrs: { maxlength: 500, rows: 2 } }),
+		    el('div', { class: 'actions' }, el('button', { type: 'submit',
+			class: 'danger' }, t('partner.cancel.submit'))));
+		submitWith(cancelForm, 'partner', async (data) => {
+			checkRequired(cancelForm, data, ['reason']);
+			if (!await confirmDialog(t('partner.cancel.confirm',
+			    { n: o.seats_taken }), t('partner.cancel.submit'), t('ui.cancel')))
+				return;
+			const r = await call('offer.cancel', { offer_id: id,
+			    reason: data.get('reason').trim() });
+			toast(t('partner.cancel.done', { n: r.bookings_cancelled }));
+			ctx.rerender();
+		});
+
+		root.append(
+		    el('section', { class: 'card' }, el('h2', {}, t('partner.edit.title')), edit),
+		    el('section', { class: 'card' }, el('h2', {}, t('partner.seats.title')), seatsForm),
+		    el('section', { class: 'card' }, el('h2', {}, t('partner.cancel.title')), cancelForm));
+	},
+};
+
+export const partnerGuests = {
+	route: '/partner/offers/:id/guests',
+	roles: ['partner', 'admin'],
+	nav: false,
+	title: 'partner.guests.title',
+	async render(root, ctx) {
+		const id = Number(ctx.params.id);
+		root.append(loading());
+		let r;
+		try {
+			r = await call('offer.guest_list', { offer_id: id });
+		} catch (err) {
+			clear(root, el('h1', {}, t('partner.guests.title')), failure(err));
+			return;
+		}
+		const o = r.offer;
+		const live = r.items.filter((g) => g.status !== 'cancelled' &&
+		    g.status !== 'cancelled_by_partner');
+		const total = live.reduce((n, g) => n + g.seats, 0);
+		const came = live.filter((g) => g.status === 'attended')
+		    .reduce((n, g) => n + g.seats, 0);
+		const rows = r.items.map((g) => el('tr', { class: `g-${g.status}` },
+		    el('td', { class: 'box', 'aria-hidden': 'true' }, g.status === 'attended' ? '☑' : '☐'),
+		    el('td', {}, g.holder),
+		    el('td', { class: 'num' }, String(g.seats)),
+		    el('td', { class: 'mono' }, g.code),
+		    el('td', {}, g.structure),
+		    el('td', {}, t(`status.${g.status}`))));
+		const actions = el('div', { class: 'actions no-print' },
+		    el('button', { type: 'button', class: 'primary', 'data-test': 'print',
+			onclick: () => window.print() }, t('partner.guests.print')),
+		    el('a', { href: `#/partner/offers/${id}` }, t('partner.guests.back')));
+		if (new Date(o.starts_at) < new Date() && o.status !== 'cancelled')
+			actions.append(el('button', { type: 'button',
+			    onclick: async () => {
+				    if (!await confirmDialog(t('partner.close.confirm')))
+					    return;
+				    try {
+					    const c = await call('offer.close_attendance',
+						{ offer_id: id });
+					    toast(t('partner.close.done', { n: c.no_show }));
+					    ctx.rerender();
+				    } catch (err) {
+					    toast(err.message, 'error');
+				    }
+			    } }, t('partner.close.submit')));
+		clear(root, el('div', { class: 'guest-list' },
+		    el('h1', {}, t('partner.guests.title'), ' ',
+			el('span', { class: 'sub' }, o.title)),
+		    el('p', { class: 'lead' }, fmt.range(o.starts_at, o.ends_at, ZONE),
+			' · ', o.venue, ', ', o.city),
+		    el('p', { 'data-test': 'guest-totals' }, t('partner.guests.totals',
+			{ bookings: live.length, seats: total, came })),
+		    actions,
+		    r.items.length ? table([t('partner.col.came'), t('partner.col.holder'),
+			t('partner.col.seats'), t('partner.col.code'),
+			t('partner.col.structure'), t('partner.col.status')], rows,
+			{ 'data-test': 'guest-list', class: 'guests' })
+			: el('p', { class: 'muted' }, t('partner.guests.none'))));
+		document.title = `${t('partner.guests.title')} – ${o.title}`;
+	},
+};

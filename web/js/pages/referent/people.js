@@ -1,0 +1,209 @@
+// People (#/people): find, create with consent; a person (#/people/ID):
+// outings and no-shows, bookings with their vouchers, waiting lists,
+// and a link to book for them.
+
+import { call, batch } from '../../rpc.js';
+import { t } from '../../i18n.js';
+import * as fmt from '../../fmt.js';
+import { el, clear, field, onSubmit, toast, confirmDialog, table,
+	loading, failure, errorText } from '../../ui.js';
+import { personName } from './picker.js';
+
+export const people = {
+	route: '/people',
+	roles: ['referent'],
+	title: 'people.title',
+	render: renderPeople,
+};
+
+export const person = {
+	route: '/people/:id',
+	roles: ['referent'],
+	nav: false,
+	title: 'person.title',
+	render: renderPerson,
+};
+
+function renderPeople(root, ctx) {
+	const q = field({ name: 'query', label: t('people.search'), type: 'search',
+		attrs: { value: ctx.query.q || '', 'data-test': 'people-query' } });
+	const results = el('div', { 'aria-live': 'polite' });
+	const search = el('form', { role: 'search', 'data-test': 'people-search' },
+		q, el('div', { class: 'actions' }, el('button', { type: 'submit' }, t('ui.search'))));
+	onSubmit(search, async () => {
+		await list(results, q.control.value.trim(), null, true);
+	});
+	root.append(el('h1', {}, t('people.title')), search, results, createForm(ctx));
+	list(results, q.control.value.trim(), null, true);
+}
+
+async function list(box, query, cursor, fresh) {
+	const params = { limit: 50 };
+	if (query)
+		params.query = query.slice(0, 100);
+	if (cursor)
+		params.cursor = cursor;
+	let res;
+	try {
+		res = await call('beneficiary.list', params);
+	} catch (err) {
+		clear(box, failure(err));
+		return;
+	}
+	if (fresh)
+		clear(box, el('ul', { 'data-test': 'people-list' }));
+	const ul = box.querySelector('ul');
+	box.querySelector('.more')?.remove();
+	for (const b of res.items)
+		ul.append(el('li', {}, el('a', { href: '#/people/' + b.id }, personName(b)),
+			b.birth_year ? el('span', { class: 'muted' }, ' (' + b.birth_year + ')') : null));
+	if (fresh && !res.items.length)
+		box.append(el('p', { class: 'muted' }, t('ui.none')));
+	if (res.next_cursor && res.items.length)
+		box.append(el('button', { type: 'button', class: 'more',
+			onclick: () => list(box, query, res.next_cursor, false) }, t('ui.more')));
+}
+
+function createForm(ctx) {
+	const num = (name, label, min, max) => field({ name, label, type: 'number',
+		attrs: { min, max, inputmode: 'numeric' } });
+	const consent = field({ name: 'consent', label: t('people.consent'), type: 'checkbox',
+		required: true, hint: t('people.consent_hint'), attrs: { 'data-test': 'consent' } });
+	const form = el('form', { novalidate: true, 'data-test': 'person-form' },
+		el('div', { class: 'row' },
+			field({ name: 'first_name', label: t('people.first_name'), required: true,
+				attrs: { maxlength: 100, autocomplete: 'off', 'data-test': 'first-name' } }),
+			field({ name: 'last_name', label: t('people.last_name'), required: true,
+				attrs: { maxlength: 100, autocomplete: 'off', 'data-test': 'last-name' } })),
+		el('div', { class: 'row' },
+			num('birth_year', t('people.birth_year'), 1900, 2100),
+			num('household_size', t('people.household_size'), 1, 30),
+			field({ name: 'postal_code', label: t('people.postal_code'),
+				attrs: { maxlength: 10, inputmode: 'numeric', autocomplete: 'off' } })),
+		el('p', { class: 'hint' }, t('people.optional')),
+		consent,
+		el('div', { class: 'actions' },
+			el('button', { type: 'submit', class: 'primary', 'data-test': 'person-submit' },
+				t('people.create'))));
+	onSubmit(form, async (data) => {
+		const p = { consent: consent.control.checked };
+		for (const k of ['first_name', 'last_name', 'postal_code'])
+			if (data.get(k).trim())
+				p[k] = data.get(k).trim();
+		for (const k of ['birth_year', 'household_size'])
+			if (data.get(k))
+				p[k] = Number(data.get(k));
+		const b = await call('beneficiary.create', p);
+		toast(t('people.created', { name: personName(b) }));
+		ctx.navigate('/people/' + b.id);
+	});
+	return el('section', { class: 'card', 'aria-labelledby': 'new-person' },
+		el('h2', { id: 'new-person' }, t('people.new')), form);
+}
+
+export function voucherLink(code) {
+	return el('a', { href: '/voucher.html#' + encodeURIComponent(code),
+		'data-test': 'voucher-link' }, t('voucher.link'));
+}
+
+async function renderPerson(root, ctx) {
+	const id = Number(ctx.params.id);
+	const body = el('div', {}, loading());
+	root.append(body);
+	let b;
+	let hist;
+	let wl;
+	try {
+		[b, hist, wl] = await Promise.all([
+			call('beneficiary.get', { beneficiary_id: id }),
+			call('booking.list', { beneficiary_id: id, limit: 200 }),
+			call('waitlist.list', { beneficiary_id: id, limit: 100 }),
+		]);
+	} catch (err) {
+		clear(body, el('h1', {}, t('person.title')), failure(err));
+		return;
+	}
+	const reload = () => { clear(root); return renderPerson(root, ctx); };
+	clear(body,
+		el('h1', { 'data-test': 'person-name' }, personName(b)),
+		el('dl', { class: 'facts' },
+			el('dt', {}, t('people.birth_year')), el('dd', {}, b.birth_year ?? '—'),
+			el('dt', {}, t('people.household_size')), el('dd', {}, b.household_size ?? '—'),
+			el('dt', {}, t('people.postal_code')), el('dd', {}, b.postal_code ?? '—'),
+			el('dt', {}, t('person.consent_at')), el('dd', {}, fmt.dateTime(b.consent_at)),
+			el('dt', {}, t('person.outings')), el('dd', { 'data-test': 'outings' }, String(b.outings_12m)),
+			el('dt', {}, t('person.no_shows')), el('dd', { 'data-test': 'no-shows' }, String(b.no_shows_12m))),
+		el('p', {}, el('a', { href: '#/offers?b=' + b.id, 'data-test': 'book-for' },
+			t('person.book_for', { name: b.first_name }))),
+		bookings(t('person.upcoming'), b.upcoming, reload, 'upcoming'),
+		await waitlist(wl.items, reload),
+		bookings(t('person.history'), hist.items.filter(x =>
+			!b.upcoming.some(u => u.id === x.id)), reload, 'history'));
+}
+
+function bookings(title, items, reload, test) {
+	const row = (bk) => {
+		const err = el('p', { class: 'error', role: 'alert' });
+		const live = bk.status === 'confirmed' && Date.parse(bk.starts_at) > Date.now();
+		return el('tr', { 'data-test': 'booking-row' },
+			el('td', {}, bk.offer_title),
+			el('td', {}, fmt.dateTime(bk.starts_at)),
+			el('td', {}, bk.venue + ', ' + bk.city),
+			el('td', {}, String(bk.seats)),
+			el('td', {}, t('status.' + bk.status)),
+			el('td', {}, live ? [voucherLink(bk.code), ' ',
+				el('button', { type: 'button', class: 'danger', 'data-test': 'cancel-booking',
+					onclick: async () => {
+						if (!await confirmDialog(t('person.cancel_confirm',
+							{ title: bk.offer_title }), t('person.cancel')))
+							return;
+						try {
+							await call('booking.cancel', { booking_id: bk.id });
+							toast(t('person.cancelled'));
+							await reload();
+						} catch (e) {
+							err.textContent = errorText(e, 'cancel');
+						}
+					} }, t('person.cancel')), err] : '—'));
+	};
+	return el('section', { class: 'card', 'data-test': test },
+		el('h2', {}, title),
+		items.length ? table([t('offers.offer'), t('offers.when'), t('offers.where'),
+			t('offers.seats'), t('person.status'), t('person.actions')], items.map(row), {}, title)
+			: el('p', { class: 'muted' }, t('ui.none')));
+}
+
+async function waitlist(entries, reload) {
+	const live = entries.filter(e => ['waiting', 'offered'].includes(e.status));
+	if (!live.length)
+		return null;
+	const got = await batch(live.map(e => ['offer.get', { offer_id: e.offer_id }]));
+	const row = (e, i) => {
+		const o = got[i] && got[i].id ? got[i] : null;
+		const err = el('p', { class: 'error', role: 'alert' });
+		const act = (label, method, done) => el('button', { type: 'button',
+			'data-test': 'wl-' + method.split('.')[1], onclick: async () => {
+				try {
+					await call(method, { entry_id: e.id });
+					toast(done);
+					await reload();
+				} catch (x) {
+					err.textContent = errorText(x);
+				}
+			} }, label);
+		return el('tr', {},
+			el('td', {}, o ? o.title : t('desk.offer_n', { id: e.offer_id })),
+			el('td', {}, o ? fmt.dateTime(o.starts_at) : ''),
+			el('td', {}, String(e.seats)),
+			el('td', {}, t('wl.' + e.status),
+				e.position ? ' (' + t('wl.position', { n: e.position }) + ')' : '',
+				e.expires_at ? ' – ' + t('wl.until', { when: fmt.dateTime(e.expires_at) }) : ''),
+			el('td', {}, e.status === 'offered'
+				? act(t('wl.accept'), 'waitlist.accept', t('wl.accepted_toast')) : null, ' ',
+			act(t('wl.leave'), 'waitlist.leave', t('wl.left_toast')), err));
+	};
+	return el('section', { class: 'card', 'data-test': 'waitlist' },
+		el('h2', {}, t('person.waitlist')),
+		table([t('offers.offer'), t('offers.when'), t('offers.seats'), t('person.status'),
+			t('person.actions')], live.map(row), {}, t('person.waitlist')));
+}
