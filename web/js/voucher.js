@@ -42,11 +42,11 @@ function when(offer) {
 	const date = longDate(offer.starts_at);
 	const dateEn = longDate(offer.starts_at, 'en');
 	const start = hourMinute(offer.starts_at);
-	let fr = `à ${start}`, en = start;
+	let fr = `à ${start}`;
+	let en = hourMinute(offer.starts_at, 'en');
 	if (offer.ends_at && dayKey(offer.ends_at) === dayKey(offer.starts_at)) {
-		const end = hourMinute(offer.ends_at);
-		fr = `de ${start} à ${end}`;
-		en = `${start} – ${end}`;
+		fr = `de ${start} à ${hourMinute(offer.ends_at)}`;
+		en += ` – ${hourMinute(offer.ends_at, 'en')}`;
 	}
 	return el('p', { class: 'when' },
 	    el('span', { class: 'date' }, date), ' ',
