@@ -220,6 +220,15 @@ static json_t *p_check_in(enum caller who)
 	return p;
 }
 
+static json_t *p_voucher(enum caller who)
+{
+	return p_check_in(who);
+}
+static json_t *p_public_list(enum caller who)
+{
+	return json_pack("{s:I}", "structure_id", F.w.structure_id);
+}
+
 static json_t *p_events(enum caller who)
 {
 	return json_pack("{s:[s]}", "topics", "offer.published");
@@ -267,6 +276,8 @@ static const struct row rows[] = {
 	{"waitlist.accept", REFERENTS, OF_STRUCTURE, p_entry_offered},
 	{"ticket.check_in", PARTNERS, OF_PARTNER, p_check_in},
 	{"audit.list", ROLE_ADMIN, ANY, p_none},
+	{"voucher.get", ROLES_ALL, ANY, p_voucher},
+	{"permanence.public_list", ROLES_ALL, ANY, p_public_list},
 	AUTHZ_PERMANENCE_ROWS
 };
 
