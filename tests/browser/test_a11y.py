@@ -30,6 +30,9 @@ PAGES = [
     ("partner-checkin", PARTNER, "#/checkin"),
     ("admin-report", ADMIN, "#/admin/report"),
     ("admin-audit", ADMIN, "#/admin/audit"),
+    ("admin-partners", ADMIN, "#/admin/partners"),
+    ("admin-structures", ADMIN, "#/admin/structures"),
+    ("admin-users", ADMIN, "#/admin/users"),
     ("voucher", None, lambda desk: "/voucher.html#" + ticket_code(desk)),
     ("public", None, lambda desk: "/public.html#%d" % structure_id(desk)),
 ]
