@@ -118,8 +118,11 @@ def test_partner_and_account(desk):
 
     users = desk.rpc("user.list", {"limit": 500}, as_user=ADMIN)["items"]
     uid = [u["id"] for u in users if u["email"] == "guichet@essai.example"][0]
+    # The new account is the last row, at the bottom of the window: the
+    # messages of the creation cover it until they fade, as for a person.
+    desk.wait(lambda d: not desk.find_all(".toast"), timeout=15,
+              message="the creation's messages never went")
     button = desk.find("[data-test=disable-%d]" % uid)
-    # Out from under the toast of the creation, at the bottom of the window.
     desk.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
     desk.wait_for("[data-test=confirm-ok]").click()
