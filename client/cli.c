@@ -61,7 +61,7 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f,
-		"usage: strapontin [options] NOUN VERB [ID] [--field value "
+		_("usage: strapontin [options] NOUN VERB [ID] [--field value "
 		"...]\n"
 		"       strapontin [options] COMMAND [ARGS]\n"
 		"\n"
@@ -79,16 +79,16 @@ usage(FILE *f)
 		"first\n"
 		"  --help, --version\n"
 		"\n"
-		"commands:\n");
+		"commands:\n"));
 	for (i = 0; i < cli_ncommands; i++)
 		if (cli_commands[i].verb == NULL)
 			fprintf(f, "  %-14s %s\n", cli_commands[i].noun,
 				cli_commands[i].help);
-	fprintf(f, "\nnouns (strapontin NOUN --help lists the verbs):\n");
+	fprintf(f, _("\nnouns (strapontin NOUN --help lists the verbs):\n"));
 	for (i = 0; nouns[i] != NULL; i++)
 		fprintf(f, "  %-14s %s\n", nouns[i], cli_noun_help(nouns[i]));
 	fprintf(f,
-		"\nexamples:\n"
+		_("\nexamples:\n"
 		"  strapontin login ref@example.org\n"
 		"  strapontin offer list --from today --available-only\n"
 		"  strapontin booking create --offer-id 12 --beneficiary-id 7 "
@@ -96,7 +96,7 @@ usage(FILE *f)
 		"  strapontin ticket check-in 7KQ4-M2XD-9TPB-W3RF\n"
 		"\nexit status: 0 ok, 1 refused by the server, 2 usage, "
 		"3 cannot connect or TLS failure.\n"
-		"See strapontin(1).\n");
+		"See strapontin(1).\n"));
 }
 
 static void
@@ -106,22 +106,22 @@ noun_usage(FILE *f, const char *noun)
 	size_t i;
 
 	fprintf(f,
-		"usage: strapontin %s VERB [ID] [--field value ...]\n\n%s."
-		"\n\nverbs:\n",
+		_("usage: strapontin %s VERB [ID] [--field value ...]\n\n%s."
+		"\n\nverbs:\n"),
 		noun, cli_noun_help(noun) ? cli_noun_help(noun) : noun);
 	for (i = 0; i < cli_ncommands; i++) {
 		c = &cli_commands[i];
 		if (c->verb != NULL && strcmp(c->noun, noun) == 0)
 			fprintf(f, "  %-18s %s\n", c->verb, c->help);
 	}
-	fprintf(f, "\nstrapontin %s VERB --help lists a verb's fields.\n",
+	fprintf(f, _("\nstrapontin %s VERB --help lists a verb's fields.\n"),
 		noun);
 }
 
 static int
 cmd_help_call(void)
 {
-	printf("usage: strapontin call METHOD ['{json params}']\n"
+	printf(_("usage: strapontin call METHOD ['{json params}']\n"
 	       "       strapontin call METHOD [--field value ...]\n"
 	       "\n"
 	       "Calls any method with the saved session and prints its result "
@@ -131,7 +131,7 @@ cmd_help_call(void)
 	       "(42, true, null, [1,2], \"text\"), else as a string: quote "
 	       "digits meant as\n"
 	       "text ('\"0612\"'). Dashes in field names become "
-	       "underscores.\n");
+	       "underscores.\n"));
 	return EXIT_OK;
 }
 
@@ -231,23 +231,23 @@ cli_cmd_call(struct cli *cli, const struct cli_command *cmd, json_t *params,
 			rest[n++] = argv[i];
 	r = EXIT_USAGE;
 	if (n < 1 || rest[0][0] == '-') {
-		cli_warnx("call: which method? (strapontin call METHOD "
-			  "'{json}')");
+		cli_warnx(_("call: which method? (strapontin call METHOD "
+			  "'{json}')"));
 		goto out;
 	}
 	method = rest[0];
 	if (n >= 2 && rest[1][0] != '-') {
 		if (n > 2) {
-			cli_warnx("call: give params as JSON or as --field "
-				  "value, not both");
+			cli_warnx(_("call: give params as JSON or as --field "
+				  "value, not both"));
 			goto out;
 		}
 		if ((params = json_loads(rest[1], 0, &jerr)) == NULL) {
-			cli_warnx("call: params: %s", jerr.text);
+			cli_warnx(_("call: params: %s"), jerr.text);
 			goto out;
 		}
 		if (!json_is_object(params)) {
-			cli_warnx("call: params must be a JSON object");
+			cli_warnx(_("call: params must be a JSON object"));
 			goto out;
 		}
 	} else if ((r = cli_params_generic(cli, n - 1, rest + 1, &params)) !=
@@ -299,7 +299,7 @@ cli_cmd_ping(struct cli *cli, const struct cli_command *cmd, json_t *params,
 		cli_print(cli, cmd, result);
 	else {
 		time = json_string_value(json_object_get(result, "time"));
-		printf("pong from %s: %.1f ms, %s%s%s\n", cli->server,
+		printf(_("pong from %s: %.1f ms, %s%s%s\n"), cli->server,
 		       elapsed_ms(&t0), st_tls_version(cli->client),
 		       time ? ", server time " : "",
 		       time ? cli_time_local(time, true, buf, sizeof buf) : "");
@@ -331,7 +331,7 @@ cli_cmd_version(struct cli *cli, const struct cli_command *cmd, json_t *params,
 		       name ? name : "?", version ? version : "?",
 		       json_integer_value(json_object_get(result, "protocol")),
 		       json_integer_value(json_object_get(result, "schema")));
-		printf("client: strapontin %s, protocol %d\n",
+		printf(_("client: strapontin %s, protocol %d\n"),
 		       STRAPONTIN_VERSION, STRAPONTIN_PROTOCOL);
 	}
 	json_decref(result);
@@ -558,7 +558,7 @@ help(int argc, char **argv)
 		noun_usage(stdout, argv[0]);
 		return EXIT_OK;
 	}
-	cli_warnx("no such command: %s%s%s (see 'strapontin --help')", argv[0],
+	cli_warnx(_("no such command: %s%s%s (see 'strapontin --help')"), argv[0],
 		  argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 	return EXIT_USAGE;
 }
@@ -598,7 +598,7 @@ run(struct cli *cli, int argc, char **argv)
 			secs = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || secs <= 0 ||
 			    secs > 86400) {
-				cli_warnx("--timeout: 1 to 86400 seconds");
+				cli_warnx(_("--timeout: 1 to 86400 seconds"));
 				return EXIT_USAGE;
 			}
 			cli->opt.timeout_ms = (int)secs * 1000;
@@ -616,12 +616,12 @@ run(struct cli *cli, int argc, char **argv)
 			want_help = true;
 			break;
 		case OPT_VERSION:
-			printf("strapontin %s (protocol %d, %s)\n",
+			printf(_("strapontin %s (protocol %d, %s)\n"),
 			       STRAPONTIN_VERSION, STRAPONTIN_PROTOCOL,
 			       OpenSSL_version(OPENSSL_VERSION));
 			return EXIT_OK;
 		default:
-			fprintf(stderr, "(see 'strapontin --help')\n");
+			fprintf(stderr, _("(see 'strapontin --help')\n"));
 			return EXIT_USAGE;
 		}
 	}
@@ -640,7 +640,7 @@ run(struct cli *cli, int argc, char **argv)
 		return dump_table();
 
 	if (cli_parse_server(cli, server ? server : cli->server) != 0) {
-		cli_warnx("bad server '%s': want HOST:PORT or [ADDRESS]:PORT",
+		cli_warnx(_("bad server '%s': want HOST:PORT or [ADDRESS]:PORT"),
 			  server ? server : cli->server);
 		return EXIT_USAGE;
 	}
@@ -648,7 +648,7 @@ run(struct cli *cli, int argc, char **argv)
 	cli->opt.cert_file = cli->cert[0] ? cli->cert : NULL;
 	cli->opt.key_file = cli->key[0] ? cli->key : NULL;
 	if (cli->opt.key_file != NULL && cli->opt.cert_file == NULL) {
-		cli_warnx("--key needs --cert");
+		cli_warnx(_("--key needs --cert"));
 		return EXIT_USAGE;
 	}
 
@@ -661,19 +661,19 @@ run(struct cli *cli, int argc, char **argv)
 				noun_usage(stdout, argv[0]);
 				return EXIT_OK;
 			}
-			cli_warnx("%s: which verb?", argv[0]);
+			cli_warnx(_("%s: which verb?"), argv[0]);
 			noun_usage(stderr, argv[0]);
 			return EXIT_USAGE;
 		}
 		if ((cmd = cli_find(argv[0], argv[1])) == NULL) {
-			cli_warnx("%s: unknown verb '%s' (see 'strapontin %s "
-				  "--help')",
+			cli_warnx(_("%s: unknown verb '%s' (see 'strapontin %s "
+				  "--help')"),
 				  argv[0], argv[1], argv[0]);
 			return EXIT_USAGE;
 		}
 		used = 2;
 	} else {
-		cli_warnx("unknown command '%s' (see 'strapontin --help')",
+		cli_warnx(_("unknown command '%s' (see 'strapontin --help')"),
 			  argv[0]);
 		return EXIT_USAGE;
 	}
@@ -705,11 +705,12 @@ cli_main(int argc, char **argv)
 	int r;
 
 	memset(&cli, 0, sizeof cli);
+	cli_i18n_init();
 	r = run(&cli, argc, argv);
 	st_close(cli.client);
 	explicit_bzero(&cli.session, sizeof cli.session);
 	if (fflush(stdout) != 0 && r == EXIT_OK) {
-		cli_warnx("stdout: %s", strerror(errno));
+		cli_warnx(_("stdout: %s"), strerror(errno));
 		r = EXIT_CONNECT;
 	}
 	return r;

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "cli_i18n.h"
 #include "strapontin.h"
 
 enum {

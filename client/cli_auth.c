@@ -57,11 +57,11 @@ say_not_logged_in(struct cli *cli)
 {
 	if (cli->session.loaded &&
 	    strcmp(cli->session.server, cli->server) != 0)
-		cli_warnx("not logged in to %s (your session is on %s): run "
-			  "'strapontin login EMAIL'",
+		cli_warnx(_("not logged in to %s (your session is on %s): run "
+			  "'strapontin login EMAIL'"),
 			  cli->server, cli->session.server);
 	else
-		cli_warnx("not logged in: run 'strapontin login EMAIL' first");
+		cli_warnx(_("not logged in: run 'strapontin login EMAIL' first"));
 }
 
 /* The sentence for a refusal; some reasons say more than the server's
@@ -79,7 +79,7 @@ say_refusal(struct cli *cli, struct st_error *err)
 	    err->field[0] == '\0' && !anon) {
 		if (cli->resumed) {
 			/* The token died between resume and now. */
-			cli_warnx("session expired: log in again");
+			cli_warnx(_("session expired: log in again"));
 			cli_session_delete(cli);
 		} else
 			say_not_logged_in(cli);
@@ -87,7 +87,7 @@ say_refusal(struct cli *cli, struct st_error *err)
 	}
 	if (strcmp(err->reason, "already_used") == 0 &&
 	    json_is_string(at = json_object_get(err->data, "checked_in_at"))) {
-		cli_warnx("already used: this ticket was checked in at %s",
+		cli_warnx(_("already used: this ticket was checked in at %s"),
 			  cli_time_local(json_string_value(at), true, buf,
 					 sizeof buf));
 		return;
@@ -148,7 +148,7 @@ cli_resume(struct cli *cli)
 	if (st == ST_ERR_SERVER && strcmp(err.reason, "unauthenticated") == 0) {
 		/* Expired, revoked, or the account disabled: the file is of
 		 * no use any more. */
-		cli_warnx("session expired: log in again");
+		cli_warnx(_("session expired: log in again"));
 		cli_session_delete(cli);
 	} else if (st == ST_ERR_SERVER)
 		cli_warnx("%s", st_strerror(&err));
@@ -251,7 +251,7 @@ read_secret(const char *env, const char *prompt, bool confirm, char *buf,
 
 	if (env != NULL && (v = getenv(env)) != NULL && v[0] != '\0') {
 		if (strlen(v) >= len) {
-			cli_warnx("%s is too long", env);
+			cli_warnx(_("%s is too long"), env);
 			return EXIT_USAGE;
 		}
 		memcpy(buf, v, strlen(v) + 1);
@@ -259,7 +259,7 @@ read_secret(const char *env, const char *prompt, bool confirm, char *buf,
 	}
 	if (!isatty(STDIN_FILENO)) {
 		if (read_line(STDIN_FILENO, buf, len) <= 0) {
-			cli_warnx("%s: expected a line on standard input",
+			cli_warnx(_("%s: expected a line on standard input"),
 				  prompt);
 			return EXIT_USAGE;
 		}
@@ -276,7 +276,7 @@ read_secret(const char *env, const char *prompt, bool confirm, char *buf,
 	if (n < 0 || strcmp(again, buf) != 0) {
 		explicit_bzero(again, sizeof again);
 		explicit_bzero(buf, len);
-		cli_warnx("the two passwords differ");
+		cli_warnx(_("the two passwords differ"));
 		return EXIT_USAGE;
 	}
 	explicit_bzero(again, sizeof again);
@@ -323,7 +323,7 @@ cli_fill_secrets(struct cli *cli, const struct cli_command *cmd, json_t *params)
 		explicit_bzero(buf, sizeof buf);
 		if (json_object_get(params, ps[i].name) == NULL ||
 		    json_is_null(json_object_get(params, ps[i].name))) {
-			cli_warnx("%s: not valid UTF-8", ps[i].name);
+			cli_warnx(_("%s: not valid UTF-8"), ps[i].name);
 			return EXIT_USAGE;
 		}
 	}
@@ -390,7 +390,7 @@ cli_cmd_login(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	exp = json_string_value(json_object_get(result, "expires_at"));
 	user = json_object_get(result, "user");
 	if (token == NULL || strlen(token) >= sizeof cli->session.token) {
-		cli_warnx("the server sent no usable token");
+		cli_warnx(_("the server sent no usable token"));
 		r = EXIT_CONNECT;
 		goto out;
 	}
@@ -417,7 +417,7 @@ cli_cmd_login(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	if (cli->format == FMT_JSON)
 		cli_print_json(result);
 	else
-		printf("logged in to %s as %s <%s>, %s, until %s\n",
+		printf(_("logged in to %s as %s <%s>, %s, until %s\n"),
 		       cli->server,
 		       json_string_value(json_object_get(user, "display_name"))
 			   ?: "?",
@@ -444,7 +444,7 @@ cli_cmd_logout(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	(void)argv;
 	cli_session_load(cli);
 	if (!cli->session.loaded) {
-		printf("not logged in\n");
+		printf(_("not logged in\n"));
 		return EXIT_OK;
 	}
 	/* The session is ended where it was opened, whatever the current
@@ -452,13 +452,13 @@ cli_cmd_logout(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	if (strcmp(cli->session.server, cli->server) != 0 &&
 	    cli_parse_server(cli, cli->session.server) != 0) {
 		cli_session_delete(cli);
-		printf("logged out (the saved session was damaged)\n");
+		printf(_("logged out (the saved session was damaged)\n"));
 		return EXIT_OK;
 	}
 	r = cli_resume(cli);
 	if (r == EXIT_REFUSED) {
 		/* Expired already: the file is gone, nothing else to do. */
-		printf("logged out\n");
+		printf(_("logged out\n"));
 		return EXIT_OK;
 	}
 	if (r == EXIT_OK)
@@ -466,11 +466,11 @@ cli_cmd_logout(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	json_decref(result);
 	cli_session_delete(cli);
 	if (r == EXIT_OK) {
-		printf("logged out\n");
+		printf(_("logged out\n"));
 		return EXIT_OK;
 	}
-	cli_warnx("the session was forgotten here, but %s could not end it: "
-		  "it ends by itself when it expires",
+	cli_warnx(_("the session was forgotten here, but %s could not end it: "
+		  "it ends by itself when it expires"),
 		  cli->server);
 	return r;
 }
@@ -522,7 +522,7 @@ cli_cmd_password(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	if (cli->format == FMT_JSON)
 		cli_print_json(result);
 	else
-		printf("password changed; your other sessions have ended\n");
+		printf(_("password changed; your other sessions have ended\n"));
 out:
 	wipe_secrets(cmd, params);
 	json_decref(result);

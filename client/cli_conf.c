@@ -198,7 +198,7 @@ cli_conf_load(struct cli *cli)
 		line = ini_parse_file(f, conf_handler, &ctx);
 		fclose(f);
 		if (line != 0) {
-			cli_warnx("%s: line %d: %s%s", path, line,
+			cli_warnx(_("%s: line %d: %s%s"), path, line,
 				  ctx.bad_key[0] ? "unknown or bad setting "
 						 : "syntax error",
 				  ctx.bad_key);
@@ -287,13 +287,13 @@ cli_session_load(struct cli *cli)
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
 		if (errno != ENOENT)
-			cli_warnx("cannot read %s: %s", path, strerror(errno));
+			cli_warnx(_("cannot read %s: %s"), path, strerror(errno));
 		return;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		cli_warnx("not using %s: it must be a file of yours that only "
-			  "you can read (mode 0600); log in again",
+		cli_warnx(_("not using %s: it must be a file of yours that only "
+			  "you can read (mode 0600); log in again"),
 			  path);
 		close(fd);
 		return;
@@ -304,7 +304,7 @@ cli_session_load(struct cli *cli)
 	}
 	if (ini_parse_file(f, session_handler, &cli->session) != 0 ||
 	    cli->session.token[0] == '\0' || cli->session.server[0] == '\0') {
-		cli_warnx("not using %s: it is damaged; log in again", path);
+		cli_warnx(_("not using %s: it is damaged; log in again"), path);
 		memset(&cli->session, 0, sizeof cli->session);
 		fclose(f);
 		return;
@@ -346,18 +346,18 @@ cli_session_save(struct cli *cli)
 
 	old_mask = umask(077);
 	if (make_dirs(session_dir) != 0) {
-		cli_warnx("cannot make %s: %s", session_dir, strerror(errno));
+		cli_warnx(_("cannot make %s: %s"), session_dir, strerror(errno));
 		goto out;
 	}
 	/* Our own directory, closed to others, whatever it was before. */
 	if (lstat(session_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid()) {
-		cli_warnx("%s is not a directory of yours: session not saved",
+		cli_warnx(_("%s is not a directory of yours: session not saved"),
 			  session_dir);
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0 && chmod(session_dir, 0700) != 0) {
-		cli_warnx("chmod %s: %s", session_dir, strerror(errno));
+		cli_warnx(_("chmod %s: %s"), session_dir, strerror(errno));
 		goto out;
 	}
 	len = asprintf(&text,
@@ -378,22 +378,22 @@ cli_session_save(struct cli *cli)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd == -1) {
-		cli_warnx("cannot create %s: %s", tmp, strerror(errno));
+		cli_warnx(_("cannot create %s: %s"), tmp, strerror(errno));
 		goto out;
 	}
 	if (fchmod(fd, 0600) != 0 || write(fd, text, (size_t)len) != len ||
 	    fsync(fd) != 0) {
-		cli_warnx("cannot write %s: %s", tmp, strerror(errno));
+		cli_warnx(_("cannot write %s: %s"), tmp, strerror(errno));
 		goto out_unlink;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		cli_warnx("cannot write %s: %s", tmp, strerror(errno));
+		cli_warnx(_("cannot write %s: %s"), tmp, strerror(errno));
 		goto out_unlink;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		cli_warnx("cannot rename %s to %s: %s", tmp, path,
+		cli_warnx(_("cannot rename %s to %s: %s"), tmp, path,
 			  strerror(errno));
 		goto out_unlink;
 	}
@@ -421,6 +421,6 @@ cli_session_delete(struct cli *cli)
 	if (unlink(path) == 0)
 		return true;
 	if (errno != ENOENT)
-		cli_warnx("cannot remove %s: %s", path, strerror(errno));
+		cli_warnx(_("cannot remove %s: %s"), path, strerror(errno));
 	return false;
 }

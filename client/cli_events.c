@@ -39,12 +39,12 @@ cli_cmd_events(struct cli *cli, const struct cli_command *cmd, json_t *params,
 	if ((r = cli_call(cli, cmd->method, params, &result)) != EXIT_OK)
 		return r;
 	/* Said on stderr, so that stdout holds nothing but events. */
-	fprintf(stderr, "strapontin: watching");
+	fprintf(stderr, _("strapontin: watching"));
 	json_array_foreach(json_object_get(result, "topics"), i, topic) {
 		fprintf(stderr, "%s %s", i ? "," : "",
 			json_string_value(topic));
 	}
-	fprintf(stderr, " on %s (Ctrl-C to stop)\n", cli->server);
+	fprintf(stderr, _(" on %s (Ctrl-C to stop)\n"), cli->server);
 	json_decref(result);
 
 	/* No SA_RESTART: the flag is looked at between waits anyway. */

@@ -55,127 +55,127 @@ struct cli_view {
 /* ------------------------------------------------------------- columns */
 
 static const struct cli_col offer_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"STARTS", "starts_at", C_TIME, NULL, 0},
-    {"TITLE", "title", C_STR, NULL, 36},
-    {"VENUE", "venue", C_STR, NULL, 24},
-    {"CITY", "city", C_STR, NULL, 16},
-    {"SEATS", "seats_available", C_FRAC, "seats_total", 0},
-    {"STATUS", "status", C_STATUS, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("TITLE"), "title", C_STR, NULL, 36},
+    {N_("VENUE"), "venue", C_STR, NULL, 24},
+    {N_("CITY"), "city", C_STR, NULL, 16},
+    {N_("SEATS"), "seats_available", C_FRAC, "seats_total", 0},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
     END};
 static const struct cli_col booking_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"OFFER", "offer_title", C_STR, NULL, 32},
-    {"STARTS", "starts_at", C_TIME, NULL, 0},
-    {"PERSON", "beneficiary_id", C_INT, NULL, 0},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"CODE", "code", C_STR, NULL, 0},
-    {"STATUS", "status", C_STATUS, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("OFFER"), "offer_title", C_STR, NULL, 32},
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("PERSON"), "beneficiary_id", C_INT, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("CODE"), "code", C_STR, NULL, 0},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
     END};
 static const struct cli_col guest_cols[] = {
-    {"HOLDER", "holder", C_STR, NULL, 30},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"CODE", "code", C_STR, NULL, 0},
-    {"STRUCTURE", "structure", C_STR, NULL, 30},
-    {"STATUS", "status", C_STATUS, NULL, 0},
-    {"BOOKING", "booking_id", C_INT, NULL, 0},
+    {N_("HOLDER"), "holder", C_STR, NULL, 30},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("CODE"), "code", C_STR, NULL, 0},
+    {N_("STRUCTURE"), "structure", C_STR, NULL, 30},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
+    {N_("BOOKING"), "booking_id", C_INT, NULL, 0},
     END};
 static const struct cli_col beneficiary_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"NAME", "first_name", C_NAME, "last_name", 36},
-    {"BORN", "birth_year", C_INT, NULL, 0},
-    {"HOUSEHOLD", "household_size", C_INT, NULL, 0},
-    {"POSTCODE", "postal_code", C_STR, NULL, 0},
-    {"STRUCTURE", "structure_id", C_INT, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("NAME"), "first_name", C_NAME, "last_name", 36},
+    {N_("BORN"), "birth_year", C_INT, NULL, 0},
+    {N_("HOUSEHOLD"), "household_size", C_INT, NULL, 0},
+    {N_("POSTCODE"), "postal_code", C_STR, NULL, 0},
+    {N_("STRUCTURE"), "structure_id", C_INT, NULL, 0},
     END};
 static const struct cli_col partner_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"NAME", "name", C_STR, NULL, 36},
-    {"KIND", "kind", C_STATUS, NULL, 0},
-    {"CITY", "city", C_STR, NULL, 20},
-    {"CONTACT", "contact_email", C_STR, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("NAME"), "name", C_STR, NULL, 36},
+    {N_("KIND"), "kind", C_STATUS, NULL, 0},
+    {N_("CITY"), "city", C_STR, NULL, 20},
+    {N_("CONTACT"), "contact_email", C_STR, NULL, 0},
     END};
 static const struct cli_col structure_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"NAME", "name", C_STR, NULL, 36},
-    {"KIND", "kind", C_STATUS, NULL, 0},
-    {"TERRITORY", "territory", C_STR, NULL, 24},
-    {"CITY", "city", C_STR, NULL, 20},
-    {"TIMEZONE", "timezone", C_STR, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("NAME"), "name", C_STR, NULL, 36},
+    {N_("KIND"), "kind", C_STATUS, NULL, 0},
+    {N_("TERRITORY"), "territory", C_STR, NULL, 24},
+    {N_("CITY"), "city", C_STR, NULL, 20},
+    {N_("TIMEZONE"), "timezone", C_STR, NULL, 0},
     END};
 static const struct cli_col user_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"EMAIL", "email", C_STR, NULL, 0},
-    {"NAME", "display_name", C_STR, NULL, 30},
-    {"ROLE", "role", C_STR, NULL, 0},
-    {"PARTNER", "partner_id", C_INT, NULL, 0},
-    {"STRUCTURE", "structure_id", C_INT, NULL, 0},
-    {"ENABLED", "enabled", C_BOOL, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("EMAIL"), "email", C_STR, NULL, 0},
+    {N_("NAME"), "display_name", C_STR, NULL, 30},
+    {N_("ROLE"), "role", C_STR, NULL, 0},
+    {N_("PARTNER"), "partner_id", C_INT, NULL, 0},
+    {N_("STRUCTURE"), "structure_id", C_INT, NULL, 0},
+    {N_("ENABLED"), "enabled", C_BOOL, NULL, 0},
     END};
 static const struct cli_col waitlist_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"OFFER", "offer_id", C_INT, NULL, 0},
-    {"PERSON", "beneficiary_id", C_INT, NULL, 0},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"STATUS", "status", C_STATUS, NULL, 0},
-    {"POSITION", "position", C_INT, NULL, 0},
-    {"UNTIL", "expires_at", C_TIME, NULL, 0},
-    {"BOOKING", "booking_id", C_INT, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("OFFER"), "offer_id", C_INT, NULL, 0},
+    {N_("PERSON"), "beneficiary_id", C_INT, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
+    {N_("POSITION"), "position", C_INT, NULL, 0},
+    {N_("UNTIL"), "expires_at", C_TIME, NULL, 0},
+    {N_("BOOKING"), "booking_id", C_INT, NULL, 0},
     END};
 static const struct cli_col audit_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"AT", "at", C_TIME, NULL, 0},
-    {"USER", "user_id", C_INT, NULL, 0},
-    {"METHOD", "method", C_STR, NULL, 0},
-    {"OBJECT", "object_id", C_OBJ, "object_type", 0},
-    {"SUMMARY", "summary", C_JSON, NULL, 50},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("AT"), "at", C_TIME, NULL, 0},
+    {N_("USER"), "user_id", C_INT, NULL, 0},
+    {N_("METHOD"), "method", C_STR, NULL, 0},
+    {N_("OBJECT"), "object_id", C_OBJ, "object_type", 0},
+    {N_("SUMMARY"), "summary", C_JSON, NULL, 50},
     END};
 static const struct cli_col permanence_cols[] = {
-    {"ID", "id", C_INT, NULL, 0},
-    {"STARTS", "starts_at", C_TIME, NULL, 0},
-    {"ENDS", "ends_at", C_TIME, NULL, 0},
-    {"TITLE", "title", C_STR, NULL, 30},
-    {"LOCATION", "location", C_STR, NULL, 24},
-    {"STATE", "state", C_STATUS, NULL, 0},
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("ENDS"), "ends_at", C_TIME, NULL, 0},
+    {N_("TITLE"), "title", C_STR, NULL, 30},
+    {N_("LOCATION"), "location", C_STR, NULL, 24},
+    {N_("STATE"), "state", C_STATUS, NULL, 0},
     END};
 static const struct cli_col block_cols[] = {
-    {"OFFER", "offer_id", C_INT, NULL, 0},
-    {"TITLE", "offer_title", C_STR, NULL, 32},
-    {"STARTS", "offer_starts_at", C_TIME, NULL, 0},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"CLAIMED", "claimed", C_INT, NULL, 0},
-    {"LEFT", "remaining", C_INT, NULL, 0},
-    {"POOL", "pool_available", C_INT, NULL, 0},
+    {N_("OFFER"), "offer_id", C_INT, NULL, 0},
+    {N_("TITLE"), "offer_title", C_STR, NULL, 32},
+    {N_("STARTS"), "offer_starts_at", C_TIME, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("CLAIMED"), "claimed", C_INT, NULL, 0},
+    {N_("LEFT"), "remaining", C_INT, NULL, 0},
+    {N_("POOL"), "pool_available", C_INT, NULL, 0},
     END};
 static const struct cli_col wish_cols[] = {
-    {"PERSON", "beneficiary_id", C_INT, NULL, 0},
-    {"NAME", "holder", C_STR, NULL, 30},
-    {"CHOICES", "choices", C_JSON, NULL, 0},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"RANK", "rank", C_INT, NULL, 0},
-    {"BOOKING", "booking_id", C_INT, NULL, 0},
-    {"REASON", "reason", C_STATUS, NULL, 0},
+    {N_("PERSON"), "beneficiary_id", C_INT, NULL, 0},
+    {N_("NAME"), "holder", C_STR, NULL, 30},
+    {N_("CHOICES"), "choices", C_JSON, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("RANK"), "rank", C_INT, NULL, 0},
+    {N_("BOOKING"), "booking_id", C_INT, NULL, 0},
+    {N_("REASON"), "reason", C_STATUS, NULL, 0},
     END};
 static const struct cli_col draw_cols[] = {
     {"#", "position", C_INT, NULL, 0},
-    {"PERSON", "beneficiary_id", C_INT, NULL, 0},
-    {"SCORE", "score", C_INT, NULL, 0},
-    {"CHOICES", "choices", C_JSON, NULL, 0},
-    {"RANK", "rank", C_INT, NULL, 0},
-    {"OFFER", "offer_id", C_INT, NULL, 0},
-    {"SEATS", "seats", C_INT, NULL, 0},
-    {"CODE", "code", C_STR, NULL, 0},
-    {"REASON", "reason", C_STATUS, NULL, 0},
+    {N_("PERSON"), "beneficiary_id", C_INT, NULL, 0},
+    {N_("SCORE"), "score", C_INT, NULL, 0},
+    {N_("CHOICES"), "choices", C_JSON, NULL, 0},
+    {N_("RANK"), "rank", C_INT, NULL, 0},
+    {N_("OFFER"), "offer_id", C_INT, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("CODE"), "code", C_STR, NULL, 0},
+    {N_("REASON"), "reason", C_STATUS, NULL, 0},
     END};
 static const struct cli_col report_cols[] = {
-    {"KEY", "key", C_STR, NULL, 30},
-    {"NAME", "name", C_STR, NULL, 30},
-    {"OFFERED", "seats_offered", C_INT, NULL, 0},
-    {"BOOKED", "seats_booked", C_INT, NULL, 0},
-    {"ATTENDED", "seats_attended", C_INT, NULL, 0},
-    {"NO-SHOWS", "no_shows", C_INT, NULL, 0},
-    {"PEOPLE", "beneficiaries", C_INT, NULL, 0},
-    {"FIRST TIME", "first_timers", C_INT, NULL, 0},
+    {N_("KEY"), "key", C_STR, NULL, 30},
+    {N_("NAME"), "name", C_STR, NULL, 30},
+    {N_("OFFERED"), "seats_offered", C_INT, NULL, 0},
+    {N_("BOOKED"), "seats_booked", C_INT, NULL, 0},
+    {N_("ATTENDED"), "seats_attended", C_INT, NULL, 0},
+    {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
+    {N_("PEOPLE"), "beneficiaries", C_INT, NULL, 0},
+    {N_("FIRST TIME"), "first_timers", C_INT, NULL, 0},
     END};
 static const struct cli_col checkin_cols[] = {
     {"", "holder", C_STR, NULL, 0},   {"", "seats", C_INT, NULL, 0},
@@ -294,6 +294,19 @@ words(const char *s, char *buf, size_t len)
 			buf[i] = ' ';
 }
 
+/* A field's label for people: offer_id -> "offer id", in the CLI's
+ * language. */
+static void
+field_label(const char *key, char *buf, size_t len)
+{
+	char w[80];
+	const char *t;
+
+	words(key, w, sizeof w);
+	t = w[0] != '\0' ? _(w) : w;
+	snprintf(buf, len, "%s", t);
+}
+
 static bool
 is_time_key(const char *key)
 {
@@ -320,7 +333,7 @@ scalar_text(const char *key, const json_t *v, bool status)
 			s = cli_time_local(s, false, buf, sizeof buf);
 		else if (status) {
 			words(s, buf, sizeof buf);
-			s = buf;
+			s = buf[0] != '\0' ? _(buf) : buf;
 		}
 		return text_safe(s);
 	case JSON_INTEGER:
@@ -331,9 +344,9 @@ scalar_text(const char *key, const json_t *v, bool status)
 		snprintf(buf, sizeof buf, "%g", json_real_value(v));
 		return xstrdup(buf);
 	case JSON_TRUE:
-		return xstrdup("yes");
+		return xstrdup(_("yes"));
 	case JSON_FALSE:
-		return xstrdup("no");
+		return xstrdup(_("no"));
 	case JSON_NULL:
 		return NULL;
 	default: {
@@ -434,7 +447,8 @@ print_table(FILE *f, const json_t *items, const struct cli_col *cols,
 	headers = xcalloc(ncols, sizeof *headers);
 	for (c = 0; c < ncols; c++) {
 		if (cols[c].header != NULL)
-			headers[c] = xstrdup(cols[c].header);
+			headers[c] = xstrdup(cols[c].header[0] != '\0' ?
+			    _(cols[c].header) : "");
 		else {
 			/* offer_id -> OFFER ID */
 			headers[c] = xstrdup(cols[c].key);
@@ -556,7 +570,7 @@ print_field(FILE *f, const char *key, const json_t *v, int width, int depth)
 	char label[80], *t;
 	struct cli_col buf[16];
 
-	words(key, label, sizeof label);
+	field_label(key, label, sizeof label);
 	if (json_is_array(v) && json_array_size(v) > 0 &&
 	    json_is_object(json_array_get(v, 0))) {
 		char indent[32];
@@ -669,8 +683,9 @@ print_object(FILE *f, const json_t *o, const struct cli_col *cols,
 		     (json_array_size(v) == 0 ||
 		      json_is_object(json_array_get(v, 0)))))
 			continue; /* not on a "key: value" line */
-		if (text_width(keys[i]) > w)
-			w = text_width(keys[i]);
+		field_label(keys[i], word, sizeof word);
+		if (text_width(word) > w)
+			w = text_width(word);
 	}
 	for (i = 0; i < n; i++) {
 		v = json_object_get(o, keys[i]);
@@ -837,7 +852,7 @@ head_guest_list(const struct cli *cli, const json_t *r)
 	printf(", %s, ", cli_time_local(sval(o, "starts_at"), true, buf,
 					sizeof buf));
 	put_safe(stdout, sval(o, "venue"));
-	printf(": %lld booking%s, %lld seat%s\n\n", n, plural(n), seats,
+	printf(_(": %lld booking%s, %lld seat%s\n\n"), n, plural(n), seats,
 	       plural(seats));
 }
 
@@ -845,7 +860,7 @@ static void
 head_draw(const struct cli *cli, const json_t *r)
 {
 	(void)cli;
-	printf("permanence %lld: %lld of %lld wishes granted, seed ",
+	printf(_("permanence %lld: %lld of %lld wishes granted, seed "),
 	       ival(r, "permanence_id"), ival(r, "granted"),
 	       ival(r, "wishes"));
 	put_safe(stdout, sval(r, "seed"));
@@ -861,9 +876,9 @@ head_series(const struct cli *cli, const json_t *r)
 	(void)cli;
 	if (json_object_get(r, "series_id") == NULL)
 		return; /* permanence list */
-	printf("series %lld", ival(r, "series_id"));
+	printf(_("series %lld"), ival(r, "series_id"));
 	if (json_array_size(skipped) > 0) {
-		fputs(" (no such day in", stdout);
+		fputs(_(" (no such day in"), stdout);
 		for (i = 0; i < json_array_size(skipped); i++) {
 			const char *m =
 			    json_string_value(json_array_get(skipped, i));
@@ -882,19 +897,19 @@ head_checkin(const struct cli *cli, const json_t *r)
 	long long seats = ival(r, "seats");
 
 	(void)cli;
-	fputs("checked in: ", stdout);
+	fputs(_("checked in: "), stdout);
 	put_safe(stdout, sval(r, "holder"));
-	printf(", %lld seat%s, ", seats, plural(seats));
+	printf(_(", %lld seat%s, "), seats, plural(seats));
 	put_safe(stdout, sval(r, "offer_title"));
-	printf(" (booking %lld)\n", ival(r, "id"));
+	printf(_(" (booking %lld)\n"), ival(r, "id"));
 }
 
 static void
 head_attendance(const struct cli *cli, const json_t *r)
 {
 	(void)cli;
-	printf("attendance closed for offer %lld: %lld attended (%lld "
-	       "seats), %lld no-show (%lld seats)\n",
+	printf(_("attendance closed for offer %lld: %lld attended (%lld "
+	       "seats), %lld no-show (%lld seats)\n"),
 	       ival(r, "offer_id"), ival(r, "attended"),
 	       ival(r, "attended_seats"), ival(r, "no_show"),
 	       ival(r, "no_show_seats"));
@@ -913,15 +928,15 @@ head_whoami(const struct cli *cli, const json_t *r)
 	fputs(">, ", stdout);
 	put_safe(stdout, sval(u, "role"));
 	if (json_is_integer(json_object_get(u, "partner_id")))
-		printf(" of partner %lld", ival(u, "partner_id"));
+		printf(_(" of partner %lld"), ival(u, "partner_id"));
 	if (json_is_integer(json_object_get(u, "structure_id")))
-		printf(" of structure %lld", ival(u, "structure_id"));
-	printf(" (user %lld)\n", ival(u, "id"));
+		printf(_(" of structure %lld"), ival(u, "structure_id"));
+	printf(_(" (user %lld)\n"), ival(u, "id"));
 	/* auth.whoami does not say until when; the resume did. */
 	if (exp == NULL && cli->resumed)
 		exp = cli->session.expires_at;
 	if (exp != NULL && exp[0] != '\0')
-		printf("session on %s until %s\n", cli->server,
+		printf(_("session on %s until %s\n"), cli->server,
 		       cli_time_local(exp, true, buf, sizeof buf));
 }
 
@@ -933,7 +948,7 @@ head_report(const struct cli *cli, const json_t *r)
 	(void)cli;
 	if (!json_is_string(json_object_get(r, "from")))
 		return;
-	printf("offers starting from %s to %s, by ",
+	printf(_("offers starting from %s to %s, by "),
 	       cli_time_local(sval(r, "from"), true, b1, sizeof b1),
 	       cli_time_local(sval(r, "to"), true, b2, sizeof b2));
 	put_safe(stdout, sval(r, "group_by"));
@@ -948,8 +963,8 @@ foot_report(const struct cli *cli, const json_t *r)
 	(void)cli;
 	if (!json_is_object(t))
 		return;
-	printf("\ntotal: %lld seats offered, %lld booked, %lld attended, "
-	       "%lld no-shows, %lld people, %lld for the first time\n",
+	printf(_("\ntotal: %lld seats offered, %lld booked, %lld attended, "
+	       "%lld no-shows, %lld people, %lld for the first time\n"),
 	       ival(t, "seats_offered"), ival(t, "seats_booked"),
 	       ival(t, "seats_attended"), ival(t, "no_shows"),
 	       ival(t, "beneficiaries"), ival(t, "first_timers"));
@@ -974,8 +989,8 @@ cli_print_event(const json_t *ev)
 	put_safe(stdout, topic);
 	fputs(": ", stdout);
 	if (strcmp(topic, "resync") == 0) {
-		printf("events may have been lost; look again at what "
-		       "matters\n");
+		printf(_("events may have been lost; look again at what "
+		       "matters\n"));
 		return;
 	}
 	if (!json_is_object(d)) {
@@ -983,15 +998,15 @@ cli_print_event(const json_t *ev)
 		return;
 	}
 	if (strncmp(topic, "offer.", 6) == 0) {
-		printf("offer %lld ", ival(d, "id"));
+		printf(_("offer %lld "), ival(d, "id"));
 		put_safe(stdout, sval(d, "title"));
 		printf(", %s", cli_time_local(sval(d, "starts_at"), false, buf,
 					      sizeof buf));
 		if (json_is_integer(json_object_get(d, "seats_total")))
-			printf(", %lld/%lld seats", ival(d, "seats_available"),
+			printf(_(", %lld/%lld seats"), ival(d, "seats_available"),
 			       ival(d, "seats_total"));
 	} else {
-		printf("%s %lld, offer %lld",
+		printf(_("%s %lld, offer %lld"),
 		       strncmp(topic, "waitlist.", 9) == 0 ? "entry"
 							   : "booking",
 		       ival(d, "id"), ival(d, "offer_id"));
@@ -1000,9 +1015,9 @@ cli_print_event(const json_t *ev)
 			put_safe(stdout, sval(d, "offer_title"));
 		}
 		if (json_is_integer(json_object_get(d, "seats")))
-			printf(", %lld seats", ival(d, "seats"));
+			printf(_(", %lld seats"), ival(d, "seats"));
 		if (until != NULL)
-			printf(", until %s",
+			printf(_(", until %s"),
 			       cli_time_local(until, false, buf, sizeof buf));
 	}
 	if (status != NULL) {
@@ -1126,7 +1141,7 @@ cli_print(struct cli *cli, const struct cli_command *cmd, json_t *result)
 		return;
 	}
 	if (json_array_size(items) == 0)
-		printf("(none)\n");
+		printf(_("(none)\n"));
 	else {
 		if (cols[0].key == NULL)
 			cols = nested_cols("", items, buf, 24);
@@ -1137,7 +1152,7 @@ cli_print(struct cli *cli, const struct cli_command *cmd, json_t *result)
 	next = json_object_get(result, "next_cursor");
 	if (json_is_string(next))
 		fprintf(stderr,
-			"strapontin: more items: add --cursor %s, or --all for "
-			"every page\n",
+			_("strapontin: more items: add --cursor %s, or --all for "
+			"every page\n"),
 			json_string_value(next));
 }

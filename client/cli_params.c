@@ -191,7 +191,7 @@ cli_params_parse(const char *spec, struct cli_param *out, size_t max, size_t *n)
 		e = s + strcspn(s, " ");
 		if (*n >= max ||
 		    parse_word(s, (size_t)(e - s), &out[*n]) != 0) {
-			cli_warnx("internal error: bad param spec '%.*s'",
+			cli_warnx(_("internal error: bad param spec '%.*s'"),
 				  (int)(e - s), s);
 			return -1;
 		}
@@ -351,33 +351,33 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 	case CP_INT:
 		if (parse_ll(s, &v))
 			return json_integer(v);
-		cli_warnx("%s: %s wants a whole number, not '%s'", cli->words,
+		cli_warnx(_("%s: %s wants a whole number, not '%s'"), cli->words,
 			  flag, s);
 		return NULL;
 	case CP_ID:
 		if (parse_ll(s, &v) && v >= 1)
 			return json_integer(v);
-		cli_warnx("%s: %s wants an id (a number from 1), not '%s'",
+		cli_warnx(_("%s: %s wants an id (a number from 1), not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_BOOL:
 		if (parse_bool(s, &b) == 0)
 			return json_boolean(b);
-		cli_warnx("%s: %s wants true or false, not '%s'", cli->words,
+		cli_warnx(_("%s: %s wants true or false, not '%s'"), cli->words,
 			  flag, s);
 		return NULL;
 	case CP_TIME:
 		if (cli_time_input(s, buf, sizeof buf))
 			return json_string(buf);
-		cli_warnx("%s: %s wants a time like 2025-06-14T20:30:00+02:00 "
-			  "or 2025-06-14 20:30 (local), not '%s'",
+		cli_warnx(_("%s: %s wants a time like 2025-06-14T20:30:00+02:00 "
+			  "or 2025-06-14 20:30 (local), not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_IDS:
 		if ((j = ids_value(s)) != NULL)
 			return j;
-		cli_warnx("%s: %s wants ids separated by commas (4,9,12), "
-			  "not '%s'",
+		cli_warnx(_("%s: %s wants ids separated by commas (4,9,12), "
+			  "not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_TICKET:
@@ -393,17 +393,17 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 		j = p->type == CP_ENUM ? enum_value(p, s) : enums_value(p, s);
 		if (j != NULL)
 			return j;
-		fprintf(stderr, "strapontin: %s: %s wants %s", cli->words, flag,
+		fprintf(stderr, _("strapontin: %s: %s wants %s"), cli->words, flag,
 			p->type == CP_ENUM ? "one of"
 					   : "some of (a,b), or all:");
 		for (i = 0; p->choices[i] != NULL; i++)
 			fprintf(stderr, "%s %s", i ? "," : "", p->choices[i]);
-		fprintf(stderr, "; not '%s'\n", s);
+		fprintf(stderr, _("; not '%s'\n"), s);
 		return NULL;
 	default:
 		if ((j = json_string(s)) != NULL)
 			return j;
-		cli_warnx("%s: %s is not valid UTF-8", cli->words, flag);
+		cli_warnx(_("%s: %s is not valid UTF-8"), cli->words, flag);
 		return NULL;
 	}
 }
@@ -461,7 +461,7 @@ set_param(struct cli *cli, json_t *params, const struct cli_param *p,
 
 	if (json_object_get(params, p->name) != NULL) {
 		flag_name(p->name, flag, sizeof flag);
-		cli_warnx("%s: %s given twice", cli->words, flag);
+		cli_warnx(_("%s: %s given twice"), cli->words, flag);
 		return EXIT_USAGE;
 	}
 	if ((v = param_value(cli, p, value)) == NULL)
@@ -511,18 +511,18 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			nl = eq ? (size_t)(eq - name) : strlen(name);
 			p = find_param(ps, n, name, nl);
 			if (p == NULL) {
-				cli_warnx("%s: unknown option --%.*s (see "
-					  "'strapontin %s --help')",
+				cli_warnx(_("%s: unknown option --%.*s (see "
+					  "'strapontin %s --help')"),
 					  cli->words, (int)nl, name,
 					  cli->words);
 				goto usage;
 			}
 			flag_name(p->name, flag, sizeof flag);
 			if (p->secret) {
-				cli_warnx("%s: %s is never taken from the "
+				cli_warnx(_("%s: %s is never taken from the "
 					  "command line, where others could "
 					  "see it: it is asked for, or read "
-					  "from standard input",
+					  "from standard input"),
 					  cli->words, flag);
 				goto usage;
 			}
@@ -538,7 +538,7 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			else if (k + 1 < argc)
 				value = argv[++k];
 			else {
-				cli_warnx("%s: %s needs a value", cli->words,
+				cli_warnx(_("%s: %s needs a value"), cli->words,
 					  flag);
 				goto usage;
 			}
@@ -547,21 +547,21 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 			continue;
 		}
 		if (options && looks_like_flag(a)) {
-			cli_warnx("%s: unknown option %s (see 'strapontin %s "
-				  "--help')",
+			cli_warnx(_("%s: unknown option %s (see 'strapontin %s "
+				  "--help')"),
 				  cli->words, a, cli->words);
 			goto usage;
 		}
 		if (cmd->positional == NULL || positional_done) {
-			cli_warnx("%s: unexpected argument '%s' (see "
-				  "'strapontin %s --help')",
+			cli_warnx(_("%s: unexpected argument '%s' (see "
+				  "'strapontin %s --help')"),
 				  cli->words, a, cli->words);
 			goto usage;
 		}
 		positional_done = true;
 		p = find_param(ps, n, cmd->positional, strlen(cmd->positional));
 		if (p == NULL) {
-			cli_warnx("internal error: %s: no param %s", cli->words,
+			cli_warnx(_("internal error: %s: no param %s"), cli->words,
 				  cmd->positional);
 			goto usage;
 		}
@@ -575,11 +575,11 @@ cli_params_from_args(struct cli *cli, const struct cli_command *cmd, int argc,
 		flag_name(ps[i].name, flag, sizeof flag);
 		if (cmd->positional != NULL &&
 		    strcmp(cmd->positional, ps[i].name) == 0)
-			cli_warnx("%s: which %s? give it first or as %s",
+			cli_warnx(_("%s: which %s? give it first or as %s"),
 				  cli->words, ps[i].name, flag);
 		else
-			cli_warnx("%s: %s is required (see 'strapontin %s "
-				  "--help')",
+			cli_warnx(_("%s: %s is required (see 'strapontin %s "
+				  "--help')"),
 				  cli->words, flag, cli->words);
 		goto usage;
 	}
@@ -612,7 +612,7 @@ cli_params_generic(struct cli *cli, int argc, char **argv, json_t **params)
 		if (output_flag(cli, argv[k]))
 			continue;
 		if (strncmp(argv[k], "--", 2) != 0 || argv[k][2] == '\0') {
-			cli_warnx("call: expected --field value, not '%s'",
+			cli_warnx(_("call: expected --field value, not '%s'"),
 				  argv[k]);
 			goto fail;
 		}
@@ -623,24 +623,24 @@ cli_params_generic(struct cli *cli, int argc, char **argv, json_t **params)
 		} else {
 			kl = strlen(name);
 			if (k + 1 >= argc) {
-				cli_warnx("call: --%s needs a value", name);
+				cli_warnx(_("call: --%s needs a value"), name);
 				goto fail;
 			}
 			value = argv[++k];
 		}
 		if (kl == 0 || kl >= sizeof key) {
-			cli_warnx("call: bad field name '%s'", argv[k]);
+			cli_warnx(_("call: bad field name '%s'"), argv[k]);
 			goto fail;
 		}
 		for (i = 0; i < kl; i++)
 			key[i] = name[i] == '-' ? '_' : name[i];
 		key[kl] = '\0';
 		if (json_object_get(p, key) != NULL) {
-			cli_warnx("call: field %s given twice", key);
+			cli_warnx(_("call: field %s given twice"), key);
 			goto fail;
 		}
 		if ((v = generic_value(value)) == NULL) {
-			cli_warnx("call: --%s: value is not valid UTF-8", key);
+			cli_warnx(_("call: --%s: value is not valid UTF-8"), key);
 			goto fail;
 		}
 		json_object_set_new(p, key, v);
@@ -745,11 +745,11 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 	if (optional)
 		snprintf(line + strlen(line), sizeof line - strlen(line),
 			 " [options]");
-	fputs("usage: ", f);
+	fputs(_("usage: "), f);
 	print_wrapped(f, line, 7, 7);
 	fprintf(f, "\n%s", cmd->help);
 	if (cmd->method != NULL)
-		fprintf(f, " (method %s)", cmd->method);
+		fprintf(f, _(" (method %s)"), cmd->method);
 	fprintf(f, ".\n");
 	if (n > 0)
 		fprintf(f, "\n");
@@ -802,11 +802,11 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 			any_time = true;
 	}
 	if (any_time)
-		fprintf(f, "\nTIME is RFC 3339 (2025-06-14T20:30:00+02:00, "
+		fprintf(f, _("\nTIME is RFC 3339 (2025-06-14T20:30:00+02:00, "
 			   "2025-06-14T18:30:00Z) or a local\n"
 			   "time: '2025-06-14 20:30', 2025-06-14 (midnight), "
-			   "now, today, tomorrow.\n");
-	fprintf(f, "\noutput: --json (the result, exactly)%s\n",
+			   "now, today, tomorrow.\n"));
+	fprintf(f, _("\noutput: --json (the result, exactly)%s\n"),
 		cmd->flags & CMD_LIST
 		    ? ", --csv (a header row, then a row per\n"
 		      "item), --all (every page, not only the first)"
@@ -948,15 +948,10 @@ cli_time_input(const char *s, char *out, size_t outlen)
 const char *
 cli_time_local(const char *rfc3339, bool with_zone, char *buf, size_t len)
 {
-	struct tm tm;
 	time_t t;
 
 	if (!cli_time_parse(rfc3339, &t))
 		return rfc3339;
-	localtime_r(&t, &tm);
-	if (strftime(buf, len,
-		     with_zone ? "%Y-%m-%d %H:%M %Z" : "%Y-%m-%d %H:%M",
-		     &tm) == 0)
-		return rfc3339;
-	return buf;
+	cli_time_words(t, with_zone, buf, len);
+	return buf[0] != '\0' ? buf : rfc3339;
 }

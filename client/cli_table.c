@@ -73,9 +73,9 @@ cli_enum_values(const char *name)
 	" title" R " category:category" R " venue" R " city" R                 \
 	" starts_at:time" R " ends_at:time? max_per_booking:int"               \
 	" booking_deadline:time delivery:delivery description:text?"           \
-	" accessibility:text?"
+	" accessibility:text? address?"
 #define PERSON_FIELDS " birth_year:int? household_size:int? postal_code?"
-#define PLACE " title location structure_id"
+#define PLACE " title location notes:text structure_id"
 
 /* clang-format off */
 const struct cli_command cli_commands[] = {
@@ -136,6 +136,8 @@ const struct cli_command cli_commands[] = {
 
 {"ticket", "check-in", "ticket.check_in", "code", "code:ticket!", &view_checkin, 0, NULL, "check a ticket code in at the door"},
 
+{"voucher", "get", "voucher.get", "code", "code!", NULL, CMD_ANON, NULL, "what the holder of a ticket code sees (no login)"},
+
 {"audit", "list", "audit.list", NULL, "from:time to:time user_id" LIST, &view_audit, CMD_LIST, NULL, "who changed what, when"},
 
 {"permanence", "schedule", "permanence.schedule", NULL, "starts_at:time! ends_at:time!" PLACE, &view_permanence, 0, NULL, "schedule one drop-in"},
@@ -148,6 +150,7 @@ const struct cli_command cli_commands[] = {
 {"permanence", "close", "permanence.close", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, "close a drop-in, unclaimed seats back"},
 {"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int!", NULL, 0, NULL, "record a person's 1 to 3 choices"},
 {"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id!", &view_draw, CMD_LIST, NULL, "share the seats out fairly"},
+{"permanence", "public-list", "permanence.public_list", "structure_id", "structure_id!", NULL, CMD_ANON, NULL, "a structure's upcoming drop-ins, as the public page shows them (no login)"},
 {"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, "book at the desk, first come first served"},
 
 {"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, "seats offered, booked, used"},
@@ -171,6 +174,7 @@ static const struct {
     {"booking", "seats held for a person"},
     {"waitlist", "waiting for seats of full offers"},
     {"ticket", "check-in at the door"},
+    {"voucher", "a ticket as its holder sees it (no login)"},
     {"permanence", "drop-ins: blocks of seats, wishes, the draw"},
     {"report", "what was given and used"},
     {"audit", "the log of changes (admin)"},

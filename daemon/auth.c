@@ -204,7 +204,9 @@ login_success_done(PGresult *res, enum db_status st, void *arg)
 	rpc_peer_bind(req->peer, &s);
 	log_info("%s logged in as %s", rpc_peer_tag(req->peer),
 	    role_name(s.role));
-	json_object_set_new(j, "token", json_string(l->token));
+	/* Over HTTP the token goes into a cookie, never into the body. */
+	if (!rpc_peer_take_token(req->peer, l->token))
+		json_object_set_new(j, "token", json_string(l->token));
 	login_free(l);
 	rpc_reply(req, j);
 }
@@ -400,29 +402,45 @@ auth_login(struct request *req)
 		login_start(l);
 }
 
+/* auth.resume's context: the token (offered to the transport once it
+ * proves good) and its hash. */
+struct resume {
+	char token[129];     /* resume_params: at most 128 */
+	char hash[65];
+};
+
+static void
+resume_free(struct resume *r)
+{
+	OPENSSL_cleanse(r, sizeof *r);
+	free(r);
+}
+
 static void
 resume_done(PGresult *res, enum db_status st, void *arg)
 {
 	struct request *req = arg;
+	struct resume *r = req->ctx;
 	struct session s;
 	json_t *j;
-	char *hash = req->ctx;
 
 	if (st != DB_OK) {
-		free(hash);
+		resume_free(r);
 		sqlcall_error(req, res, st);
 		return;
 	}
 	j = sqlcall_json(res);
 	if (j == NULL || !session_from_user(json_object_get(j, "user"), &s)) {
-		free(hash);
+		resume_free(r);
 		json_decref(j);
 		rpc_internal(req, "auth_resume answered no user");
 		return;
 	}
-	memcpy(s.token_hash, hash, sizeof s.token_hash);
-	free(hash);
+	memcpy(s.token_hash, r->hash, sizeof s.token_hash);
 	rpc_peer_bind(req->peer, &s);
+	/* Over HTTP, a resumed token becomes the session cookie. */
+	rpc_peer_take_token(req->peer, r->token);
+	resume_free(r);
 	rpc_reply(req, j);
 }
 
@@ -431,14 +449,68 @@ auth_resume(struct request *req)
 {
 	const char *token = json_string_value(json_object_get(req->params,
 	    "token"));
-	char *hash = xmalloc(65);
+	struct resume *r = xcalloc(1, sizeof *r);
 	const char *vals[1];
 
-	auth_token_hash(token, hash);
-	req->ctx = hash;
-	vals[0] = hash;
+	snprintf(r->token, sizeof r->token, "%s", token);
+	auth_token_hash(token, r->hash);
+	req->ctx = r;
+	vals[0] = r->hash;
 	db_exec(req->app->db, sqlcall_stmt(STMT_AUTH_RESUME), 1, vals, resume_done,
 	    req);
+}
+
+/* A session token from outside a request (an HTTP cookie). */
+struct token_bind {
+	struct rpc_peer *peer;      /* held */
+	char hash[65];
+	void (*done)(void *arg, enum auth_token_status st);
+	void *arg;
+};
+
+static void
+token_bind_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct token_bind *tb = arg;
+	struct rpc_peer *p = tb->peer;
+	struct session s;
+	json_t *j = st == DB_OK ? sqlcall_json(res) : NULL;
+	enum auth_token_status ts = AUTH_TOKEN_REFUSED;
+	const char *state = st == DB_SQL_ERROR ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	/* Only api_error() (SQLSTATE SP001, sql/api/00_core.sql) says the
+	 * token is no good; anything else is the database's trouble. */
+	if (st == DB_UNAVAILABLE || (st == DB_SQL_ERROR &&
+	    (state == NULL || strcmp(state, "SP001") != 0)))
+		ts = AUTH_TOKEN_UNAVAILABLE;
+	else if (rpc_peer_alive(p) && j != NULL &&
+	    session_from_user(json_object_get(j, "user"), &s)) {
+		memcpy(s.token_hash, tb->hash, sizeof s.token_hash);
+		rpc_peer_bind(p, &s);
+		ts = AUTH_TOKEN_BOUND;
+	}
+	json_decref(j);
+	tb->done(tb->arg, ts);
+	free(tb);
+	rpc_peer_release(p);
+}
+
+void
+auth_bind_token(struct app *app, struct rpc_peer *p, const char *token,
+    void (*done)(void *arg, enum auth_token_status st), void *arg)
+{
+	struct token_bind *tb = xcalloc(1, sizeof *tb);
+	const char *vals[1];
+
+	tb->peer = p;
+	tb->done = done;
+	tb->arg = arg;
+	rpc_peer_hold(p);
+	auth_token_hash(token, tb->hash);
+	vals[0] = tb->hash;
+	db_exec(app->db, sqlcall_stmt(STMT_AUTH_RESUME), 1, vals,
+	    token_bind_done, tb);
 }
 
 static void

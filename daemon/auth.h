@@ -3,6 +3,8 @@
 #ifndef AUTH_H
 #define AUTH_H
 
+#include <stdbool.h>
+
 struct request;
 struct rpc_peer;
 struct app;
@@ -17,6 +19,16 @@ void auth_user_create(struct request *req);
 /* After the handshake: a verified client certificate whose e-mail (taken)
  * names an enabled user logs the peer in. The peer is blocked meanwhile. */
 void auth_bind_certificate(struct app *app, struct rpc_peer *p, char *email);
+enum auth_token_status {
+	AUTH_TOKEN_BOUND,       /* p is now logged in */
+	AUTH_TOKEN_REFUSED,     /* unknown, revoked or expired */
+	AUTH_TOKEN_UNAVAILABLE, /* the database could not tell */
+};
+/* Binds p to the session of token (an HTTP cookie), looked up as
+ * auth.resume does; done(arg, status) follows once, from the database's
+ * callback, never from inside this call. */
+void auth_bind_token(struct app *app, struct rpc_peer *p, const char *token,
+    void (*done)(void *arg, enum auth_token_status st), void *arg);
 
 /* A new 256-bit token (base64url, 43 characters + NUL) and its stored
  * form, the hex SHA-256 (64 + NUL). */

@@ -11,8 +11,13 @@
 #include "pwhash.h"
 #include "util.h"
 
+/* The installed web pages (CMake sets it from the install prefix). */
+#ifndef WWWDIR
+#define WWWDIR "/usr/local/share/strapontin/www"
+#endif
+
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
-	C_FORMAT, C_TLSVER };
+	C_FORMAT, C_TLSVER, C_LIST };
 
 struct cdef {
 	const char *section;
@@ -76,6 +81,13 @@ static const struct cdef cdefs[] = {
 	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
 	{"policy", "report_max_days", C_INT, O(policy.report_max_days), "400", 1, 3660, true},
 	{"policy", "voucher_rate", C_INT, O(policy.voucher_rate), "30", 1, 100000, true},
+
+	{"http", "listen", C_LIST, O(http_listen), NULL, 0, 0, false},
+	{"http", "origin", C_LIST, O(http_origin), NULL, 0, 0, true},
+	{"http", "www_dir", C_STRING, O(http_www_dir), WWWDIR, 0, 0, true},
+	{"http", "max_connections", C_INT, O(http_max_connections), "512", 1, 1000000, true},
+	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
+	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -199,6 +211,34 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 		if (cfg->nlisten == CONFIG_MAX_LISTEN)
 			return "too many server.listen addresses";
 		cfg->listen[cfg->nlisten++] = xstrdup(value);
+		return NULL;
+	}
+	case C_LIST: {
+		struct config_list *list = (struct config_list *)(void *)base;
+		char *h, *p;
+
+		if (strcmp(d->name, "listen") == 0) {
+			if (!config_split_hostport(value, &h, &p)) {
+				snprintf(ps->err, sizeof ps->err, "%s.listen must "
+				    "be host:port or [ipv6]:port", d->section);
+				return ps->err;
+			}
+			free(h);
+			free(p);
+		} else if (strncmp(value, "https://", 8) != 0 ||
+		    value[8] == '\0' || strchr(value + 8, '/') != NULL) {
+			snprintf(ps->err, sizeof ps->err, "%s.%s must be "
+			    "https://host or https://host:port", d->section,
+			    d->name);
+			return ps->err;
+		}
+		if (list->n == CONFIG_MAX_LISTEN) {
+			snprintf(ps->err, sizeof ps->err, "too many %s.%s "
+			    "values (at most %d)", d->section, d->name,
+			    CONFIG_MAX_LISTEN);
+			return ps->err;
+		}
+		list->v[list->n++] = xstrdup(value);
 		return NULL;
 	}
 	case C_LEVEL:
@@ -381,6 +421,10 @@ config_free(struct config *cfg)
 	}
 	for (i = 0; i < cfg->nlisten; i++)
 		free(cfg->listen[i]);
+	for (i = 0; i < cfg->http_listen.n; i++)
+		free(cfg->http_listen.v[i]);
+	for (i = 0; i < cfg->http_origin.n; i++)
+		free(cfg->http_origin.v[i]);
 	free(cfg->path);
 	free(cfg);
 }
@@ -416,6 +460,16 @@ config_reloadable(const struct config *old, const struct config *new,
 			differs = old->nlisten != new->nlisten;
 			for (j = 0; !differs && j < old->nlisten; j++)
 				differs = strcmp(old->listen[j], new->listen[j]);
+			break;
+		}
+		case C_LIST: {
+			const struct config_list *la = (const void *)a;
+			const struct config_list *lb = (const void *)b;
+			size_t j;
+
+			differs = la->n != lb->n;
+			for (j = 0; !differs && j < la->n; j++)
+				differs = strcmp(la->v[j], lb->v[j]);
 			break;
 		}
 		case C_INT:
@@ -463,6 +517,14 @@ config_keep_static(struct config *new, struct config *old)
 			memcpy(new->listen, l, sizeof l);
 			old->nlisten = new->nlisten;
 			new->nlisten = n;
+			continue;
+		}
+		if (d->type == C_LIST) {
+			struct config_list l;
+
+			memcpy(&l, a, sizeof l);
+			memcpy(a, b, sizeof l);
+			memcpy(b, &l, sizeof l);
 			continue;
 		}
 		switch (d->type) {

@@ -9,6 +9,12 @@
 
 #define CONFIG_MAX_LISTEN 16
 
+/* A key that may be given several times. */
+struct config_list {
+	char *v[CONFIG_MAX_LISTEN];
+	size_t n;
+};
+
 struct policy {
 	long long max_upcoming_per_beneficiary;
 	long long max_per_month;
@@ -63,6 +69,14 @@ struct config {
 	long long db_booking_batch_max;      /* booking.create requests per call */
 	long long db_booking_batch_inflight; /* such calls at once (0: pool_size) */
 	long long db_events_keep;      /* seconds an outbox row is kept */
+
+	/* [http]: the web desk's HTTPS listener (docs/http.md) */
+	struct config_list http_listen;  /* none: no HTTP listener */
+	struct config_list http_origin;  /* none: https:// + the Host header */
+	char *http_www_dir;
+	long long http_max_connections;
+	long long http_timeout;        /* seconds */
+	long long http_max_header_bytes;
 
 	struct policy policy;
 

@@ -201,6 +201,19 @@ rpc_peer_inflight(const struct rpc_peer *p)
 	return p->inflight;
 }
 
+bool
+rpc_peer_idle(const struct rpc_peer *p)
+{
+	return p->inflight == 0 && TAILQ_EMPTY(&p->batches);
+}
+
+bool
+rpc_peer_take_token(struct rpc_peer *p, const char *token)
+{
+	return p->alive && p->t->take_token != NULL &&
+	    p->t->take_token(p->tctx, token);
+}
+
 const struct session *
 rpc_peer_session(const struct rpc_peer *p)
 {

@@ -84,6 +84,11 @@ struct rpc_transport {
 	void (*busy)(void *t, bool busy);
 	/* A session was bound (true) or unbound (false). */
 	void (*session_changed)(void *t, bool bound);
+	/* Optional (NULL: answers carry tokens). A login or resume made
+	 * token (a NUL-terminated string, wiped after the call) the peer's
+	 * session: true if the transport keeps it itself (an HTTP cookie),
+	 * and the answer then leaves it out. */
+	bool (*take_token)(void *t, const char *token);
 };
 
 /* The application, given once to rpc_init(). */
@@ -116,6 +121,12 @@ bool rpc_peer_alive(const struct rpc_peer *p);
 const char *rpc_peer_addr(const struct rpc_peer *p);
 const char *rpc_peer_tag(const struct rpc_peer *p);
 unsigned rpc_peer_inflight(const struct rpc_peer *p);
+/* Nothing in flight and no batch waiting: no answer will come unless
+ * more input is fed. */
+bool rpc_peer_idle(const struct rpc_peer *p);
+/* Offers a new session token to the transport (take_token); false if
+ * the answer must carry it. */
+bool rpc_peer_take_token(struct rpc_peer *p, const char *token);
 const struct session *rpc_peer_session(const struct rpc_peer *p);
 enum role rpc_peer_role(const struct rpc_peer *p);
 void rpc_peer_bind(struct rpc_peer *p, const struct session *s);

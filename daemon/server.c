@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "db.h"
 #include "events.h"
+#include "http.h"
 #include "janitor.h"
 #include "log.h"
 #include "methods.h"
@@ -60,6 +61,7 @@ static struct {
 	struct event *drain_timer;
 	struct event *ready_timer;
 	uint64_t ready_deadline;
+	struct http *http;          /* NULL without [http] listen */
 } srv;
 
 static const struct rpc_hooks hooks = {
@@ -245,6 +247,386 @@ static const struct conn_callbacks line_callbacks = {
 	.on_closed = on_closed,
 };
 
+/* ---- the HTTP transport's glue ----------------------------------------- */
+
+/*
+ * One HTTP exchange that speaks JSON-RPC (POST /rpc, GET /events) and its
+ * protocol peer, joined here. The session cookie is bound to the peer
+ * before its input is fed (auth_bind_token); a login or resume hands its
+ * token to take_token, which keeps it for the Set-Cookie and out of the
+ * answer; a logout unbinds, and the answer clears the cookie.
+ */
+struct web {
+	struct http_exchange *x;    /* NULL once answered or gone */
+	struct rpc_peer *peer;      /* the transport's reference */
+	bool events;                /* GET /events: a stream */
+	bool binding;               /* the cookie is being looked up */
+	bool had_cookie;
+	bool unbound;               /* a logout (or revocation) happened */
+	bool answered;
+	bool finishing;             /* `later` ends it, else checks for 204 */
+	char *token;                /* a new session token, for the cookie */
+	char *body;                 /* input held while binding */
+	size_t len;
+	struct event *later;
+};
+
+static void
+web_free(struct web *w)
+{
+	rpc_peer_gone(w->peer);
+	if (w->token != NULL) {
+		explicit_bzero(w->token, strlen(w->token));
+		free(w->token);
+	}
+	if (w->body != NULL) {
+		explicit_bzero(w->body, w->len);
+		free(w->body);
+	}
+	if (w->later != NULL)
+		event_free(w->later);
+	free(w);
+	server_check_drained();
+}
+
+static void
+web_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct web *w = arg;
+
+	if (w->finishing || w->x == NULL) {
+		web_free(w);
+		return;
+	}
+	/* Only notifications: nothing to answer. */
+	if (!w->answered && rpc_peer_idle(w->peer)) {
+		w->answered = true;
+		http_reply(w->x, 204, NULL, NULL, 0);
+		w->x = NULL;
+		web_free(w);
+	}
+}
+
+/* From inside a protocol call: what follows waits for the loop. */
+static void
+web_schedule(struct web *w, bool finish)
+{
+	struct timeval zero = {0, 0};
+
+	w->finishing = w->finishing || finish;
+	evtimer_add(w->later, &zero);
+}
+
+/* The cookie this answer sets or clears. */
+static void
+web_cookie(struct web *w)
+{
+	if (w->token != NULL) {
+		http_set_session_cookie(w->x, w->token,
+		    srv.cfg->policy.token_ttl);
+		explicit_bzero(w->token, strlen(w->token));
+		free(w->token);
+		w->token = NULL;
+	} else if ((w->had_cookie || w->unbound) &&
+	    !rpc_peer_session(w->peer)->bound)
+		http_clear_session_cookie(w->x);
+}
+
+/* The answer to GET /events' subscription: the stream, or the error
+ * with its HTTP status. */
+static void
+web_events_answer(struct web *w, const char *buf, size_t len)
+{
+	json_t *a = json_loadb(buf, len, 0, NULL);
+	json_t *e = json_object_get(a, "error");
+	json_int_t code = json_integer_value(json_object_get(e, "code"));
+
+	web_cookie(w);
+	if (a != NULL && e == NULL) {
+		http_stream_start(w->x);
+		log_info("%s: event stream", http_exchange_tag(w->x));
+	} else {
+		http_add_header(w->x, "Cache-Control", "no-store");
+		http_reply(w->x, code >= 400 && code < 600 ? (int)code : 400,
+		    "application/json", buf, len);
+		w->x = NULL;
+		web_schedule(w, true);
+	}
+	json_decref(a);
+}
+
+static void
+w_send(void *t, const char *buf, size_t len)
+{
+	struct web *w = t;
+
+	if (w->x == NULL || w->answered)
+		return;
+	w->answered = true;
+	if (w->events) {
+		web_events_answer(w, buf, len);
+		return;
+	}
+	web_cookie(w);
+	http_reply(w->x, 200, "application/json", buf, len);
+	w->x = NULL;
+	web_schedule(w, true);
+}
+
+static bool
+w_send_event(void *t, const char *buf, size_t len, bool force)
+{
+	struct web *w = t;
+
+	/* Events reach only a stream; a subscription made by POST /rpc ends
+	 * with its exchange. */
+	if (w->x == NULL || !w->events || !w->answered)
+		return true;
+	return http_stream_event(w->x, buf, len, force);
+}
+
+static void
+w_drop_events(void *t)
+{
+	/* What is written to a stream cannot be taken back; the stream
+	 * ends instead when it stays too far behind (http_stream_event). */
+}
+
+static void
+w_pause(void *t, bool paused)
+{
+	/* An exchange brings one message: there is nothing more to stop. */
+}
+
+static void
+w_busy(void *t, bool busy)
+{
+	struct web *w = t;
+
+	/* The last answer of a batch comes after its requests end. */
+	if (!busy && !w->answered && w->x != NULL)
+		web_schedule(w, false);
+}
+
+static void
+w_session_changed(void *t, bool bound)
+{
+	struct web *w = t;
+
+	w->unbound = !bound;
+	/* A stream whose session ended (logout elsewhere, revocation)
+	 * ends too. */
+	if (!bound && w->events && w->answered && w->x != NULL) {
+		http_stream_end(w->x);
+		w->x = NULL;
+		web_schedule(w, true);
+	}
+}
+
+static bool
+w_take_token(void *t, const char *token)
+{
+	struct web *w = t;
+
+	if (w->token != NULL) {
+		explicit_bzero(w->token, strlen(w->token));
+		free(w->token);
+	}
+	w->token = xstrdup(token);
+	return true;
+}
+
+static const struct rpc_transport web_transport = {
+	.send = w_send,
+	.send_event = w_send_event,
+	.drop_events = w_drop_events,
+	.pause = w_pause,
+	.busy = w_busy,
+	.session_changed = w_session_changed,
+	.take_token = w_take_token,
+};
+
+static void
+web_feed(struct web *w, const char *body, size_t len)
+{
+	rpc_peer_input(w->peer, body, len);
+	if (w->x != NULL && !w->answered && rpc_peer_idle(w->peer))
+		web_schedule(w, false);
+}
+
+static void
+web_bound(void *arg, enum auth_token_status st)
+{
+	struct web *w = arg;
+
+	w->binding = false;
+	if (w->x == NULL) {         /* the client left meanwhile */
+		web_free(w);
+		return;
+	}
+	if (st == AUTH_TOKEN_UNAVAILABLE) {
+		/* Not a reason to log the user out: the cookie stays. */
+		w->answered = true;
+		http_add_header(w->x, "Retry-After", "5");
+		http_reply_text(w->x, 503, "Service momentanément "
+		    "indisponible. / Temporarily unavailable.");
+		w->x = NULL;
+		web_free(w);
+		return;
+	}
+	if (st == AUTH_TOKEN_REFUSED)
+		log_debug("%s: session cookie unknown or expired",
+		    http_exchange_tag(w->x));
+	web_feed(w, w->body, w->len);
+	explicit_bzero(w->body, w->len);
+	free(w->body);
+	w->body = NULL;
+}
+
+static struct web *
+web_new(struct http_exchange *x, bool events)
+{
+	struct web *w = xcalloc(1, sizeof *w);
+
+	w->x = x;
+	w->events = events;
+	if ((w->later = evtimer_new(srv.base, web_later_cb, w)) == NULL)
+		fatal("out of memory");
+	http_exchange_set_arg(x, w);
+	w->peer = rpc_peer_new(&web_transport, w, http_exchange_addr(x),
+	    http_exchange_tag(x));
+	return w;
+}
+
+/* Binds the cookie's session first, if there is a cookie. */
+static void
+web_start(struct web *w, const char *body, size_t len, const char *token)
+{
+	if (token == NULL) {
+		web_feed(w, body, len);
+		return;
+	}
+	w->had_cookie = true;
+	w->binding = true;
+	w->body = xmalloc(len + 1);
+	memcpy(w->body, body, len);
+	w->len = len;
+	auth_bind_token(srv.app, w->peer, token, web_bound, w);
+}
+
+static void
+h_rpc(struct http_exchange *x, const char *body, size_t len,
+    const char *token, void *arg)
+{
+	web_start(web_new(x, false), body, len, token);
+}
+
+/* GET /events?topics=a,b is events.subscribe {topics: [a, b]}. */
+static void
+h_events(struct http_exchange *x, const char *topics, const char *token,
+    void *arg)
+{
+	json_t *list = json_array(), *msg;
+	const char *p = topics;
+	size_t n;
+	char *text;
+
+	if (token == NULL) {
+		http_reply_text(x, 401, "Connectez-vous d'abord. / Log in "
+		    "first.");
+		return;
+	}
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		if (n > 0)
+			json_array_append_new(list, json_stringn(p, n));
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	msg = json_pack("{s:s, s:i, s:s, s:{s:o}}", "jsonrpc", "2.0", "id", 1,
+	    "method", "events.subscribe", "params", "topics", list);
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (text == NULL)
+		fatal("out of memory");
+	web_start(web_new(x, true), text, strlen(text), token);
+	free(text);
+}
+
+static void
+h_gone(struct http_exchange *x, void *xarg)
+{
+	struct web *w = xarg;
+
+	if (w == NULL)
+		return;
+	w->x = NULL;
+	if (!w->binding)
+		web_free(w);
+}
+
+static bool
+h_healthy(void *arg)
+{
+	return !srv.draining && db_pool_up(srv.db);
+}
+
+static void
+h_ics(struct http_exchange *x, long long structure_id, void *arg)
+{
+	http_reply_text(x, 404, "Introuvable. / Not found.");
+}
+
+static const struct http_callbacks http_cbs = {
+	.rpc = h_rpc,
+	.events = h_events,
+	.ics = h_ics,
+	.healthy = h_healthy,
+	.gone = h_gone,
+};
+
+static struct http_limits
+http_limits_of(const struct config *cfg)
+{
+	struct http_limits l = {
+		.max_body = (size_t)cfg->max_request_bytes,
+		.max_headers = (size_t)cfg->http_max_header_bytes,
+		.timeout = (int)cfg->http_timeout,
+		.max_output = (size_t)cfg->max_output_bytes,
+		.max_connections = (size_t)cfg->http_max_connections,
+	};
+
+	return l;
+}
+
+static struct http_settings
+http_settings_of(const struct config *cfg)
+{
+	struct http_settings s = {
+		.www_dir = cfg->http_www_dir,
+		.origins = (const char *const *)cfg->http_origin.v,
+		.norigins = cfg->http_origin.n,
+	};
+
+	return s;
+}
+
+static void
+http_start(const struct config *cfg)
+{
+	struct http_limits l = http_limits_of(cfg);
+	struct http_settings s = http_settings_of(cfg);
+	size_t i;
+
+	if (cfg->http_listen.n == 0)
+		return;
+	srv.http = http_new(srv.base, srv.ssl_ctx, &l, &s, &http_cbs, NULL);
+	for (i = 0; i < cfg->http_listen.n; i++)
+		if (!http_listen(srv.http, cfg->http_listen.v[i]))
+			fatal("cannot listen (http); exiting");
+}
+
 static void
 format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -382,7 +764,8 @@ close_listeners(void)
 static void
 server_check_drained(void)
 {
-	if (srv.draining && srv.nclients == 0) {
+	if (srv.draining && srv.nclients == 0 &&
+	    (srv.http == NULL || http_active(srv.http) == 0)) {
 		log_info("all connections closed");
 		event_base_loopexit(srv.base, NULL);
 	}
@@ -413,6 +796,8 @@ server_drain(void)
 	log_info("stopping: no new connections, finishing %zu", srv.nclients);
 	srv.draining = true;
 	close_listeners();
+	if (srv.http != NULL)
+		http_drain(srv.http);
 	janitor_stop();
 	/* conn_drain() only schedules closes: the list does not change
 	 * under this loop. */
@@ -444,6 +829,13 @@ apply_limits(void)
 	rpc_set_limits(&rl);
 	TAILQ_FOREACH(c, &srv.clients, entry)
 		conn_set_limits(c->conn, &cl);
+	if (srv.http != NULL) {
+		struct http_limits hl = http_limits_of(srv.cfg);
+		struct http_settings hs = http_settings_of(srv.cfg);
+
+		http_set_limits(srv.http, &hl);
+		http_set_settings(srv.http, &hs);
+	}
 }
 
 /* statement_timeout per method class (docs/configuration.md). */
@@ -531,6 +923,8 @@ server_reload(void)
 	 * with; new ones get the new certificate. */
 	SSL_CTX_free(srv.ssl_ctx);
 	srv.ssl_ctx = ctx;
+	if (srv.http != NULL)
+		http_set_tls(srv.http, ctx);
 	app_set_config(srv.app, cfg);
 	config_free(srv.cfg);
 	srv.cfg = cfg;
@@ -600,6 +994,9 @@ server_free(void)
 	size_t i;
 
 	close_listeners();
+	/* Exchanges still open end now: their peers go before the pools. */
+	http_free(srv.http);
+	srv.http = NULL;
 	janitor_stop();
 	/* A forced stop (second signal, drain timeout) does not hash every
 	 * queued password first. */
@@ -671,6 +1068,7 @@ server_run(struct config *cfg)
 	for (i = 0; i < cfg->nlisten; i++)
 		if (!listen_one(cfg->listen[i]))
 			fatal("cannot listen; exiting");
+	http_start(cfg);
 	for (i = 0; i < nitems(sigs); i++) {
 		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
 		evsignal_add(srv.signals[i], NULL);

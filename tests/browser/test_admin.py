@@ -10,7 +10,7 @@ import time
 
 import harness
 from harness import ADMIN
-from venue_util import PARIS, set_value
+from venue_util import open_as, PARIS, set_value
 
 FIGURES = ["seats_offered", "seats_booked", "seats_attended", "no_shows",
            "beneficiaries", "first_timers"]
@@ -27,7 +27,7 @@ def test_report_chart_and_table(desk):
     want = desk.rpc("report.activity", {"from": frm, "to": to, "group_by": "month"},
                     as_user=ADMIN)
     assert want["total"]["seats_offered"] > 0, "the demo has no offer this year: %r" % want
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     chart = desk.wait_for("[data-test=report-chart] svg")
     bars = chart.find_elements("css selector", "rect.bar")
     # Three series a month, twelve months, plus the legend's three keys.
@@ -53,7 +53,7 @@ def test_report_csv(desk):
         os.remove(f)
     desk.driver.execute_cdp_cmd("Page.setDownloadBehavior",
                                 {"behavior": "allow", "downloadPath": downloads})
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     desk.wait_for("[data-test=report-csv]").click()
 
     def done(_):
@@ -76,7 +76,7 @@ def test_report_csv(desk):
 
 
 def test_report_by_category(desk):
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     desk.wait_for("[data-test=report-chart]")
     set_value(desk, "[data-test=report-group]", "category")
     desk.find("[data-test=report-submit]").click()
@@ -85,7 +85,7 @@ def test_report_by_category(desk):
 
 
 def test_partner_and_account(desk):
-    desk.login(ADMIN, route="#/admin/partners")
+    open_as(desk, ADMIN, "#/admin/partners")
     desk.wait_for("[data-test=partner-list]")
     desk.find("details.publish > summary").click()
     form = desk.find("[data-test=partner-form]")
@@ -128,7 +128,7 @@ def test_partner_and_account(desk):
 
 
 def test_audit_log(desk):
-    desk.login(ADMIN, route="#/admin/audit")
+    open_as(desk, ADMIN, "#/admin/audit")
     table = desk.wait_for("[data-test=audit-table]")
     desk.wait_text("partner.create", css="[data-test=audit-table]")
     desk.wait_text("user.disable", css="[data-test=audit-table]")

@@ -207,7 +207,7 @@ t_flag(void *t, bool on)
 }
 
 static const struct rpc_transport transport = {t_send, t_send_event,
-    t_nothing, t_flag, t_flag, t_flag};
+    t_nothing, t_flag, t_flag, t_flag, NULL};
 
 static const struct rpc_hooks hooks = {methods_dispatch, events_peer_gone};
 

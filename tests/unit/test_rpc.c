@@ -77,7 +77,7 @@ f_session_changed(void *t, bool bound)
 
 static const struct rpc_transport fake_transport = {
 	f_send, f_send_event, f_drop_events, f_pause, f_busy,
-	f_session_changed,
+	f_session_changed, NULL,
 };
 
 /* ---- a fake application ------------------------------------------------ */

@@ -19,6 +19,7 @@ export default {
 	'ui.none': 'Nothing found.',
 	'ui.yes': 'yes',
 	'ui.no': 'no',
+	'ui.table': 'Table',
 
 	'login.title': 'Log in',
 	'login.intro': 'Log in with the e-mail address and password of your strapontin account.',
@@ -442,4 +443,6 @@ export default {
 	'offers.booked': 'Booked for {name}: {seats} seat(s), ticket {code}.',
 	'offers.booked_toast': 'Booking made for {name}.',
 	'offers.joined': '{name} is on the waiting list (number {n}).',
+	'err.cancel.deadline_passed': 'Too late to cancel online: the deadline was {booking_deadline}. Tell the venue directly.',
+	'err.cancel.already_used': 'This outing is over: the booking can no longer be cancelled.',
 };

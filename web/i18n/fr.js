@@ -19,6 +19,7 @@ export default {
 	'ui.none': 'Aucun résultat.',
 	'ui.yes': 'oui',
 	'ui.no': 'non',
+	'ui.table': 'Tableau',
 
 	'login.title': 'Connexion',
 	'login.intro': 'Connectez-vous avec l’adresse e-mail et le mot de passe de votre compte strapontin.',
@@ -444,4 +445,6 @@ export default {
 	'offers.booked': 'Réservé pour {name} : {seats} place(s), billet {code}.',
 	'offers.booked_toast': 'Réservation faite pour {name}.',
 	'offers.joined': '{name} est en liste d’attente ({n}e).',
+	'err.cancel.deadline_passed': 'Trop tard pour annuler en ligne : la date limite était le {booking_deadline}. Prévenez le lieu directement.',
+	'err.cancel.already_used': 'Cette sortie a déjà eu lieu : la réservation ne s’annule plus.',
 };

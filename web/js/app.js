@@ -13,6 +13,8 @@ const state = {
 	structure: null,
 	leave: [],          // cleanups of the page on screen
 	after: null,        // where to go after logging in
+	gen: 0,             // route() calls so far
+	shown: false,       // a page was shown already
 };
 
 const main = document.getElementById('main');
@@ -101,28 +103,39 @@ async function route() {
 	leavePage();
 	renderNav(path);
 	document.title = t(page.title) + ' – strapontin';
-	clear(main);
+	// Each page renders into its own node: a page still loading when
+	// another route starts writes into a node no longer shown.
+	const root = el('div', { class: 'page' });
+	const gen = ++state.gen;
+	clear(main, root);
 	const ctx = {
 		user: state.user,
 		structure: state.structure,
 		params,
 		query,
 		navigate,
-		onLeave: (fn) => state.leave.push(fn),
+		onLeave: (fn) => (gen === state.gen ? state.leave.push(fn) : fn()),
 		login: loggedIn,
 		rerender: route,
 	};
+	main.setAttribute('aria-busy', 'true');
 	try {
-		await page.render(main, ctx);
+		await page.render(root, ctx);
 	} catch (err) {
 		console.error(err);
-		main.append(el('p', { class: 'form-error', role: 'alert' },
+		root.append(el('p', { class: 'form-error', role: 'alert' },
 			err && err.reason ? errorText(err) : t('err.internal_error')));
 	}
-	// Move focus to the page's heading, so that screen readers and
-	// keyboard users start from the new content.
+	if (gen !== state.gen)
+		return;
+	main.removeAttribute('aria-busy');
+	// After a navigation, move focus to the page's heading, so that
+	// screen readers and keyboard users start from the new content. Not
+	// on the first page shown: Tab must start at the skip link.
 	const h1 = main.querySelector('h1');
-	if (h1 && !main.contains(document.activeElement)) {
+	const first = !state.shown;
+	state.shown = true;
+	if (h1 && !first && !main.contains(document.activeElement)) {
 		h1.setAttribute('tabindex', '-1');
 		h1.focus();
 	}

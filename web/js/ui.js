@@ -103,10 +103,12 @@ export function clearFormErrors(form) {
 		slot.textContent = '';
 }
 
-// An API error in the reader's language: err.<reason>.<field>, then
-// err.<reason>, then the server's own sentence. Extra data (dates,
-// counts) fill the placeholders.
-export function errorText(err) {
+// An API error in the reader's language: err.<context>.<reason> when
+// the caller gives a context (the same reason may need other words for
+// another action), then err.<reason>.<field>, then err.<reason>, then
+// the server's own sentence. Extra data (dates, counts) fill the
+// placeholders.
+export function errorText(err, context = null) {
 	if (!err || !err.reason)
 		return t('err.internal_error');
 	const d = err.data || {};
@@ -116,6 +118,8 @@ export function errorText(err) {
 			vars[k] = fmt.dateTime(d[k]);
 	if (d.state && has('state.' + d.state))
 		vars.state = t('state.' + d.state);
+	if (context && has(`err.${context}.${err.reason}`))
+		return t(`err.${context}.${err.reason}`, vars);
 	if (err.field && has(`err.${err.reason}.${err.field}`))
 		return t(`err.${err.reason}.${err.field}`, vars);
 	if (has('err.' + err.reason))
@@ -176,8 +180,11 @@ export function confirmDialog(message, okLabel = t('ui.ok'), cancelLabel = t('ui
 }
 
 // A table from rows: table([t('a'), t('b')], rows.map(r => [x, y])).
-export function table(headers, rows, attrs = {}) {
-	return el('div', { class: 'table-wrap' },
+// On a narrow screen the table scrolls sideways in its wrapper, which
+// can take focus so that the keyboard scrolls it too; `label` names it.
+export function table(headers, rows, attrs = {}, label = t('ui.table')) {
+	return el('div', { class: 'table-wrap', tabindex: '0', role: 'group',
+		'aria-label': label },
 		el('table', attrs,
 			el('thead', {}, el('tr', {}, headers.map(h => el('th', { scope: 'col' }, h)))),
 			el('tbody', {}, rows.map(r => Array.isArray(r)

@@ -130,9 +130,11 @@ function summary({ pm, reload }, others) {
 	if (pm.state !== 'closed')
 		actions.append(act(t('desk.close'), 'close', 'permanence.close',
 			t('desk.close_confirm'), 'danger'));
-	const choose = others.length > 1 ? el('nav', { 'aria-label': t('desk.others') },
+	// The next few others, to switch to another day.
+	const near = others.filter(p => p.id !== pm.id && p.state !== 'closed').slice(0, 3);
+	const choose = near.length ? el('nav', { 'aria-label': t('desk.others') },
 		el('h3', {}, t('desk.others')),
-		el('ul', {}, others.map(p => el('li', {},
+		el('ul', {}, near.map(p => el('li', {},
 			p.id === pm.id ? el('strong', { 'aria-current': 'page' }, fmt.range(p.starts_at, p.ends_at, p.timezone))
 				: el('a', { href: '#/desk/' + p.id }, fmt.range(p.starts_at, p.ends_at, p.timezone)),
 			' – ', t('state.' + p.state))))) : null;
@@ -158,7 +160,7 @@ function blocks({ pm }) {
 			pm.blocks.map(b => [b.offer_title, fmt.dateTime(b.offer_starts_at), b.venue,
 				String(b.seats), String(b.claimed),
 				b.returned_at ? t('desk.returned') : String(b.remaining)]),
-			{ 'data-test': 'blocks' })
+			{ 'data-test': 'blocks' }, t('desk.blocks'))
 			: el('p', { class: 'muted' }, t('desk.no_blocks')));
 }
 
@@ -234,7 +236,7 @@ function wishes({ pm, titles }) {
 				el('td', {}, el('ol', {}, w.choices.map(c => el('li', {}, offerLabel(titles, c))))),
 				el('td', {}, String(w.seats)),
 				el('td', {}, pm.draw ? outcome(titles, w) : t('desk.pending')))),
-			{ 'data-test': 'wishes' })
+			{ 'data-test': 'wishes' }, t('desk.wishes', { n: pm.wishes.length }))
 			: el('p', { class: 'muted' }, t('desk.no_wishes')));
 }
 
@@ -258,7 +260,7 @@ function drawTable({ pm, titles }) {
 			el('td', {}, el('code', {}, r.lottery_key)),
 			el('td', {}, outcome(titles, r)),
 			el('td', {}, r.code ? voucherLink(r.code) : '—'))),
-		{ 'data-test': 'draw-table' }),
+		{ 'data-test': 'draw-table' }, t('desk.draw_title')),
 		el('h3', {}, t('desk.seed_title')),
 		el('dl', { class: 'facts' },
 			el('dt', {}, t('desk.seed_hash')), el('dd', {}, el('code', {}, pm.seed_sha256)),

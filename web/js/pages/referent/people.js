@@ -162,14 +162,14 @@ function bookings(title, items, reload, test) {
 							toast(t('person.cancelled'));
 							await reload();
 						} catch (e) {
-							err.textContent = errorText(e);
+							err.textContent = errorText(e, 'cancel');
 						}
 					} }, t('person.cancel')), err] : '—'));
 	};
 	return el('section', { class: 'card', 'data-test': test },
 		el('h2', {}, title),
 		items.length ? table([t('offers.offer'), t('offers.when'), t('offers.where'),
-			t('offers.seats'), t('person.status'), t('person.actions')], items.map(row))
+			t('offers.seats'), t('person.status'), t('person.actions')], items.map(row), {}, title)
 			: el('p', { class: 'muted' }, t('ui.none')));
 }
 
@@ -205,5 +205,5 @@ async function waitlist(entries, reload) {
 	return el('section', { class: 'card', 'data-test': 'waitlist' },
 		el('h2', {}, t('person.waitlist')),
 		table([t('offers.offer'), t('offers.when'), t('offers.seats'), t('person.status'),
-			t('person.actions')], live.map(row)));
+			t('person.actions')], live.map(row), {}, t('person.waitlist')));
 }

@@ -1,0 +1,641 @@
+/*
+ * The HTTPS front door (docs/http.md): POST /rpc with the session in a
+ * cookie, the Origin and Content-Type rules, the headers on every answer,
+ * static files and the paths that must not escape www_dir, /healthz,
+ * /qr, the event stream, a client that leaves half-way, and the line
+ * transport working alongside. One daemon serves every test.
+ */
+#include "web.h"
+#include "world.h"
+#include "ticket.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct h_daemon *d;
+static int port;
+static char origin[64];
+static char www[1024];
+
+#define LOGIN_BODY "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"auth.login\"," \
+	"\"params\":{\"email\":\"" H_ADMIN_EMAIL "\",\"password\":\"" \
+	H_ADMIN_PASSWORD "\"}}"
+#define WHOAMI_BODY "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"auth.whoami\"}"
+#define SECRET "top secret, outside www_dir"
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	char path[2048];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		h_fail("cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+setup(void **state)
+{
+	char ini[4096], outside[1200], link[2200];
+
+	/* www_dir: a page, a module, a style, a directory, and a symbolic
+	 * link to a file outside it. */
+	snprintf(www, sizeof www, "%s/run/http_www", h_test_dir());
+	snprintf(outside, sizeof outside, "%s/run/http_secret.txt",
+	    h_test_dir());
+	h_sh("rm -rf '%s' && mkdir -p '%s/js' '%s/sub'", www, www, www);
+	write_file(www, "index.html", "<!doctype html><html lang=\"fr\">"
+	    "<title>Strapontin</title></html>\n");
+	write_file(www, "js/app.js", "export const x = 1;\n");
+	write_file(www, "style.css", "body { color: #111; }\n");
+	write_file(www, "sub/page.txt", "bonjour\n");
+	write_file(www, ".hidden.txt", "hidden\n");
+	{
+		FILE *f = fopen(outside, "w");
+
+		if (f == NULL)
+			h_fail("cannot write %s", outside);
+		fputs(SECRET "\n", f);
+		fclose(f);
+	}
+	snprintf(link, sizeof link, "%s/leak.txt", www);
+	unlink(link);
+	if (symlink(outside, link) != 0)
+		h_fail("symlink failed");
+	snprintf(link, sizeof link, "%s/up", www);
+	unlink(link);
+	if (symlink("..", link) != 0)
+		h_fail("symlink failed");
+
+	port = h_free_port();
+	snprintf(origin, sizeof origin, "https://localhost:%d", port);
+	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
+	    "www_dir = %s\n[server]\nmax_request_bytes = 4096\n", port, www);
+	d = h_daemon_start("http", ini);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	assert_int_equal(h_daemon_stop(d), 0);
+	return 0;
+}
+
+/* Every answer of ours carries these (docs/http.md, "Headers"). */
+static void
+assert_security_headers(const struct web_resp *r)
+{
+	const char *v;
+
+	v = web_header(r, "Content-Security-Policy");
+	assert_non_null(v);
+	assert_string_equal(v, "default-src 'self'; img-src 'self' data:; "
+	    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+	assert_non_null(web_header(r, "Strict-Transport-Security"));
+	assert_string_equal(web_header(r, "Strict-Transport-Security"),
+	    "max-age=31536000");
+	assert_non_null(web_header(r, "X-Content-Type-Options"));
+	assert_string_equal(web_header(r, "X-Content-Type-Options"), "nosniff");
+	assert_non_null(web_header(r, "Referrer-Policy"));
+	assert_string_equal(web_header(r, "Referrer-Policy"), "no-referrer");
+	assert_non_null(web_header(r, "Server"));
+	assert_string_equal(web_header(r, "Server"), "strapontind");
+}
+
+static struct web_resp *
+rpc(const char *cookie, const char *body)
+{
+	return web_post(port, "/rpc", "application/json", origin, cookie,
+	    body);
+}
+
+/* The "st_session=TOKEN" part of a Set-Cookie, for a Cookie header. */
+static char *
+cookie_of(const struct web_resp *r)
+{
+	const char *sc = web_header(r, "Set-Cookie");
+	size_t n;
+
+	assert_non_null(sc);
+	n = strcspn(sc, ";");
+	return strndup(sc, n);
+}
+
+static char *
+login(void)
+{
+	struct web_resp *r = rpc(NULL, LOGIN_BODY);
+	char *c;
+
+	assert_int_equal(r->status, 200);
+	c = cookie_of(r);
+	web_free(r);
+	return c;
+}
+
+static void
+test_rpc_and_batch(void **state)
+{
+	struct web_resp *r;
+	json_t *a;
+
+	r = rpc(NULL, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"system.ping\"}");
+	assert_int_equal(r->status, 200);
+	assert_string_equal(web_header(r, "Content-Type"), "application/json");
+	assert_security_headers(r);
+	a = json_loads(r->body, 0, NULL);
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "id")), 7);
+	assert_non_null(json_object_get(a, "result"));
+	json_decref(a);
+	web_free(r);
+
+	/* A batch: one answer array, in order. */
+	r = rpc(NULL, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\"},"
+	    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"no.such\"},"
+	    "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"}]");
+	assert_int_equal(r->status, 200);
+	a = json_loads(r->body, 0, NULL);
+	assert_true(json_is_array(a));
+	assert_int_equal(json_array_size(a), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(a,
+	    1), "id")), 2);
+	assert_non_null(json_object_get(json_array_get(a, 1), "error"));
+	json_decref(a);
+	web_free(r);
+
+	/* Notifications alone: 204, no body. */
+	r = rpc(NULL, "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"}");
+	assert_int_equal(r->status, 204);
+	assert_int_equal(r->body_len, 0);
+	web_free(r);
+	r = rpc(NULL, "[{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"},"
+	    "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\"}]");
+	assert_int_equal(r->status, 204);
+	web_free(r);
+
+	/* Not JSON: the JSON-RPC parse error, as on the line transport. */
+	r = rpc(NULL, "{nope");
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "parse_error"));
+	web_free(r);
+
+	/* Methods that need a login answer unauthenticated without one. */
+	r = rpc(NULL, WHOAMI_BODY);
+	assert_non_null(strstr(r->body, "unauthenticated"));
+	web_free(r);
+}
+
+static void
+test_cookie_session(void **state)
+{
+	struct web_resp *r;
+	const char *sc;
+	char *cookie;
+	json_t *a;
+
+	r = rpc(NULL, LOGIN_BODY);
+	assert_int_equal(r->status, 200);
+	assert_security_headers(r);
+	/* The token is in the cookie, never in the body. */
+	a = json_loads(r->body, 0, NULL);
+	assert_non_null(json_object_get(json_object_get(a, "result"), "user"));
+	assert_non_null(json_object_get(json_object_get(a, "result"),
+	    "expires_at"));
+	assert_null(json_object_get(json_object_get(a, "result"), "token"));
+	json_decref(a);
+	assert_int_equal(web_header_count(r, "Set-Cookie"), 1);
+	sc = web_header(r, "Set-Cookie");
+	assert_non_null(sc);
+	assert_true(strncmp(sc, "st_session=", 11) == 0);
+	assert_non_null(strstr(sc, "; HttpOnly"));
+	assert_non_null(strstr(sc, "; Secure"));
+	assert_non_null(strstr(sc, "; SameSite=Strict"));
+	assert_non_null(strstr(sc, "; Path=/"));
+	assert_non_null(strstr(sc, "; Max-Age=43200"));
+	assert_string_equal(web_header(r, "Cache-Control"), "no-store");
+	cookie = cookie_of(r);
+	/* The token appears nowhere in the log. */
+	assert_false(h_log_contains(d, cookie + 11));
+	web_free(r);
+
+	/* The cookie logs later requests in. */
+	r = rpc(cookie, WHOAMI_BODY);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, H_ADMIN_EMAIL));
+	assert_null(web_header(r, "Set-Cookie"));
+	web_free(r);
+
+	/* Logout revokes it server-side and clears it. */
+	r = rpc(cookie, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+	    "\"auth.logout\"}");
+	assert_int_equal(r->status, 200);
+	assert_null(strstr(r->body, "\"error\""));
+	sc = web_header(r, "Set-Cookie");
+	assert_non_null(sc);
+	assert_true(strncmp(sc, "st_session=;", 12) == 0);
+	assert_non_null(strstr(sc, "Max-Age=0"));
+	web_free(r);
+
+	/* The old cookie is anonymous now, and is cleared again. */
+	r = rpc(cookie, WHOAMI_BODY);
+	assert_non_null(strstr(r->body, "unauthenticated"));
+	sc = web_header(r, "Set-Cookie");
+	assert_non_null(sc);
+	assert_non_null(strstr(sc, "Max-Age=0"));
+	web_free(r);
+	free(cookie);
+
+	/* A made-up cookie is no one. */
+	r = rpc("st_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    WHOAMI_BODY);
+	assert_non_null(strstr(r->body, "unauthenticated"));
+	web_free(r);
+}
+
+static void
+test_origin_and_type(void **state)
+{
+	const char *body = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"system.ping\"}";
+	struct web_resp *r;
+
+	r = web_post(port, "/rpc", "application/json", NULL, NULL, body);
+	assert_int_equal(r->status, 403);
+	assert_security_headers(r);
+	assert_null(strstr(r->body, "jsonrpc"));
+	web_free(r);
+	r = web_post(port, "/rpc", "application/json", "https://evil.example",
+	    NULL, body);
+	assert_int_equal(r->status, 403);
+	web_free(r);
+	/* Another port is another origin. */
+	r = web_post(port, "/rpc", "application/json", "https://localhost:1",
+	    NULL, body);
+	assert_int_equal(r->status, 403);
+	web_free(r);
+	/* Plain http is another origin too. */
+	{
+		char o[80];
+
+		snprintf(o, sizeof o, "http://localhost:%d", port);
+		r = web_post(port, "/rpc", "application/json", o, NULL, body);
+		assert_int_equal(r->status, 403);
+		web_free(r);
+	}
+	r = web_post(port, "/rpc", "text/plain", origin, NULL, body);
+	assert_int_equal(r->status, 415);
+	assert_security_headers(r);
+	web_free(r);
+	r = web_post(port, "/rpc", NULL, origin, NULL, body);
+	assert_int_equal(r->status, 415);
+	web_free(r);
+	r = web_post(port, "/rpc", "application/json; charset=utf-8", origin,
+	    NULL, body);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+	/* GET /rpc: 405 with Allow. */
+	r = web_get(port, "/rpc", NULL);
+	assert_int_equal(r->status, 405);
+	assert_string_equal(web_header(r, "Allow"), "POST");
+	assert_security_headers(r);
+	web_free(r);
+	r = web_post(port, "/index.html", "application/json", origin, NULL,
+	    body);
+	assert_int_equal(r->status, 405);
+	assert_string_equal(web_header(r, "Allow"), "GET, HEAD");
+	web_free(r);
+}
+
+static void
+test_body_cap(void **state)
+{
+	size_t n = 8192;
+	char *big = malloc(n + 100);
+	struct web_resp *r;
+
+	/* max_request_bytes is 4096 in this daemon. */
+	snprintf(big, n + 100, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"system.ping\",\"params\":{\"x\":\"");
+	memset(big + strlen(big), 'a', n);
+	strcpy(big + strlen(big) - 0, "\"}}");
+	r = rpc(NULL, big);
+	assert_int_equal(r->status, 413);
+	web_free(r);
+	free(big);
+	/* Still serving. */
+	r = rpc(NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.ping\"}");
+	assert_int_equal(r->status, 200);
+	web_free(r);
+}
+
+static void
+test_static(void **state)
+{
+	struct web_resp *r;
+	char etag[128], inm[200];
+
+	r = web_get(port, "/", NULL);
+	assert_int_equal(r->status, 200);
+	assert_security_headers(r);
+	assert_string_equal(web_header(r, "Content-Type"),
+	    "text/html; charset=utf-8");
+	assert_string_equal(web_header(r, "Cache-Control"), "no-cache");
+	assert_non_null(strstr(r->body, "<title>Strapontin</title>"));
+	assert_non_null(web_header(r, "ETag"));
+	snprintf(etag, sizeof etag, "%s", web_header(r, "ETag"));
+	web_free(r);
+
+	/* Revalidation: 304, no body, the headers all the same. */
+	snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+	r = web_get(port, "/index.html", inm);
+	assert_int_equal(r->status, 304);
+	assert_int_equal(r->body_len, 0);
+	assert_security_headers(r);
+	web_free(r);
+	r = web_get(port, "/index.html", "If-None-Match: \"other\"\r\n");
+	assert_int_equal(r->status, 200);
+	web_free(r);
+
+	r = web_get(port, "/js/app.js", NULL);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(web_header(r, "Content-Type"),
+	    "text/javascript; charset=utf-8");
+	assert_string_equal(web_header(r, "Cache-Control"), "max-age=300");
+	assert_string_equal(r->body, "export const x = 1;\n");
+	web_free(r);
+	r = web_get(port, "/style.css", NULL);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(web_header(r, "Content-Type"),
+	    "text/css; charset=utf-8");
+	web_free(r);
+
+	/* HEAD: the headers, no body. */
+	r = web_raw(port, "HEAD /style.css HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n", 56);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(r->body_len, 0);
+	web_free(r);
+
+	/* No listing, no hidden files, nothing unknown. */
+	r = web_get(port, "/sub/", NULL);
+	assert_int_equal(r->status, 404);
+	assert_security_headers(r);
+	web_free(r);
+	r = web_get(port, "/sub", NULL);
+	assert_int_equal(r->status, 404);
+	web_free(r);
+	r = web_get(port, "/.hidden.txt", NULL);
+	assert_int_equal(r->status, 404);
+	web_free(r);
+	r = web_get(port, "/nothing.html", NULL);
+	assert_int_equal(r->status, 404);
+	web_free(r);
+	r = web_get(port, "/sub/page.txt", NULL);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->body, "bonjour\n");
+	web_free(r);
+
+	/* Other methods: 405 with Allow. */
+	r = web_raw(port, "DELETE /index.html HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n", 59);
+	assert_int_equal(r->status, 405);
+	assert_string_equal(web_header(r, "Allow"), "GET, HEAD");
+	web_free(r);
+}
+
+static void
+test_traversal(void **state)
+{
+	static const char *const paths[] = {
+		"/../http_secret.txt",
+		"/js/../../http_secret.txt",
+		"/%2e%2e/http_secret.txt",
+		"/%2E%2E/http_secret.txt",
+		"/%252e%252e/http_secret.txt",
+		"/..%2fhttp_secret.txt",
+		"/js/..%2f..%2fhttp_secret.txt",
+		"/..%5chttp_secret.txt",
+		"/..\\http_secret.txt",
+		"/index.html%00.txt",
+		"/leak.txt",
+		"/up/http_secret.txt",
+		"//etc/passwd",
+		"/./index.html",
+	};
+	struct web_resp *r;
+	size_t i;
+	char req[512];
+	int n;
+
+	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		/* Raw, so that nothing normalises the path on the way. */
+		n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n"
+		    "Connection: close\r\n\r\n", paths[i]);
+		r = web_raw(port, req, (size_t)n);
+		if (r->status != 404 && r->status != 400)
+			h_fail("%s answered %d", paths[i], r->status);
+		assert_null(strstr(r->body, SECRET));
+		assert_null(strstr(r->body, "root:"));
+		web_free(r);
+	}
+}
+
+static void
+test_healthz_and_qr(void **state)
+{
+	struct web_resp *r;
+	char *svg;
+	char path[64];
+
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->body, "ok\n");
+	assert_security_headers(r);
+	web_free(r);
+
+	/* A valid code (its check character computed as the server does),
+	 * in lower case with look-alikes: the same image as the canonical
+	 * form. */
+	{
+		char body[16], code[20], typed[20];
+		size_t j;
+
+		memcpy(body, "ABCDEFGHJKMNPQR", 15);
+		body[15] = '\0';
+		snprintf(code, sizeof code, "ABCD-EFGH-JKMN-PQR%c",
+		    ticket_check_char(body));
+		snprintf(path, sizeof path, "/qr/%s.svg", code);
+		r = web_get(port, path, NULL);
+		assert_int_equal(r->status, 200);
+		assert_string_equal(web_header(r, "Content-Type"),
+		    "image/svg+xml");
+		assert_security_headers(r);
+		assert_non_null(strstr(r->body, "<svg"));
+		svg = strdup(r->body);
+		web_free(r);
+		for (j = 0; code[j]; j++)
+			typed[j] = (char)(code[j] >= 'A' && code[j] <= 'Z' ?
+			    code[j] - 'A' + 'a' : code[j]);
+		typed[j] = '\0';
+		snprintf(path, sizeof path, "/qr/%s.svg", typed);
+		r = web_get(port, path, NULL);
+		assert_int_equal(r->status, 200);
+		assert_string_equal(r->body, svg);
+		web_free(r);
+		free(svg);
+		/* A wrong check character. */
+		code[18] = code[18] == 'A' ? 'B' : 'A';
+		snprintf(path, sizeof path, "/qr/%s.svg", code);
+		r = web_get(port, path, NULL);
+		assert_int_equal(r->status, 404);
+		assert_security_headers(r);
+		web_free(r);
+	}
+	r = web_get(port, "/qr/hello.svg", NULL);
+	assert_int_equal(r->status, 404);
+	web_free(r);
+}
+
+static void
+test_line_alongside(void **state)
+{
+	struct st_client *c = h_login_admin(d);
+
+	json_decref(h_call_ok(c, "system.ping", NULL));
+	st_close(c);
+}
+
+/* A client that sends half a request, or leaves before its answer. */
+static void
+test_client_leaves(void **state)
+{
+	struct web_stream *s;
+	struct web_resp *r;
+	char req[1024];
+	char *cookie = login();
+	int i, n;
+
+	for (i = 0; i < 5; i++) {
+		/* Half a body, then gone. */
+		s = web_stream_open(port, NULL);
+		n = snprintf(req, sizeof req, "POST /rpc HTTP/1.1\r\nHost: "
+		    "localhost:%d\r\nOrigin: %s\r\nContent-Type: "
+		    "application/json\r\nContent-Length: 100\r\n\r\n{\"json",
+		    port, origin);
+		web_stream_send(s, req, (size_t)n);
+		web_stream_close(s);
+		/* A whole request with the cookie (its session is being
+		 * looked up when the client goes), then gone. */
+		s = web_stream_open(port, NULL);
+		n = snprintf(req, sizeof req, "POST /rpc HTTP/1.1\r\nHost: "
+		    "localhost:%d\r\nOrigin: %s\r\nContent-Type: "
+		    "application/json\r\nCookie: %s\r\nContent-Length: %zu"
+		    "\r\n\r\n%s", port, origin, cookie, strlen(WHOAMI_BODY),
+		    WHOAMI_BODY);
+		web_stream_send(s, req, (size_t)n);
+		web_stream_close(s);
+		/* A login, gone before the password is checked. */
+		s = web_stream_open(port, NULL);
+		n = snprintf(req, sizeof req, "POST /rpc HTTP/1.1\r\nHost: "
+		    "localhost:%d\r\nOrigin: %s\r\nContent-Type: "
+		    "application/json\r\nContent-Length: %zu\r\n\r\n%s", port,
+		    origin, strlen(LOGIN_BODY), LOGIN_BODY);
+		web_stream_send(s, req, (size_t)n);
+		web_stream_close(s);
+	}
+	h_sleep_ms(300);
+	r = rpc(cookie, WHOAMI_BODY);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, H_ADMIN_EMAIL));
+	web_free(r);
+	free(cookie);
+	assert_false(h_log_has_sanitizer_report(d));
+}
+
+static void
+test_events_stream(void **state)
+{
+	struct world w;
+	struct web_stream *s;
+	struct web_resp *r;
+	char req[1024], *cookie;
+	json_int_t o, b;
+	json_t *bk;
+
+	/* Not logged in: 401, no stream. */
+	r = web_get(port, "/events?topics=booking.created", NULL);
+	assert_int_equal(r->status, 401);
+	assert_security_headers(r);
+	web_free(r);
+
+	world_build(&w, d);
+	/* The referent logs in on the web and listens. */
+	{
+		char body[512];
+
+		snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,"
+		    "\"method\":\"auth.login\",\"params\":{\"email\":\"%s\","
+		    "\"password\":\"%s\"}}", W_REF_EMAIL, W_PASSWORD);
+		r = rpc(NULL, body);
+		assert_int_equal(r->status, 200);
+		cookie = cookie_of(r);
+		web_free(r);
+	}
+	/* An unknown topic: the subscription's own error, 400. */
+	snprintf(req, sizeof req, "Cookie: %s\r\n", cookie);
+	r = web_get(port, "/events?topics=everything", req);
+	assert_int_equal(r->status, 400);
+	assert_non_null(strstr(r->body, "invalid_params"));
+	web_free(r);
+
+	snprintf(req, sizeof req, "GET /events?topics=booking.created,"
+	    "offer.published HTTP/1.1\r\nHost: localhost:%d\r\nCookie: %s\r\n"
+	    "\r\n", port, cookie);
+	s = web_stream_open(port, req);
+	assert_true(web_stream_wait(s, "text/event-stream", 5000));
+	assert_non_null(strstr(web_stream_text(s),
+	    "Content-Security-Policy: default-src 'self'"));
+
+	/* A booking made on another connection reaches the stream. */
+	o = w_offer(w.partner, 10, 2, NULL);
+	b = w_beneficiary(w.ref, "Anna", "Karenine");
+	bk = w_book(w.ref, o, b, 1);
+	assert_true(web_stream_wait(s, "\"booking.created\"", 10000));
+	assert_non_null(strstr(web_stream_text(s), "data: {"));
+	json_decref(bk);
+	web_stream_close(s);
+	free(cookie);
+	world_close(&w);
+	/* The daemon noticed nothing wrong and still serves. */
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rpc_and_batch),
+		cmocka_unit_test(test_cookie_session),
+		cmocka_unit_test(test_origin_and_type),
+		cmocka_unit_test(test_body_cap),
+		cmocka_unit_test(test_static),
+		cmocka_unit_test(test_traversal),
+		cmocka_unit_test(test_healthz_and_qr),
+		cmocka_unit_test(test_line_alongside),
+		cmocka_unit_test(test_client_leaves),
+		cmocka_unit_test(test_events_stream),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
