@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.parse
 
 DEMO_PASSWORD = "strapontin-demo"
 ADMIN_EMAIL = "admin@example.org"
@@ -719,6 +718,9 @@ def main(namespace):
         keep = set(only.split(","))
         tests = [(n, f) for n, f in tests if n in keep]
     name = os.path.splitext(os.path.basename(namespace.get("__file__", "browser")))[0]
+    # Failure screenshots of an earlier run of this file would mislead.
+    for old in glob.glob(os.path.join(SHOTS_DIR, "FAILED-%s-*.png" % name)):
+        os.unlink(old)
     desk = Desk(name)
     desk.extra_ini = namespace.get("EXTRA_INI", "")
 
