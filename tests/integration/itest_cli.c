@@ -356,6 +356,9 @@ group_setup(void **state)
 	setenv("XDG_CONFIG_HOME", path, 1);
 	setenv("TZ", TEST_TZ, 1);
 	unsetenv("STRAPONTIN_PASSWORD");
+	/* The CLI speaks French unless asked for English (test_language):
+	 * the other tests read its English. */
+	setenv("STRAPONTIN_LANG", "en", 1);
 
 	login_as("admin", H_ADMIN_EMAIL, H_ADMIN_PASSWORD);
 	login_as("partner", W_PARTNER_EMAIL, W_PASSWORD);
@@ -1574,6 +1577,66 @@ test_connection(void **state)
 	unlink(path);
 }
 
+/* French by default, with times in Europe/Paris written the French way;
+ * English when the locale or STRAPONTIN_LANG asks for it; --json the same
+ * in both. */
+static void
+test_language(void **state)
+{
+	static const char *const french[] = {"LANG", "LC_ALL", "LC_MESSAGES",
+	    "STRAPONTIN_LANG", "TZ", NULL};
+	static const char *const fr_locale[] = {"STRAPONTIN_LANG",
+	    "LANG=fr_FR.UTF-8", "TZ", NULL};
+	static const char *const english[] = {"STRAPONTIN_LANG",
+	    "LANG=en_US.UTF-8", "TZ", NULL};
+	static const char *const asked[] = {"LANG", "STRAPONTIN_LANG=en",
+	    "TZ", NULL};
+	const char *id;
+	char *fr_out;
+	json_t *j;
+
+	(void)state;
+	/* 08:30 UTC is 10:30 in Paris, summer time, on a Friday. */
+	id = num(w_offer(W.partner, 12, 2, "2027-04-16T08:30:00Z"));
+
+	EXPECT_ENV(0, "ref", french, "offer", "get", id);
+	CONTAINS(R.out, "vendredi 16 avril 2027, 10 h 30");
+	CONTAINS(R.out, "places libres");
+	CONTAINS(R.out, "publiée");
+	fr_out = strdup(R.out);
+	EXPECT_ENV(0, "ref", fr_locale, "offer", "get", id);
+	assert_string_equal(R.out, fr_out);
+	free(fr_out);
+	/* a table: the short form, French headers */
+	EXPECT_ENV(0, "ref", french, "offer", "list", "--from",
+	    "2027-04-16", "--to", "2027-04-17");
+	CONTAINS(R.out, "DÉBUT");
+	CONTAINS(R.out, "16/04/2027 10 h 30");
+	/* a refusal before anything is sent */
+	EXPECT_ENV(2, "ref", french, "offer", "get", "douze");
+	CONTAINS(R.err, "attend un identifiant");
+
+	EXPECT_ENV(0, "ref", english, "offer", "get", id);
+	CONTAINS(R.out, "2027-04-16 10:30 CEST");
+	CONTAINS(R.out, "seats available");
+	CONTAINS(R.out, "published");
+	assert_null(strstr(R.out, "avril"));
+	EXPECT_ENV(0, "ref", asked, "offer", "get", id);
+	CONTAINS(R.out, "2027-04-16 10:30 CEST");
+	EXPECT_ENV(2, "ref", english, "offer", "get", "douze");
+	CONTAINS(R.err, "wants an id");
+
+	/* Machines read the same thing in every language. */
+	EXPECT_ENV(0, "ref", french, "--json", "offer", "get", id);
+	j = json_loads(R.out, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "starts_at")), "2027-04-16T08:30:00Z");
+	assert_string_equal(json_string_value(json_object_get(j, "status")),
+	    "published");
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -1593,6 +1656,7 @@ main(void)
 	    cmocka_unit_test(test_call_and_system),
 	    cmocka_unit_test(test_events),
 	    cmocka_unit_test(test_connection),
+	    cmocka_unit_test(test_language),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
