@@ -747,7 +747,7 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 			 " [options]");
 	fputs(_("usage: "), f);
 	print_wrapped(f, line, 7, 7);
-	fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "\n%s", _(cmd->help));
 	if (cmd->method != NULL)
 		fprintf(f, _(" (method %s)"), cmd->method);
 	fprintf(f, ".\n");
