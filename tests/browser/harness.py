@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.parse
 
 DEMO_PASSWORD = "strapontin-demo"
 ADMIN_EMAIL = "admin@example.org"
@@ -654,8 +653,10 @@ def axe(driver, context=None, disable=(), axe_js=None):
     if path not in _axe_source:
         with open(path) as f:
             _axe_source[path] = f.read()
-    # WebDriver's scripts are not subject to the page's CSP.
-    driver.execute_script(_axe_source[path])
+    # WebDriver's scripts are not subject to the page's CSP. Once per
+    # document: it is half a megabyte to parse.
+    if not driver.execute_script("return typeof window.axe === 'object'"):
+        driver.execute_script(_axe_source[path])
     options = {"resultTypes": ["violations"]}
     if disable:
         options["rules"] = {r: {"enabled": False} for r in disable}
@@ -717,6 +718,9 @@ def main(namespace):
         keep = set(only.split(","))
         tests = [(n, f) for n, f in tests if n in keep]
     name = os.path.splitext(os.path.basename(namespace.get("__file__", "browser")))[0]
+    # Failure screenshots of an earlier run of this file would mislead.
+    for old in glob.glob(os.path.join(SHOTS_DIR, "FAILED-%s-*.png" % name)):
+        os.unlink(old)
     desk = Desk(name)
     desk.extra_ini = namespace.get("EXTRA_INI", "")
 

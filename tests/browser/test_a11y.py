@@ -85,30 +85,54 @@ def test_english_desk_passes_axe(desk):
     desk.wait(lambda d: d.execute_script("return document.documentElement.lang") == "fr")
 
 
+def focused(desk):
+    el = desk.driver.switch_to.active_element
+    return el, (el.get_attribute("data-test") or el.get_attribute("id") or el.tag_name)
+
+
 def test_keyboard_reaches_the_login_form(desk):
     from selenium.webdriver.common.keys import Keys
     desk.goto("#/login")
     desk.wait_page()
-    body = desk.find("body")
-    body.send_keys(Keys.TAB)
-    first = desk.driver.switch_to.active_element
-    assert first.get_attribute("id") == "skip", \
-        "the first Tab stop is not the skip link: %s" % first.get_attribute("outerHTML")
+    # The first focusable element of the document is the skip link.
+    first = desk.driver.execute_script("""
+        const f = [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+            .filter(e => e.tabIndex >= 0 && !e.disabled);
+        return f.length ? f[0].id : null;""")
+    assert first == "skip", "the first focusable element is #%s, not the skip link" % first
+    desk.find("main h1")
+    # From the heading (where the app puts focus), Tab goes through
+    # e-mail, password and the button, in order.
     seen = []
-    for _ in range(12):
+    for _ in range(8):
         desk.driver.switch_to.active_element.send_keys(Keys.TAB)
-        el = desk.driver.switch_to.active_element
-        seen.append(el.get_attribute("data-test") or el.tag_name)
-        if el.get_attribute("data-test") == "login-submit":
+        seen.append(focused(desk)[1])
+        if seen[-1] == "login-submit":
             break
-    assert "login-email" in seen and "login-password" in seen and "login-submit" in seen, \
-        "Tab does not go through e-mail, password and submit: %s" % seen
-    # Focus is visible: the focused control has an outline or a box shadow.
+    order = [n for n in seen if n in ("login-email", "login-password", "login-submit")]
+    assert order == ["login-email", "login-password", "login-submit"], \
+        "Tab from the content goes through %s" % seen
+    # The focused button shows it: an outline or a box shadow.
     style = desk.driver.execute_script("""
         const s = getComputedStyle(document.activeElement);
         return [s.outlineStyle, s.outlineWidth, s.boxShadow];""")
     assert (style[0] != "none" and style[1] not in ("0px", "")) or style[2] != "none", \
         "no visible focus on the submit button: %s" % style
+
+
+def test_skip_link_stays_on_the_page(desk):
+    # The skip link is an in-page link in a hash-routed app: following it
+    # must put focus in the content, not route away from the page.
+    from selenium.webdriver.common.keys import Keys
+    desk.login(REFERENT, route="#/people")
+    desk.wait_page()
+    desk.driver.execute_script("document.getElementById('skip').focus()")
+    desk.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    desk.wait(lambda d: d.execute_script(
+        "return document.getElementById('main').contains(document.activeElement)"),
+        5, "the skip link does not move focus into <main>")
+    here = desk.driver.execute_script("return location.hash")
+    assert here == "#/people", "the skip link left the people page for %s" % here
 
 
 if __name__ == "__main__":

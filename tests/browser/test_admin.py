@@ -10,7 +10,7 @@ import time
 
 import harness
 from harness import ADMIN
-from venue_util import PARIS, set_value
+from venue_util import open_as, PARIS, set_value
 
 FIGURES = ["seats_offered", "seats_booked", "seats_attended", "no_shows",
            "beneficiaries", "first_timers"]
@@ -27,12 +27,12 @@ def test_report_chart_and_table(desk):
     want = desk.rpc("report.activity", {"from": frm, "to": to, "group_by": "month"},
                     as_user=ADMIN)
     assert want["total"]["seats_offered"] > 0, "the demo has no offer this year: %r" % want
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     chart = desk.wait_for("[data-test=report-chart] svg")
     bars = chart.find_elements("css selector", "rect.bar")
     # Three series a month, twelve months, plus the legend's three keys.
     assert len(bars) == 3 * 12 + 3, "%d bars" % len(bars)
-    table = desk.find("[data-test=report-table] table")
+    table = desk.find("table[data-test=report-table]")
     rows = table.find_elements("css selector", "tbody tr")
     assert len(rows) == 12, "%d rows for a calendar year" % len(rows)
     total = table.find_element("css selector", "tfoot tr").text
@@ -53,7 +53,7 @@ def test_report_csv(desk):
         os.remove(f)
     desk.driver.execute_cdp_cmd("Page.setDownloadBehavior",
                                 {"behavior": "allow", "downloadPath": downloads})
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     desk.wait_for("[data-test=report-csv]").click()
 
     def done(_):
@@ -76,7 +76,7 @@ def test_report_csv(desk):
 
 
 def test_report_by_category(desk):
-    desk.login(ADMIN, route="#/admin/report")
+    open_as(desk, ADMIN, "#/admin/report")
     desk.wait_for("[data-test=report-chart]")
     set_value(desk, "[data-test=report-group]", "category")
     desk.find("[data-test=report-submit]").click()
@@ -85,7 +85,7 @@ def test_report_by_category(desk):
 
 
 def test_partner_and_account(desk):
-    desk.login(ADMIN, route="#/admin/partners")
+    open_as(desk, ADMIN, "#/admin/partners")
     desk.wait_for("[data-test=partner-list]")
     desk.find("details.publish > summary").click()
     form = desk.find("[data-test=partner-form]")
@@ -118,7 +118,13 @@ def test_partner_and_account(desk):
 
     users = desk.rpc("user.list", {"limit": 500}, as_user=ADMIN)["items"]
     uid = [u["id"] for u in users if u["email"] == "guichet@essai.example"][0]
-    desk.find("[data-test=disable-%d]" % uid).click()
+    # The new account is the last row, at the bottom of the window: the
+    # messages of the creation cover it until they fade, as for a person.
+    desk.wait(lambda d: not desk.find_all(".toast"), timeout=15,
+              message="the creation's messages never went")
+    button = desk.find("[data-test=disable-%d]" % uid)
+    desk.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait(lambda d: not desk.find_all("[data-test=disable-%d]" % uid),
               message="the disabled account still has its button")
@@ -128,7 +134,7 @@ def test_partner_and_account(desk):
 
 
 def test_audit_log(desk):
-    desk.login(ADMIN, route="#/admin/audit")
+    open_as(desk, ADMIN, "#/admin/audit")
     table = desk.wait_for("[data-test=audit-table]")
     desk.wait_text("partner.create", css="[data-test=audit-table]")
     desk.wait_text("user.disable", css="[data-test=audit-table]")

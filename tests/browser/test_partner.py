@@ -7,14 +7,14 @@ import re
 
 import harness
 from harness import PARTNER, REFERENT, RpcError  # noqa: F401
-from venue_util import beneficiary, french_clock, local_input, set_value
+from venue_util import open_as, beneficiary, french_clock, local_input, set_value
 
 TITLE = "Concert au musée (test)"
 state = {}
 
 
 def test_publish_offer(desk):
-    desk.login(PARTNER, route="#/partner/offers")
+    open_as(desk, PARTNER, "#/partner/offers")
     desk.wait_for("[data-test=partner-offers]")
     desk.find("details.publish > summary").click()
     # In three hours: tonight's show at the door, bookable for two more.
@@ -46,7 +46,7 @@ def test_publish_offer(desk):
 
 
 def test_publish_refusal_next_to_field(desk):
-    desk.login(PARTNER, route="#/partner/offers")
+    open_as(desk, PARTNER, "#/partner/offers")
     desk.wait_for("[data-test=partner-offers]")
     desk.find("details.publish > summary").click()
     desk.find("[data-test=offer-title]").send_keys("Trop tard")
@@ -66,7 +66,7 @@ def test_guest_list_and_seats(desk):
                                     "beneficiary_id": beneficiary(desk, REFERENT, "Jeanne"),
                                     "seats": 2}, as_user=REFERENT)
     state["booking"] = b
-    desk.login(PARTNER, route="#/partner/offers/%d/guests" % o["id"])
+    open_as(desk, PARTNER, "#/partner/offers/%d/guests" % o["id"])
     table = desk.wait_for("[data-test=guest-list]")
     desk.wait_text(b["code"], css="[data-test=guest-list]")
     assert "Jeanne V." in table.text, table.text
@@ -85,7 +85,7 @@ def lookalike(code):
 
 def test_checkin_typed_code(desk):
     b = state["booking"]
-    desk.login(PARTNER, route="#/checkin")
+    open_as(desk, PARTNER, "#/checkin")
     field = desk.wait_for("[data-test=checkin-code]")
     # Only the show of tonight is in the list: it is chosen for us.
     assert desk.find("[data-test=checkin-show]").get_attribute("value") == \
@@ -113,7 +113,7 @@ def test_checkin_typed_code(desk):
 
 
 def test_checkin_refusals(desk):
-    desk.login(PARTNER, route="#/checkin")
+    open_as(desk, PARTNER, "#/checkin")
     field = desk.wait_for("[data-test=checkin-code]")
     # A misread character: refused in the page, before the server.
     code = state["booking"]["code"]
@@ -141,7 +141,7 @@ def test_checkin_refusals(desk):
 
 def test_checkin_camera(desk):
     desk.phone()
-    desk.login(PARTNER, route="#/checkin")
+    open_as(desk, PARTNER, "#/checkin")
     desk.wait_for("[data-test=checkin-code]")
     has = desk.driver.execute_script("return 'BarcodeDetector' in window")
     status = desk.find("[data-test=camera-status]").text

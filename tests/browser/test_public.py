@@ -66,7 +66,8 @@ def test_public_page_and_ics(desk):
     assert "Maison des Solidarités de Billom" in desk.find("h1").text
     items = desk.find_all("li.perm")
     first = paris(perms[0]["starts_at"])
-    assert str(first.day) in items[0].text and "10:00" in items[0].text, items[0].text
+    assert str(first.day) in items[0].text and "de 10 h à 12 h" in items[0].text, \
+        items[0].text
     link = desk.find("a[href$='.ics']")
     assert link.get_attribute("href").endswith("/p/%d.ics" % mds["id"])
     desk.axe()

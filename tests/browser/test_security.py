@@ -124,26 +124,91 @@ def test_cross_origin_post_refused_and_changes_nothing(desk):
     assert len(beneficiaries_named(desk, "Legitime")) == 1
 
 
-def test_page_of_another_origin_cannot_drive_the_desk(desk):
-    # Same daemon, other origin: https://127.0.0.1:PORT is another site
-    # than https://localhost:PORT for the browser (and the certificate
-    # names both).
+def refused_posts(desk):
+    """POSTs the daemon logged as refused (for a wrong or missing Origin)."""
+    return sum(1 for line in desk.daemon_log().splitlines()
+               if "POST" in line and "refused" in line)
+
+
+class OtherSite:
+    """Another web site, https://127.0.0.1:PORT, with no CSP of its own:
+    what a page of an attacker can do in the referent's browser. Uses the
+    desk's certificate (it names 127.0.0.1), which the browser trusts."""
+
+    def __init__(self, desk):
+        import http.server
+        import ssl
+        import threading
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"<!doctype html><html lang=en><title>elsewhere</title><p>elsewhere"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(desk.certs + "/server.pem", desk.certs + "/server.key")
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d/" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_page_of_another_site_cannot_drive_the_desk(desk):
     desk.login(REFERENT)
-    other = "https://127.0.0.1:%d" % desk.http_port
-    desk.driver.get(other + "/healthz")
-    sent = desk.driver.execute_async_script("""
-        const [url, done] = arguments;
-        fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include',
-                    headers: {'Content-Type': 'text/plain'},
-                    body: JSON.stringify({jsonrpc: '2.0', id: 1,
-                        method: 'beneficiary.create',
-                        params: {first_name: 'Mallory', last_name: 'Forgery',
-                                 consent: true}})})
-          .then(() => done('sent'), e => done('error: ' + e));
-    """, desk.origin + "/rpc")
-    assert sent == "sent", sent
+    refused_before = refused_posts(desk)
+    other = OtherSite(desk)
+    try:
+        desk.driver.get(other.url)
+        # A fetch the browser sends without asking (no-cors, text/plain)...
+        sent = desk.driver.execute_async_script("""
+            const [url, done] = arguments;
+            fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include',
+                        headers: {'Content-Type': 'text/plain'},
+                        body: JSON.stringify({jsonrpc: '2.0', id: 1,
+                            method: 'beneficiary.create',
+                            params: {first_name: 'Mallory', last_name: 'Forgery',
+                                     consent: true}})})
+              .then(() => done('sent'), e => done('error: ' + e));
+        """, desk.origin + "/rpc")
+        assert sent == "sent", sent
+        # ...and the classic forged form, posted top-level.
+        desk.driver.execute_script("""
+            const f = document.createElement('form');
+            f.method = 'POST';
+            f.action = arguments[0];
+            f.enctype = 'text/plain';
+            const i = document.createElement('input');
+            i.name = '{"jsonrpc":"2.0","id":2,"method":"beneficiary.create","params":' +
+                     '{"first_name":"Mallory","last_name":"Formed","consent":true},"x":"';
+            i.value = '"}';
+            f.append(i);
+            document.body.append(f);
+            f.submit();
+        """, desk.origin + "/rpc")
+        desk.wait(lambda d: d.current_url.startswith(desk.origin), 10,
+                  "the forged form was not posted")
+    finally:
+        other.close()
+    # Both reached the desk (this test proves nothing otherwise)...
+    desk.wait(lambda d: refused_posts(desk) >= refused_before + 2, 10,
+              "the daemon did not log the two cross-site POSTs as refused")
+    # ...and did nothing.
     assert beneficiaries_named(desk, "Forgery") == [], \
-        "a page of another origin created a beneficiary with the referent's session"
+        "a page of another site created a beneficiary with the referent's session (fetch)"
+    assert beneficiaries_named(desk, "Formed") == [], \
+        "a page of another site created a beneficiary with the referent's session (form)"
 
 
 def test_security_headers_on_every_answer(desk):

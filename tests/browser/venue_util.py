@@ -40,3 +40,13 @@ def beneficiary(desk, referent, first_name):
     items = desk.rpc("beneficiary.list", {"query": first_name}, as_user=referent)["items"]
     assert items, "no demo beneficiary named %s" % first_name
     return items[0]["id"]
+
+
+def open_as(desk, email, route):
+    """Logs the browser in as email and opens route. The app reads who is
+    logged in when it loads: after auth.login from the page, a full load
+    of "/" (not a change of fragment) lets it see the new session before
+    going to route."""
+    desk.login(email, route="/")
+    desk.wait_for("[data-test=who]")
+    desk.goto(route)

@@ -51,10 +51,17 @@ export function longDate(iso, lang = 'fr') {
 	    year: 'numeric' }, lang).format(new Date(iso));
 }
 
-// "19:30"
+// "19 h 30", "20 h" in French (as the desk writes it, web/js/fmt.js);
+// "19:30" in English.
 export function hourMinute(iso, lang = 'fr') {
-	return fmt({ hour: '2-digit', minute: '2-digit' }, lang)
-	    .format(new Date(iso));
+	const p = {};
+	for (const x of fmt({ hour: '2-digit', minute: '2-digit',
+	    hourCycle: 'h23' }, lang).formatToParts(new Date(iso)))
+		p[x.type] = x.value;
+	if (lang === 'en')
+		return `${p.hour}:${p.minute}`;
+	const h = String(Number(p.hour));
+	return p.minute === '00' ? `${h} h` : `${h} h ${p.minute}`;
 }
 
 // The calendar day in Paris, "2027-03-14", to tell whether two times fall

@@ -42,11 +42,11 @@ function when(offer) {
 	const date = longDate(offer.starts_at);
 	const dateEn = longDate(offer.starts_at, 'en');
 	const start = hourMinute(offer.starts_at);
-	let fr = `à ${start}`, en = start;
+	let fr = `à ${start}`;
+	let en = hourMinute(offer.starts_at, 'en');
 	if (offer.ends_at && dayKey(offer.ends_at) === dayKey(offer.starts_at)) {
-		const end = hourMinute(offer.ends_at);
-		fr = `de ${start} à ${end}`;
-		en = `${start} – ${end}`;
+		fr = `de ${start} à ${hourMinute(offer.ends_at)}`;
+		en += ` – ${hourMinute(offer.ends_at, 'en')}`;
 	}
 	return el('p', { class: 'when' },
 	    el('span', { class: 'date' }, date), ' ',
@@ -133,11 +133,17 @@ async function load() {
 	}
 }
 
-// A6 is a card (105 × 148 mm): the stylesheet gives the sheet its own
-// named page when the root has the class.
+// A6 is a card (105 × 148 mm): a stylesheet of its own, linked while the
+// box is ticked, sets the page size; the root's class shrinks the content.
 const a6 = document.getElementById('a6');
 a6.addEventListener('change', () => {
 	document.documentElement.classList.toggle('print-a6', a6.checked);
+	const link = document.getElementById('a6-sheet');
+	if (a6.checked && !link)
+		document.head.append(el('link', { id: 'a6-sheet', rel: 'stylesheet',
+		    href: '/css/voucher-a6.css' }));
+	else if (!a6.checked && link)
+		link.remove();
 });
 document.getElementById('print').addEventListener('click', () => window.print());
 window.addEventListener('hashchange', load);
