@@ -42,9 +42,12 @@ def main():
         desk.wait_page()
         # The code, however the page groups it.
         desk.wait(lambda d: code.replace("-", "") in
-                  d.find_element("css selector", "body").text.replace(" ", "").replace("-", ""),
-                  30, "the voucher never shows its code")
+                  "".join(d.find_element("css selector", "body").text.split()).replace("-", ""),
+                  30, "the voucher never shows its code %s" % code)
         save(desk, "voucher-phone.png")
+    except AssertionError:
+        print(desk.find("body").text)
+        raise
     finally:
         desk.stop()
 
