@@ -29,7 +29,8 @@
 #define STREAM_TIMEOUT_S 86400  /* an event stream's read/write timeout */
 #define MAX_LISTENERS (CONFIG_MAX_LISTEN * 4)
 
-/* QR images: a token bucket per address, in a small table. Addresses
+/* QR images and calendars (anonymous, and not free): a token bucket per
+ * address, in a small table. Addresses
  * that share a slot evict each other (a fresh bucket is full), which
  * costs an attacker as much as it gives. */
 #define QR_SLOTS 256
@@ -730,7 +731,7 @@ serve_file(struct http_exchange *x, const char *path, bool head)
 /* ---- QR images --------------------------------------------------------- */
 
 static bool
-qr_allowed(struct http *h, const char *addr)
+rate_allowed(struct http *h, const char *addr)
 {
 	unsigned hash = 5381;
 	const char *p;
@@ -755,6 +756,14 @@ qr_allowed(struct http *h, const char *addr)
 	return true;
 }
 
+static void
+too_many(struct http_exchange *x)
+{
+	http_add_header(x, "Retry-After", "1");
+	http_reply_text(x, 429, "Trop de demandes ; réessayez dans un "
+	    "instant. / Too many requests; try again shortly.");
+}
+
 /* /qr/CODE.svg: CODE as a person may type it (ticket_parse). */
 static void
 serve_qr(struct http_exchange *x, const char *name)
@@ -768,10 +777,8 @@ serve_qr(struct http_exchange *x, const char *name)
 		not_found(x);
 		return;
 	}
-	if (!qr_allowed(x->h, x->addr)) {
-		http_add_header(x, "Retry-After", "1");
-		http_reply_text(x, 429, "Trop de demandes ; réessayez dans un "
-		    "instant. / Too many requests; try again shortly.");
+	if (!rate_allowed(x->h, x->addr)) {
+		too_many(x);
 		return;
 	}
 	if ((svg = qr_svg(code, &len, NULL)) == NULL) {
@@ -888,7 +895,10 @@ request_cb(struct evhttp_request *req, void *arg)
 	} else if (strncmp(path, "/qr/", 4) == 0) {
 		serve_qr(x, path + 4);
 	} else if (ics_id(path, &id)) {
-		h->cb->ics(x, id, h->arg);
+		if (rate_allowed(h, x->addr))
+			h->cb->ics(x, id, h->arg);
+		else
+			too_many(x);
 	} else {
 		serve_file(x, path, m == EVHTTP_REQ_HEAD);
 	}

@@ -260,7 +260,8 @@ struct web {
 	struct http_exchange *x;    /* NULL once answered or gone */
 	struct rpc_peer *peer;      /* the transport's reference */
 	bool events;                /* GET /events: a stream */
-	bool binding;               /* the cookie is being looked up */
+	bool binding;               /* a query is under way (the cookie's
+	                               session, the calendar) */
 	bool had_cookie;
 	bool unbound;               /* a logout (or revocation) happened */
 	bool answered;
@@ -274,7 +275,8 @@ struct web {
 static void
 web_free(struct web *w)
 {
-	rpc_peer_gone(w->peer);
+	if (w->peer != NULL)
+		rpc_peer_gone(w->peer);
 	if (w->token != NULL) {
 		explicit_bzero(w->token, strlen(w->token));
 		free(w->token);
@@ -526,7 +528,7 @@ static void
 h_events(struct http_exchange *x, const char *topics, const char *token,
     void *arg)
 {
-	json_t *list = json_array(), *msg;
+	json_t *list, *msg;
 	const char *p = topics;
 	size_t n;
 	char *text;
@@ -536,6 +538,7 @@ h_events(struct http_exchange *x, const char *topics, const char *token,
 		    "first.");
 		return;
 	}
+	list = json_array();
 	while (*p != '\0') {
 		n = strcspn(p, ",");
 		if (n > 0)
@@ -573,9 +576,54 @@ h_healthy(void *arg)
 }
 
 static void
+ics_done(PGresult *res, enum db_status st, void *arg)
+{
+	struct web *w = arg;
+	char disp[64];
+
+	w->binding = false;
+	if (w->x == NULL) {
+		web_free(w);
+		return;
+	}
+	if (st != DB_OK || PQntuples(res) != 1) {
+		log_warn("%s: calendar: %s", http_exchange_tag(w->x),
+		    st == DB_SQL_ERROR ? PQresultErrorMessage(res) :
+		    "database unavailable");
+		http_add_header(w->x, "Retry-After", "5");
+		http_reply_text(w->x, 503, "Service momentanément "
+		    "indisponible. / Temporarily unavailable.");
+	} else if (PQgetisnull(res, 0, 0)) {
+		http_reply_text(w->x, 404, "Introuvable. / Not found.");
+	} else {
+		/* Public by design (docs/privacy.md): calendar clients may
+		 * keep it a few minutes. */
+		snprintf(disp, sizeof disp, "inline; filename=\"%s\"",
+		    "permanences.ics");
+		http_add_header(w->x, "Content-Disposition", disp);
+		http_add_header(w->x, "Cache-Control", "max-age=300");
+		http_reply(w->x, 200, "text/calendar; charset=utf-8",
+		    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	}
+	w->x = NULL;
+	web_free(w);
+}
+
+/* GET /p/ID.ics: api.permanence_ics(), anonymous. */
+static void
 h_ics(struct http_exchange *x, long long structure_id, void *arg)
 {
-	http_reply_text(x, 404, "Introuvable. / Not found.");
+	struct web *w = xcalloc(1, sizeof *w);
+	char id[24];
+	const char *vals[1];
+
+	w->x = x;
+	http_exchange_set_arg(x, w);
+	w->binding = true;
+	snprintf(id, sizeof id, "%lld", structure_id);
+	vals[0] = id;
+	db_exec(srv.db, sqlcall_stmt(STMT_PERMANENCE_ICS), 1, vals, ics_done,
+	    w);
 }
 
 static const struct http_callbacks http_cbs = {

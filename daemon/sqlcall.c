@@ -28,6 +28,7 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_RETENTION_SWEEP] = "SELECT api.retention_sweep($1::jsonb)",
 	[STMT_BOOKING_CREATE_BATCH] =
 	    "SELECT api.booking_create_batch($1::jsonb, $2::jsonb)",
+	[STMT_PERMANENCE_ICS] = "SELECT api.permanence_ics($1::bigint)",
 };
 
 static size_t first_internal;

@@ -614,6 +614,35 @@ test_events_stream(void **state)
 	json_decref(bk);
 	web_stream_close(s);
 	free(cookie);
+
+	/* The structure's calendar, anonymous: one upcoming permanence. */
+	{
+		json_t *pm = h_call_ok(w.ref, "permanence.schedule", json_pack(
+		    "{s:s, s:s, s:s}", "starts_at", w_time(2 * W_DAY),
+		    "ends_at", w_time(2 * W_DAY + 7200), "location",
+		    "Salle des fêtes"));
+		char path[64];
+
+		json_decref(pm);
+		snprintf(path, sizeof path, "/p/%lld.ics",
+		    (long long)w.structure_id);
+		r = web_get(port, path, NULL);
+		assert_int_equal(r->status, 200);
+		assert_string_equal(web_header(r, "Content-Type"),
+		    "text/calendar; charset=utf-8");
+		assert_security_headers(r);
+		assert_true(strncmp(r->body, "BEGIN:VCALENDAR\r\n", 17) == 0);
+		assert_non_null(strstr(r->body, "BEGIN:VEVENT\r\n"));
+		assert_non_null(strstr(r->body, "Salle des f"));
+		assert_non_null(strstr(r->body, "END:VCALENDAR\r\n"));
+		web_free(r);
+		r = web_get(port, "/p/999999.ics", NULL);
+		assert_int_equal(r->status, 404);
+		web_free(r);
+		r = web_get(port, "/p/x1.ics", NULL);
+		assert_int_equal(r->status, 404);
+		web_free(r);
+	}
 	world_close(&w);
 	/* The daemon noticed nothing wrong and still serves. */
 	r = web_get(port, "/healthz", NULL);

@@ -471,6 +471,55 @@ test_listen(void **state)
 	    "server.listen");
 }
 
+/* [http] (docs/configuration.md): no listener by default, listen and
+ * origin repeatable, an origin is https://host[:port] only; listen needs
+ * a restart, origin reloads, and a reload keeps the running listeners. */
+static void
+test_http(void **state)
+{
+	struct config *a, *b;
+	char err[512];
+
+	a = load_ok("");
+	assert_int_equal(a->http_listen.n, 0);
+	assert_int_equal(a->http_origin.n, 0);
+	assert_non_null(a->http_www_dir);
+	assert_int_equal(a->http_max_connections, 512);
+	assert_int_equal(a->http_timeout, 30);
+	config_free(a);
+
+	a = load_ok("[http]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\n"
+	    "origin = https://desk.example.org\n"
+	    "origin = https://desk.example.org:8443\nwww_dir = /srv/www\n");
+	assert_int_equal(a->http_listen.n, 2);
+	assert_string_equal(a->http_listen.v[1], "[::1]:8443");
+	assert_int_equal(a->http_origin.n, 2);
+	assert_string_equal(a->http_origin.v[1],
+	    "https://desk.example.org:8443");
+	assert_string_equal(a->http_www_dir, "/srv/www");
+
+	refuse("[http]\nlisten = nope\n", 2, "http.listen");
+	refuse("[http]\norigin = http://desk.example.org\n", 2, "https://");
+	refuse("[http]\norigin = https://desk.example.org/\n", 2,
+	    "http.origin");
+	refuse("[http]\norigin = https://\n", 2, "http.origin");
+
+	/* A new origin reloads; a new listen waits for a restart. */
+	b = load_ok("[http]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\n"
+	    "origin = https://other.example.org\nwww_dir = /srv/www\n");
+	assert_true(config_reloadable(a, b, err, sizeof err));
+	config_free(b);
+	b = load_ok("[http]\nlisten = 127.0.0.1:9443\n");
+	assert_false(config_reloadable(a, b, err, sizeof err));
+	assert_non_null(strstr(err, "http.listen"));
+	config_keep_static(b, a);
+	assert_int_equal(b->http_listen.n, 2);
+	assert_string_equal(b->http_listen.v[0], "127.0.0.1:8443");
+	assert_int_equal(b->http_origin.n, 0);
+	config_free(a);
+	config_free(b);
+}
+
 static void
 test_listen_too_many(void **state)
 {
@@ -863,6 +912,7 @@ main(void)
 		cmocka_unit_test(test_small_err_buffer),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_listen_too_many),
+		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_first_error),
