@@ -83,10 +83,10 @@ usage(FILE *f)
 	for (i = 0; i < cli_ncommands; i++)
 		if (cli_commands[i].verb == NULL)
 			fprintf(f, "  %-14s %s\n", cli_commands[i].noun,
-				cli_commands[i].help);
+				_(cli_commands[i].help));
 	fprintf(f, _("\nnouns (strapontin NOUN --help lists the verbs):\n"));
 	for (i = 0; nouns[i] != NULL; i++)
-		fprintf(f, "  %-14s %s\n", nouns[i], cli_noun_help(nouns[i]));
+		fprintf(f, "  %-14s %s\n", nouns[i], _(cli_noun_help(nouns[i])));
 	fprintf(f,
 		_("\nexamples:\n"
 		"  strapontin login ref@example.org\n"
@@ -108,11 +108,11 @@ noun_usage(FILE *f, const char *noun)
 	fprintf(f,
 		_("usage: strapontin %s VERB [ID] [--field value ...]\n\n%s."
 		"\n\nverbs:\n"),
-		noun, cli_noun_help(noun) ? cli_noun_help(noun) : noun);
+		noun, cli_noun_help(noun) ? _(cli_noun_help(noun)) : noun);
 	for (i = 0; i < cli_ncommands; i++) {
 		c = &cli_commands[i];
 		if (c->verb != NULL && strcmp(c->noun, noun) == 0)
-			fprintf(f, "  %-18s %s\n", c->verb, c->help);
+			fprintf(f, "  %-18s %s\n", c->verb, _(c->help));
 	}
 	fprintf(f, _("\nstrapontin %s VERB --help lists a verb's fields.\n"),
 		noun);

@@ -11,6 +11,8 @@
  *	cli_auth.c   connecting, resuming the session, login, logout, whoami
  *	cli_out.c    output: tables, key: value, CSV, JSON, local times
  *	cli_events.c events subscribe: live events until interrupted
+ *	cli_i18n.c   the language (gettext, French first) and the display
+ *	             zone (cli_i18n.h)
  *
  * Exit codes are part of the interface (docs/man/strapontin.1).
  */

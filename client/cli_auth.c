@@ -64,6 +64,46 @@ say_not_logged_in(struct cli *cli)
 		cli_warnx(_("not logged in: run 'strapontin login EMAIL' first"));
 }
 
+/* What each refusal means, for people who do not read the server's
+ * English: said first, the server's own sentence after it. */
+static const struct {
+	const char *reason;
+	const char *meaning;
+} meanings[] = {
+    {"invalid_params", N_("refused parameter")},
+    {"unauthenticated", N_("not logged in")},
+    {"forbidden", N_("your role may not do this")},
+    {"not_found", N_("not found")},
+    {"sold_out", N_("sold out")},
+    {"deadline_passed", N_("the booking deadline has passed")},
+    {"offer_cancelled", N_("the offer was cancelled")},
+    {"limit_reached", N_("a limit was reached")},
+    {"duplicate", N_("already done")},
+    {"already_used", N_("already used")},
+    {"permanence_state", N_("not possible in the permanence's state")},
+    {"seats_taken", N_("seats are taken")},
+    {"waitlist_state", N_("not possible in the entry's state")},
+    {"too_large", N_("answer too large: ask for less")},
+    {"rate_limited", N_("too many attempts: try again later")},
+    {"unavailable", N_("the server is unavailable: try again shortly")},
+    {"timeout", N_("the request took too long and was stopped")},
+};
+
+static void
+say_server_words(const struct st_error *err)
+{
+	size_t i;
+
+	if (cli_french())
+		for (i = 0; i < sizeof meanings / sizeof meanings[0]; i++)
+			if (strcmp(meanings[i].reason, err->reason) == 0) {
+				cli_warnx("%s / %s", _(meanings[i].meaning),
+				    st_strerror(err));
+				return;
+			}
+	cli_warnx("%s", st_strerror(err));
+}
+
 /* The sentence for a refusal; some reasons say more than the server's
  * message, or mean something about the session. */
 static void
@@ -92,7 +132,7 @@ say_refusal(struct cli *cli, struct st_error *err)
 					 sizeof buf));
 		return;
 	}
-	cli_warnx("%s", st_strerror(err));
+	say_server_words(err);
 }
 
 int

@@ -40,62 +40,64 @@ static const struct {
 	const char *name;
 	const char *help;
 } param_help[] = {
-    {"accessibility", "access for people with disabilities"},
-    {"category", "what kind of outing"},
-    {"city", "town"},
-    {"delivery", "how the tickets reach people"},
-    {"description", "a few lines about it"},
-    {"email", "e-mail address, the login"},
-    {"first_name", "given name"},
-    {"kind", "what kind of organisation"},
-    {"last_name", "family name"},
-    {"location", "where it takes place"},
-    {"name", "its name"},
-    {"postal_code", "where the person lives"},
-    {"role", "admin, partner staff or referent"},
-    {"state", "where it stands"},
-    {"status", "where it stands"},
-    {"title", "what people will see"},
-    {"token", "a session token"},
-    {"venue", "the hall or place"},
-    {"available_only", "only offers with seats left"},
-    {"beneficiary_id", "the person"},
-    {"birth_year", "year of birth"},
-    {"booking_deadline", "last time to book (default: 48 h before)"},
-    {"booking_id", "the booking"},
-    {"choices", "1 to 3 offer ids, best first"},
-    {"code", "ticket code (case, blanks and dashes do not matter; O is "
-	     "read as 0, I and L as 1)"},
-    {"consent", "the person agreed to the processing of this data"},
-    {"contact_email", "who to write to"},
-    {"count", "how many drop-ins"},
-    {"cursor", "where the previous page stopped"},
-    {"display_name", "name shown to others"},
-    {"end_time", "local end time"},
-    {"ends_at", "end time"},
-    {"entry_id", "the waiting-list entry"},
-    {"from", "from this time on"},
-    {"from_date", "first day of the series"},
-    {"group_by", "one row per"},
-    {"household_size", "people in the household"},
-    {"idempotency_key", "the same key twice books once"},
-    {"limit", "items per page (default 50, at most 500)"},
-    {"max_per_booking", "seats one booking may take (default 4)"},
-    {"nth", "1 to 5, or -1 for the last in the month"},
-    {"offer_id", "the offer"},
-    {"partner_id", "the partner"},
-    {"permanence_id", "the drop-in"},
-    {"query", "part of a name"},
-    {"reason", "why, for the people who booked"},
-    {"seats", "number of seats"},
-    {"start_time", "local start time"},
-    {"starts_at", "start time"},
-    {"structure_id", "the structure"},
-    {"territory", "area the structure serves"},
-    {"timezone", "IANA zone (default Europe/Paris)"},
-    {"to", "before this time"},
-    {"user_id", "the account"},
-    {"weekday", "day of the week"},
+    {"accessibility", N_("access for people with disabilities")},
+    {"category", N_("what kind of outing")},
+    {"city", N_("town")},
+    {"delivery", N_("how the tickets reach people")},
+    {"description", N_("a few lines about it")},
+    {"email", N_("e-mail address, the login")},
+    {"first_name", N_("given name")},
+    {"kind", N_("what kind of organisation")},
+    {"last_name", N_("family name")},
+    {"location", N_("where it takes place")},
+    {"name", N_("its name")},
+    {"postal_code", N_("where the person lives")},
+    {"role", N_("admin, partner staff or referent")},
+    {"state", N_("where it stands")},
+    {"status", N_("where it stands")},
+    {"title", N_("what people will see")},
+    {"token", N_("a session token")},
+    {"venue", N_("the hall or place")},
+    {"available_only", N_("only offers with seats left")},
+    {"beneficiary_id", N_("the person")},
+    {"birth_year", N_("year of birth")},
+    {"booking_deadline", N_("last time to book (default: 48 h before)")},
+    {"booking_id", N_("the booking")},
+    {"choices", N_("1 to 3 offer ids, best first")},
+    {"code", N_("ticket code (case, blanks and dashes do not matter; O is "
+	     "read as 0, I and L as 1)")},
+    {"consent", N_("the person agreed to the processing of this data")},
+    {"contact_email", N_("who to write to")},
+    {"count", N_("how many drop-ins")},
+    {"cursor", N_("where the previous page stopped")},
+    {"display_name", N_("name shown to others")},
+    {"end_time", N_("local end time")},
+    {"ends_at", N_("end time")},
+    {"entry_id", N_("the waiting-list entry")},
+    {"from", N_("from this time on")},
+    {"from_date", N_("first day of the series")},
+    {"group_by", N_("one row per")},
+    {"household_size", N_("people in the household")},
+    {"idempotency_key", N_("the same key twice books once")},
+    {"limit", N_("items per page (default 50, at most 500)")},
+    {"max_per_booking", N_("seats one booking may take (default 4)")},
+    {"nth", N_("1 to 5, or -1 for the last in the month")},
+    {"offer_id", N_("the offer")},
+    {"partner_id", N_("the partner")},
+    {"permanence_id", N_("the drop-in")},
+    {"query", N_("part of a name")},
+    {"reason", N_("why, for the people who booked")},
+    {"seats", N_("number of seats")},
+    {"start_time", N_("local start time")},
+    {"starts_at", N_("start time")},
+    {"structure_id", N_("the structure")},
+    {"territory", N_("area the structure serves")},
+    {"timezone", N_("IANA zone (default Europe/Paris)")},
+    {"to", N_("before this time")},
+    {"user_id", N_("the account")},
+    {"weekday", N_("day of the week")},
+    {"address", N_("the venue's street address, shown on vouchers")},
+    {"notes", N_("what to know or bring, shown to the public")},
 };
 
 const char *
@@ -747,7 +749,7 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 			 " [options]");
 	fputs(_("usage: "), f);
 	print_wrapped(f, line, 7, 7);
-	fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "\n%s", _(cmd->help));
 	if (cmd->method != NULL)
 		fprintf(f, _(" (method %s)"), cmd->method);
 	fprintf(f, ".\n");
@@ -758,8 +760,8 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 		if (ps[i].secret) {
 			snprintf(left, sizeof left, "%.40s", ps[i].name);
 			desc_add(desc, sizeof desc,
-				 "asked for on the terminal, or read from "
-				 "standard input; never a flag");
+				 _("asked for on the terminal, or read from "
+				 "standard input; never a flag"));
 		} else {
 			flag_name(ps[i].name, flag, sizeof flag);
 			if (cmd->positional &&
@@ -770,16 +772,16 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 				snprintf(left, sizeof left, "%s %s", flag,
 					 ptype_meta(&ps[i]));
 			if (ps[i].required)
-				desc_add(desc, sizeof desc, "required");
+				desc_add(desc, sizeof desc, _("required"));
 			if ((h = help_of(ps[i].name)) != NULL)
-				desc_add(desc, sizeof desc, h);
+				desc_add(desc, sizeof desc, _(h));
 			if (ps[i].type == CP_ENUM || ps[i].type == CP_ENUMS) {
 				char list[400];
 
 				snprintf(list, sizeof list, "%s",
 					 ps[i].type == CP_ENUM
-					     ? "one of:"
-					     : "'all', or some of (a,b):");
+					     ? _("one of:")
+					     : _("'all', or some of (a,b):"));
 
 				for (j = 0; ps[i].choices[j] != NULL; j++)
 					snprintf(list + strlen(list),
@@ -789,7 +791,7 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 				desc_add(desc, sizeof desc, list);
 			}
 			if (ps[i].nullable)
-				desc_add(desc, sizeof desc, "'null' clears it");
+				desc_add(desc, sizeof desc, _("'null' clears it"));
 		}
 		w = fprintf(f, "  %s", left);
 		if (w > 27)

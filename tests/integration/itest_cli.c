@@ -1615,6 +1615,11 @@ test_language(void **state)
 	/* a refusal before anything is sent */
 	EXPECT_ENV(2, "ref", french, "offer", "get", "douze");
 	CONTAINS(R.err, "attend un identifiant");
+	/* a refusal of the server: its meaning in French, then its words */
+	EXPECT_ENV(1, "ref", french, "offer", "get", "999999");
+	CONTAINS(R.err, "introuvable / ");
+	EXPECT_ENV(0, "anon", french, "--help");
+	CONTAINS(R.out, "commandes :");
 
 	EXPECT_ENV(0, "ref", english, "offer", "get", id);
 	CONTAINS(R.out, "2027-04-16 10:30 CEST");
