@@ -32,7 +32,7 @@ def test_report_chart_and_table(desk):
     bars = chart.find_elements("css selector", "rect.bar")
     # Three series a month, twelve months, plus the legend's three keys.
     assert len(bars) == 3 * 12 + 3, "%d bars" % len(bars)
-    table = desk.find("[data-test=report-table] table")
+    table = desk.find("table[data-test=report-table]")
     rows = table.find_elements("css selector", "tbody tr")
     assert len(rows) == 12, "%d rows for a calendar year" % len(rows)
     total = table.find_element("css selector", "tfoot tr").text
@@ -118,7 +118,13 @@ def test_partner_and_account(desk):
 
     users = desk.rpc("user.list", {"limit": 500}, as_user=ADMIN)["items"]
     uid = [u["id"] for u in users if u["email"] == "guichet@essai.example"][0]
-    desk.find("[data-test=disable-%d]" % uid).click()
+    # The new account is the last row, at the bottom of the window: the
+    # messages of the creation cover it until they fade, as for a person.
+    desk.wait(lambda d: not desk.find_all(".toast"), timeout=15,
+              message="the creation's messages never went")
+    button = desk.find("[data-test=disable-%d]" % uid)
+    desk.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait(lambda d: not desk.find_all("[data-test=disable-%d]" % uid),
               message="the disabled account still has its button")

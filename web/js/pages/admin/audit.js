@@ -47,7 +47,9 @@ export const adminAudit = {
 		const body = el('tbody');
 		const more = el('button', { type: 'button', hidden: true }, t('ui.more'));
 		const count = el('p', { class: 'muted', role: 'status' });
-		const tbl = el('div', { class: 'table-wrap' }, el('table',
+		// Like ui.table's: the keyboard scrolls it sideways too.
+		const tbl = el('div', { class: 'table-wrap', tabindex: '0', role: 'group',
+		    'aria-label': t('admin.audit.title') }, el('table',
 		    { 'data-test': 'audit-table' },
 		    el('thead', {}, el('tr', {}, ['at', 'who', 'method', 'object',
 			'summary', 'addr'].map((h) => el('th', { scope: 'col' },

@@ -19,12 +19,12 @@ function s(tag, attrs, ...children) {
 // barChart({title, desc, rows: [{label, values: [n|null, ...]}],
 //           series: [{name, cls}], format}) → <svg>
 export function barChart({ title, desc, rows, series, format = String }) {
-	const barH = 14;
+	const barH = 13;
 	const gap = 3;
 	const groupGap = 12;
-	const labelW = 150;
-	const valueW = 56;
-	const plotW = 420;
+	const labelW = 120;
+	const valueW = 48;
+	const plotW = 280;
 	const legendH = 24;
 	const groupH = series.length * (barH + gap) - gap;
 	const height = legendH + rows.length * (groupH + groupGap) + 4;
@@ -39,17 +39,17 @@ export function barChart({ title, desc, rows, series, format = String }) {
 	    s('title', { id: titleId }, title), s('desc', {}, desc));
 
 	// Legend.
-	let x = labelW;
+	let x = 0;
 	series.forEach((se) => {
 		svg.append(s('rect', { x, y: 4, width: 12, height: 12,
 		    class: `bar ${se.cls}` }),
 		    s('text', { x: x + 16, y: 14, class: 'legend' }, se.name));
-		x += 24 + se.name.length * 7;
+		x += 22 + se.name.length * 6.5;
 	});
 
 	rows.forEach((r, i) => {
 		const y0 = legendH + i * (groupH + groupGap);
-		const label = r.label.length > 22 ? `${r.label.slice(0, 21)}…` : r.label;
+		const label = r.label.length > 17 ? `${r.label.slice(0, 16)}…` : r.label;
 		svg.append(s('text', { x: labelW - 8, y: y0 + groupH / 2 + 4,
 		    'text-anchor': 'end', class: 'label' },
 		    s('title', {}, r.label), label));
