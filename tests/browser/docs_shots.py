@@ -40,8 +40,14 @@ def main():
         desk.phone()
         desk.goto("/voucher.html#" + code)
         desk.wait_page()
-        desk.wait_text(code)
+        # The code, however the page groups it.
+        desk.wait(lambda d: code.replace("-", "") in
+                  "".join(d.find_element("css selector", "body").text.split()).replace("-", ""),
+                  30, "the voucher never shows its code %s" % code)
         save(desk, "voucher-phone.png")
+    except AssertionError:
+        print(desk.find("body").text)
+        raise
     finally:
         desk.stop()
 

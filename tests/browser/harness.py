@@ -246,7 +246,20 @@ class Desk:
                 what or " ".join(argv), p.returncode, p.stdout, p.stderr))
         return p.stdout
 
+    def _start_reaper(self):
+        """A process of its own session that outlives this one: once this
+        Python is gone, even killed (a ctest timeout), it stops the
+        cluster (pg_ctl detaches it: nothing else would) and the browser
+        (chromedriver and Chromium): see _REAPER. The daemon gets SIGTERM
+        anyway when this process dies (_die_with_parent)."""
+        subprocess.Popen(
+            [sys.executable, "-c", _REAPER, str(os.getpid()), self.dir,
+             os.path.join(SOURCE_DIR, "scripts", "pg-tmp")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+
     def _start_db(self):
+        self._start_reaper()
         self.pg_dir = os.path.join(self.dir, "pg")
         pgtmp = os.path.join(SOURCE_DIR, "scripts", "pg-tmp")
         su = self._run([pgtmp, "start", self.pg_dir]).strip()
@@ -694,6 +707,43 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+# The reaper (Desk._start_reaper): argv = our pid, the work directory,
+# scripts/pg-tmp. Once that pid is gone: the cluster is stopped cleanly,
+# then every process that names the work directory on its command line
+# (chromedriver's log, Chromium's profile, the daemon's configuration),
+# with its descendants, is killed: only what this run started.
+_REAPER = r"""
+import os, signal, subprocess, sys, time
+parent, work, pgtmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+while os.path.exists("/proc/%d" % parent):
+    time.sleep(0.5)
+subprocess.run([pgtmp, "stop", os.path.join(work, "pg")],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+mark = (work.rstrip("/") + "/").encode()
+parents, roots = {}, []
+for p in os.listdir("/proc"):
+    if not p.isdigit() or int(p) == os.getpid():
+        continue
+    try:
+        with open("/proc/%s/stat" % p) as f:
+            st = f.read()
+        with open("/proc/%s/cmdline" % p, "rb") as f:
+            cmd = f.read()
+    except OSError:
+        continue
+    parents.setdefault(int(st[st.rindex(")") + 2:].split()[1]), []).append(int(p))
+    if mark in cmd:
+        roots.append(int(p))
+todo = list(roots)
+while todo:
+    pid = todo.pop()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    todo.extend(parents.get(pid, []))
+"""
 
 _libc = None
 
