@@ -23,6 +23,7 @@ import atexit
 import base64
 import ctypes
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -308,6 +309,22 @@ level = debug
             if extra:
                 f.write("\n# extra_ini of the test file\n" + extra + "\n")
 
+    def _cheap_passwords(self):
+        """The demo accounts' hashes are scrypt at ln=15 (32 MiB each), a
+        second or more per login on a loaded test machine, and the tests
+        log in often. Every account gets DEMO_PASSWORD at ln=10 instead,
+        the cost the test daemon itself uses (password_cost = 10): the
+        daemon checks the same format, only cheaper."""
+        salt = os.urandom(16)
+        digest = hashlib.scrypt(DEMO_PASSWORD.encode(), salt=salt, n=1 << 10,
+                                r=8, p=1, dklen=32)
+        b64 = lambda b: base64.b64encode(b).decode().rstrip("=")
+        stored = "$scrypt$ln=10,r=8,p=1$%s$%s" % (b64(salt), b64(digest))
+        self._run(["psql", self.conninfo, "-Xq", "-v", "ON_ERROR_STOP=1",
+                   "-v", "h=" + stored],
+                  input="UPDATE users SET password_hash = :'h';\n",
+                  what="psql: cheaper password hashes")
+
     def _start_daemon(self):
         self.conf = os.path.join(self.dir, "strapontind.conf")
         setup = os.path.join(self.dir, "setup.conf")
@@ -319,6 +336,7 @@ level = debug
         self._run(["psql", self.conninfo, "-Xq", "-v", "ON_ERROR_STOP=1",
                    "-f", os.path.join(SOURCE_DIR, "scripts", "demo-data.sql")],
                   what="psql -f scripts/demo-data.sql")
+        self._cheap_passwords()
         for attempt in range(3):
             if attempt:
                 self.line_port, self.http_port = free_port(), free_port()

@@ -217,6 +217,12 @@ async function start() {
 	} catch (e) {
 		state.user = null;
 	}
+	// The routes live in the hash: the skip link must move focus, not
+	// the location, or it would take the user to another page.
+	document.getElementById('skip').addEventListener('click', e => {
+		e.preventDefault();
+		main.focus();
+	});
 	window.addEventListener('hashchange', route);
 	route();
 }
