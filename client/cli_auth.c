@@ -80,6 +80,7 @@ static const struct {
     {"limit_reached", N_("a limit was reached")},
     {"duplicate", N_("already done")},
     {"already_used", N_("already used")},
+    {"wrong_offer", N_("this ticket is for another show")},
     {"permanence_state", N_("not possible in the permanence's state")},
     {"seats_taken", N_("seats are taken")},
     {"waitlist_state", N_("not possible in the entry's state")},

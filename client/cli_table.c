@@ -124,7 +124,7 @@ const struct cli_command cli_commands[] = {
 {"waitlist", "leave", "waitlist.leave", "entry_id", "entry_id!", &view_waitlist, 0, NULL, N_("leave a waiting list")},
 {"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, N_("list waiting-list entries")},
 {"waitlist", "accept", "waitlist.accept", "entry_id", "entry_id!", &view_booking, 0, NULL, N_("take the seats offered to an entry")},
-{"ticket", "check-in", "ticket.check_in", "code", "code:ticket!", &view_checkin, 0, NULL, N_("check a ticket code in at the door")},
+{"ticket", "check-in", "ticket.check_in", "code", "code:ticket! offer_id", &view_checkin, 0, NULL, N_("check a ticket code in at the door")},
 {"voucher", "get", "voucher.get", "code", "code!", NULL, CMD_ANON, NULL, N_("what the holder of a ticket code sees (no login)")},
 {"audit", "list", "audit.list", NULL, "from:time to:time user_id" LIST, &view_audit, CMD_LIST, NULL, N_("who changed what, when")},
 {"permanence", "schedule", "permanence.schedule", NULL, "starts_at:time! ends_at:time!" PLACE, &view_permanence, 0, NULL, N_("schedule one drop-in")},

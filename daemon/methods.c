@@ -169,7 +169,8 @@ static const struct param subscribe_params[] = {
 	{0}};
 
 static const struct param check_in_params[] = {
-	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
+	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL},
+	{"offer_id", PT_ID, 0, 0, 0, NULL}, {0}};
 static const struct param voucher_get_params[] = {
 	{"code", PT_STRING, P_REQUIRED, 1, 64, NULL}, {0}};
 static const struct param public_list_params[] = {

@@ -75,6 +75,7 @@ static const struct {
 	{"limit_reached", 409},
 	{"duplicate", 409},
 	{"already_used", 409},
+	{"wrong_offer", 409},
 	{"permanence_state", 409},
 	{"seats_taken", 409},
 	{"waitlist_state", 409},

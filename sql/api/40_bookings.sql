@@ -346,6 +346,14 @@ BEGIN
     IF NOT FOUND OR (u.role = 'partner' AND o.partner_id <> u.partner_id) THEN
         PERFORM not_found('ticket', 'code');
     END IF;
+    -- At the door of one show, a ticket for another show of the same
+    -- venue is refused, and stays valid for its own.
+    IF p ? 'offer_id' AND bk.offer_id <> (p->>'offer_id')::bigint THEN
+        PERFORM api_error('wrong_offer',
+            format('This ticket is for another show: %s, %s.', o.title, ts(o.starts_at)),
+            jsonb_build_object('field', 'code', 'booking_offer_id', o.id,
+                               'offer_title', o.title, 'starts_at', ts(o.starts_at)));
+    END IF;
     IF bk.status = 'attended' THEN
         PERFORM api_error('already_used',
             format('This ticket was checked in at %s.', ts(bk.checked_in_at)),

@@ -517,7 +517,22 @@ test_check_in(void **state)
 	json_decref(data);
 	ERR(W.ref, "ticket.check_in", 403, "forbidden", "{s:s}", "code", code);
 
-	r = OK(W.partner, "ticket.check_in", "{s:s}", "code", code);
+	/* At the door of another show of the venue: refused, and the
+	 * ticket stays good for its own show. */
+	{
+		json_int_t other = w_offer(W.partner, 10, 4, NULL);
+
+		data = h_call_err(W.partner, "ticket.check_in", json_pack(
+		    "{s:s, s:I}", "code", code, "offer_id", other), 409,
+		    "wrong_offer");
+		assert_int_equal(json_integer_value(json_object_get(data,
+		    "booking_offer_id")), o);
+		assert_non_null(json_object_get(data, "starts_at"));
+		json_decref(data);
+	}
+
+	r = OK(W.partner, "ticket.check_in", "{s:s, s:I}", "code", code,
+	    "offer_id", o);
 	assert_string_equal(w_str(r, "status"), "attended");
 	assert_string_equal(w_str(r, "holder"), "Marie C.");
 	assert_int_equal(w_int(r, "seats"), 2);

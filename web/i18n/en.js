@@ -189,6 +189,7 @@ export default {
 	'partner.checkin.unknown_hint': 'No ticket of your offers has this code.',
 	'partner.checkin.wrong_show': 'NOT FOR THIS SHOW',
 	'partner.checkin.wrong_show_hint': 'This code is not on the chosen show’s list.',
+	'partner.checkin.wrong_show_other': 'This ticket is for: {title}, {at}.',
 	'partner.checkin.error': 'CHECK-IN FAILED',
 
 	// Coordination: accounts, report, audit log.

@@ -191,6 +191,7 @@ export default {
 	'partner.checkin.unknown_hint': 'Aucun billet de vos offres n’a ce code.',
 	'partner.checkin.wrong_show': 'PAS POUR CETTE SÉANCE',
 	'partner.checkin.wrong_show_hint': 'Ce code n’est pas sur la liste de la séance choisie.',
+	'partner.checkin.wrong_show_other': 'Ce billet est pour : {title}, {at}.',
 	'partner.checkin.error': 'ÉCHEC DU CONTRÔLE',
 
 	// Coordination : comptes, rapport, journal.

@@ -52,7 +52,6 @@ export const checkin = {
 		} catch (err) {
 			shows = [];
 		}
-		const guests = new Map();       // offer id → Set of codes
 
 		const show = field({ name: 'offer_id', label: t('partner.checkin.show'),
 		    hint: t('partner.checkin.show_hint'),
@@ -103,14 +102,6 @@ export const checkin = {
 			    lines.filter(Boolean).map((l) => el('p', {}, l))));
 		}
 
-		async function knownHere(offerId, c) {
-			if (!guests.has(offerId)) {
-				const r = await call('offer.guest_list', { offer_id: offerId });
-				guests.set(offerId, new Set(r.items.map((g) => g.code)));
-			}
-			return guests.get(offerId).has(c);
-		}
-
 		async function check(raw) {
 			const parsed = parseTicket(raw);
 			if (!parsed.ok) {
@@ -121,24 +112,25 @@ export const checkin = {
 			}
 			const offerId = Number(show.control.value) || null;
 			try {
-				// The server admits a code for any show of the
-				// partner: the page checks tonight's list first.
-				if (offerId && !await knownHere(offerId, parsed.code)) {
-					guests.delete(offerId);
-					if (!await knownHere(offerId, parsed.code)) {
-						show_('bad', t('partner.checkin.wrong_show'),
-						    parsed.code, t('partner.checkin.wrong_show_hint'));
-						return;
-					}
-				}
-				const r = await call('ticket.check_in', { code: parsed.code });
+				// With the chosen show, the server refuses a ticket
+				// for another one (wrong_offer) and leaves it valid.
+				const r = await call('ticket.check_in', offerId
+				    ? { code: parsed.code, offer_id: offerId }
+				    : { code: parsed.code });
 				show_('ok', t('partner.checkin.admitted'),
 				    el('span', { class: 'holder', 'data-test': 'holder' }, r.holder),
 				    el('span', { class: 'seats' }, seats(r.seats)),
 				    r.offer_title);
 			} catch (err) {
 				const d = err.data || {};
-				if (err.reason === 'already_used')
+				if (err.reason === 'wrong_offer')
+					show_('bad', t('partner.checkin.wrong_show'),
+					    parsed.code, t('partner.checkin.wrong_show_hint'),
+					    d.offer_title && d.starts_at
+						? t('partner.checkin.wrong_show_other',
+						    { title: d.offer_title, at: when(d.starts_at) })
+						: null);
+				else if (err.reason === 'already_used')
 					show_('bad', t('partner.checkin.used',
 					    { at: when(d.checked_in_at) }), parsed.code);
 				else if (err.reason === 'offer_cancelled')
