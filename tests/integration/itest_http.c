@@ -77,7 +77,8 @@ setup(void **state)
 	port = h_free_port();
 	snprintf(origin, sizeof origin, "https://localhost:%d", port);
 	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
-	    "www_dir = %s\n[server]\nmax_request_bytes = 4096\n", port, www);
+	    "www_dir = %s\nmax_connections = 40\n[server]\n"
+	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www);
 	d = h_daemon_start("http", ini);
 	return 0;
 }
@@ -650,6 +651,139 @@ test_events_stream(void **state)
 	web_free(r);
 }
 
+/*
+ * A subscriber that does not read: once its stream holds more than
+ * server.max_output_bytes (64 KiB here) it gets `resync`, and past twice
+ * that the stream is ended; the daemon goes on serving. The events are
+ * written straight into the outbox, big ones, so that a few hundred fill
+ * the socket buffers and the daemon's.
+ */
+static void
+test_events_slow_reader(void **state)
+{
+	struct web_stream *s;
+	struct web_resp *r;
+	char req[1024], *cookie = login();
+	const char *text, *p;
+	PGconn *db;
+	int n = 0;
+
+	snprintf(req, sizeof req, "GET /events?topics=offer.published "
+	    "HTTP/1.1\r\nHost: localhost:%d\r\nCookie: %s\r\n\r\n", port,
+	    cookie);
+	s = web_stream_open(port, req);
+	assert_true(web_stream_wait(s, "text/event-stream", 5000));
+
+	db = h_db_connect(d->conninfo);
+	h_db_exec(db, "INSERT INTO event_outbox (topic, partner_id, "
+	    "structure_id, data) SELECT 'offer.published', NULL, NULL, "
+	    "jsonb_build_object('id', g, 'pad', repeat('x', 4000)) "
+	    "FROM generate_series(1, 600) g");
+	h_db_exec(db, "NOTIFY " "strapontin_outbox");
+	PQfinish(db);
+	assert_true(h_log_wait(d, "event stream ended: the client reads too "
+	    "slowly", 20000));
+
+	/* Read what was sent before the end: the first events, resync,
+	 * and not the 600. */
+	web_stream_wait(s, "never sent", 3000);
+	text = web_stream_text(s);
+	assert_non_null(strstr(text, "\"topic\":\"resync\""));
+	for (p = text; (p = strstr(p, "\"pad\"")) != NULL; p++)
+		n++;
+	assert_true(n > 0);
+	assert_true(n < 600);
+	web_stream_close(s);
+
+	/* Everyone else is still served. */
+	r = rpc(cookie, WHOAMI_BODY);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, H_ADMIN_EMAIL));
+	web_free(r);
+	free(cookie);
+	assert_false(h_log_has_sanitizer_report(d));
+}
+
+/* auth.resume over HTTP: the token of another session (here, the cookie
+ * of a login) becomes this browser's cookie, never a body's field. */
+static void
+test_resume_sets_cookie(void **state)
+{
+	struct web_resp *r;
+	char *cookie = login(), body[256], *again;
+	const char *token = strchr(cookie, '=') + 1;
+
+	snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":3,"
+	    "\"method\":\"auth.resume\",\"params\":{\"token\":\"%s\"}}",
+	    token);
+	r = rpc(NULL, body);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"result\""));
+	assert_null(strstr(r->body, token));
+	assert_null(strstr(r->body, "\"token\""));
+	assert_non_null(strstr(web_header(r, "Set-Cookie"), "HttpOnly"));
+	again = cookie_of(r);
+	assert_string_equal(again, cookie);
+	web_free(r);
+	r = rpc(again, WHOAMI_BODY);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, H_ADMIN_EMAIL));
+	web_free(r);
+	free(again);
+	free(cookie);
+}
+
+/* [http] max_connections (40 here): one more is answered 503, and once
+ * they are gone the desk serves again. */
+static void
+test_connection_cap(void **state)
+{
+	struct web_stream *s[40];
+	struct web_resp *r;
+	int i;
+
+	h_sleep_ms(300);        /* the earlier tests' connections close */
+	for (i = 0; i < 40; i++)
+		s[i] = web_stream_open(port, NULL);
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 503);
+	assert_non_null(strstr(r->body, "Too many connections"));
+	assert_security_headers(r);
+	web_free(r);
+	for (i = 0; i < 40; i++)
+		web_stream_close(s[i]);
+	h_sleep_ms(300);
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+}
+
+/* QR images are rate-limited per address (a burst of 60, then 2 a
+ * second): a flood gets 429 with Retry-After. Last in the file: it uses
+ * up this address's budget. */
+static void
+test_qr_rate_limit(void **state)
+{
+	struct web_resp *r;
+	int i, status = 0;
+
+	for (i = 0; i < 200 && status != 429; i++) {
+		r = web_get(port, "/qr/0000-0000-0000-0000.svg", NULL);
+		status = r->status;
+		if (status == 429) {
+			assert_non_null(web_header(r, "Retry-After"));
+			assert_security_headers(r);
+		}
+		web_free(r);
+	}
+	assert_int_equal(status, 429);
+	assert_true(i > 50);
+	/* Other routes are not limited with it. */
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+}
+
 int
 main(void)
 {
@@ -664,6 +798,10 @@ main(void)
 		cmocka_unit_test(test_line_alongside),
 		cmocka_unit_test(test_client_leaves),
 		cmocka_unit_test(test_events_stream),
+		cmocka_unit_test(test_events_slow_reader),
+		cmocka_unit_test(test_resume_sets_cookie),
+		cmocka_unit_test(test_connection_cap),
+		cmocka_unit_test(test_qr_rate_limit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
