@@ -7,6 +7,7 @@
  * database is down, and recovers the same way.
  */
 #include "harness.h"
+#include "web.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -70,6 +71,19 @@ teardown(void **state)
 	return 0;
 }
 
+static int http_port;   /* the desk's listener, for /healthz */
+
+/* What a load balancer sees: /healthz's status. */
+static int
+healthz(void)
+{
+	struct web_resp *r = web_get(http_port, "/healthz", NULL);
+	int status = r->status;
+
+	web_free(r);
+	return status;
+}
+
 static struct h_daemon *
 start_daemon(const char *name)
 {
@@ -77,9 +91,11 @@ start_daemon(const char *name)
 
 	/* A later key wins: the harness's conninfos are replaced by ours, for
 	 * --migrate and --add-admin too. */
+	http_port = h_free_port();
 	snprintf(ini, sizeof ini, "[database]\nconninfo = %s dbname=strapontin\n"
-	    "migrate_conninfo = %s dbname=strapontin\n", pg_conninfo,
-	    pg_conninfo);
+	    "migrate_conninfo = %s dbname=strapontin\n[http]\n"
+	    "listen = 127.0.0.1:%d\nwww_dir = %s/web\n", pg_conninfo,
+	    pg_conninfo, http_port, h_env("ST_SOURCE_DIR"));
 	return h_daemon_start(name, ini);
 }
 
@@ -235,6 +251,7 @@ test_outage_and_recovery(void **state)
 	(void)state;
 	admin = h_connect(d);
 	assert_string_equal(health_db(admin), "ok");
+	assert_int_equal(healthz(), 200);
 	r = h_call_ok(admin, "auth.login", login_params(H_ADMIN_PASSWORD));
 	snprintf(token, sizeof token, "%s",
 	    json_string_value(json_object_get(r, "token")));
@@ -279,6 +296,8 @@ test_outage_and_recovery(void **state)
 	st_close(pipe);
 
 	wait_unavailable(admin);
+	/* A load balancer takes this daemon out while it has no database. */
+	assert_int_equal(healthz(), 503);
 	check_outage(d, admin, token);
 	assert_true(h_log_contains(d, "database is down"));
 	/* Repeatedly, and the daemon does not fall over meanwhile. */
@@ -289,6 +308,7 @@ test_outage_and_recovery(void **state)
 
 	pg_tmp("resume");
 	wait_recovered(d);
+	assert_int_equal(healthz(), 200);
 	/* The connection logged in before the outage is logged in still. */
 	r = h_call_ok(admin, "auth.whoami", NULL);
 	json_decref(r);
