@@ -200,6 +200,12 @@ conn_release(struct conn *c)
 
 	if (--c->refs > 0)
 		return;
+	if (c->refs < 0) {
+		/* A release without its hold: freeing again would corrupt
+		 * the heap; say it instead. */
+		log_error("%s released more often than held", c->tag);
+		return;
+	}
 	/* Never free inside a callback of c: after this loop pass. */
 	event_base_once(c->base, -1, EV_TIMEOUT, conn_free_cb, c, &zero);
 }
@@ -455,10 +461,19 @@ out:
 	conn_release(c);
 }
 
+/*
+ * The bufferevent's callbacks are deferred: one queued before the close
+ * may still run after it, even after on_closed and the last release.
+ * Then it must not touch the layer above (gone) nor take and drop a
+ * reference (which would free the connection a second time).
+ */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	conn_read_lines(arg);
+	struct conn *c = arg;
+
+	if (c->state != CONN_CLOSING)
+		conn_read_lines(c);
 }
 
 /* Moves queued low-priority lines to the output while it has room. */
@@ -519,6 +534,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->state == CONN_CLOSING)
+		return;         /* see conn_read_cb */
 	conn_flush_low(c);
 	if (c->closing_after_write) {
 		if (conn_output_len(c) == 0)
@@ -564,6 +581,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	unsigned long e;
 	char buf[256];
 
+	if (c->state == CONN_CLOSING)
+		return;         /* see conn_read_cb */
 	if (what & BEV_EVENT_CONNECTED) {
 		conn_handshake_done(c);
 		return;
