@@ -75,10 +75,10 @@ export function field({ name, label, type = 'text', required = false,
 }
 
 // Put an API error next to its field when the form has it, else in the
-// form's general error slot. Returns true if a field took it.
-export function showFormError(form, err) {
+// form's general error slot, in the page's words if given (text).
+// Returns true if a field took it.
+export function showFormError(form, err, text = errorText(err)) {
 	clearFormErrors(form);
-	const text = errorText(err);
 	const wrap = err.field && form.querySelector(`[data-field="${CSS.escape(err.field)}"]`);
 	if (wrap) {
 		wrap.querySelector('.error').textContent = text;

@@ -4,7 +4,7 @@
 
 import { call } from '../rpc.js';
 import { t, has } from '../i18n.js';
-import { clearFormErrors, errorText, el } from '../ui.js';
+import { clearFormErrors, errorText, el, showFormError } from '../ui.js';
 import * as fmt from '../fmt.js';
 
 // The network's events take place in France: offers are entered and shown
@@ -36,29 +36,13 @@ export function fromLocalInput(v) {
 // invalid_params sentence is English, the page says it in the reader's
 // language. Returns true if a field took it.
 export function fieldError(form, err, prefix) {
-	clearFormErrors(form);
 	const vars = { ...(err.data || {}), message: err.message };
 	const keys = [];
 	if (err.field)
 		keys.push(`${prefix}.err.${err.reason}.${err.field}`);
 	keys.push(`${prefix}.err.${err.reason}`);
 	const key = keys.find((k) => has(k));
-	const text = key ? t(key, vars) : errorText(err);
-	const wrap = err.field &&
-	    form.querySelector(`[data-field="${CSS.escape(err.field)}"]`);
-	if (wrap) {
-		wrap.querySelector('.error').textContent = text;
-		wrap.control.setAttribute('aria-invalid', 'true');
-		wrap.control.focus();
-		return true;
-	}
-	let slot = form.querySelector('.form-error');
-	if (!slot) {
-		slot = el('p', { class: 'form-error', role: 'alert' });
-		form.prepend(slot);
-	}
-	slot.textContent = text;
-	return false;
+	return showFormError(form, err, key ? t(key, vars) : errorText(err));
 }
 
 // Like ui.onSubmit, with fieldError for the page's own messages.
