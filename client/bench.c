@@ -594,6 +594,9 @@ main(int argc, char **argv)
 		printf("fixture: tag=%s built in %.1f s\n", cfg.tag,
 		       (double)(bench_now_us() - t0) / 1e6);
 		bench_fixture_print(&fx);
+		/* bench/compare-pgbench reads the CPU of the server from here:
+		 * what follows is the run alone. */
+		fflush(stdout);
 	}
 	if (cfg.setup_only) {
 		/* The session stays: the compare script uses it. */
@@ -606,6 +609,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	report(&cfg, &res);
+	/* ...and to here, before the check of the database. */
+	fflush(stdout);
 	if (res.st.errors > 0)
 		ret = EXIT_RUN;
 	if (bench_is_booking(cfg.workload)) {
