@@ -429,6 +429,26 @@ test_caps(void **state)
 	    "limit_reached");
 	assert_string_equal(w_str(data, "cap"), "max_upcoming_per_beneficiary");
 	json_decref(data);
+
+	/* The month is the show's, as it is now: a show moved to April no
+	 * longer counts in January... */
+	p = w_beneficiary(W.ref, "Samir", "Benali");
+	json_decref(w_book(W.ref, jan[0], p, 1));
+	json_decref(w_book(W.ref, jan[1], p, 1));
+	json_decref(h_call_err(W.ref, "booking.create", json_pack(
+	    "{s:I, s:I, s:i}", "offer_id", jan[2], "beneficiary_id", p,
+	    "seats", 1), 409, "limit_reached"));
+	json_decref(OK(W.partner, "offer.update", "{s:I, s:s}", "offer_id",
+	    jan[1], "starts_at", "2031-04-15T18:00:00Z"));
+	json_decref(w_book(W.ref, jan[2], p, 1));
+
+	/* ...and a month is the structure's (Europe/Paris): 23:30 UTC on
+	 * 31 January is 1 February there. */
+	p = w_beneficiary(W.ref, "Inès", "Morel");
+	feb = w_offer(W.partner, 10, 2, "2031-01-31T23:30:00Z");
+	json_decref(w_book(W.ref, jan[0], p, 1));
+	json_decref(w_book(W.ref, jan[2], p, 1));
+	json_decref(w_book(W.ref, feb, p, 1));
 }
 
 static void
