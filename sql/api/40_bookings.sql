@@ -214,7 +214,10 @@ BEGIN
                           source, created_by)
     VALUES (o.id, b.id, b.structure_id, p_seats, ticket_code(), p_source, u.id)
     RETURNING * INTO bk;
-    UPDATE beneficiaries SET last_activity_at = now() WHERE id = b.id;
+    -- (a day's precision is plenty for a retention counted in months, and
+    -- spares a new version of the person's row at each booking)
+    UPDATE beneficiaries SET last_activity_at = now()
+     WHERE id = b.id AND last_activity_at < now() - interval '1 day';
     PERFORM emit('booking.created', o.partner_id, b.structure_id, booking_json(bk));
     PERFORM emit('offer.seats_changed', o.partner_id, NULL,
                  (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
@@ -375,7 +378,8 @@ BEGIN
     UPDATE bookings SET status = 'attended', checked_in_at = now()
      WHERE id = bk.id RETURNING * INTO bk;
     SELECT * INTO b FROM beneficiaries WHERE id = bk.beneficiary_id;
-    UPDATE beneficiaries SET last_activity_at = now() WHERE id = b.id;
+    UPDATE beneficiaries SET last_activity_at = now()
+     WHERE id = b.id AND last_activity_at < now() - interval '1 day';
     PERFORM audit(u, 'ticket.check_in', 'booking', bk.id,
                   jsonb_build_object('offer_id', bk.offer_id), p_addr);
     RETURN jsonb_build_object('id', bk.id, 'offer_id', bk.offer_id,
@@ -741,8 +745,9 @@ BEGIN
                 END IF;
             END LOOP;
         END LOOP;
+        -- Activity is kept to the day (booking_insert()).
         UPDATE beneficiaries SET last_activity_at = now()
-         WHERE id = ANY (a_ben);
+         WHERE id = ANY (a_ben) AND last_activity_at < now() - interval '1 day';
         INSERT INTO idempotency_keys (user_id, key, method, request, result)
         SELECT (v_user[g.k]).id, v_key[g.k], 'booking.create', v_req[g.k],
                res[g.k]->'result'
