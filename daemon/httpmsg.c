@@ -41,8 +41,10 @@ httpmsg_scan(const char *buf, size_t len, size_t max_head, size_t *scanned,
 			refuse(why, 400, "NUL byte in the request head");
 			return HTTPMSG_REFUSED;
 		case '\r':
-			if (i + 1 == len)
-				goto out;       /* its LF is still to come */
+			/* Its LF is still to come, or would be past the
+			 * cap. */
+			if (i + 1 == stop)
+				goto out;
 			if (buf[i + 1] != '\n') {
 				refuse(why, 400, "bare CR in the request head");
 				return HTTPMSG_REFUSED;
