@@ -1038,6 +1038,15 @@ hconn_reset(struct hconn *c)
 	c->started = c->head_only = false;
 }
 
+/* Pipelined requests wait in the input: no more than one request (head
+ * and body, under the current limits) and a little more are read ahead. */
+static void
+read_ahead(struct hconn *c)
+{
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    c->h->limits.max_headers + c->h->limits.max_body + 4096);
+}
+
 /* Empty lines before a request are ignored (RFC 9112, 2.2). */
 static void
 skip_empty_lines(struct evbuffer *in)
@@ -1055,7 +1064,9 @@ take_head_bytes(struct hconn *c, struct evbuffer *in)
 	size_t max = c->h->limits.max_headers, want, cap;
 
 	want = evbuffer_get_length(in);
-	if (want > max - c->head_len)
+	if (c->head_len >= max)         /* max_headers lowered by a reload */
+		want = 0;
+	else if (want > max - c->head_len)
 		want = max - c->head_len;
 	if (c->head_len + want > c->head_cap) {
 		for (cap = c->head_cap > 0 ? c->head_cap : HEAD_CHUNK;
@@ -1114,6 +1125,7 @@ read_head(struct hconn *c)
 		return true;
 	}
 	c->state = HC_BODY;
+	read_ahead(c);
 	/* curl waits for this before a body over 1 KiB. */
 	if (c->msg.expect_continue &&
 	    evbuffer_get_length(in) < c->msg.content_length)
@@ -1379,10 +1391,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    (c->soon = event_new(h->base, -1, 0, soon_cb, c)) == NULL)
 		fatal("http: out of memory");
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	/* Pipelined requests wait in the input; no more than one request
-	 * and a head beyond it are read ahead. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, h->limits.max_headers +
-	    h->limits.max_body + 4096);
+	read_ahead(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = HC_HEAD;
 	arm_timer(c, h->limits.timeout);        /* TLS and the first head */
