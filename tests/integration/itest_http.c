@@ -16,6 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* [http] timeout: short, for the slowloris test, but long enough for
+ * every other test's client to send its request in time. */
+#define HTTP_TIMEOUT_S 4
+
 static struct h_daemon *d;
 static int port;
 static char origin[64];
@@ -77,8 +81,9 @@ setup(void **state)
 	port = h_free_port();
 	snprintf(origin, sizeof origin, "https://localhost:%d", port);
 	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
-	    "www_dir = %s\nmax_connections = 40\ntimeout = 3\n[server]\n"
-	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www);
+	    "www_dir = %s\nmax_connections = 40\ntimeout = %d\n[server]\n"
+	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www,
+	    HTTP_TIMEOUT_S * h_timeout_scale());
 	d = h_daemon_start("http", ini);
 	return 0;
 }
@@ -950,7 +955,7 @@ test_http10(void **state)
 }
 
 /* A client that never finishes its head (slowloris), even sending a byte
- * now and then, gets 408 once [http] timeout (3 s here) has passed since
+ * now and then, gets 408 once [http] timeout (4 s here) has passed since
  * its first byte; others are served meanwhile. */
 static void
 test_slowloris(void **state)
