@@ -246,6 +246,7 @@ answer_queued(struct hconn *c, bool close)
 static void
 refuse(struct hconn *c, int status, const char *reason)
 {
+	struct evbuffer *extra;
 	char body[256];
 	int n;
 
@@ -257,16 +258,11 @@ refuse(struct hconn *c, int status, const char *reason)
 	c->keep_alive = false;
 	c->head_only = false;
 	c->linger = true;
-	{
-		struct evbuffer *extra = evbuffer_new();
-
-		if (extra == NULL)
-			fatal("http: out of memory");
-		evbuffer_add_printf(extra, "Cache-Control: no-store\r\n");
-		write_head(c, status, "text/plain; charset=utf-8", extra, n,
-		    true);
-		evbuffer_free(extra);
-	}
+	if ((extra = evbuffer_new()) == NULL)
+		fatal("http: out of memory");
+	evbuffer_add_printf(extra, "Cache-Control: no-store\r\n");
+	write_head(c, status, "text/plain; charset=utf-8", extra, n, true);
+	evbuffer_free(extra);
 	evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)n);
 	answer_queued(c, true);
 }
