@@ -7,17 +7,24 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "httpmsg.h"
 #include "log.h"
 #include "qr.h"
 #include "ticket.h"
@@ -26,7 +33,8 @@
 #define MAX_PATH 1024           /* bytes of a decoded request path */
 #define MAX_FILE (16 << 20)     /* a static file larger is refused */
 #define KEEPALIVE_S 25          /* ": keepalive" on event streams */
-#define STREAM_TIMEOUT_S 86400  /* an event stream's read/write timeout */
+#define LINGER_S 2              /* reading what follows a refusal */
+#define HEAD_CHUNK 1024         /* a head buffer's first size */
 #define MAX_LISTENERS (CONFIG_MAX_LISTEN * 4)
 
 /* QR images and calendars (anonymous, and not free): a token bucket per
@@ -43,23 +51,63 @@ struct qr_bucket {
 	uint64_t at_ms;
 };
 
+/*
+ * One HTTPS connection. It reads one request at a time: a pipelined
+ * request waits in the input buffer until the answer before it is
+ * written. States:
+ *   HEAD   waiting for, or reading, a request head (idle between requests)
+ *   BODY   reading its body (Content-Length bytes)
+ *   BUSY   its exchange is being answered by the layer above
+ *   FLUSH  the answer is being written; then HEAD again (keep-alive)
+ *   LAST   the last answer is being written; then LINGER or closed
+ *   LINGER after a refusal: what the client still sends is read and
+ *          dropped for a moment, so that closing does not reset the
+ *          connection before the client has read the refusal
+ *   CLOSED callbacks return at once; freed after the loop pass
+ */
+enum hconn_state {
+	HC_HEAD, HC_BODY, HC_BUSY, HC_FLUSH, HC_LAST, HC_LINGER, HC_CLOSED,
+};
+
+struct hconn {
+	struct http *h;
+	struct bufferevent *bev;
+	enum hconn_state state;
+	struct event *timer;        /* reading a request, writing an answer */
+	struct event *soon;         /* goes on from the loop */
+	char addr[64];
+	char port[16];
+	char *head;                 /* the head being read (head_cap bytes) */
+	size_t head_cap, head_len;
+	size_t scanned;             /* head bytes known to hold no end */
+	struct httpmsg msg;         /* the parsed head, pointing into head */
+	char *body;                 /* msg.content_length bytes, or NULL */
+	bool started;               /* a byte of this request has come */
+	bool keep_alive;
+	bool head_only;             /* HEAD: the answer has no body */
+	bool linger;                /* refused before its end was read */
+	struct http_exchange *x;    /* being answered, or NULL */
+	TAILQ_ENTRY(hconn) entry;
+};
+
 struct http_exchange {
 	struct http *h;
-	struct evhttp_request *req;     /* NULL once the client is gone */
-	struct evhttp_connection *evcon;
+	struct hconn *c;            /* NULL once answered or gone */
+	struct evbuffer *hdrs;      /* the answer's headers, "N: v\r\n" */
 	void *xarg;
-	bool ended;                     /* the layer above ended it */
+	bool ended;                 /* the layer above ended it */
 	bool streaming;
-	bool gone_pending;              /* gone() is scheduled */
-	struct event *gone_ev;          /* ...by this timer */
+	bool gone_pending;          /* gone() is scheduled */
+	struct event *gone_ev;      /* ...by this timer */
 	char addr[64];
 	char tag[96];
 	TAILQ_ENTRY(http_exchange) entry;
 };
 
+TAILQ_HEAD(hconn_list, hconn);
+
 struct http {
 	struct event_base *base;
-	struct evhttp *evh;
 	SSL_CTX *ctx;                   /* a reference of ours */
 	struct http_limits limits;
 	char *www_dir;
@@ -69,47 +117,26 @@ struct http {
 	void *arg;
 	TAILQ_HEAD(, http_exchange) exchanges;
 	size_t nexchanges;
+	struct hconn_list conns;        /* open */
+	size_t nconns;
+	struct hconn_list dead;         /* closed, freed by reap */
+	struct event *reap;
+	struct event *resume;           /* listeners, after EMFILE */
 	uint64_t next_id;
 	bool draining;
 	struct event *keepalive;
-	struct evhttp_bound_socket *bound[MAX_LISTENERS];
-	size_t nbound;
+	struct evconnlistener *listeners[MAX_LISTENERS];
+	size_t nlisteners;
 	struct qr_bucket qr[QR_SLOTS];
 };
 
-/* Open HTTPS connections: counted with their SSL objects, which libevent
- * frees with the connection (an ex_data free callback), so a connection
- * that never sends a request is counted too. */
-static size_t http_conns;
-static int conn_index = -1;
-
 static void exchange_free(struct http_exchange *x);
 static void schedule_gone(struct http_exchange *x);
-
-static void
-conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-    void *argp)
-{
-	if (ptr == &http_conns)
-		http_conns--;
-}
+static void hconn_close(struct hconn *c, const char *why);
+static void hconn_process(struct hconn *c);
+static void route(struct hconn *c, struct http_exchange *x);
 
 /* ---- answers ----------------------------------------------------------- */
-
-/* On every answer of ours (docs/http.md, "Headers"). */
-static void
-add_common_headers(struct evhttp_request *req)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-	evhttp_add_header(h, "Server", "strapontind");
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'self'; "
-	    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
-	    "form-action 'self'");
-	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-}
 
 static const char *
 status_text(int status)
@@ -123,14 +150,121 @@ status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
+}
+
+/* RFC 9110 IMF-fixdate, whatever the locale. */
+static void
+http_date(char *buf, size_t len)
+{
+	static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat"};
+	static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/*
+ * The status line and headers of every answer, ours and every refusal
+ * alike: the one place that writes them, so none lacks the security
+ * headers (docs/http.md, "Headers"). extra holds further header lines
+ * (may be NULL); length is the body's, or -1 for a body that ends when
+ * the connection does (an event stream); close says the connection
+ * closes after this answer.
+ */
+static void
+write_head(struct hconn *c, int status, const char *ctype,
+    struct evbuffer *extra, long long length, bool close)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char date[64];
+
+	http_date(date, sizeof date);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+	    "Server: strapontind\r\n"
+	    "Content-Security-Policy: default-src 'self'; img-src 'self' "
+	    "data:; frame-ancestors 'none'; base-uri 'none'; "
+	    "form-action 'self'\r\n"
+	    "Strict-Transport-Security: max-age=31536000\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n", status, status_text(status),
+	    date);
+	if (extra != NULL)
+		evbuffer_add(out, evbuffer_pullup(extra, -1),
+		    evbuffer_get_length(extra));
+	if (ctype != NULL)
+		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
+	if (length >= 0 && status != 204 && status != 304)
+		evbuffer_add_printf(out, "Content-Length: %lld\r\n", length);
+	if (close)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (c->msg.minor == 0)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+arm_timer(struct hconn *c, int seconds)
+{
+	struct timeval tv = {(time_t)seconds, 0};
+
+	evtimer_add(c->timer, &tv);
+}
+
+/* An answer is queued: once it is written, the next request is read, or
+ * the connection ends (after_write). */
+static void
+answer_queued(struct hconn *c, bool close)
+{
+	c->x = NULL;
+	c->state = close ? HC_LAST : HC_FLUSH;
+	/* A client that does not read its answer is not waited for. */
+	arm_timer(c, c->h->limits.timeout);
+	event_active(c->soon, EV_TIMEOUT, 0);
+}
+
+/* A request refused before any exchange: said, and the connection closes,
+ * since what follows in it cannot be trusted to start a request. */
+static void
+refuse(struct hconn *c, int status, const char *reason)
+{
+	struct evbuffer *extra;
+	char body[256];
+	int n;
+
+	log_info("http %s:%s: %d: %s", c->addr, c->port, status, reason);
+	n = snprintf(body, sizeof body, "Requête refusée (%d). / Request "
+	    "refused: %s.\n", status, reason);
+	if (n < 0 || n >= (int)sizeof body)
+		n = (int)sizeof body - 1;
+	c->keep_alive = false;
+	c->head_only = false;
+	c->linger = true;
+	if ((extra = evbuffer_new()) == NULL)
+		fatal("http: out of memory");
+	evbuffer_add_printf(extra, "Cache-Control: no-store\r\n");
+	write_head(c, status, "text/plain; charset=utf-8", extra, n, true);
+	evbuffer_free(extra);
+	evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)n);
+	answer_queued(c, true);
 }
 
 /* The exchange is over for the layer above: freed now unless gone() is
@@ -139,36 +273,46 @@ static void
 exchange_end(struct http_exchange *x)
 {
 	x->ended = true;
-	if (x->req != NULL)
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-	x->req = NULL;
+	x->c = NULL;
 	if (!x->gone_pending)
 		exchange_free(x);
+}
+
+/* Ends x with body (may be NULL; its bytes are moved out). */
+static void
+reply_buffer(struct http_exchange *x, int status, const char *ctype,
+    struct evbuffer *body)
+{
+	struct hconn *c = x->c;
+	size_t len = body != NULL ? evbuffer_get_length(body) : 0;
+	bool close;
+
+	if (x->ended)
+		fatal("http: exchange %s ended twice", x->tag);
+	if (c != NULL) {
+		close = !c->keep_alive || x->h->draining;
+		write_head(c, status, ctype, x->hdrs, (long long)len, close);
+		if (body != NULL && !c->head_only && status != 204 &&
+		    status != 304)
+			evbuffer_add_buffer(bufferevent_get_output(c->bev),
+			    body);
+		answer_queued(c, close);
+	}
+	exchange_end(x);
 }
 
 void
 http_reply(struct http_exchange *x, int status, const char *ctype,
     const char *body, size_t len)
 {
-	struct evkeyvalq *h;
 	struct evbuffer *b;
 
-	if (x->ended)
-		fatal("http: exchange %s ended twice", x->tag);
-	if (x->req != NULL) {
-		h = evhttp_request_get_output_headers(x->req);
-		if (ctype != NULL)
-			evhttp_add_header(h, "Content-Type", ctype);
-		if ((b = evbuffer_new()) == NULL)
-			fatal("http: out of memory");
-		if (body != NULL && len > 0)
-			evbuffer_add(b, body, len);
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		evhttp_send_reply(x->req, status, status_text(status), b);
-		evbuffer_free(b);
-		x->req = NULL;
-	}
-	exchange_end(x);
+	if ((b = evbuffer_new()) == NULL)
+		fatal("http: out of memory");
+	if (body != NULL && len > 0)
+		evbuffer_add(b, body, len);
+	reply_buffer(x, status, ctype, b);
+	evbuffer_free(b);
 }
 
 void
@@ -177,19 +321,23 @@ http_reply_text(struct http_exchange *x, int status, const char *message)
 	char buf[256];
 	int n = snprintf(buf, sizeof buf, "%s\n", message);
 
-	if (x->req != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(x->req),
-		    "Cache-Control", "no-store");
+	http_add_header(x, "Cache-Control", "no-store");
 	http_reply(x, status, "text/plain; charset=utf-8", buf,
 	    n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
+/* Names and values come from this file and the layer above, never from
+ * a request; a CR or LF in them would still split the answer, so such a
+ * header is dropped. */
 void
 http_add_header(struct http_exchange *x, const char *name, const char *value)
 {
-	if (x->req != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(x->req),
-		    name, value);
+	if (x->ended || strpbrk(name, "\r\n:") != NULL ||
+	    strpbrk(value, "\r\n") != NULL) {
+		log_warn("%s: header %s dropped", x->tag, name);
+		return;
+	}
+	evbuffer_add_printf(x->hdrs, "%s: %s\r\n", name, value);
 }
 
 void
@@ -216,27 +364,27 @@ http_clear_session_cookie(struct http_exchange *x)
 static size_t
 stream_output(struct http_exchange *x)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(x->evcon);
-
-	return evbuffer_get_length(bufferevent_get_output(bev));
+	return x->c != NULL ?
+	    evbuffer_get_length(bufferevent_get_output(x->c->bev)) : 0;
 }
 
+/* The stream's body ends with the connection (no Content-Length, no
+ * chunks): what EventSource reads, and nothing to frame. */
 void
 http_stream_start(struct http_exchange *x)
 {
-	struct evkeyvalq *h;
+	struct hconn *c = x->c;
 
-	if (x->req == NULL)
+	if (c == NULL || x->ended || x->streaming)
 		return;
-	h = evhttp_request_get_output_headers(x->req);
-	evhttp_add_header(h, "Content-Type", "text/event-stream");
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	http_add_header(x, "Cache-Control", "no-store");
 	/* A reverse proxy must pass events on at once (nginx). */
-	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	http_add_header(x, "X-Accel-Buffering", "no");
+	c->keep_alive = false;
+	write_head(c, 200, "text/event-stream", x->hdrs, -1, true);
 	/* The stream outlives the request timeout; a client that stops
 	 * reading is caught by max_output instead. */
-	evhttp_connection_set_timeout(x->evcon, STREAM_TIMEOUT_S);
-	evhttp_send_reply_start(x->req, 200, "OK");
+	evtimer_del(c->timer);
 	x->streaming = true;
 }
 
@@ -244,15 +392,11 @@ static void
 stream_write(struct http_exchange *x, const char *a, size_t alen,
     const char *b, size_t blen, const char *c, size_t clen)
 {
-	struct evbuffer *buf = evbuffer_new();
+	struct evbuffer *out = bufferevent_get_output(x->c->bev);
 
-	if (buf == NULL)
-		fatal("http: out of memory");
-	evbuffer_add(buf, a, alen);
-	evbuffer_add(buf, b, blen);
-	evbuffer_add(buf, c, clen);
-	evhttp_send_reply_chunk(x->req, buf);
-	evbuffer_free(buf);
+	evbuffer_add(out, a, alen);
+	evbuffer_add(out, b, blen);
+	evbuffer_add(out, c, clen);
 }
 
 bool
@@ -261,19 +405,20 @@ http_stream_event(struct http_exchange *x, const char *line, size_t len,
 {
 	size_t out;
 
-	if (x->req == NULL || !x->streaming)
+	if (x->c == NULL || !x->streaming)
 		return true;    /* gone: what it misses does not matter */
 	out = stream_output(x);
 	if (out > x->h->limits.max_output && !force)
 		return false;
 	if (out > 2 * x->h->limits.max_output) {
 		/* Ended here, but the layer above, inside whose call this
-		 * is, hears of it from the loop, as if the client had left. */
+		 * is, hears of it from the loop, as if the client had left.
+		 * What is queued (a resync) is still written, if the client
+		 * reads it within [http] timeout. */
 		log_warn("%s: event stream ended: the client reads too slowly",
 		    x->tag);
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		evhttp_send_reply_end(x->req);
-		x->req = NULL;
+		answer_queued(x->c, true);
+		x->c = NULL;
 		schedule_gone(x);
 		return true;
 	}
@@ -286,14 +431,12 @@ http_stream_end(struct http_exchange *x)
 {
 	if (x->ended)
 		return;
-	if (x->req != NULL) {
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		if (x->streaming)
-			evhttp_send_reply_end(x->req);
-		else
-			evhttp_send_reply(x->req, 503, status_text(503), NULL);
-		x->req = NULL;
+	if (x->c != NULL && !x->streaming) {
+		reply_buffer(x, 503, NULL, NULL);
+		return;
 	}
+	if (x->c != NULL)
+		answer_queued(x->c, true);
 	exchange_end(x);
 }
 
@@ -304,7 +447,7 @@ keepalive_cb(evutil_socket_t fd, short what, void *arg)
 	struct http_exchange *x;
 
 	TAILQ_FOREACH(x, &h->exchanges, entry)
-		if (x->streaming && x->req != NULL && !x->ended &&
+		if (x->streaming && x->c != NULL && !x->ended &&
 		    stream_output(x) <= h->limits.max_output)
 			stream_write(x, ": keepalive", 11, "", 0, "\n\n", 2);
 }
@@ -336,41 +479,19 @@ schedule_gone(struct http_exchange *x)
 	evtimer_add(x->gone_ev, &zero);
 }
 
-/* The connection goes (the client left, a timeout, shutdown). A request
- * the layer above still answers has been detached from it by libevent
- * and is ours to free; the layer above hears of it from the loop. */
-static void
-closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct http_exchange *x = arg;
-	struct evhttp_request *req = x->req;
-
-	if (req == NULL)
-		return;
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	x->req = NULL;
-	if (evhttp_request_get_connection(req) == NULL)
-		evhttp_request_free(req);
-	log_debug("%s: client left before the answer", x->tag);
-	schedule_gone(x);
-}
-
 static struct http_exchange *
-exchange_new(struct http *h, struct evhttp_request *req)
+exchange_new(struct hconn *c)
 {
+	struct http *h = c->h;
 	struct http_exchange *x = xcalloc(1, sizeof *x);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
 
 	x->h = h;
-	x->req = req;
-	x->evcon = evhttp_request_get_connection(req);
-	evhttp_connection_get_peer(x->evcon, &addr, &port);
-	snprintf(x->addr, sizeof x->addr, "%s", addr != NULL ? addr : "?");
-	snprintf(x->tag, sizeof x->tag, "H-%llu %s:%u",
-	    (unsigned long long)++h->next_id, x->addr, (unsigned)port);
-	evhttp_connection_set_closecb(x->evcon, closed_cb, x);
-	add_common_headers(req);
+	x->c = c;
+	if ((x->hdrs = evbuffer_new()) == NULL)
+		fatal("http: out of memory");
+	snprintf(x->addr, sizeof x->addr, "%s", c->addr);
+	snprintf(x->tag, sizeof x->tag, "H-%llu %s:%s",
+	    (unsigned long long)++h->next_id, c->addr, c->port);
 	TAILQ_INSERT_TAIL(&h->exchanges, x, entry);
 	h->nexchanges++;
 	return x;
@@ -383,6 +504,7 @@ exchange_free(struct http_exchange *x)
 	x->h->nexchanges--;
 	if (x->gone_ev != NULL)
 		event_free(x->gone_ev);
+	evbuffer_free(x->hdrs);
 	free(x);
 }
 
@@ -469,16 +591,16 @@ path_decode(const char *uri, char *out, size_t outlen)
 }
 
 static const char *
-input_header(struct evhttp_request *req, const char *name)
+input_header(const struct hconn *c, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+	return httpmsg_header(&c->msg, name);
 }
 
 /* CSRF: a POST must come from a page of the desk itself. */
 static bool
-origin_ok(const struct http *h, struct evhttp_request *req)
+origin_ok(const struct http *h, const struct hconn *c)
 {
-	const char *origin = input_header(req, "Origin");
+	const char *origin = input_header(c, "Origin");
 	const char *host;
 	size_t i;
 
@@ -490,7 +612,7 @@ origin_ok(const struct http *h, struct evhttp_request *req)
 				return true;
 		return false;
 	}
-	host = input_header(req, "Host");
+	host = input_header(c, "Host");
 	return host != NULL && *host != '\0' &&
 	    strncasecmp(origin, "https://", 8) == 0 &&
 	    strcasecmp(origin + 8, host) == 0;
@@ -498,9 +620,9 @@ origin_ok(const struct http *h, struct evhttp_request *req)
 
 /* application/json, with parameters (charset) or not. */
 static bool
-json_content_type(struct evhttp_request *req)
+json_content_type(const struct hconn *c)
 {
-	const char *ct = input_header(req, "Content-Type");
+	const char *ct = input_header(c, "Content-Type");
 	size_t n;
 
 	if (ct == NULL)
@@ -512,14 +634,14 @@ json_content_type(struct evhttp_request *req)
 /* The session cookie's value, if well-formed (base64url, as tokens are
  * made), into out; NULL otherwise. */
 static const char *
-session_cookie(struct evhttp_request *req, char *out, size_t outlen)
+session_cookie(const struct hconn *c, char *out, size_t outlen)
 {
 	static const char name[] = HTTP_SESSION_COOKIE "=";
-	const char *c = input_header(req, "Cookie");
+	const char *cookie = input_header(c, "Cookie");
 	const char *p;
 	size_t n, i;
 
-	for (p = c; p != NULL && *p != '\0'; ) {
+	for (p = cookie; p != NULL && *p != '\0'; ) {
 		while (*p == ' ' || *p == '\t')
 			p++;
 		n = strcspn(p, ";");
@@ -648,22 +770,24 @@ fail:
 
 /* Does If-None-Match name etag? ("*" too.) */
 static bool
-etag_matches(struct evhttp_request *req, const char *etag)
+etag_matches(const struct hconn *c, const char *etag)
 {
-	const char *inm = input_header(req, "If-None-Match");
+	const char *inm = input_header(c, "If-None-Match");
 
 	return inm != NULL && (strstr(inm, etag) != NULL ||
 	    strcmp(inm, "*") == 0);
 }
 
+/* HEAD gets the same head, Content-Length included (reply_buffer leaves
+ * the body out). */
 static void
-serve_file(struct http_exchange *x, const char *path, bool head)
+serve_file(struct hconn *c, struct http_exchange *x, const char *path)
 {
 	struct evbuffer_file_segment *seg;
 	struct evbuffer *b;
 	const char *type;
 	struct stat st;
-	char etag[64], clen[32];
+	char etag[64];
 	int fd;
 
 	if (strcmp(path, "/") == 0)
@@ -686,17 +810,9 @@ serve_file(struct http_exchange *x, const char *path, bool head)
 	 * is seen at once; the rest may be kept a few minutes. */
 	http_add_header(x, "Cache-Control", strncmp(type, "text/html", 9) == 0
 	    ? "no-cache" : "max-age=300");
-	if (etag_matches(x->req, etag)) {
+	if (etag_matches(c, etag)) {
 		close(fd);
 		http_reply(x, 304, NULL, NULL, 0);
-		return;
-	}
-	http_add_header(x, "Content-Type", type);
-	if (head) {
-		close(fd);
-		snprintf(clen, sizeof clen, "%lld", (long long)st.st_size);
-		http_add_header(x, "Content-Length", clen);
-		http_reply(x, 200, NULL, NULL, 0);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL)
@@ -721,11 +837,8 @@ serve_file(struct http_exchange *x, const char *path, bool head)
 		evbuffer_file_segment_free(seg);
 	} else
 		close(fd);
-	evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-	evhttp_send_reply(x->req, 200, "OK", b);
+	reply_buffer(x, 200, type, b);
 	evbuffer_free(b);
-	x->req = NULL;
-	exchange_end(x);
 }
 
 /* ---- QR images --------------------------------------------------------- */
@@ -793,43 +906,35 @@ serve_qr(struct http_exchange *x, const char *name)
 /* ---- routing ----------------------------------------------------------- */
 
 static void
-route_rpc(struct http_exchange *x, enum evhttp_cmd_type m)
+route_rpc(struct hconn *c, struct http_exchange *x)
 {
-	struct evhttp_request *req = x->req;
-	struct evbuffer *in;
 	char token[160];
 
-	if (m != EVHTTP_REQ_POST) {
-		method_not_allowed(x, "POST");
-		return;
-	}
-	if (!json_content_type(req)) {
+	if (!json_content_type(c)) {
 		http_reply_text(x, 415, "Content-Type doit être "
 		    "application/json. / Content-Type must be "
 		    "application/json.");
 		return;
 	}
-	in = evhttp_request_get_input_buffer(req);
 	http_add_header(x, "Cache-Control", "no-store");
-	x->h->cb->rpc(x, (const char *)evbuffer_pullup(in, -1),
-	    evbuffer_get_length(in), session_cookie(req, token, sizeof token),
+	x->h->cb->rpc(x, c->body != NULL ? c->body : "",
+	    c->msg.content_length, session_cookie(c, token, sizeof token),
 	    x->h->arg);
 	explicit_bzero(token, sizeof token);
 }
 
 static void
-route_events(struct http_exchange *x)
+route_events(struct hconn *c, struct http_exchange *x)
 {
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(x->req);
-	const char *q = evhttp_uri_get_query(u), *topics = NULL;
+	const char *q = strchr(c->msg.target, '?'), *topics = NULL;
 	struct evkeyvalq params;
 	char token[160];
 
 	TAILQ_INIT(&params);
-	if (q != NULL && evhttp_parse_query_str(q, &params) == 0)
+	if (q != NULL && evhttp_parse_query_str(q + 1, &params) == 0)
 		topics = evhttp_find_header(&params, "topics");
 	x->h->cb->events(x, topics != NULL ? topics : "",
-	    session_cookie(x->req, token, sizeof token), x->h->arg);
+	    session_cookie(c, token, sizeof token), x->h->arg);
 	explicit_bzero(token, sizeof token);
 	evhttp_clear_headers(&params);
 }
@@ -851,40 +956,44 @@ ics_id(const char *path, long long *id)
 	return parse_ll(digits, 1, INT64_MAX, id);
 }
 
+/* One request, read whole: c->msg and c->body stay until the next one. */
 static void
-request_cb(struct evhttp_request *req, void *arg)
+route(struct hconn *c, struct http_exchange *x)
 {
-	struct http *h = arg;
-	struct http_exchange *x = exchange_new(h, req);
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	struct http *h = c->h;
+	const char *m = c->msg.method;
+	bool post = strcmp(m, "POST") == 0;
+	bool get = strcmp(m, "GET") == 0 || c->head_only;
 	char path[MAX_PATH];
 	long long id;
 
-	if (h->draining || http_conns > h->limits.max_connections) {
-		http_add_header(x, "Connection", "close");
+	if (h->draining || h->nconns > h->limits.max_connections) {
+		c->keep_alive = false;
 		http_reply_text(x, 503, h->draining ? "Le serveur s'arrête. / "
 		    "The server is stopping." : "Trop de connexions. / Too "
 		    "many connections.");
 		return;
 	}
-	if (m == EVHTTP_REQ_POST && !origin_ok(h, req)) {
+	if (post && !origin_ok(h, c)) {
 		log_info("%s: POST refused: Origin missing or not the desk's",
 		    x->tag);
 		http_reply_text(x, 403, "Origine refusée. / Origin refused.");
 		return;
 	}
-	if (!path_decode(evhttp_request_get_uri(req), path, sizeof path)) {
+	if (!path_decode(c->msg.target, path, sizeof path)) {
 		http_reply_text(x, 400, "Chemin invalide. / Bad path.");
 		return;
 	}
 	if (strcmp(path, "/rpc") == 0) {
-		route_rpc(x, m);
+		if (!post)
+			method_not_allowed(x, "POST");
+		else
+			route_rpc(c, x);
 	} else if (strcmp(path, "/events") == 0) {
-		if (m != EVHTTP_REQ_GET)
+		if (strcmp(m, "GET") != 0)
 			method_not_allowed(x, "GET");
 		else
-			route_events(x);
+			route_events(c, x);
 	} else if (!get) {
 		method_not_allowed(x, "GET, HEAD");
 	} else if (strcmp(path, "/healthz") == 0) {
@@ -900,40 +1009,419 @@ request_cb(struct evhttp_request *req, void *arg)
 		else
 			too_many(x);
 	} else {
-		serve_file(x, path, m == EVHTTP_REQ_HEAD);
+		serve_file(c, x, path);
 	}
 }
 
-/* Each connection speaks TLS with the current context. */
-static struct bufferevent *
-bev_cb(struct event_base *base, void *arg)
+/* ---- connections ------------------------------------------------------- */
+
+/* Forgets the request just answered; its bytes may hold a password or a
+ * cookie. */
+static void
+hconn_reset(struct hconn *c)
+{
+	if (c->head != NULL) {
+		explicit_bzero(c->head, c->head_cap);
+		free(c->head);
+	}
+	if (c->body != NULL) {
+		explicit_bzero(c->body, c->msg.content_length);
+		free(c->body);
+	}
+	c->head = c->body = NULL;
+	c->head_cap = c->head_len = c->scanned = 0;
+	memset(&c->msg, 0, sizeof c->msg);
+	c->started = c->head_only = false;
+}
+
+/* Pipelined requests wait in the input: no more than one request (head
+ * and body, under the current limits) and a little more are read ahead. */
+static void
+read_ahead(struct hconn *c)
+{
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    c->h->limits.max_headers + c->h->limits.max_body + 4096);
+}
+
+/* Empty lines before a request are ignored (RFC 9112, 2.2). */
+static void
+skip_empty_lines(struct evbuffer *in)
+{
+	while (evbuffer_get_length(in) >= 2 &&
+	    memcmp(evbuffer_pullup(in, 2), "\r\n", 2) == 0)
+		evbuffer_drain(in, 2);
+}
+
+/* Moves what has come into the head buffer, which grows by doubling up
+ * to max_headers: each byte is copied once and scanned once. */
+static void
+take_head_bytes(struct hconn *c, struct evbuffer *in)
+{
+	size_t max = c->h->limits.max_headers, want, cap;
+
+	want = evbuffer_get_length(in);
+	if (c->head_len >= max)         /* max_headers lowered by a reload */
+		want = 0;
+	else if (want > max - c->head_len)
+		want = max - c->head_len;
+	if (c->head_len + want > c->head_cap) {
+		for (cap = c->head_cap > 0 ? c->head_cap : HEAD_CHUNK;
+		    cap < c->head_len + want; cap *= 2)
+			;
+		if (cap > max)
+			cap = max;
+		c->head = realloc(c->head, cap);
+		if (c->head == NULL)
+			fatal("http: out of memory");
+		c->head_cap = cap;
+	}
+	evbuffer_remove(in, c->head + c->head_len, want);
+	c->head_len += want;
+}
+
+static void dispatch(struct hconn *c);
+
+/* True if the state moved on (a body to read, or dispatched). */
+static bool
+read_head(struct hconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct httpmsg_refusal why;
+	size_t end = 0;
+
+	if (c->head_len == 0)
+		skip_empty_lines(in);
+	if (evbuffer_get_length(in) == 0)
+		return false;
+	c->started = true;
+	take_head_bytes(c, in);
+	switch (httpmsg_scan(c->head, c->head_len, c->h->limits.max_headers,
+	    &c->scanned, &end, &why)) {
+	case HTTPMSG_MORE:
+		return false;
+	case HTTPMSG_REFUSED:
+		refuse(c, why.status, why.reason);
+		return false;
+	case HTTPMSG_HEAD:
+		break;
+	}
+	/* What follows the head is the body, or the next request. */
+	if (c->head_len > end)
+		evbuffer_prepend(in, c->head + end, c->head_len - end);
+	c->head_len = end;
+	if (!httpmsg_parse(c->head, end, c->h->limits.max_body, &c->msg,
+	    &why)) {
+		refuse(c, why.status, why.reason);
+		return false;
+	}
+	c->keep_alive = c->msg.keep_alive;
+	c->head_only = strcmp(c->msg.method, "HEAD") == 0;
+	if (c->msg.content_length == 0) {
+		dispatch(c);
+		return true;
+	}
+	c->state = HC_BODY;
+	read_ahead(c);
+	/* curl waits for this before a body over 1 KiB. */
+	if (c->msg.expect_continue &&
+	    evbuffer_get_length(in) < c->msg.content_length)
+		evbuffer_add(bufferevent_get_output(c->bev),
+		    "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	return true;
+}
+
+static bool
+read_body(struct hconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t n = c->msg.content_length;
+
+	if (evbuffer_get_length(in) < n)
+		return false;
+	c->body = xmalloc(n + 1);
+	evbuffer_remove(in, c->body, n);
+	c->body[n] = '\0';
+	dispatch(c);
+	return true;
+}
+
+/* Reads requests while the connection is reading them. */
+static void
+hconn_process(struct hconn *c)
+{
+	for (;;) {
+		if (c->state == HC_HEAD) {
+			if (!read_head(c))
+				return;
+		} else if (c->state == HC_BODY) {
+			if (!read_body(c))
+				return;
+		} else
+			return;
+	}
+}
+
+static void
+dispatch(struct hconn *c)
+{
+	evtimer_del(c->timer);
+	c->state = HC_BUSY;
+	c->x = exchange_new(c);
+	route(c, c->x);
+}
+
+static void
+start_linger(struct hconn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	c->state = HC_LINGER;
+	/* close_notify: the client knows the answer is whole. */
+	if (ssl != NULL && SSL_is_init_finished(ssl))
+		SSL_shutdown(ssl);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	arm_timer(c, LINGER_S);
+}
+
+/* The output is empty: the next request, or the end. */
+static void
+after_write(struct hconn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	if (c->state == HC_FLUSH) {
+		hconn_reset(c);
+		c->state = HC_HEAD;
+		arm_timer(c, c->h->limits.timeout);
+		hconn_process(c);
+	} else if (c->state == HC_LAST) {
+		if (c->linger)
+			start_linger(c);
+		else
+			hconn_close(c, NULL);
+	}
+}
+
+/*
+ * The bufferevent's callbacks are deferred: one queued before the close
+ * may still run after it (docs/architecture.md). Once CLOSED they return
+ * at once; bufferevent_free() then drops any still queued.
+ */
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *c = arg;
+
+	if (c->state == HC_HEAD || c->state == HC_BODY)
+		hconn_process(c);
+	else if (c->state == HC_LINGER)
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *c = arg;
+
+	if (c->state != HC_CLOSED)
+		after_write(c);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hconn *c = arg;
+	unsigned long e;
+	char buf[256];
+
+	if (c->state == HC_CLOSED || (what & BEV_EVENT_CONNECTED))
+		return;
+	if (what & BEV_EVENT_EOF) {
+		hconn_close(c, NULL);
+		return;
+	}
+	e = bufferevent_get_openssl_error(bev);
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof buf);
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+	} else
+		snprintf(buf, sizeof buf, "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	log_debug("http %s:%s: %s", c->addr, c->port, buf);
+	hconn_close(c, NULL);
+}
+
+/* [http] timeout: for a whole request head and body from the first byte
+ * (a client sending slowly gains nothing), for an idle connection, and
+ * for a client to read its answer. */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *c = arg;
+
+	switch (c->state) {
+	case HC_HEAD:
+		if (!c->started) {
+			hconn_close(c, NULL);   /* idle, or no TLS */
+			break;
+		}
+		/* FALLTHROUGH */
+	case HC_BODY:
+		refuse(c, 408, "request not received in time");
+		break;
+	case HC_FLUSH:
+	case HC_LAST:
+		hconn_close(c, "client did not read its answer");
+		break;
+	case HC_LINGER:
+		hconn_close(c, NULL);
+		break;
+	case HC_BUSY:
+	case HC_CLOSED:
+		break;
+	}
+}
+
+static void
+soon_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *c = arg;
+
+	if (c->state != HC_CLOSED)
+		after_write(c);
+}
+
+static void
+hconn_free(struct hconn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	/* libevent never sends close_notify itself. */
+	if (ssl != NULL && SSL_is_init_finished(ssl) &&
+	    !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+		SSL_shutdown(ssl);
+	bufferevent_free(c->bev);
+	event_free(c->timer);
+	event_free(c->soon);
+	hconn_reset(c);
+	free(c);
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http *h = arg;
-	struct bufferevent *bev;
-	SSL *ssl;
+	struct hconn *c;
 
-	/* Returning NULL would make libevent speak plain HTTP on the
-	 * socket: out of memory here is fatal. */
-	if ((ssl = SSL_new(h->ctx)) == NULL)
-		fatal("http: SSL_new failed");
-	SSL_set_ex_data(ssl, conn_index, &http_conns);
-	http_conns++;
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	while ((c = TAILQ_FIRST(&h->dead)) != NULL) {
+		TAILQ_REMOVE(&h->dead, c, entry);
+		hconn_free(c);
+	}
+}
+
+/* Never frees inside a callback of c: after this loop pass (reap). An
+ * exchange still open hears gone() from the loop. */
+static void
+hconn_close(struct hconn *c, const char *why)
+{
+	struct http *h = c->h;
+	struct http_exchange *x = c->x;
+
+	if (c->state == HC_CLOSED)
+		return;
+	if (why != NULL)
+		log_info("http %s:%s closed: %s", c->addr, c->port, why);
+	c->state = HC_CLOSED;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	evtimer_del(c->timer);
+	event_del(c->soon);
+	if (x != NULL) {
+		c->x = NULL;
+		x->c = NULL;
+		log_debug("%s: client left before the answer", x->tag);
+		schedule_gone(x);
+	}
+	TAILQ_REMOVE(&h->conns, c, entry);
+	h->nconns--;
+	TAILQ_INSERT_TAIL(&h->dead, c, entry);
+	event_active(h->reap, EV_TIMEOUT, 0);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct http *h = arg;
+	struct hconn *c;
+	SSL *ssl;
+	int one = 1;
+
+	if ((ssl = SSL_new(h->ctx)) == NULL) {
+		log_error("http: SSL_new failed");
+		evutil_closesocket(fd);
+		return;
+	}
+	/* Small answers and events: Nagle would hold them back. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c = xcalloc(1, sizeof *c);
+	c->h = h;
+	if (getnameinfo(sa, (socklen_t)salen, c->addr, sizeof c->addr,
+	    c->port, sizeof c->port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(c->addr, sizeof c->addr, "?");
+		snprintf(c->port, sizeof c->port, "?");
+	}
+	c->bev = bufferevent_openssl_socket_new(h->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		fatal("http: cannot make a TLS bufferevent");
-	return bev;
+	if (c->bev == NULL) {
+		log_error("http: cannot make a TLS bufferevent");
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	if ((c->timer = evtimer_new(h->base, timer_cb, c)) == NULL ||
+	    (c->soon = event_new(h->base, -1, 0, soon_cb, c)) == NULL)
+		fatal("http: out of memory");
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	read_ahead(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = HC_HEAD;
+	arm_timer(c, h->limits.timeout);        /* TLS and the first head */
+	TAILQ_INSERT_TAIL(&h->conns, c, entry);
+	h->nconns++;
+}
+
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+	size_t i;
+
+	if (h->draining)
+		return;
+	for (i = 0; i < h->nlisteners; i++)
+		evconnlistener_enable(h->listeners[i]);
+}
+
+/* Out of descriptors: accept() fails at once and would spin; pause the
+ * listeners for a moment instead. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct http *h = arg;
+	struct timeval tv = {0, 200000};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("http accept: %s", evutil_socket_error_to_string(err));
+	evconnlistener_disable(l);
+	evtimer_add(h->resume, &tv);
 }
 
 /* ---- the server -------------------------------------------------------- */
-
-static void
-apply_limits(struct http *h)
-{
-	evhttp_set_max_body_size(h->evh, (ev_ssize_t)h->limits.max_body);
-	evhttp_set_max_headers_size(h->evh, (ev_ssize_t)h->limits.max_headers);
-	evhttp_set_timeout(h->evh, h->limits.timeout);
-}
 
 struct http *
 http_new(struct event_base *base, SSL_CTX *ctx,
@@ -943,28 +1431,20 @@ http_new(struct event_base *base, SSL_CTX *ctx,
 	struct http *h = xcalloc(1, sizeof *h);
 	struct timeval ka = {KEEPALIVE_S, 0};
 
-	if (conn_index < 0 && (conn_index = SSL_get_ex_new_index(0, NULL,
-	    NULL, NULL, conn_ex_free)) < 0)
-		fatal("http: SSL_get_ex_new_index failed");
 	h->base = base;
 	h->cb = cb;
 	h->arg = arg;
 	TAILQ_INIT(&h->exchanges);
-	if ((h->evh = evhttp_new(base)) == NULL)
-		fatal("http: evhttp_new failed");
-	/* Every method reaches request_cb, which answers 405 with Allow
-	 * and our headers; libevent's own refusal would have neither. */
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(h->evh, "text/plain; charset=utf-8");
-	evhttp_set_bevcb(h->evh, bev_cb, h);
-	evhttp_set_gencb(h->evh, request_cb, h);
+	TAILQ_INIT(&h->conns);
+	TAILQ_INIT(&h->dead);
 	http_set_tls(h, ctx);
 	http_set_limits(h, limits);
 	http_set_settings(h, settings);
-	h->keepalive = event_new(base, -1, EV_PERSIST, keepalive_cb, h);
+	if ((h->reap = event_new(base, -1, 0, reap_cb, h)) == NULL ||
+	    (h->resume = evtimer_new(base, listener_resume_cb, h)) == NULL ||
+	    (h->keepalive = event_new(base, -1, EV_PERSIST, keepalive_cb,
+	    h)) == NULL)
+		fatal("http: out of memory");
 	event_add(h->keepalive, &ka);
 	return h;
 }
@@ -973,7 +1453,7 @@ bool
 http_listen(struct http *h, const char *spec)
 {
 	struct addrinfo hints, *ai = NULL, *p;
-	struct evhttp_bound_socket *bs;
+	struct evconnlistener *l;
 	char *host, *port;
 	int rc;
 
@@ -985,34 +1465,28 @@ http_listen(struct http *h, const char *spec)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	/* Start-up only: a blocking lookup is harmless here. */
 	rc = getaddrinfo(host, port, &hints, &ai);
+	free(host);
+	free(port);
 	if (rc != 0) {
 		log_error("http listen %s: %s", spec, gai_strerror(rc));
-		free(host);
-		free(port);
 		return false;
 	}
-	for (p = ai; p != NULL && h->nbound < MAX_LISTENERS; p = p->ai_next) {
-		char addr[NI_MAXHOST];
-
-		if (getnameinfo(p->ai_addr, p->ai_addrlen, addr, sizeof addr,
-		    NULL, 0, NI_NUMERICHOST) != 0)
-			continue;
-		bs = evhttp_bind_socket_with_handle(h->evh, addr,
-		    (ev_uint16_t)atoi(port));
-		if (bs == NULL) {
+	for (p = ai; p != NULL && h->nlisteners < MAX_LISTENERS;
+	    p = p->ai_next) {
+		l = evconnlistener_new_bind(h->base, accept_cb, h,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+		    LEV_OPT_CLOSE_ON_EXEC, 511, p->ai_addr, (int)p->ai_addrlen);
+		if (l == NULL) {
 			log_error("cannot listen (http) on %s: %s", spec,
-			    strerror(errno));
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 			freeaddrinfo(ai);
-			free(host);
-			free(port);
 			return false;
 		}
-		h->bound[h->nbound++] = bs;
+		evconnlistener_set_error_cb(l, accept_error_cb);
+		h->listeners[h->nlisteners++] = l;
 		log_info("listening (https) on %s", spec);
 	}
 	freeaddrinfo(ai);
-	free(host);
-	free(port);
 	return true;
 }
 
@@ -1024,11 +1498,12 @@ http_set_tls(struct http *h, SSL_CTX *ctx)
 	h->ctx = ctx;
 }
 
+/* Heads and bodies being read keep the limits they started with only as
+ * far as their buffers go; new reads use these. */
 void
 http_set_limits(struct http *h, const struct http_limits *limits)
 {
 	h->limits = *limits;
-	apply_limits(h);
 }
 
 void
@@ -1047,16 +1522,25 @@ http_set_settings(struct http *h, const struct http_settings *s)
 		h->origins[i] = xstrdup(s->origins[i]);
 }
 
+static void
+close_listeners(struct http *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nlisteners; i++)
+		evconnlistener_free(h->listeners[i]);
+	h->nlisteners = 0;
+}
+
 void
 http_drain(struct http *h)
 {
 	struct http_exchange *x, *next;
-	size_t i;
+	struct hconn *c, *cnext;
 
 	h->draining = true;
-	for (i = 0; i < h->nbound; i++)
-		evhttp_del_accept_socket(h->evh, h->bound[i]);
-	h->nbound = 0;
+	close_listeners(h);
+	evtimer_del(h->resume);
 	for (x = TAILQ_FIRST(&h->exchanges); x != NULL; x = next) {
 		next = TAILQ_NEXT(x, entry);
 		if (x->streaming && !x->ended) {
@@ -1064,6 +1548,12 @@ http_drain(struct http *h)
 				h->cb->gone(x, x->xarg);
 			http_stream_end(x);
 		}
+	}
+	/* Idle connections wait for nothing. */
+	for (c = TAILQ_FIRST(&h->conns); c != NULL; c = cnext) {
+		cnext = TAILQ_NEXT(c, entry);
+		if (c->state == HC_HEAD && !c->started)
+			hconn_close(c, NULL);
 	}
 }
 
@@ -1083,24 +1573,31 @@ void
 http_free(struct http *h)
 {
 	struct http_exchange *x;
+	struct hconn *c;
 	size_t i;
 
 	if (h == NULL)
 		return;
 	/* Exchanges still open hear they are gone (a scheduled gone() is
-	 * cancelled: it comes now); libevent then frees the connections and
-	 * their requests. */
+	 * cancelled: it comes now); then the connections go. */
 	while ((x = TAILQ_FIRST(&h->exchanges)) != NULL) {
-		if (x->req != NULL)
-			evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		x->req = NULL;
+		if (x->c != NULL)
+			x->c->x = NULL;
+		x->c = NULL;
 		if (!x->ended && h->cb->gone != NULL) {
 			x->ended = true;
 			h->cb->gone(x, x->xarg);
 		}
 		exchange_free(x);
 	}
-	evhttp_free(h->evh);
+	while ((c = TAILQ_FIRST(&h->conns)) != NULL) {
+		TAILQ_REMOVE(&h->conns, c, entry);
+		hconn_free(c);
+	}
+	reap_cb(-1, 0, h);
+	close_listeners(h);
+	event_free(h->reap);
+	event_free(h->resume);
 	event_free(h->keepalive);
 	for (i = 0; i < h->norigins; i++)
 		free(h->origins[i]);

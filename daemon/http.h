@@ -1,7 +1,8 @@
 /*
- * The HTTPS transport (docs/http.md): libevent's evhttp over the same TLS
- * context as the line transport. This layer knows HTTP, TLS, cookies,
- * the Origin rule, static files and QR images, and nothing of JSON-RPC:
+ * The HTTPS transport (docs/http.md): HTTP/1.1 read (httpmsg.h) and
+ * written here, over the same TLS context as the line transport. This
+ * layer knows HTTP, TLS, cookies, the Origin rule, static files and QR
+ * images, and nothing of JSON-RPC:
  * POST /rpc, GET /events, GET /healthz and GET /p/ID.ics are handed to
  * the layer above through struct http_callbacks.
  *

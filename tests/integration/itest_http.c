@@ -16,6 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* [http] timeout: short, for the slowloris test, but long enough for
+ * every other test's client to send its request in time. */
+#define HTTP_TIMEOUT_S 4
+
 static struct h_daemon *d;
 static int port;
 static char origin[64];
@@ -77,8 +81,9 @@ setup(void **state)
 	port = h_free_port();
 	snprintf(origin, sizeof origin, "https://localhost:%d", port);
 	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
-	    "www_dir = %s\nmax_connections = 40\n[server]\n"
-	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www);
+	    "www_dir = %s\nmax_connections = 40\ntimeout = %d\n[server]\n"
+	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www,
+	    HTTP_TIMEOUT_S * h_timeout_scale());
 	d = h_daemon_start("http", ini);
 	return 0;
 }
@@ -784,6 +789,197 @@ test_qr_rate_limit(void **state)
 	web_free(r);
 }
 
+/* A refusal made while reading a request: our headers, a reason, and the
+ * connection closed. */
+static void
+assert_refused(const char *request, int status)
+{
+	struct web_resp *r = web_raw(port, request, strlen(request));
+
+	assert_int_equal(r->status, status);
+	assert_security_headers(r);
+	assert_string_equal(web_header(r, "Connection"), "close");
+	assert_string_equal(web_header(r, "Content-Type"),
+	    "text/plain; charset=utf-8");
+	assert_non_null(strstr(r->body, "Request refused"));
+	web_free(r);
+}
+
+/* What evhttp used to answer with its own page, without our headers
+ * (docs/http.md, "What is read"). */
+static void
+test_refusals_have_headers(void **state)
+{
+	char *big;
+	size_t n = 10000;
+	int off;
+
+	assert_refused("GET /index.html HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+	    400);
+	assert_refused("GET http://localhost/ HTTP/1.1\r\nHost: x\r\n\r\n",
+	    400);
+	assert_refused("GET / HTTP/1.1\nHost: x\n\n", 400);
+	assert_refused("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400);
+	assert_refused("GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n",
+	    400);
+	assert_refused("GET / HTTP/1.1\r\n\r\n", 400);
+	assert_refused("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+	/* Transfer-Encoding alone is not supported; with Content-Length it
+	 * is the request-smuggling case. */
+	assert_refused("POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n0\r\n\r\n", 501);
+	assert_refused("POST /rpc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	    "chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400);
+	assert_refused("POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "Content-Length: 7\r\n\r\nhello", 400);
+	/* Headers over max_header_bytes (8192 by default): 431. */
+	big = malloc(n + 200);
+	off = snprintf(big, n + 200, "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+	memset(big + off, 'a', n);
+	strcpy(big + off + n, "\r\n\r\n");
+	assert_refused(big, 431);
+	free(big);
+	/* Still serving. */
+	{
+		struct web_resp *r = web_get(port, "/healthz", NULL);
+
+		assert_int_equal(r->status, 200);
+		web_free(r);
+	}
+	assert_false(h_log_has_sanitizer_report(d));
+}
+
+/* A body over server.max_request_bytes (4096 here) is refused from its
+ * head: the client never sends it, and still hears 413 with our
+ * headers. */
+static void
+test_body_refused_unread(void **state)
+{
+	struct web_stream *s;
+	char req[512];
+	const char *t;
+
+	snprintf(req, sizeof req, "POST /rpc HTTP/1.1\r\nHost: localhost:%d"
+	    "\r\nOrigin: %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 100000000\r\n\r\n", port, origin);
+	s = web_stream_open(port, req);
+	assert_true(web_stream_wait(s, "Request refused", 10000));
+	t = web_stream_text(s);
+	assert_true(strncmp(t, "HTTP/1.1 413 ", 13) == 0);
+	assert_non_null(strstr(t, "\r\nContent-Security-Policy: default-src "
+	    "'self'"));
+	assert_non_null(strstr(t, "\r\nStrict-Transport-Security: "));
+	assert_non_null(strstr(t, "\r\nX-Content-Type-Options: nosniff\r\n"));
+	assert_non_null(strstr(t, "\r\nReferrer-Policy: no-referrer\r\n"));
+	assert_non_null(strstr(t, "frame-ancestors 'none'"));
+	assert_non_null(strstr(t, "\r\nConnection: close\r\n"));
+	/* ...and the daemon closes. */
+	assert_false(web_stream_wait(s, "never sent", 10000));
+	web_stream_close(s);
+}
+
+/* Two requests in one write, on one connection: two answers, in order,
+ * the connection kept open after the first. */
+static void
+test_pipelined(void **state)
+{
+	struct web_stream *s;
+	char req[1024];
+	const char *t, *first, *second;
+
+	snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	s = web_stream_open(port, req);
+	assert_false(web_stream_wait(s, "never sent", 10000));   /* closed */
+	t = web_stream_text(s);
+	first = strstr(t, "HTTP/1.1 200 OK\r\n");
+	assert_non_null(first);
+	assert_non_null(strstr(first, "\r\n\r\nok\n"));
+	second = strstr(first + 1, "HTTP/1.1 200 OK\r\n");
+	assert_non_null(second);
+	assert_true(strstr(t, "ok\n") < second);
+	assert_non_null(strstr(second, "Content-Type: text/css"));
+	assert_non_null(strstr(second, "body { color: #111; }"));
+	/* The first kept the connection, the second closed it. */
+	assert_true(strstr(t, "Connection: close") > second);
+	web_stream_close(s);
+}
+
+/* curl sends Expect: 100-continue for a body over 1 KiB and waits. */
+static void
+test_expect_continue(void **state)
+{
+	struct web_stream *s;
+	char req[1024];
+	static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":5,"
+	    "\"method\":\"system.ping\"}";
+
+	snprintf(req, sizeof req, "POST /rpc HTTP/1.1\r\nHost: localhost:%d"
+	    "\r\nOrigin: %s\r\nContent-Type: application/json\r\n"
+	    "Expect: 100-continue\r\nConnection: close\r\n"
+	    "Content-Length: %zu\r\n\r\n", port, origin, sizeof body - 1);
+	s = web_stream_open(port, req);
+	assert_true(web_stream_wait(s, "HTTP/1.1 100 Continue\r\n\r\n", 10000));
+	/* Nothing but the interim answer before the body is sent. */
+	assert_null(strstr(web_stream_text(s), "200 OK"));
+	web_stream_send(s, body, sizeof body - 1);
+	assert_true(web_stream_wait(s, "\"id\":5", 10000));
+	assert_non_null(strstr(web_stream_text(s), "HTTP/1.1 200 OK\r\n"));
+	web_stream_close(s);
+}
+
+/* HTTP/1.0 closes after its answer unless it asks to stay. */
+static void
+test_http10(void **state)
+{
+	static const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	struct web_stream *s;
+	struct web_resp *r;
+
+	r = web_raw(port, req, sizeof req - 1);   /* reads until closed */
+	assert_int_equal(r->status, 200);
+	assert_string_equal(web_header(r, "Connection"), "close");
+	assert_string_equal(r->body, "ok\n");
+	assert_security_headers(r);
+	web_free(r);
+	/* Keep-alive asked: two answers on one connection. */
+	s = web_stream_open(port, "GET /healthz HTTP/1.0\r\nConnection: "
+	    "keep-alive\r\n\r\n");
+	assert_true(web_stream_wait(s, "ok\n", 10000));
+	assert_non_null(strstr(web_stream_text(s), "Connection: keep-alive"));
+	web_stream_send(s, "GET /healthz HTTP/1.0\r\n\r\n", 25);
+	assert_false(web_stream_wait(s, "never sent", 10000));   /* closed */
+	assert_non_null(strstr(strstr(web_stream_text(s), "ok\n") + 1,
+	    "ok\n"));
+	web_stream_close(s);
+}
+
+/* A client that never finishes its head (slowloris), even sending a byte
+ * now and then, gets 408 once [http] timeout (4 s here) has passed since
+ * its first byte; others are served meanwhile. */
+static void
+test_slowloris(void **state)
+{
+	struct web_stream *s;
+	struct web_resp *r;
+	int i;
+
+	s = web_stream_open(port, "GET /index.html HTTP/1.1\r\nHost: x\r\n");
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+	for (i = 0; i < 20 && !web_stream_wait(s, " 408 ", 400); i++)
+		web_stream_send(s, "X", 1);
+	assert_true(web_stream_wait(s, "HTTP/1.1 408 Request Timeout\r\n",
+	    10000));
+	assert_non_null(strstr(web_stream_text(s), "\r\nContent-Security-"
+	    "Policy: default-src 'self'"));
+	assert_non_null(strstr(web_stream_text(s), "\r\nConnection: close"));
+	assert_false(web_stream_wait(s, "never sent", 10000));   /* closed */
+	web_stream_close(s);
+	assert_true(h_log_wait(d, "408: request not received in time", 5000));
+}
+
 int
 main(void)
 {
@@ -792,6 +988,12 @@ main(void)
 		cmocka_unit_test(test_cookie_session),
 		cmocka_unit_test(test_origin_and_type),
 		cmocka_unit_test(test_body_cap),
+		cmocka_unit_test(test_refusals_have_headers),
+		cmocka_unit_test(test_body_refused_unread),
+		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_expect_continue),
+		cmocka_unit_test(test_http10),
+		cmocka_unit_test(test_slowloris),
 		cmocka_unit_test(test_static),
 		cmocka_unit_test(test_traversal),
 		cmocka_unit_test(test_healthz_and_qr),
