@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addrcount.h"
 #include "config.h"
 #include "httpmsg.h"
 #include "log.h"
@@ -77,6 +78,7 @@ struct hconn {
 	struct event *soon;         /* goes on from the loop */
 	char addr[64];
 	char port[16];
+	struct addrcount_entry *from;   /* counted per address */
 	char *head;                 /* the head being read (head_cap bytes) */
 	size_t head_cap, head_len;
 	size_t scanned;             /* head bytes known to hold no end */
@@ -110,6 +112,7 @@ struct http {
 	struct event_base *base;
 	SSL_CTX *ctx;                   /* a reference of ours */
 	struct http_limits limits;
+	struct addrcount *addrs;        /* borrowed, shared with the line's */
 	char *www_dir;
 	char **origins;
 	size_t norigins;
@@ -1307,6 +1310,7 @@ hconn_free(struct hconn *c)
 	event_free(c->timer);
 	event_free(c->soon);
 	hconn_reset(c);
+	addrcount_drop(c->h->addrs, c->from);
 	free(c);
 }
 
@@ -1356,9 +1360,25 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct http *h = arg;
 	struct hconn *c;
+	char addr[64], port[16];
 	SSL *ssl;
 	int one = 1;
 
+	if (getnameinfo(sa, (socklen_t)salen, addr, sizeof addr, port,
+	    sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(addr, sizeof addr, "?");
+		snprintf(port, sizeof port, "?");
+	}
+	/* Closed at once, as on the line listener: an answer would cost a
+	 * TLS handshake to whoever is flooding. */
+	if (addrcount_open(h->addrs, addr) >= h->limits.max_per_address) {
+		log_warn("http: refusing connection from %s: too many "
+		    "connections from this address "
+		    "(max_connections_per_address %zu)", addr,
+		    h->limits.max_per_address);
+		evutil_closesocket(fd);
+		return;
+	}
 	if ((ssl = SSL_new(h->ctx)) == NULL) {
 		log_error("http: SSL_new failed");
 		evutil_closesocket(fd);
@@ -1368,11 +1388,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c = xcalloc(1, sizeof *c);
 	c->h = h;
-	if (getnameinfo(sa, (socklen_t)salen, c->addr, sizeof c->addr,
-	    c->port, sizeof c->port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(c->addr, sizeof c->addr, "?");
-		snprintf(c->port, sizeof c->port, "?");
-	}
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->port, sizeof c->port, "%s", port);
 	c->bev = bufferevent_openssl_socket_new(h->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
@@ -1393,6 +1410,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	arm_timer(c, h->limits.timeout);        /* TLS and the first head */
 	TAILQ_INSERT_TAIL(&h->conns, c, entry);
 	h->nconns++;
+	c->from = addrcount_take(h->addrs, c->addr);
 }
 
 static void
@@ -1426,12 +1444,13 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 struct http *
 http_new(struct event_base *base, SSL_CTX *ctx,
     const struct http_limits *limits, const struct http_settings *settings,
-    const struct http_callbacks *cb, void *arg)
+    struct addrcount *addrs, const struct http_callbacks *cb, void *arg)
 {
 	struct http *h = xcalloc(1, sizeof *h);
 	struct timeval ka = {KEEPALIVE_S, 0};
 
 	h->base = base;
+	h->addrs = addrs;
 	h->cb = cb;
 	h->arg = arg;
 	TAILQ_INIT(&h->exchanges);

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct addrcount;
 struct event_base;
 struct http;
 struct http_exchange;
@@ -34,6 +35,7 @@ struct http_limits {
 	int timeout;                /* seconds: reading a request, idle */
 	size_t max_output;          /* unsent bytes of an event stream */
 	size_t max_connections;     /* open HTTPS connections */
+	size_t max_per_address;     /* from one address, with the line's */
 };
 
 /* The variable settings, replaced as a whole on reload. */
@@ -65,9 +67,11 @@ struct http_callbacks {
 	void (*gone)(struct http_exchange *x, void *xarg);
 };
 
+/* addrs counts connections per address, shared with the line transport
+ * (borrowed: it outlives h). */
 struct http *http_new(struct event_base *base, SSL_CTX *ctx,
     const struct http_limits *limits, const struct http_settings *settings,
-    const struct http_callbacks *cb, void *arg);
+    struct addrcount *addrs, const struct http_callbacks *cb, void *arg);
 /* Listens on host:port; false (logged) if it cannot. */
 bool http_listen(struct http *h, const char *spec);
 /* New connections use ctx (a reloaded certificate); live ones keep the

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "addrcount.h"
 #include "app.h"
 #include "auth.h"
 #include "booking_batch.h"
@@ -31,17 +32,9 @@
 struct client {
 	struct conn *conn;          /* held */
 	struct rpc_peer *peer;      /* the transport's reference */
-	struct addr_count *from;
+	struct addrcount_entry *from;
 	TAILQ_ENTRY(client) entry;
 };
-
-/* Open connections per peer address, for max_connections_per_address. */
-struct addr_count {
-	char addr[64];
-	size_t n;
-	struct addr_count *next;
-};
-#define ADDR_BUCKETS 1024
 
 static struct {
 	struct event_base *base;
@@ -55,7 +48,7 @@ static struct {
 	size_t nlisteners;
 	TAILQ_HEAD(, client) clients;
 	size_t nclients;
-	struct addr_count *addrs[ADDR_BUCKETS];
+	struct addrcount *addrs;    /* both transports' connections */
 	bool draining;
 	struct event *signals[3];
 	struct event *drain_timer;
@@ -94,56 +87,6 @@ rpc_limits_of(const struct config *cfg)
 	};
 
 	return l;
-}
-
-/* ---- per-address counts ------------------------------------------------ */
-
-static struct addr_count **
-addr_slot(const char *addr)
-{
-	unsigned h = 5381;
-	const char *p;
-	struct addr_count **a;
-
-	for (p = addr; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	for (a = &srv.addrs[h % ADDR_BUCKETS]; *a != NULL; a = &(*a)->next)
-		if (strcmp((*a)->addr, addr) == 0)
-			break;
-	return a;
-}
-
-static struct addr_count *
-addr_take(const char *addr)
-{
-	struct addr_count **slot = addr_slot(addr);
-
-	if (*slot == NULL) {
-		*slot = xcalloc(1, sizeof **slot);
-		snprintf((*slot)->addr, sizeof (*slot)->addr, "%s", addr);
-	}
-	(*slot)->n++;
-	return *slot;
-}
-
-static void
-addr_drop(struct addr_count *a)
-{
-	struct addr_count **slot;
-
-	if (--a->n > 0)
-		return;
-	slot = addr_slot(a->addr);
-	*slot = a->next;
-	free(a);
-}
-
-static size_t
-addr_open(const char *addr)
-{
-	struct addr_count *a = *addr_slot(addr);
-
-	return a != NULL ? a->n : 0;
 }
 
 /* ---- the line transport's glue ----------------------------------------- */
@@ -233,7 +176,7 @@ on_closed(struct conn *c, void *arg)
 	rpc_peer_gone(cl->peer);
 	TAILQ_REMOVE(&srv.clients, cl, entry);
 	srv.nclients--;
-	addr_drop(cl->from);
+	addrcount_drop(srv.addrs, cl->from);
 	app_connection_closed(srv.app);
 	conn_release(cl->conn);
 	free(cl);
@@ -643,6 +586,7 @@ http_limits_of(const struct config *cfg)
 		.timeout = (int)cfg->http_timeout,
 		.max_output = (size_t)cfg->max_output_bytes,
 		.max_connections = (size_t)cfg->http_max_connections,
+		.max_per_address = (size_t)cfg->max_connections_per_address,
 	};
 
 	return l;
@@ -669,7 +613,8 @@ http_start(const struct config *cfg)
 
 	if (cfg->http_listen.n == 0)
 		return;
-	srv.http = http_new(srv.base, srv.ssl_ctx, &l, &s, &http_cbs, NULL);
+	srv.http = http_new(srv.base, srv.ssl_ctx, &l, &s, srv.addrs, &http_cbs,
+	    NULL);
 	for (i = 0; i < cfg->http_listen.n; i++)
 		if (!http_listen(srv.http, cfg->http_listen.v[i]))
 			fatal("cannot listen (http); exiting");
@@ -706,7 +651,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
-	if (addr_open(addr) >= (size_t)srv.cfg->max_connections_per_address) {
+	if (addrcount_open(srv.addrs, addr) >=
+	    (size_t)srv.cfg->max_connections_per_address) {
 		log_warn("refusing connection from %s: too many connections "
 		    "from this address (max_connections_per_address %lld)",
 		    addr, srv.cfg->max_connections_per_address);
@@ -728,7 +674,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	conn_hold(cl->conn);
 	cl->peer = rpc_peer_new(&line_transport, cl, conn_addr(cl->conn),
 	    conn_tag(cl->conn));
-	cl->from = addr_take(addr);
+	cl->from = addrcount_take(srv.addrs, addr);
 	TAILQ_INSERT_TAIL(&srv.clients, cl, entry);
 	srv.nclients++;
 	app_connection_opened(srv.app);
@@ -1061,7 +1007,7 @@ server_free(void)
 	while ((cl = TAILQ_FIRST(&srv.clients)) != NULL) {
 		TAILQ_REMOVE(&srv.clients, cl, entry);
 		rpc_peer_gone(cl->peer);
-		addr_drop(cl->from);
+		addrcount_drop(srv.addrs, cl->from);
 		conn_free_now(cl->conn);
 		free(cl);
 	}
@@ -1074,6 +1020,7 @@ server_free(void)
 	if (srv.ready_timer != NULL)
 		event_free(srv.ready_timer);
 	app_free(srv.app);
+	addrcount_free(srv.addrs);
 	SSL_CTX_free(srv.ssl_ctx);
 	config_free(srv.cfg);
 	event_base_free(srv.base);
@@ -1093,6 +1040,7 @@ server_run(struct config *cfg)
 	memset(&srv, 0, sizeof srv);
 	srv.cfg = cfg;
 	TAILQ_INIT(&srv.clients);
+	srv.addrs = addrcount_new();
 	apply_log_config(cfg);
 	if ((srv.base = event_base_new()) == NULL)
 		fatal("cannot create the event loop");

@@ -9,10 +9,14 @@
 #include "world.h"
 #include "ticket.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,7 +86,8 @@ setup(void **state)
 	snprintf(origin, sizeof origin, "https://localhost:%d", port);
 	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
 	    "www_dir = %s\nmax_connections = 40\ntimeout = %d\n[server]\n"
-	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n", port, www,
+	    "max_request_bytes = 4096\nmax_output_bytes = 65536\n"
+	    "max_connections_per_address = 50\n", port, www,
 	    HTTP_TIMEOUT_S * h_timeout_scale());
 	d = h_daemon_start("http", ini);
 	return 0;
@@ -763,6 +768,65 @@ test_connection_cap(void **state)
 	web_free(r);
 }
 
+/* True if the daemon closes a new TCP connection to port at once,
+ * before any TLS: a client's first flight is the daemon's to wait for. */
+static bool
+closed_at_once(int to)
+{
+	struct sockaddr_in sin;
+	struct pollfd pfd;
+	char c;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)to);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 2000 * h_timeout_scale()) != 1) {
+		close(fd);
+		return false;
+	}
+	n = recv(fd, &c, 1, 0);
+	close(fd);
+	return n <= 0;
+}
+
+/* server.max_connections_per_address (50 here) counts one address's
+ * connections on both listeners together: past it a new HTTPS connection
+ * is closed at once, and once one of them is gone the desk serves again. */
+static void
+test_per_address_cap(void **state)
+{
+	struct st_client *line[30];
+	struct web_stream *s[20];
+	struct web_resp *r;
+	int i;
+
+	h_sleep_ms(300);        /* the earlier tests' connections close */
+	for (i = 0; i < 30; i++)
+		line[i] = h_connect(d);
+	assert_false(closed_at_once(port));
+	h_sleep_ms(300);        /* that probe is counted until it closes */
+	for (i = 0; i < 20; i++)
+		s[i] = web_stream_open(port, NULL);
+	assert_true(closed_at_once(port));
+	st_close(line[0]);
+	h_sleep_ms(300);
+	r = web_get(port, "/healthz", NULL);
+	assert_int_equal(r->status, 200);
+	web_free(r);
+	for (i = 1; i < 30; i++)
+		st_close(line[i]);
+	for (i = 0; i < 20; i++)
+		web_stream_close(s[i]);
+	h_sleep_ms(300);
+}
+
 /* QR images are rate-limited per address (a burst of 60, then 2 a
  * second): a flood gets 429 with Retry-After. Last in the file: it uses
  * up this address's budget. */
@@ -1003,6 +1067,7 @@ main(void)
 		cmocka_unit_test(test_events_slow_reader),
 		cmocka_unit_test(test_resume_sets_cookie),
 		cmocka_unit_test(test_connection_cap),
+		cmocka_unit_test(test_per_address_cap),
 		cmocka_unit_test(test_qr_rate_limit),
 	};
 
