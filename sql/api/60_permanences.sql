@@ -118,7 +118,7 @@ LANGUAGE sql STABLE AS $$
              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
                AND b.erased_at IS NULL),
             '[]'::jsonb),
-        'draw', pm.draw_result)
+        'draw', pm.draw_result::jsonb)
 $$;
 
 CREATE OR REPLACE FUNCTION core.permanence_refuse_state(pm permanences, p_doing text)
@@ -744,8 +744,14 @@ BEGIN
     RETURN n;
 END $$;
 
+-- The answer is json, not jsonb (sql/020): written once as text, from the
+-- values the draw holds, passed on by the daemon as it is and stored as it
+-- is; a replay answers the same text. jit off: each statement here runs
+-- once per draw over rows that cost little each; where the planner's
+-- estimates pass jit_above_cost, compiling would cost more than it saves
+-- (docs/draw.md, "How fast").
 CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS json LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
@@ -756,7 +762,8 @@ DECLARE
         coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2);
     v_max_month integer := coalesce((p_policy->>'max_per_month')::integer, 2);
     v_from timestamptz;
-    v_offers jsonb;
+    v_offers json;
+    v_results json;
     -- The offers concerned, in id order; an offer's index is its place.
     v_ids bigint[];
     v_block integer[];          -- block seats left
@@ -780,7 +787,7 @@ DECLARE
     a_seats integer[] := '{}';
     a_from integer[] := '{}';
     a_reason text[] := '{}';
-    res jsonb;
+    res json;
 BEGIN
     IF pm.draw_result IS NOT NULL THEN
         RETURN pm.draw_result;              -- drawn once: the same answer
@@ -806,7 +813,7 @@ BEGIN
     SELECT array_agg(o.id ORDER BY o.id),
            array_agg(coalesce(block_remaining(k), 0) ORDER BY o.id),
            array_agg(o.seats_total - o.seats_taken - o.seats_held ORDER BY o.id),
-           jsonb_agg(jsonb_build_object('offer_id', o.id,
+           json_agg(json_build_object('offer_id', o.id,
                'block_remaining', coalesce(block_remaining(k), 0),
                'pool_available', o.seats_total - o.seats_taken - o.seats_held)
                ORDER BY o.id)
@@ -924,8 +931,9 @@ BEGIN
         END LOOP;
     END LOOP;
 
-    -- Step 3: the bookings, in draw order (their ids follow it), and the
-    -- outcome on each wish.
+    -- Step 3, in one statement: the bookings, in draw order (their ids
+    -- follow it), the outcome on each wish, and the answer's results,
+    -- written from the same rows (not read back from the tables).
     WITH d AS (
         SELECT * FROM unnest(a_wish, a_ben, a_att, a_ns, a_score, a_key,
                              a_rank, a_offer, a_seats, a_from, a_reason)
@@ -948,38 +956,42 @@ BEGIN
           JOIN beneficiaries b ON b.id = g.ben
           JOIN offers o ON o.id = g.offer_id
          ORDER BY g.pos
-        RETURNING id, beneficiary_id
+        RETURNING id, beneficiary_id, code
+    ), dx AS (
+        SELECT d.*, ins.id AS booking_id, ins.code
+          FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
+    ), upd AS (
+        UPDATE wishes w SET draw_position = dx.pos, attended = dx.att,
+               no_shows = dx.ns, score = dx.score, lottery_key = dx.key,
+               granted_rank = dx.rank, booking_id = dx.booking_id,
+               reason = dx.reason
+          FROM dx
+         WHERE w.id = dx.wish_id
     )
-    UPDATE wishes w SET draw_position = d.pos, attended = d.att,
-           no_shows = d.ns, score = d.score, lottery_key = d.key,
-           granted_rank = d.rank, booking_id = ins.id, reason = d.reason
-      FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
-     WHERE w.id = d.wish_id;
+    SELECT json_agg(json_build_object('position', dx.pos,
+               'wish_id', dx.wish_id, 'beneficiary_id', dx.ben,
+               'choices', to_json(w.choices), 'seats', dx.seats,
+               'attended', dx.att, 'no_shows', dx.ns,
+               'score', dx.score, 'lottery_key', dx.key,
+               'rank', dx.rank, 'offer_id', dx.offer_id,
+               'booking_id', dx.booking_id,
+               'code', ticket_display(dx.code),
+               'from_block', dx.from_block, 'reason', dx.reason)
+               ORDER BY dx.pos)
+      INTO v_results
+      FROM dx JOIN wishes w ON w.id = dx.wish_id;
 
     UPDATE beneficiaries SET last_activity_at = now()
      WHERE id IN (SELECT beneficiary_id FROM bookings
                    WHERE permanence_id = pm.id AND source = 'draw');
 
-    res := jsonb_build_object('permanence_id', pm.id, 'seed', v_seed,
+    res := json_build_object('permanence_id', pm.id, 'seed', v_seed,
         'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
         'history_window_days', v_days,
         'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
         'wishes', v_pos, 'granted', v_granted,
-        'offers', coalesce(v_offers, '[]'::jsonb),
-        'results', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('position', w.draw_position,
-                       'wish_id', w.id, 'beneficiary_id', w.beneficiary_id,
-                       'choices', to_jsonb(w.choices), 'seats', w.seats,
-                       'attended', w.attended, 'no_shows', w.no_shows,
-                       'score', w.score, 'lottery_key', w.lottery_key,
-                       'rank', w.granted_rank, 'offer_id', x.offer_id,
-                       'booking_id', w.booking_id,
-                       'code', CASE WHEN x.code IS NOT NULL THEN ticket_display(x.code) END,
-                       'from_block', x.block_seats, 'reason', w.reason)
-                       ORDER BY w.draw_position)
-              FROM wishes w LEFT JOIN bookings x ON x.id = w.booking_id
-             WHERE w.permanence_id = pm.id AND w.draw_position IS NOT NULL),
-            '[]'::jsonb));
+        'offers', coalesce(v_offers, '[]'::json),
+        'results', coalesce(v_results, '[]'::json));
     UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
            drawn_at = now(), draw_result = res
      WHERE id = pm.id;
