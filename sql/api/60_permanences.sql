@@ -746,12 +746,9 @@ END $$;
 
 -- The answer is json, not jsonb (sql/020): written once as text, from the
 -- values the draw holds, passed on by the daemon as it is and stored as it
--- is; a replay answers the same text. jit off: each statement here runs
--- once per draw over rows that cost little each; where the planner's
--- estimates pass jit_above_cost, compiling would cost more than it saves
--- (docs/draw.md, "How fast").
+-- is; a replay answers the same text.
 CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS json LANGUAGE plpgsql SET jit = off AS $$
+RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
@@ -795,6 +792,13 @@ BEGIN
     IF pm.state NOT IN ('scheduled', 'open') THEN
         PERFORM permanence_refuse_state(pm, 'a draw');
     END IF;
+    -- No JIT for the rest of this transaction: each statement of the draw
+    -- runs once over rows that cost little each, and where the planner's
+    -- estimates pass jit_above_cost (large tables), compiling them would
+    -- cost more than it saves. Local: the daemon runs each call in a
+    -- transaction of its own. (A SET clause on the function would do the
+    -- same, but the entry points carry only their search_path.)
+    PERFORM set_config('jit', 'off', true);
     v_from := pm.starts_at - make_interval(hours => 24 * v_days);
 
     -- Lock order: beneficiaries, then offers, each in id order.
