@@ -34,6 +34,7 @@ END $$;
 -- The draw writes each wish once more (position, score, key, outcome):
 -- room left on the wish's page lets that new version stay there (a HOT
 -- update: no new entry in the three indexes of wishes). Pages filled at
--- half leave most wishes that room; the table is small, a few hundred
--- bytes a wish. Only pages written from now on are filled at half.
+-- half leave that room to about half of the wishes (5,503 of the bench's
+-- 10,000, against none at 100); the table is small, a few hundred bytes
+-- a wish. Only pages written from now on are filled at half.
 ALTER TABLE wishes SET (fillfactor = 50);
