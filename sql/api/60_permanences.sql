@@ -882,14 +882,16 @@ BEGIN
                    array_agg(c.why ORDER BY c.choice_no) AS why
               FROM c GROUP BY c.wish_id
         ), h AS (
+            -- the history of rule 1, from the same rows: reading it
+            -- from the offers of the window instead read every booking
+            -- of the last year, however few the people who wished
             SELECT w.id AS wish_id,
-                   count(*) FILTER (WHERE bk.status = 'attended')::integer AS attended,
-                   count(*) FILTER (WHERE bk.status = 'no_show')::integer AS no_shows
+                   count(*) FILTER (WHERE live.status = 'attended')::integer AS attended,
+                   count(*) FILTER (WHERE live.status = 'no_show')::integer AS no_shows
               FROM w
-              JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
-                              AND bk.status IN ('attended', 'no_show')
-              JOIN offers x ON x.id = bk.offer_id
-             WHERE x.starts_at >= v_from AND x.starts_at < pm.starts_at
+              JOIN live ON live.beneficiary_id = w.beneficiary_id
+             WHERE live.status IN ('attended', 'no_show')
+               AND live.starts_at >= v_from AND live.starts_at < pm.starts_at
              GROUP BY w.id
         )
         SELECT w.id, w.beneficiary_id, w.seats,
