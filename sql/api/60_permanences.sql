@@ -118,7 +118,7 @@ LANGUAGE sql STABLE AS $$
              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
                AND b.erased_at IS NULL),
             '[]'::jsonb),
-        'draw', pm.draw_result)
+        'draw', pm.draw_result::jsonb)
 $$;
 
 CREATE OR REPLACE FUNCTION core.permanence_refuse_state(pm permanences, p_doing text)
@@ -744,8 +744,11 @@ BEGIN
     RETURN n;
 END $$;
 
+-- The answer is json, not jsonb (sql/020): written once as text, from the
+-- values the draw holds, passed on by the daemon as it is and stored as it
+-- is; a replay answers the same text.
 CREATE OR REPLACE FUNCTION api.permanence_draw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
@@ -756,7 +759,8 @@ DECLARE
         coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2);
     v_max_month integer := coalesce((p_policy->>'max_per_month')::integer, 2);
     v_from timestamptz;
-    v_offers jsonb;
+    v_offers json;
+    v_results json;
     -- The offers concerned, in id order; an offer's index is its place.
     v_ids bigint[];
     v_block integer[];          -- block seats left
@@ -780,7 +784,7 @@ DECLARE
     a_seats integer[] := '{}';
     a_from integer[] := '{}';
     a_reason text[] := '{}';
-    res jsonb;
+    res json;
 BEGIN
     IF pm.draw_result IS NOT NULL THEN
         RETURN pm.draw_result;              -- drawn once: the same answer
@@ -788,6 +792,13 @@ BEGIN
     IF pm.state NOT IN ('scheduled', 'open') THEN
         PERFORM permanence_refuse_state(pm, 'a draw');
     END IF;
+    -- No JIT for the rest of this transaction: each statement of the draw
+    -- runs once over rows that cost little each, and where the planner's
+    -- estimates pass jit_above_cost (large tables), compiling them would
+    -- cost more than it saves. Local: the daemon runs each call in a
+    -- transaction of its own. (A SET clause on the function would do the
+    -- same, but the entry points carry only their search_path.)
+    PERFORM set_config('jit', 'off', true);
     v_from := pm.starts_at - make_interval(hours => 24 * v_days);
 
     -- Lock order: beneficiaries, then offers, each in id order.
@@ -806,7 +817,7 @@ BEGIN
     SELECT array_agg(o.id ORDER BY o.id),
            array_agg(coalesce(block_remaining(k), 0) ORDER BY o.id),
            array_agg(o.seats_total - o.seats_taken - o.seats_held ORDER BY o.id),
-           jsonb_agg(jsonb_build_object('offer_id', o.id,
+           json_agg(json_build_object('offer_id', o.id,
                'block_remaining', coalesce(block_remaining(k), 0),
                'pool_available', o.seats_total - o.seats_taken - o.seats_held)
                ORDER BY o.id)
@@ -871,14 +882,16 @@ BEGIN
                    array_agg(c.why ORDER BY c.choice_no) AS why
               FROM c GROUP BY c.wish_id
         ), h AS (
+            -- the history of rule 1, from the same rows: reading it
+            -- from the offers of the window instead read every booking
+            -- of the last year, however few the people who wished
             SELECT w.id AS wish_id,
-                   count(*) FILTER (WHERE bk.status = 'attended')::integer AS attended,
-                   count(*) FILTER (WHERE bk.status = 'no_show')::integer AS no_shows
+                   count(*) FILTER (WHERE live.status = 'attended')::integer AS attended,
+                   count(*) FILTER (WHERE live.status = 'no_show')::integer AS no_shows
               FROM w
-              JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
-                              AND bk.status IN ('attended', 'no_show')
-              JOIN offers x ON x.id = bk.offer_id
-             WHERE x.starts_at >= v_from AND x.starts_at < pm.starts_at
+              JOIN live ON live.beneficiary_id = w.beneficiary_id
+             WHERE live.status IN ('attended', 'no_show')
+               AND live.starts_at >= v_from AND live.starts_at < pm.starts_at
              GROUP BY w.id
         )
         SELECT w.id, w.beneficiary_id, w.seats,
@@ -924,8 +937,9 @@ BEGIN
         END LOOP;
     END LOOP;
 
-    -- Step 3: the bookings, in draw order (their ids follow it), and the
-    -- outcome on each wish.
+    -- Step 3, in one statement: the bookings, in draw order (their ids
+    -- follow it), the outcome on each wish, and the answer's results,
+    -- written from the same rows (not read back from the tables).
     WITH d AS (
         SELECT * FROM unnest(a_wish, a_ben, a_att, a_ns, a_score, a_key,
                              a_rank, a_offer, a_seats, a_from, a_reason)
@@ -948,59 +962,73 @@ BEGIN
           JOIN beneficiaries b ON b.id = g.ben
           JOIN offers o ON o.id = g.offer_id
          ORDER BY g.pos
-        RETURNING id, beneficiary_id
+        RETURNING id, beneficiary_id, code
+    ), dx AS (
+        SELECT d.*, ins.id AS booking_id, ins.code
+          FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
+    ), upd AS (
+        UPDATE wishes w SET draw_position = dx.pos, attended = dx.att,
+               no_shows = dx.ns, score = dx.score, lottery_key = dx.key,
+               granted_rank = dx.rank, booking_id = dx.booking_id,
+               reason = dx.reason
+          FROM dx
+         WHERE w.id = dx.wish_id
     )
-    UPDATE wishes w SET draw_position = d.pos, attended = d.att,
-           no_shows = d.ns, score = d.score, lottery_key = d.key,
-           granted_rank = d.rank, booking_id = ins.id, reason = d.reason
-      FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
-     WHERE w.id = d.wish_id;
+    SELECT json_agg(json_build_object('position', dx.pos,
+               'wish_id', dx.wish_id, 'beneficiary_id', dx.ben,
+               'choices', to_json(w.choices), 'seats', dx.seats,
+               'attended', dx.att, 'no_shows', dx.ns,
+               'score', dx.score, 'lottery_key', dx.key,
+               'rank', dx.rank, 'offer_id', dx.offer_id,
+               'booking_id', dx.booking_id,
+               'code', ticket_display(dx.code),
+               'from_block', dx.from_block, 'reason', dx.reason)
+               ORDER BY dx.pos)
+      INTO v_results
+      FROM dx JOIN wishes w ON w.id = dx.wish_id;
 
     UPDATE beneficiaries SET last_activity_at = now()
      WHERE id IN (SELECT beneficiary_id FROM bookings
                    WHERE permanence_id = pm.id AND source = 'draw');
 
-    res := jsonb_build_object('permanence_id', pm.id, 'seed', v_seed,
+    res := json_build_object('permanence_id', pm.id, 'seed', v_seed,
         'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
         'history_window_days', v_days,
         'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
         'wishes', v_pos, 'granted', v_granted,
-        'offers', coalesce(v_offers, '[]'::jsonb),
-        'results', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('position', w.draw_position,
-                       'wish_id', w.id, 'beneficiary_id', w.beneficiary_id,
-                       'choices', to_jsonb(w.choices), 'seats', w.seats,
-                       'attended', w.attended, 'no_shows', w.no_shows,
-                       'score', w.score, 'lottery_key', w.lottery_key,
-                       'rank', w.granted_rank, 'offer_id', x.offer_id,
-                       'booking_id', w.booking_id,
-                       'code', CASE WHEN x.code IS NOT NULL THEN ticket_display(x.code) END,
-                       'from_block', x.block_seats, 'reason', w.reason)
-                       ORDER BY w.draw_position)
-              FROM wishes w LEFT JOIN bookings x ON x.id = w.booking_id
-             WHERE w.permanence_id = pm.id AND w.draw_position IS NOT NULL),
-            '[]'::jsonb));
+        'offers', coalesce(v_offers, '[]'::json),
+        'results', coalesce(v_results, '[]'::json));
     UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
            drawn_at = now(), draw_result = res
      WHERE id = pm.id;
 
     -- One offer.seats_changed and one booking.created per offer that got
-    -- bookings, in offer id order.
-    PERFORM emit_seats_changed(o.id),
-            emit('booking.created', o.partner_id, pm.structure_id,
-                 jsonb_build_object('offer_id', o.id, 'permanence_id', pm.id,
-                     'source', 'draw', 'bookings', g.n, 'seats', g.seats,
-                     'from_block', g.from_block,
-                     -- an event's text stops at 8000 bytes (emit())
-                     'booking_ids', CASE WHEN g.n <= 500 THEN g.ids END))
-       FROM (SELECT bk.offer_id, count(*) AS n, sum(bk.seats) AS seats,
-                    sum(bk.block_seats) AS from_block,
-                    jsonb_agg(bk.id ORDER BY bk.id) AS ids
-               FROM bookings bk
-              WHERE bk.permanence_id = pm.id AND bk.source = 'draw'
-              GROUP BY bk.offer_id) g
-       JOIN offers o ON o.id = g.offer_id
-      ORDER BY o.id;
+    -- bookings, in offer id order, by one INSERT into the outbox: what
+    -- emit_seats_changed() and emit() write for each (the xid taken
+    -- before the rows' ids, the offer's free text left out), without two
+    -- function calls and two statements per offer.
+    PERFORM pg_current_xact_id();
+    INSERT INTO event_outbox (topic, partner_id, structure_id, data)
+    SELECT e.topic, o.partner_id, e.structure_id, e.data
+      FROM (SELECT bk.offer_id, count(*) AS n, sum(bk.seats) AS seats,
+                   sum(bk.block_seats) AS from_block,
+                   jsonb_agg(bk.id ORDER BY bk.id) AS ids
+              FROM bookings bk
+             WHERE bk.permanence_id = pm.id AND bk.source = 'draw'
+             GROUP BY bk.offer_id) g
+      JOIN offers o ON o.id = g.offer_id
+      JOIN partners pa ON pa.id = o.partner_id
+     CROSS JOIN LATERAL (VALUES
+           (1, 'offer.seats_changed', NULL::bigint,
+            offer_json_of(o, pa.name) - 'description' - 'accessibility'),
+           (2, 'booking.created', pm.structure_id,
+            jsonb_build_object('offer_id', o.id, 'permanence_id', pm.id,
+                'source', 'draw', 'bookings', g.n, 'seats', g.seats,
+                'from_block', g.from_block,
+                -- an event's text stops at 8000 bytes (emit())
+                'booking_ids', CASE WHEN g.n <= 500 THEN g.ids END)))
+           AS e(k, topic, structure_id, data)
+     ORDER BY o.id, e.k;
     PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
                   jsonb_build_object('seed', v_seed, 'wishes', v_pos,
                                      'granted', v_granted), p_addr);

@@ -117,7 +117,7 @@ snapshot(json_int_t pm)
 	char sql[4096];
 
 	snprintf(sql, sizeof sql,
-	    "WITH p AS (SELECT draw_result AS j, drawn_at FROM permanences "
+	    "WITH p AS (SELECT draw_result::jsonb AS j, drawn_at FROM permanences "
 	    "  WHERE id = %lld) "
 	    "SELECT concat_ws(E'\\n', "
 	    " 'wishes ' || (j->>'wishes') || ' granted ' || (j->>'granted') "
