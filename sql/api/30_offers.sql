@@ -125,7 +125,7 @@ END $$;
 -- One query for the page, the partner's name joined rather than looked up
 -- per offer, the JSON built by an expression PostgreSQL inlines.
 CREATE OR REPLACE FUNCTION api.offer_list(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     u users := auth_user(p_token);
     lim integer := page_limit(p);
