@@ -163,7 +163,9 @@ BEGIN
     VALUES (o.id, b.id, b.structure_id, p_seats, ticket_code(), p_source,
             u.id, p_permanence_id, p_from_block)
     RETURNING * INTO bk;
-    UPDATE beneficiaries SET last_activity_at = now() WHERE id = b.id;
+    -- Activity is kept to the day (booking_insert(), docs/privacy.md).
+    UPDATE beneficiaries SET last_activity_at = now()
+     WHERE id = b.id AND last_activity_at < now() - interval '1 day';
     PERFORM emit('booking.created', o.partner_id, b.structure_id, booking_json(bk));
     RETURN bk;
 END $$;
@@ -987,9 +989,11 @@ BEGIN
       INTO v_results
       FROM dx JOIN wishes w ON w.id = dx.wish_id;
 
+    -- Activity is kept to the day, as for every booking (docs/privacy.md).
     UPDATE beneficiaries SET last_activity_at = now()
      WHERE id IN (SELECT beneficiary_id FROM bookings
-                   WHERE permanence_id = pm.id AND source = 'draw');
+                   WHERE permanence_id = pm.id AND source = 'draw')
+       AND last_activity_at < now() - interval '1 day';
 
     res := json_build_object('permanence_id', pm.id, 'seed', v_seed,
         'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),

@@ -79,6 +79,43 @@ test_retention_two_daemons(void **state)
 	assert_int_equal(h_daemon_stop(d1), 0);
 }
 
+/* A booking is activity, kept to the day: it writes a person's last
+ * activity when that is more than a day old, and leaves a fresher one
+ * alone (docs/privacy.md, "Retention"). */
+static void
+test_activity_kept_to_the_day(void **state)
+{
+	struct h_daemon *d = h_daemon_start("activity", "");
+	struct world w;
+	PGconn *db = h_db_connect(d->conninfo);
+	json_int_t p, o1, o2;
+	char sql[256];
+
+	world_build(&w, d);
+	p = w_beneficiary(w.ref, "Agathe", "Dujour");
+	o1 = w_offer(w.partner, 5, 2, NULL);
+	o2 = w_offer(w.partner, 5, 2, NULL);
+	snprintf(sql, sizeof sql, "UPDATE beneficiaries SET last_activity_at "
+	    "= now() - interval '3 days' WHERE id = %lld", (long long)p);
+	h_db_exec(db, sql);
+	json_decref(w_book(w.ref, o1, p, 1));
+	snprintf(sql, sizeof sql, "SELECT last_activity_at > now() - "
+	    "interval '1 minute' FROM beneficiaries WHERE id = %lld",
+	    (long long)p);
+	assert_string_equal(h_db_exec(db, sql), "t");
+	snprintf(sql, sizeof sql, "UPDATE beneficiaries SET last_activity_at "
+	    "= now() - interval '5 hours' WHERE id = %lld", (long long)p);
+	h_db_exec(db, sql);
+	json_decref(w_book(w.ref, o2, p, 1));
+	snprintf(sql, sizeof sql, "SELECT last_activity_at < now() - "
+	    "interval '4 hours' FROM beneficiaries WHERE id = %lld",
+	    (long long)p);
+	assert_string_equal(h_db_exec(db, sql), "t");
+	world_close(&w);
+	PQfinish(db);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 /* A full day at the desk and the door, at debug level: the log may say
  * what happened, never to whom, and never a secret. */
 static void
@@ -142,6 +179,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retention_two_daemons),
+		cmocka_unit_test(test_activity_kept_to_the_day),
 		cmocka_unit_test(test_logs_hold_nothing_personal),
 	};
 
