@@ -73,6 +73,32 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
                              >= p_limit THEN p_next END)
 $$;
 
+-- Lists in time order page by "microseconds since the epoch:id" of the
+-- last item: the start after which the next page begins, then the id
+-- among items of that same start.
+CREATE OR REPLACE FUNCTION core.time_cursor(p jsonb, OUT after_ts timestamptz,
+                                            OUT after_id bigint)
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    after_ts := '-infinity';
+    after_id := 0;
+    IF p ? 'cursor' THEN
+        IF p->>'cursor' !~ '^-?[0-9]{1,20}:[0-9]{1,18}$' THEN
+            PERFORM bad_param('cursor', 'cursor is not one this server gave');
+        END IF;
+        after_ts := to_timestamp(split_part(p->>'cursor', ':', 1)::numeric / 1000000);
+        after_id := split_part(p->>'cursor', ':', 2)::bigint;
+    END IF;
+END $$;
+
+-- The page of a list in time order: p_key names the items' time field.
+CREATE OR REPLACE FUNCTION core.time_page(p_items jsonb, p_limit integer, p_key text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT page(p_items, p_limit,
+        (extract(epoch FROM (p_items->-1->>p_key)::timestamptz) * 1000000)::bigint
+        || ':' || (p_items->-1->>'id'))
+$$;
+
 ------------------------------------------------------------------- scope
 
 CREATE OR REPLACE FUNCTION core.scope_beneficiary(u users, p_id bigint, p_lock boolean)
@@ -184,9 +210,10 @@ END $$;
 -- The start-up check reads the schema version as the runtime role, which
 -- may not read schema_migrations itself.
 CREATE OR REPLACE FUNCTION api.schema_versions() RETURNS SETOF integer
-LANGUAGE sql STABLE AS $$
-    SELECT version FROM schema_migrations
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT version FROM schema_migrations;
+END $$;
 
 -- The rules, for every object of ours. Run as the owner of the schemas, by
 -- `strapontind --migrate` after every run, in the transaction that applies

@@ -79,11 +79,12 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION api.auth_login_failure(p_email text, p_addr text)
-RETURNS jsonb LANGUAGE sql AS $$
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
     DELETE FROM login_failures WHERE at < now() - interval '7 days';
     INSERT INTO login_failures (email, client_addr) VALUES (p_email, p_addr);
-    SELECT '{}'::jsonb;
-$$;
+    RETURN '{}'::jsonb;
+END $$;
 
 -- p_new_hash, when not NULL, replaces a hash made at an older cost. Only
 -- this address's failures for the account are forgotten: a login of the
@@ -140,9 +141,10 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION api.auth_whoami(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('user', user_json(auth_user(p_token)))
-$$;
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('user', user_json(auth_user(p_token))));
+END $$;
 
 CREATE OR REPLACE FUNCTION api.auth_logout(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -353,22 +355,24 @@ END $$;
 -- after a client CA was compromised, say). Returns the hashes revoked, so
 -- the caller can close the matching connections.
 CREATE OR REPLACE FUNCTION api.auth_revoke_cert_sessions(p_token_hashes text[] DEFAULT NULL)
-RETURNS SETOF text LANGUAGE sql AS $$
-    UPDATE tokens SET revoked_at = now()
-     WHERE via = 'certificate' AND revoked_at IS NULL
-       AND expires_at > now()
-       AND (p_token_hashes IS NULL OR token_hash = ANY (p_token_hashes))
-    RETURNING token_hash
-$$;
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY UPDATE tokens SET revoked_at = now()
+         WHERE via = 'certificate' AND revoked_at IS NULL
+           AND expires_at > now()
+           AND (p_token_hashes IS NULL OR token_hash = ANY (p_token_hashes))
+        RETURNING token_hash;
+END $$;
 
 -- Which of these tokens still open a session. The daemon asks it for its
 -- event subscribers when its listener comes back and at a short interval,
 -- so a session revoked or expired while a NOTIFY could not reach the
 -- daemon still stops its events (docs/protocol.md, events.subscribe).
 CREATE OR REPLACE FUNCTION api.auth_tokens_alive(p_hashes text[]) RETURNS text[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(t.token_hash), '{}')
-      FROM tokens t JOIN users u ON u.id = t.user_id
-     WHERE t.token_hash = ANY (p_hashes) AND t.revoked_at IS NULL
-       AND t.expires_at > now() AND u.enabled
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(t.token_hash), '{}')
+          FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ANY (p_hashes) AND t.revoked_at IS NULL
+           AND t.expires_at > now() AND u.enabled);
+END $$;

@@ -136,19 +136,20 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION core.beneficiary_history(b beneficiaries) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'outings_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-                         WHERE bk.beneficiary_id = b.id AND bk.status = 'attended'
-                           AND o.starts_at > now() - interval '12 months'),
-        'no_shows_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-                          WHERE bk.beneficiary_id = b.id AND bk.status = 'no_show'
-                            AND o.starts_at > now() - interval '12 months'),
-        'upcoming', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY o.starts_at)
-                                FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-                               WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
-                                 AND o.starts_at > now()), '[]'::jsonb))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+            'outings_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                             WHERE bk.beneficiary_id = b.id AND bk.status = 'attended'
+                               AND o.starts_at > now() - interval '12 months'),
+            'no_shows_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                              WHERE bk.beneficiary_id = b.id AND bk.status = 'no_show'
+                                AND o.starts_at > now() - interval '12 months'),
+            'upcoming', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY o.starts_at)
+                                    FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                                   WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
+                                     AND o.starts_at > now()), '[]'::jsonb)));
+END $$;
 
 CREATE OR REPLACE FUNCTION api.beneficiary_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
@@ -225,12 +226,13 @@ END $$;
 -- Right to erasure: personal fields are wiped for good; past bookings stay,
 -- anonymous, for the statistics.
 CREATE OR REPLACE FUNCTION core.beneficiary_wipe(b beneficiaries) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE beneficiaries SET first_name = NULL, last_name = NULL,
-           birth_year = NULL, household_size = NULL, postal_code = NULL,
-           erased_at = now(), updated_at = now()
-     WHERE id = b.id;
-$$;
+               birth_year = NULL, household_size = NULL, postal_code = NULL,
+               erased_at = now(), updated_at = now()
+         WHERE id = b.id;
+END $$;
 
 CREATE OR REPLACE FUNCTION api.beneficiary_erase(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$

@@ -129,23 +129,14 @@ RETURNS jsonb LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan A
 DECLARE
     u users := auth_user(p_token);
     lim integer := page_limit(p);
-    c_ts timestamptz := '-infinity';
-    c_id bigint := 0;
+    c record := time_cursor(p);
     items jsonb;
-    last jsonb;
 BEGIN
-    IF p ? 'cursor' THEN
-        IF p->>'cursor' !~ '^-?[0-9]{1,20}:[0-9]{1,18}$' THEN
-            PERFORM bad_param('cursor', 'cursor is not one this server gave');
-        END IF;
-        c_ts := to_timestamp(split_part(p->>'cursor', ':', 1)::numeric / 1000000);
-        c_id := split_part(p->>'cursor', ':', 2)::bigint;
-    END IF;
     SELECT jsonb_agg(offer_json_of(x.o, x.partner_name)
                      ORDER BY (x.o).starts_at, (x.o).id) INTO items
       FROM (SELECT o, pa.name AS partner_name
               FROM offers o JOIN partners pa ON pa.id = o.partner_id
-             WHERE (o.starts_at, o.id) > (c_ts, c_id)
+             WHERE (o.starts_at, o.id) > (c.after_ts, c.after_id)
                AND o.starts_at >= coalesce((p->>'from')::timestamptz, '-infinity')
                AND o.starts_at < coalesce((p->>'to')::timestamptz, 'infinity')
                AND (p->>'category' IS NULL OR o.category = p->>'category')
@@ -155,10 +146,7 @@ BEGIN
                     OR (o.status = 'published' AND o.booking_deadline > now()
                         AND o.seats_total - o.seats_taken - o.seats_held > 0))
              ORDER BY o.starts_at, o.id LIMIT lim) x;
-    last := items->-1;
-    RETURN page(items, lim,
-        (extract(epoch FROM (last->>'starts_at')::timestamptz) * 1000000)::bigint
-        || ':' || (last->>'id'));
+    RETURN time_page(items, lim, 'starts_at');
 END $$;
 
 CREATE OR REPLACE FUNCTION api.offer_set_seats(p_token text, p jsonb, p_addr text, p_policy jsonb)

@@ -32,18 +32,19 @@ CREATE OR REPLACE TRIGGER waitlist_count_held
     FOR EACH ROW EXECUTE FUNCTION core.waitlist_count_held();
 
 CREATE OR REPLACE FUNCTION core.waitlist_json(e waitlist_entries) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('id', e.id, 'offer_id', e.offer_id,
-        'beneficiary_id', e.beneficiary_id, 'structure_id', e.structure_id,
-        'seats', e.seats, 'status', e.status,
-        'position', CASE WHEN e.status = 'waiting' THEN
-            (SELECT count(*) FROM waitlist_entries w
-              WHERE w.offer_id = e.offer_id AND w.status = 'waiting'
-                AND w.id <= e.id) END,
-        'created_at', ts(e.created_at), 'offered_at', ts(e.offered_at),
-        'expires_at', ts(e.expires_at), 'ended_at', ts(e.ended_at),
-        'booking_id', e.booking_id)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('id', e.id, 'offer_id', e.offer_id,
+            'beneficiary_id', e.beneficiary_id, 'structure_id', e.structure_id,
+            'seats', e.seats, 'status', e.status,
+            'position', CASE WHEN e.status = 'waiting' THEN
+                (SELECT count(*) FROM waitlist_entries w
+                  WHERE w.offer_id = e.offer_id AND w.status = 'waiting'
+                    AND w.id <= e.id) END,
+            'created_at', ts(e.created_at), 'offered_at', ts(e.offered_at),
+            'expires_at', ts(e.expires_at), 'ended_at', ts(e.ended_at),
+            'booking_id', e.booking_id));
+END $$;
 
 -- Seats freed on an offer go to the oldest waiting entry that fits, then
 -- the next, while seats remain. Caller holds the offer's row lock.

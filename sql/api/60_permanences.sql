@@ -49,52 +49,54 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION core.permanence_block_json(k permanence_blocks) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('offer_id', k.offer_id, 'offer_title', o.title,
-        'offer_starts_at', ts(o.starts_at), 'venue', o.venue,
-        'offer_status', o.status, 'max_per_booking', o.max_per_booking,
-        'seats', k.seats, 'claimed', k.claimed,
-        'remaining', block_remaining(k),
-        'returned_at', ts(k.returned_at),
-        'pool_available', o.seats_total - o.seats_taken - o.seats_held)
-      FROM offers o WHERE o.id = k.offer_id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('offer_id', k.offer_id, 'offer_title', o.title,
+            'offer_starts_at', ts(o.starts_at), 'venue', o.venue,
+            'offer_status', o.status, 'max_per_booking', o.max_per_booking,
+            'seats', k.seats, 'claimed', k.claimed,
+            'remaining', block_remaining(k),
+            'returned_at', ts(k.returned_at),
+            'pool_available', o.seats_total - o.seats_taken - o.seats_held)
+          FROM offers o WHERE o.id = k.offer_id);
+END $$;
 
 -- As schema 4's, plus seed_sha256; `seed` stays the revealed one, null
 -- until the draw. draw_secret itself appears in no answer.
 CREATE OR REPLACE FUNCTION core.permanence_json(pm permanences) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('id', pm.id, 'structure_id', pm.structure_id,
-        'series_id', pm.series_id, 'title', pm.title,
-        'location', pm.location, 'notes', pm.notes,
-        'starts_at', ts(pm.starts_at), 'ends_at', ts(pm.ends_at),
-        'timezone', s.timezone,
-        'local_starts_at', to_char(pm.starts_at AT TIME ZONE s.timezone,
-                                   'YYYY-MM-DD"T"HH24:MI'),
-        'local_ends_at', to_char(pm.ends_at AT TIME ZONE s.timezone,
-                                 'YYYY-MM-DD"T"HH24:MI'),
-        'state', pm.state, 'opened_at', ts(pm.opened_at),
-        'drawn_at', ts(pm.drawn_at), 'closed_at', ts(pm.closed_at),
-        'seed_sha256', seed_sha256(pm.draw_secret),
-        'seed', pm.draw_seed,
-        'blocks', coalesce(bl.items, '[]'::jsonb),
-        'seats_set_aside', coalesce(bl.seats, 0),
-        'seats_claimed', coalesce(bl.claimed, 0),
-        'seats_remaining', coalesce(bl.remaining, 0),
-        'wishes_count', (SELECT count(*) FROM wishes w
-                           JOIN beneficiaries b ON b.id = w.beneficiary_id
-                          WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
-                            AND b.erased_at IS NULL),
-        'created_at', ts(pm.created_at))
-      FROM structures s,
-           LATERAL (SELECT jsonb_agg(permanence_block_json(k)
-                                     ORDER BY o.starts_at, k.offer_id) AS items,
-                           sum(k.seats) AS seats, sum(k.claimed) AS claimed,
-                           sum(block_remaining(k)) AS remaining
-                      FROM permanence_blocks k JOIN offers o ON o.id = k.offer_id
-                     WHERE k.permanence_id = pm.id) bl
-     WHERE s.id = pm.structure_id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('id', pm.id, 'structure_id', pm.structure_id,
+            'series_id', pm.series_id, 'title', pm.title,
+            'location', pm.location, 'notes', pm.notes,
+            'starts_at', ts(pm.starts_at), 'ends_at', ts(pm.ends_at),
+            'timezone', s.timezone,
+            'local_starts_at', to_char(pm.starts_at AT TIME ZONE s.timezone,
+                                       'YYYY-MM-DD"T"HH24:MI'),
+            'local_ends_at', to_char(pm.ends_at AT TIME ZONE s.timezone,
+                                     'YYYY-MM-DD"T"HH24:MI'),
+            'state', pm.state, 'opened_at', ts(pm.opened_at),
+            'drawn_at', ts(pm.drawn_at), 'closed_at', ts(pm.closed_at),
+            'seed_sha256', seed_sha256(pm.draw_secret),
+            'seed', pm.draw_seed,
+            'blocks', coalesce(bl.items, '[]'::jsonb),
+            'seats_set_aside', coalesce(bl.seats, 0),
+            'seats_claimed', coalesce(bl.claimed, 0),
+            'seats_remaining', coalesce(bl.remaining, 0),
+            'wishes_count', (SELECT count(*) FROM wishes w
+                               JOIN beneficiaries b ON b.id = w.beneficiary_id
+                              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+                                AND b.erased_at IS NULL),
+            'created_at', ts(pm.created_at))
+          FROM structures s,
+               LATERAL (SELECT jsonb_agg(permanence_block_json(k)
+                                         ORDER BY o.starts_at, k.offer_id) AS items,
+                               sum(k.seats) AS seats, sum(k.claimed) AS claimed,
+                               sum(block_remaining(k)) AS remaining
+                          FROM permanence_blocks k JOIN offers o ON o.id = k.offer_id
+                         WHERE k.permanence_id = pm.id) bl
+         WHERE s.id = pm.structure_id);
+END $$;
 
 CREATE OR REPLACE FUNCTION core.wish_json(w wishes) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -108,18 +110,19 @@ $$;
 -- permanence.get: the live state of the desk in one answer. Wishes of
 -- people erased since are left out, as the draw leaves them out.
 CREATE OR REPLACE FUNCTION core.permanence_detail_json(pm permanences) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT permanence_json(pm) || jsonb_build_object(
-        'wishes', coalesce((
-            SELECT jsonb_agg(wish_json(w) || jsonb_build_object('holder',
-                       b.first_name || ' ' || b.last_name)
-                       ORDER BY w.created_at, w.id)
-              FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id
-             WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
-               AND b.erased_at IS NULL),
-            '[]'::jsonb),
-        'draw', pm.draw_result::jsonb)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT permanence_json(pm) || jsonb_build_object(
+            'wishes', coalesce((
+                SELECT jsonb_agg(wish_json(w) || jsonb_build_object('holder',
+                           b.first_name || ' ' || b.last_name)
+                           ORDER BY w.created_at, w.id)
+                  FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id
+                 WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+                   AND b.erased_at IS NULL),
+                '[]'::jsonb),
+            'draw', pm.draw_result::jsonb));
+END $$;
 
 CREATE OR REPLACE FUNCTION core.permanence_refuse_state(pm permanences, p_doing text)
 RETURNS void LANGUAGE sql AS $$
@@ -143,11 +146,12 @@ END $$;
 -- Seats of this permanence's block on this offer that can still be handed
 -- out (0 without a block). Caller holds the offer's row lock.
 CREATE OR REPLACE FUNCTION core.permanence_block_left(p_permanence_id bigint, p_offer_id bigint)
-RETURNS integer LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT block_remaining(k) FROM permanence_blocks k
-                      WHERE k.permanence_id = p_permanence_id
-                        AND k.offer_id = p_offer_id), 0)
-$$;
+RETURNS integer LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce((SELECT block_remaining(k) FROM permanence_blocks k
+                          WHERE k.permanence_id = p_permanence_id
+                            AND k.offer_id = p_offer_id), 0));
+END $$;
 
 -- A booking made at a permanence: p_from_block of its seats come from the
 -- block (the bookings trigger moves them), the rest from the pool.
@@ -302,10 +306,8 @@ DECLARE
     u users := auth_user(p_token);
     lim integer := page_limit(p);
     sid bigint := (p->>'structure_id')::bigint;
-    c_ts timestamptz := '-infinity';
-    c_id bigint := 0;
+    c record := time_cursor(p);
     items jsonb;
-    last jsonb;
 BEGIN
     IF u.role = 'referent' THEN
         IF sid IS NOT NULL AND sid <> u.structure_id THEN
@@ -315,25 +317,15 @@ BEGIN
     ELSIF sid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM structures WHERE id = sid) THEN
         PERFORM not_found('structure', 'structure_id');
     END IF;
-    IF p ? 'cursor' THEN
-        IF p->>'cursor' !~ '^-?[0-9]{1,20}:[0-9]{1,18}$' THEN
-            PERFORM bad_param('cursor', 'cursor is not one this server gave');
-        END IF;
-        c_ts := to_timestamp(split_part(p->>'cursor', ':', 1)::numeric / 1000000);
-        c_id := split_part(p->>'cursor', ':', 2)::bigint;
-    END IF;
     SELECT jsonb_agg(permanence_json(pm) ORDER BY pm.starts_at, pm.id) INTO items
       FROM (SELECT * FROM permanences pm
-             WHERE (pm.starts_at, pm.id) > (c_ts, c_id)
+             WHERE (pm.starts_at, pm.id) > (c.after_ts, c.after_id)
                AND (sid IS NULL OR pm.structure_id = sid)
                AND pm.starts_at >= coalesce((p->>'from')::timestamptz, '-infinity')
                AND pm.starts_at < coalesce((p->>'to')::timestamptz, 'infinity')
                AND (p->>'state' IS NULL OR pm.state = p->>'state')
              ORDER BY pm.starts_at, pm.id LIMIT lim) pm;
-    last := items->-1;
-    RETURN page(items, lim,
-        (extract(epoch FROM (last->>'starts_at')::timestamptz) * 1000000)::bigint
-        || ':' || (last->>'id'));
+    RETURN time_page(items, lim, 'starts_at');
 END $$;
 
 CREATE OR REPLACE FUNCTION api.permanence_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
@@ -682,12 +674,13 @@ CREATE OR REPLACE TRIGGER blocks_keep_returned_at
 -- Seats of the offer that the structure holds in blocks not yet returned,
 -- claimed ones included. Caller holds the offer's row lock.
 CREATE OR REPLACE FUNCTION core.structure_block_seats(p_structure_id bigint, p_offer_id bigint)
-RETURNS integer LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(k.seats), 0)::integer
-      FROM permanence_blocks k JOIN permanences p ON p.id = k.permanence_id
-     WHERE k.offer_id = p_offer_id AND p.structure_id = p_structure_id
-       AND k.returned_at IS NULL
-$$;
+RETURNS integer LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(k.seats), 0)::integer
+          FROM permanence_blocks k JOIN permanences p ON p.id = k.permanence_id
+         WHERE k.offer_id = p_offer_id AND p.structure_id = p_structure_id
+           AND k.returned_at IS NULL);
+END $$;
 
 -- Unclaimed seats of blocks whose permanence has ended, or whose offer's
 -- booking deadline has passed, go back to the common pool; the offer's

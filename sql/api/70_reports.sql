@@ -448,36 +448,37 @@ END $$;
 
 -- As in schema 5, the slots of a key summed before comparing.
 CREATE OR REPLACE FUNCTION core.report_check() RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    WITH kept AS (
-        SELECT structure_id, month, sum(seats_booked) AS seats_booked,
-               sum(seats_attended) AS seats_attended, sum(no_shows) AS no_shows,
-               sum(first_timers) AS first_timers, sum(people_m) AS people_m,
-               sum(people_y) AS people_y
-          FROM report_structure_months
-         GROUP BY structure_id, month
-    )
-    SELECT jsonb_build_object(
-        'offer_starts_at', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-                             WHERE bk.offer_starts_at <> o.starts_at),
-        'report_flags', (SELECT count(*) FROM bookings b
-                           LEFT JOIN report_flags_computed c ON c.id = b.id
-                          WHERE b.report_flags <> coalesce(c.flags, 0)),
-        'report_offers', (SELECT count(*) FROM
-                           ((SELECT * FROM report_offers EXCEPT ALL
-                             SELECT * FROM report_offers_computed)
-                            UNION ALL
-                            (SELECT * FROM report_offers_computed EXCEPT ALL
-                             SELECT * FROM report_offers)) x),
-        'report_structure_months', (SELECT count(*) FROM
-                           ((SELECT * FROM kept
-                              WHERE (seats_booked, seats_attended, no_shows, first_timers,
-                                     people_m, people_y) <> (0, 0, 0, 0, 0, 0)
-                             EXCEPT ALL SELECT * FROM report_structure_months_computed)
-                            UNION ALL
-                            (SELECT * FROM report_structure_months_computed EXCEPT ALL
-                             SELECT * FROM kept)) x))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (WITH kept AS (
+            SELECT structure_id, month, sum(seats_booked) AS seats_booked,
+                   sum(seats_attended) AS seats_attended, sum(no_shows) AS no_shows,
+                   sum(first_timers) AS first_timers, sum(people_m) AS people_m,
+                   sum(people_y) AS people_y
+              FROM report_structure_months
+             GROUP BY structure_id, month
+        )
+        SELECT jsonb_build_object(
+            'offer_starts_at', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                                 WHERE bk.offer_starts_at <> o.starts_at),
+            'report_flags', (SELECT count(*) FROM bookings b
+                               LEFT JOIN report_flags_computed c ON c.id = b.id
+                              WHERE b.report_flags <> coalesce(c.flags, 0)),
+            'report_offers', (SELECT count(*) FROM
+                               ((SELECT * FROM report_offers EXCEPT ALL
+                                 SELECT * FROM report_offers_computed)
+                                UNION ALL
+                                (SELECT * FROM report_offers_computed EXCEPT ALL
+                                 SELECT * FROM report_offers)) x),
+            'report_structure_months', (SELECT count(*) FROM
+                               ((SELECT * FROM kept
+                                  WHERE (seats_booked, seats_attended, no_shows, first_timers,
+                                         people_m, people_y) <> (0, 0, 0, 0, 0, 0)
+                                 EXCEPT ALL SELECT * FROM report_structure_months_computed)
+                                UNION ALL
+                                (SELECT * FROM report_structure_months_computed EXCEPT ALL
+                                 SELECT * FROM kept)) x)));
+END $$;
 
 CREATE OR REPLACE FUNCTION core.report_activity_unchecked(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS json LANGUAGE plpgsql STABLE

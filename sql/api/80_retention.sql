@@ -18,11 +18,12 @@
 -- December concert keeps the person until December + retention_months.
 
 CREATE OR REPLACE FUNCTION core.beneficiary_last_activity(b beneficiaries) RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
-    SELECT greatest(b.last_activity_at,
-        (SELECT max(o.starts_at) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
-          WHERE bk.beneficiary_id = b.id))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT greatest(b.last_activity_at,
+            (SELECT max(o.starts_at) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+              WHERE bk.beneficiary_id = b.id)));
+END $$;
 
 -- Run by every daemon on a timer. Rows another daemon is working on are
 -- skipped (SKIP LOCKED) and erased rows are never picked again, so each

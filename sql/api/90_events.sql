@@ -24,11 +24,12 @@ CREATE OR REPLACE TRIGGER tokens_revoked AFTER UPDATE OF revoked_at ON tokens
 -- events.subscribe also answers the outbox's last id: rows up to it are
 -- older than the subscription and not sent to it (daemon/events.c).
 CREATE OR REPLACE FUNCTION api.events_subscribe(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('topics', p->'topics', 'user_id', (auth_user(p_token)).id,
-        'events_after', (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-                           FROM event_outbox_id_seq))
-$$;
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('topics', p->'topics', 'user_id', (auth_user(p_token)).id,
+            'events_after', (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                               FROM event_outbox_id_seq)));
+END $$;
 
 -- Events for subscribers (docs/protocol.md, events.subscribe): one row of
 -- the outbox, committed with the change; partner_id and structure_id let
