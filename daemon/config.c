@@ -17,7 +17,7 @@
 #endif
 
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
-	C_FORMAT, C_TLSVER, C_LIST };
+	C_FORMAT, C_TLSVER, C_LIST, C_BOOL, C_NETS };
 
 struct cdef {
 	const char *section;
@@ -46,6 +46,8 @@ static const struct cdef cdefs[] = {
 	{"server", "auth_timeout", C_DURATION, O(auth_timeout), "30", 1, 3600, true},
 	{"server", "max_batch", C_INT, O(max_batch), "100", 1, 100000, true},
 	{"server", "max_answer_bytes", C_INT, O(max_answer_bytes), "4194304", 65536, 1LL << 30, true},
+	{"server", "proxy_protocol", C_BOOL, O(proxy_protocol), "off", 0, 0, true},
+	{"server", "proxy_from", C_NETS, O(proxy_from), NULL, 0, 0, true},
 
 	{"tls", "cert", C_STRING, O(tls_cert), NULL, 0, 0, true},
 	{"tls", "key", C_STRING, O(tls_key), NULL, 0, 0, true},
@@ -88,6 +90,7 @@ static const struct cdef cdefs[] = {
 	{"http", "max_connections", C_INT, O(http_max_connections), "512", 1, 1000000, true},
 	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
 	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
+	{"http", "proxy_protocol", C_BOOL, O(http_proxy_protocol), "off", 0, 0, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -145,6 +148,43 @@ config_split_hostport(const char *s, char **host, char **port)
 	}
 	*port = xstrdup(colon + 1);
 	return true;
+}
+
+/* Addresses or CIDR blocks separated by spaces; a key given again adds
+ * to the list. */
+static const char *
+nets_add(struct parse_state *ps, const struct cdef *d,
+    struct proxyproto_nets *nets, const char *value)
+{
+	char word[64];
+	const char *p = value;
+	size_t n;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			return NULL;
+		n = strcspn(p, " \t");
+		if (nets->n == PROXYPROTO_MAX_NETS) {
+			snprintf(ps->err, sizeof ps->err, "too many %s.%s "
+			    "values (at most %d)", d->section, d->name,
+			    PROXYPROTO_MAX_NETS);
+			return ps->err;
+		}
+		if (n < sizeof word) {
+			memcpy(word, p, n);
+			word[n] = '\0';
+		}
+		if (n >= sizeof word ||
+		    !proxyproto_net_parse(word, &nets->v[nets->n])) {
+			snprintf(ps->err, sizeof ps->err, "%s.%s: \"%.*s\" is not "
+			    "an address or address/prefix", d->section, d->name,
+			    (int)(n > 64 ? 64 : n), p);
+			return ps->err;
+		}
+		nets->n++;
+		p += n;
+	}
 }
 
 /* Stores one value; returns NULL or a problem description. */
@@ -241,6 +281,22 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 		list->v[list->n++] = xstrdup(value);
 		return NULL;
 	}
+	case C_BOOL:
+		if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
+		    strcmp(value, "true") == 0)
+			*(bool *)(void *)base = true;
+		else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
+		    strcmp(value, "false") == 0)
+			*(bool *)(void *)base = false;
+		else {
+			snprintf(ps->err, sizeof ps->err, "%s.%s must be on or "
+			    "off", d->section, d->name);
+			return ps->err;
+		}
+		return NULL;
+	case C_NETS:
+		return nets_add(ps, d, (struct proxyproto_nets *)(void *)base,
+		    value);
 	case C_LEVEL:
 		if (!log_parse_level(value, &lvl))
 			return "log.level must be error, warn, info or debug";
@@ -365,6 +421,12 @@ config_parse(FILE *f, const char *path, char *err, size_t errlen)
 		    path);
 		goto fail;
 	}
+	if ((ps.cfg->proxy_protocol || ps.cfg->http_proxy_protocol) &&
+	    ps.cfg->proxy_from.n == 0) {
+		snprintf(err, errlen, "%s: proxy_protocol needs "
+		    "server.proxy_from, the balancers' addresses", path);
+		goto fail;
+	}
 	pwhash_set_cost((int)ps.cfg->policy.password_cost);
 	return ps.cfg;
 fail:
@@ -479,6 +541,12 @@ config_reloadable(const struct config *old, const struct config *new,
 		case C_DOUBLE:
 			differs = *(const double *)a != *(const double *)b;
 			break;
+		case C_BOOL:
+			differs = *(const bool *)a != *(const bool *)b;
+			break;
+		case C_NETS:
+			differs = memcmp(a, b, sizeof(struct proxyproto_nets));
+			break;
 		default:
 			differs = str_differs(*(char *const *)a, *(char *const *)b);
 			break;
@@ -531,6 +599,8 @@ config_keep_static(struct config *new, struct config *old)
 		case C_INT:
 		case C_DURATION: size = sizeof(long long); break;
 		case C_DOUBLE: size = sizeof(double); break;
+		case C_BOOL: size = sizeof(bool); break;
+		case C_NETS: continue;  /* reloadable: never here */
 		default: size = sizeof(char *); break;
 		}
 		memcpy(tmp, a, size);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxyproto.h"
+
 #define CONFIG_MAX_LISTEN 16
 
 /* A key that may be given several times. */
@@ -49,6 +51,10 @@ struct config {
 	long long auth_timeout;        /* seconds to log in on a new connection */
 	long long max_batch;           /* elements of one batch */
 	long long max_answer_bytes;    /* one answer, a batch's included */
+	/* The PROXY protocol (docs/operations.md): on the line listener,
+	 * and the balancers whose headers are believed (both listeners). */
+	bool proxy_protocol;
+	struct proxyproto_nets proxy_from;
 
 	char *tls_cert;
 	char *tls_key;
@@ -77,6 +83,7 @@ struct config {
 	long long http_max_connections;
 	long long http_timeout;        /* seconds */
 	long long http_max_header_bytes;
+	bool http_proxy_protocol;      /* PROXY headers from server.proxy_from */
 
 	struct policy policy;
 

@@ -27,6 +27,8 @@
 #include "config.h"
 #include "httpmsg.h"
 #include "log.h"
+#include "proxyproto.h"
+#include "proxywait.h"
 #include "qr.h"
 #include "ticket.h"
 #include "util.h"
@@ -116,6 +118,9 @@ struct http {
 	char *www_dir;
 	char **origins;
 	size_t norigins;
+	bool proxy_protocol;
+	struct proxyproto_nets proxy_from;
+	struct proxywait *proxy;        /* sockets sending a PROXY header */
 	const struct http_callbacks *cb;
 	void *arg;
 	TAILQ_HEAD(, http_exchange) exchanges;
@@ -1354,11 +1359,12 @@ hconn_close(struct hconn *c, const char *why)
 	event_active(h->reap, EV_TIMEOUT, 0);
 }
 
+/* A connection to serve as coming from sa: the client's own address, or
+ * the one its balancer's PROXY header gave. */
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+accept_client(struct http *h, evutil_socket_t fd, const struct sockaddr *sa,
+    int salen)
 {
-	struct http *h = arg;
 	struct hconn *c;
 	char addr[64], port[16];
 	SSL *ssl;
@@ -1413,6 +1419,37 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->from = addrcount_take(h->addrs, c->addr);
 }
 
+/* A balancer's PROXY header has been read: the per-address cap and
+ * everything after it see the client it names. */
+static void
+proxy_done(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    void *arg)
+{
+	accept_client(arg, fd, sa, salen);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct http *h = arg;
+
+	/* Only a trusted balancer's header is read; anyone else is served
+	 * as itself (docs/operations.md, "Behind a load balancer"). */
+	if (h->proxy_protocol && proxyproto_trusted(&h->proxy_from, sa)) {
+		if (proxywait_pending(h->proxy) >= h->limits.max_connections) {
+			log_warn("http: refusing connection from a balancer: "
+			    "%zu PROXY headers awaited (max_connections)",
+			    proxywait_pending(h->proxy));
+			evutil_closesocket(fd);
+			return;
+		}
+		proxywait_add(h->proxy, fd, sa, salen, h->limits.timeout);
+		return;
+	}
+	accept_client(h, fd, sa, salen);
+}
+
 static void
 listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1453,6 +1490,7 @@ http_new(struct event_base *base, SSL_CTX *ctx,
 	h->addrs = addrs;
 	h->cb = cb;
 	h->arg = arg;
+	h->proxy = proxywait_new(base, "http", proxy_done, h);
 	TAILQ_INIT(&h->exchanges);
 	TAILQ_INIT(&h->conns);
 	TAILQ_INIT(&h->dead);
@@ -1539,6 +1577,9 @@ http_set_settings(struct http *h, const struct http_settings *s)
 	h->origins = xcalloc(s->norigins + 1, sizeof *h->origins);
 	for (i = 0; i < s->norigins; i++)
 		h->origins[i] = xstrdup(s->origins[i]);
+	h->proxy_protocol = s->proxy_protocol && s->proxy_from != NULL;
+	if (s->proxy_from != NULL)
+		h->proxy_from = *s->proxy_from;
 }
 
 static void
@@ -1559,6 +1600,8 @@ http_drain(struct http *h)
 
 	h->draining = true;
 	close_listeners(h);
+	proxywait_free(h->proxy);
+	h->proxy = NULL;
 	evtimer_del(h->resume);
 	for (x = TAILQ_FIRST(&h->exchanges); x != NULL; x = next) {
 		next = TAILQ_NEXT(x, entry);
@@ -1615,6 +1658,7 @@ http_free(struct http *h)
 	}
 	reap_cb(-1, 0, h);
 	close_listeners(h);
+	proxywait_free(h->proxy);
 	event_free(h->reap);
 	event_free(h->resume);
 	event_free(h->keepalive);

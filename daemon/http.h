@@ -25,6 +25,7 @@ struct addrcount;
 struct event_base;
 struct http;
 struct http_exchange;
+struct proxyproto_nets;
 
 /* The cookie that carries a session token (docs/http.md, "Sessions"). */
 #define HTTP_SESSION_COOKIE "st_session"
@@ -43,6 +44,10 @@ struct http_settings {
 	const char *www_dir;        /* static files */
 	const char *const *origins; /* allowed Origin values... */
 	size_t norigins;            /* ...or 0: https:// + Host */
+	/* PROXY headers (docs/operations.md) read from these balancers
+	 * only; proxy_from is copied. */
+	bool proxy_protocol;
+	const struct proxyproto_nets *proxy_from;
 };
 
 /*

@@ -22,6 +22,8 @@
 #include "log.h"
 #include "methods.h"
 #include "migrate.h"
+#include "proxyproto.h"
+#include "proxywait.h"
 #include "rpc.h"
 #include "sqlcall.h"
 #include "tls.h"
@@ -55,6 +57,7 @@ static struct {
 	struct event *ready_timer;
 	uint64_t ready_deadline;
 	struct http *http;          /* NULL without [http] listen */
+	struct proxywait *proxy;    /* line sockets sending a PROXY header */
 } srv;
 
 static const struct rpc_hooks hooks = {
@@ -599,6 +602,8 @@ http_settings_of(const struct config *cfg)
 		.www_dir = cfg->http_www_dir,
 		.origins = (const char *const *)cfg->http_origin.v,
 		.norigins = cfg->http_origin.n,
+		.proxy_protocol = cfg->http_proxy_protocol,
+		.proxy_from = &cfg->proxy_from,
 	};
 
 	return s;
@@ -633,9 +638,10 @@ format_addr(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "local");
 }
 
+/* A connection to serve as coming from sa: the client's own address, or
+ * the one its balancer's PROXY header gave. */
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+accept_client(evutil_socket_t fd, const struct sockaddr *sa)
 {
 	struct conn_limits limits = conn_limits_of(srv.cfg);
 	struct client *cl;
@@ -643,14 +649,6 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	SSL *ssl;
 
 	format_addr(sa, addr, sizeof addr);
-	if (srv.draining || srv.nclients >= (size_t)srv.cfg->max_connections) {
-		log_warn("refusing connection from %s: %s (%zu open, "
-		    "max_connections %lld)", addr, srv.draining ?
-		    "server stopping" : "too many connections", srv.nclients,
-		    srv.cfg->max_connections);
-		evutil_closesocket(fd);
-		return;
-	}
 	if (addrcount_open(srv.addrs, addr) >=
 	    (size_t)srv.cfg->max_connections_per_address) {
 		log_warn("refusing connection from %s: too many connections "
@@ -679,6 +677,42 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	srv.nclients++;
 	app_connection_opened(srv.app);
 	log_debug("%s accepted (%zu open)", conn_tag(cl->conn), srv.nclients);
+}
+
+/* A balancer's PROXY header has been read: the per-address cap and
+ * everything after it see the client it names. */
+static void
+proxy_done(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    void *arg)
+{
+	accept_client(fd, sa);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	size_t n = srv.nclients + proxywait_pending(srv.proxy);
+	char addr[64];
+
+	if (srv.draining || n >= (size_t)srv.cfg->max_connections) {
+		format_addr(sa, addr, sizeof addr);
+		log_warn("refusing connection from %s: %s (%zu open, "
+		    "max_connections %lld)", addr, srv.draining ?
+		    "server stopping" : "too many connections", n,
+		    srv.cfg->max_connections);
+		evutil_closesocket(fd);
+		return;
+	}
+	/* Only a trusted balancer's header is read; anyone else is served
+	 * as itself (docs/operations.md, "Behind a load balancer"). */
+	if (srv.cfg->proxy_protocol &&
+	    proxyproto_trusted(&srv.cfg->proxy_from, sa)) {
+		proxywait_add(srv.proxy, fd, sa, salen,
+		    (int)srv.cfg->handshake_timeout);
+		return;
+	}
+	accept_client(fd, sa);
 }
 
 static void
@@ -790,6 +824,8 @@ server_drain(void)
 	log_info("stopping: no new connections, finishing %zu", srv.nclients);
 	srv.draining = true;
 	close_listeners();
+	proxywait_free(srv.proxy);
+	srv.proxy = NULL;
 	if (srv.http != NULL)
 		http_drain(srv.http);
 	janitor_stop();
@@ -988,6 +1024,8 @@ server_free(void)
 	size_t i;
 
 	close_listeners();
+	proxywait_free(srv.proxy);
+	srv.proxy = NULL;
 	/* Exchanges still open end now: their peers go before the pools. */
 	http_free(srv.http);
 	srv.http = NULL;
@@ -1061,6 +1099,7 @@ server_run(struct config *cfg)
 	events_start(srv.app);
 	booking_batch_start(srv.app);
 
+	srv.proxy = proxywait_new(srv.base, "line", proxy_done, NULL);
 	for (i = 0; i < cfg->nlisten; i++)
 		if (!listen_one(cfg->listen[i]))
 			fatal("cannot listen; exiting");
