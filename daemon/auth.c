@@ -11,6 +11,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "methods.h"
 #include "pwhash.h"
 #include "rpc.h"
@@ -344,6 +345,7 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		json_decref(j);
 		login_free(l);
 		log_warn("%s login refused: too many failures", rpc_peer_tag(req->peer));
+		metrics_add(M_LOGINS_THROTTLED, 1);
 		if (wait < 60)
 			rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
 			    "retry_after_s", wait), "Too many failed logins; "

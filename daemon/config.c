@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pwhash.h"
 #include "util.h"
 
@@ -17,7 +18,7 @@
 #endif
 
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
-	C_FORMAT, C_TLSVER, C_LIST };
+	C_FORMAT, C_TLSVER, C_LIST, C_ADDRS };
 
 struct cdef {
 	const char *section;
@@ -88,6 +89,7 @@ static const struct cdef cdefs[] = {
 	{"http", "max_connections", C_INT, O(http_max_connections), "512", 1, 1000000, true},
 	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
 	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
+	{"http", "metrics_allow", C_ADDRS, O(http_metrics_allow), NULL, 0, 0, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -155,6 +157,7 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	long long v;
 	char **sp = (char **)base;
 	enum log_level lvl;
+	char why[128];
 
 	switch (d->type) {
 	case C_INT:
@@ -252,6 +255,13 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	case C_TLSVER:
 		if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0)
 			return "tls.min_version must be 1.2 or 1.3";
+		break;
+	case C_ADDRS:
+		if (!metrics_acl_check(value, why, sizeof why)) {
+			snprintf(ps->err, sizeof ps->err, "%s.%s: %s",
+			    d->section, d->name, why);
+			return ps->err;
+		}
 		break;
 	case C_STRING:
 		break;
@@ -416,7 +426,8 @@ config_free(struct config *cfg)
 		return;
 	for (i = 0; i < nitems(cdefs); i++) {
 		if (cdefs[i].type == C_STRING || cdefs[i].type == C_LEVEL ||
-		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER)
+		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER ||
+		    cdefs[i].type == C_ADDRS)
 			free(*(char **)((char *)cfg + cdefs[i].offset));
 	}
 	for (i = 0; i < cfg->nlisten; i++)

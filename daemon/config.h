@@ -77,6 +77,7 @@ struct config {
 	long long http_max_connections;
 	long long http_timeout;        /* seconds */
 	long long http_max_header_bytes;
+	char *http_metrics_allow;      /* GET /metrics from these; NULL: none */
 
 	struct policy policy;
 

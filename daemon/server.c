@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
@@ -21,6 +22,7 @@
 #include "janitor.h"
 #include "log.h"
 #include "methods.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "rpc.h"
 #include "sqlcall.h"
@@ -569,11 +571,37 @@ h_ics(struct http_exchange *x, long long structure_id, void *arg)
 	    w);
 }
 
+/* GET /metrics (docs/operations.md, "Metrics"): only from the addresses
+ * of http.metrics_allow (none by default); any other gets the 404 of an
+ * unknown path, so the route is not advertised. */
+static void
+h_metrics(struct http_exchange *x, void *arg)
+{
+	struct evbuffer *b;
+
+	if (!metrics_acl_match(srv.cfg->http_metrics_allow,
+	    http_exchange_addr(x))) {
+		metrics_add(M_METRICS_REFUSED, 1);
+		log_info("%s: /metrics refused: not in http.metrics_allow",
+		    http_exchange_tag(x));
+		http_reply_text(x, 404, "Introuvable. / Not found.");
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL)
+		fatal("out of memory");
+	metrics_render(b);
+	http_add_header(x, "Cache-Control", "no-store");
+	http_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(b);
+}
+
 static const struct http_callbacks http_cbs = {
 	.rpc = h_rpc,
 	.events = h_events,
 	.ics = h_ics,
 	.healthy = h_healthy,
+	.metrics = h_metrics,
 	.gone = h_gone,
 };
 
@@ -648,6 +676,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		    "max_connections %lld)", addr, srv.draining ?
 		    "server stopping" : "too many connections", srv.nclients,
 		    srv.cfg->max_connections);
+		metrics_add(M_CONN_REFUSED, 1, "rpc", srv.draining ?
+		    "draining" : "max_connections");
 		evutil_closesocket(fd);
 		return;
 	}
@@ -656,11 +686,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		log_warn("refusing connection from %s: too many connections "
 		    "from this address (max_connections_per_address %lld)",
 		    addr, srv.cfg->max_connections_per_address);
+		metrics_add(M_CONN_REFUSED, 1, "rpc", "max_per_address");
 		evutil_closesocket(fd);
 		return;
 	}
 	if ((ssl = SSL_new(srv.ssl_ctx)) == NULL) {
 		log_error("SSL_new failed");
+		metrics_add(M_CONN_REFUSED, 1, "rpc", "tls_error");
 		evutil_closesocket(fd);
 		return;
 	}
@@ -678,6 +710,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&srv.clients, cl, entry);
 	srv.nclients++;
 	app_connection_opened(srv.app);
+	metrics_add(M_CONN_ACCEPTED, 1, "rpc");
 	log_debug("%s accepted (%zu open)", conn_tag(cl->conn), srv.nclients);
 }
 
@@ -697,6 +730,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	metrics_add(M_CONN_REFUSED, 1, "rpc", "accept_error");
 	evconnlistener_disable(l);
 	event_base_once(srv.base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
 }
