@@ -90,6 +90,7 @@ static const struct cdef cdefs[] = {
 	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
 	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
 	{"http", "metrics_allow", C_ADDRS, O(http_metrics_allow), NULL, 0, 0, true},
+	{"http", "metrics_listen", C_LIST, O(http_metrics_listen), NULL, 0, 0, false},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -220,10 +221,12 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 		struct config_list *list = (struct config_list *)(void *)base;
 		char *h, *p;
 
-		if (strcmp(d->name, "listen") == 0) {
+		if (strcmp(d->name, "listen") == 0 ||
+		    strcmp(d->name, "metrics_listen") == 0) {
 			if (!config_split_hostport(value, &h, &p)) {
-				snprintf(ps->err, sizeof ps->err, "%s.listen must "
-				    "be host:port or [ipv6]:port", d->section);
+				snprintf(ps->err, sizeof ps->err, "%s.%s must "
+				    "be host:port or [ipv6]:port", d->section,
+				    d->name);
 				return ps->err;
 			}
 			free(h);
@@ -436,6 +439,8 @@ config_free(struct config *cfg)
 		free(cfg->http_listen.v[i]);
 	for (i = 0; i < cfg->http_origin.n; i++)
 		free(cfg->http_origin.v[i]);
+	for (i = 0; i < cfg->http_metrics_listen.n; i++)
+		free(cfg->http_metrics_listen.v[i]);
 	free(cfg->path);
 	free(cfg);
 }

@@ -78,6 +78,7 @@ struct config {
 	long long http_timeout;        /* seconds */
 	long long http_max_header_bytes;
 	char *http_metrics_allow;      /* GET /metrics from these; NULL: none */
+	struct config_list http_metrics_listen; /* plain, metrics only */
 
 	struct policy policy;
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"
+#include "metrics_listen.h"
 #include "migrate.h"
 #include "rpc.h"
 #include "sqlcall.h"
@@ -57,6 +58,7 @@ static struct {
 	struct event *ready_timer;
 	uint64_t ready_deadline;
 	struct http *http;          /* NULL without [http] listen */
+	struct metrics_listen *metrics; /* NULL without metrics_listen */
 } srv;
 
 static const struct rpc_hooks hooks = {
@@ -648,6 +650,21 @@ http_start(const struct config *cfg)
 			fatal("cannot listen (http); exiting");
 }
 
+/* [http] metrics_listen: the metrics' own plain listener. */
+static void
+metrics_start(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->http_metrics_listen.n == 0)
+		return;
+	srv.metrics = metrics_listen_new(srv.base);
+	for (i = 0; i < cfg->http_metrics_listen.n; i++)
+		if (!metrics_listen_add(srv.metrics,
+		    cfg->http_metrics_listen.v[i]))
+			fatal("cannot listen (metrics); exiting");
+}
+
 static void
 format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -1025,6 +1042,8 @@ server_free(void)
 	/* Exchanges still open end now: their peers go before the pools. */
 	http_free(srv.http);
 	srv.http = NULL;
+	metrics_listen_free(srv.metrics);
+	srv.metrics = NULL;
 	janitor_stop();
 	/* A forced stop (second signal, drain timeout) does not hash every
 	 * queued password first. */
@@ -1099,6 +1118,7 @@ server_run(struct config *cfg)
 		if (!listen_one(cfg->listen[i]))
 			fatal("cannot listen; exiting");
 	http_start(cfg);
+	metrics_start(cfg);
 	for (i = 0; i < nitems(sigs); i++) {
 		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
 		evsignal_add(srv.signals[i], NULL);

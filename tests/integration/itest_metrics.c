@@ -28,6 +28,7 @@
 
 static struct h_daemon *d;
 static int port;
+static int plain_port;      /* http.metrics_listen */
 
 /* ---- a strict parser of the text format -------------------------------- */
 
@@ -555,10 +556,12 @@ setup(void **state)
 	char ini[512];
 
 	port = h_free_port();
+	plain_port = h_free_port();
 	/* login_max_failures = 1: the second failure in a row is throttled. */
 	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
-	    "metrics_allow = ::1, 127.0.0.1/32\n[policy]\n"
-	    "login_max_failures = 1\n", port);
+	    "metrics_allow = ::1, 127.0.0.1/32\nmetrics_listen = "
+	    "127.0.0.1:%d\n[policy]\nlogin_max_failures = 1\n", port,
+	    plain_port);
 	d = h_daemon_start("metrics", ini);
 	return 0;
 }
@@ -700,6 +703,67 @@ test_refused_address(void **state)
 	assert_int_equal(get_from("127.0.0.1"), 200);
 }
 
+/* A plain HTTP GET to http.metrics_listen from source; the whole
+ * answer (caller frees). */
+static char *
+plain_get(const char *source, const char *path)
+{
+	struct sockaddr_in sa, me;
+	char req[256], *buf;
+	size_t got = 0, cap = 1 << 20;
+	ssize_t n;
+	int fd;
+
+	if ((buf = malloc(cap)) == NULL)
+		h_fail("out of memory");
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		h_fail("socket: %s", strerror(errno));
+	memset(&me, 0, sizeof me);
+	me.sin_family = AF_INET;
+	inet_pton(AF_INET, source, &me.sin_addr);
+	if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
+		h_fail("bind to %s: %s", source, strerror(errno));
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)plain_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		h_fail("connect to the metrics listener: %s", strerror(errno));
+	n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: close\r\n\r\n", path);
+	if (write(fd, req, (size_t)n) != n)
+		h_fail("cannot send the request");
+	while (got < cap - 1 && (n = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* http.metrics_listen: the same exposition over plain HTTP, to whoever
+ * reaches its address, and nothing else there. */
+static void
+test_plain_listener(void **state)
+{
+	char *a = plain_get("127.0.0.2", "/metrics"), *body;
+	struct scrape *sc;
+
+	if (strncmp(a, "HTTP/1.1 200 ", 13) != 0)
+		h_fail("plain GET /metrics: %.100s", a);
+	assert_non_null(strstr(a, "\r\nContent-Type: " CTYPE "\r\n"));
+	assert_non_null(body = strstr(a, "\r\n\r\n"));
+	body += 4;
+	sc = parse(body, strlen(body));
+	assert_true(has_family(sc, "strapontin_requests_total", "counter"));
+	assert_true(value_of(sc, "strapontin_db_up", "pool=\"primary\"") == 1);
+	scrape_free(sc);
+	free(a);
+	a = plain_get("127.0.0.1", "/rpc");
+	if (strncmp(a, "HTTP/1.1 404 ", 13) != 0)
+		h_fail("plain GET /rpc: %.100s", a);
+	free(a);
+}
+
 int
 main(void)
 {
@@ -707,6 +771,7 @@ main(void)
 		cmocka_unit_test(test_format_and_families),
 		cmocka_unit_test(test_counters_move),
 		cmocka_unit_test(test_refused_address),
+		cmocka_unit_test(test_plain_listener),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -15,7 +15,7 @@ declare -A layer=(
 	# 1 infra
 	[db]=1 [migrate]=1
 	# 2 transport
-	[conn]=2 [frame]=2 [http]=2
+	[conn]=2 [frame]=2 [http]=2 [metrics_listen]=2
 	# 3 protocol
 	[rpc]=3
 	# 4 application
