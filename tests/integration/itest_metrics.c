@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,6 +551,16 @@ get_from(const char *source)
 
 /* ---- tests ------------------------------------------------------------- */
 
+/* The daemon's configuration, with this metrics_allow. */
+static void
+config_text(char *ini, size_t len, const char *allow)
+{
+	/* login_max_failures = 1: the second failure in a row is throttled. */
+	snprintf(ini, len, "[http]\nlisten = 127.0.0.1:%d\n"
+	    "metrics_allow = %s\nmetrics_listen = 127.0.0.1:%d\n[policy]\n"
+	    "login_max_failures = 1\n", port, allow, plain_port);
+}
+
 static int
 setup(void **state)
 {
@@ -557,11 +568,7 @@ setup(void **state)
 
 	port = h_free_port();
 	plain_port = h_free_port();
-	/* login_max_failures = 1: the second failure in a row is throttled. */
-	snprintf(ini, sizeof ini, "[http]\nlisten = 127.0.0.1:%d\n"
-	    "metrics_allow = ::1, 127.0.0.1/32\nmetrics_listen = "
-	    "127.0.0.1:%d\n[policy]\nlogin_max_failures = 1\n", port,
-	    plain_port);
+	config_text(ini, sizeof ini, "::1, 127.0.0.1/32");
 	d = h_daemon_start("metrics", ini);
 	return 0;
 }
@@ -703,6 +710,27 @@ test_refused_address(void **state)
 	assert_int_equal(get_from("127.0.0.1"), 200);
 }
 
+/* SIGHUP with a new metrics_allow: the next request follows it. */
+static void
+test_reload(void **state)
+{
+	const char *done = "configuration reloaded";
+	struct web_resp *r;
+	char ini[512];
+	int before = h_log_count(d, done), i;
+
+	config_text(ini, sizeof ini, "127.0.0.2");
+	h_daemon_write_conf(d, ini);
+	assert_int_equal(h_daemon_signal(d, SIGHUP), 0);
+	for (i = 0; i < 200 && h_log_count(d, done) == before; i++)
+		h_sleep_ms(50);
+	assert_true(h_log_count(d, done) > before);
+	assert_int_equal(get_from("127.0.0.2"), 200);
+	r = web_get(port, "/metrics", NULL);
+	assert_int_equal(r->status, 404);
+	web_free(r);
+}
+
 /* A plain HTTP GET to http.metrics_listen from source; the whole
  * answer (caller frees). */
 static char *
@@ -772,6 +800,7 @@ main(void)
 		cmocka_unit_test(test_counters_move),
 		cmocka_unit_test(test_refused_address),
 		cmocka_unit_test(test_plain_listener),
+		cmocka_unit_test(test_reload),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
