@@ -12,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "methods.h"
+#include "metrics.h"
 #include "pwhash.h"
 #include "rpc.h"
 #include "sqlcall.h"
@@ -344,6 +345,7 @@ login_begin_done(PGresult *res, enum db_status st, void *arg)
 		json_decref(j);
 		login_free(l);
 		log_warn("%s login refused: too many failures", rpc_peer_tag(req->peer));
+		metrics_add(M_LOGINS_THROTTLED, 1);
 		if (wait < 60)
 			rpc_error(req, "rate_limited", NULL, json_pack("{s:I}",
 			    "retry_after_s", wait), "Too many failed logins; "

@@ -10,6 +10,7 @@
 #include "db.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "session.h"
 #include "sqlcall.h"
@@ -227,6 +228,8 @@ send_call(struct call *c)
 	bb.inflight++;
 	bb.calls++;
 	bb.requests += n;
+	metrics_add(M_BOOKING_BATCHES, 1);
+	metrics_observe(M_BOOKING_BATCH_SIZE, (double)n);
 	db_exec(bb.app->db, sqlcall_stmt(STMT_BOOKING_CREATE_BATCH), 2, values,
 	    call_done, c);
 	free(items);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pwhash.h"
 #include "util.h"
 
@@ -17,7 +18,7 @@
 #endif
 
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
-	C_FORMAT, C_TLSVER, C_LIST, C_BOOL, C_NETS };
+	C_FORMAT, C_TLSVER, C_LIST, C_BOOL, C_NETS, C_ADDRS };
 
 struct cdef {
 	const char *section;
@@ -91,6 +92,8 @@ static const struct cdef cdefs[] = {
 	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
 	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
 	{"http", "proxy_protocol", C_BOOL, O(http_proxy_protocol), "off", 0, 0, true},
+	{"http", "metrics_allow", C_ADDRS, O(http_metrics_allow), NULL, 0, 0, true},
+	{"http", "metrics_listen", C_LIST, O(http_metrics_listen), NULL, 0, 0, false},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -195,6 +198,7 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	long long v;
 	char **sp = (char **)base;
 	enum log_level lvl;
+	char why[128];
 
 	switch (d->type) {
 	case C_INT:
@@ -257,10 +261,12 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 		struct config_list *list = (struct config_list *)(void *)base;
 		char *h, *p;
 
-		if (strcmp(d->name, "listen") == 0) {
+		if (strcmp(d->name, "listen") == 0 ||
+		    strcmp(d->name, "metrics_listen") == 0) {
 			if (!config_split_hostport(value, &h, &p)) {
-				snprintf(ps->err, sizeof ps->err, "%s.listen must "
-				    "be host:port or [ipv6]:port", d->section);
+				snprintf(ps->err, sizeof ps->err, "%s.%s must "
+				    "be host:port or [ipv6]:port", d->section,
+				    d->name);
 				return ps->err;
 			}
 			free(h);
@@ -308,6 +314,13 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	case C_TLSVER:
 		if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0)
 			return "tls.min_version must be 1.2 or 1.3";
+		break;
+	case C_ADDRS:
+		if (!metrics_acl_check(value, why, sizeof why)) {
+			snprintf(ps->err, sizeof ps->err, "%s.%s: %s",
+			    d->section, d->name, why);
+			return ps->err;
+		}
 		break;
 	case C_STRING:
 		break;
@@ -478,7 +491,8 @@ config_free(struct config *cfg)
 		return;
 	for (i = 0; i < nitems(cdefs); i++) {
 		if (cdefs[i].type == C_STRING || cdefs[i].type == C_LEVEL ||
-		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER)
+		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER ||
+		    cdefs[i].type == C_ADDRS)
 			free(*(char **)((char *)cfg + cdefs[i].offset));
 	}
 	for (i = 0; i < cfg->nlisten; i++)
@@ -487,6 +501,8 @@ config_free(struct config *cfg)
 		free(cfg->http_listen.v[i]);
 	for (i = 0; i < cfg->http_origin.n; i++)
 		free(cfg->http_origin.v[i]);
+	for (i = 0; i < cfg->http_metrics_listen.n; i++)
+		free(cfg->http_metrics_listen.v[i]);
 	free(cfg->path);
 	free(cfg);
 }

@@ -84,6 +84,8 @@ struct config {
 	long long http_timeout;        /* seconds */
 	long long http_max_header_bytes;
 	bool http_proxy_protocol;      /* PROXY headers from server.proxy_from */
+	char *http_metrics_allow;      /* GET /metrics from these; NULL: none */
+	struct config_list http_metrics_listen; /* plain, metrics only */
 
 	struct policy policy;
 

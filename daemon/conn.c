@@ -16,6 +16,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 #include "util.h"
 
@@ -79,6 +80,8 @@ conn_set_state(struct conn *c, enum conn_state state)
 		return;
 	log_debug("%s %s -> %s", c->tag, state_names[c->state],
 	    state_names[state]);
+	metrics_add(M_CONNECTIONS, -1, "rpc", state_names[c->state]);
+	metrics_add(M_CONNECTIONS, 1, "rpc", state_names[state]);
 	c->state = state;
 }
 
@@ -150,6 +153,7 @@ conn_accept(struct event_base *base, SSL *ssl, evutil_socket_t fd,
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
 	c->soon = event_new(base, -1, 0, conn_soon_cb, c);
 	c->state = CONN_HANDSHAKE;
+	metrics_add(M_CONNECTIONS, 1, "rpc", state_names[c->state]);
 	conn_arm_timer(c, c->limits.handshake_timeout);
 	return c;
 }
@@ -175,6 +179,7 @@ conn_free(struct conn *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
 	log_debug("%s freed", c->tag);
+	metrics_add(M_CONNECTIONS, -1, "rpc", state_names[c->state]);
 	/* libevent never sends close_notify itself. */
 	if (ssl != NULL && SSL_is_init_finished(ssl))
 		SSL_shutdown(ssl);

@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define DB_MAX_RETRIES 3
@@ -79,6 +80,7 @@ struct db_pool {
 	db_notify_cb *notify_cb;
 	db_listen_state_cb *listen_state_cb;
 	void *listen_arg;
+	const char *label;      /* the metrics' pool label (static) */
 };
 
 static void dc_connect(struct db_conn *dc);
@@ -736,6 +738,8 @@ dc_dispatch(struct db_pool *pool)
 		TAILQ_REMOVE(&pool->queue, q, entry);
 		pool->queued--;
 		pool->running++;
+		metrics_observe(M_DB_WAIT_SECONDS, (double)(now_ms() -
+		    q->queued_ms) / 1000.0, pool->label);
 		dc_start_query(dc, q);
 	}
 }
@@ -753,6 +757,7 @@ pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		TAILQ_REMOVE(&pool->queue, q, entry);
 		pool->queued--;
+		metrics_add(M_DB_QUEUE_TIMEOUTS, 1, pool->label);
 		query_finish(q, NULL, DB_UNAVAILABLE);
 	}
 }
@@ -781,6 +786,38 @@ db_exec(struct db_pool *pool, size_t stmt, int nparams,
 	TAILQ_INSERT_TAIL(&pool->queue, q, entry);
 	pool->queued++;
 	dc_dispatch(pool);
+}
+
+/* The pool's connections by state, at scrape time (docs/operations.md,
+ * "Metrics"); the listener is not one of them. */
+static void
+pool_collect(void *arg)
+{
+	const struct db_pool *pool = arg;
+	size_t idle = 0, busy = 0, connecting = 0, down = 0;
+	int i;
+
+	for (i = 0; i < pool->size; i++) {
+		switch (pool->conns[i].state) {
+		case DC_IDLE: idle++; break;
+		case DC_BUSY: case DC_LISTENING: busy++; break;
+		case DC_CONNECTING: case DC_PREPARING: connecting++; break;
+		case DC_DOWN: down++; break;
+		}
+	}
+	metrics_set(M_DB_CONNECTIONS, (double)idle, pool->label, "idle");
+	metrics_set(M_DB_CONNECTIONS, (double)busy, pool->label, "busy");
+	metrics_set(M_DB_CONNECTIONS, (double)connecting, pool->label,
+	    "connecting");
+	metrics_set(M_DB_CONNECTIONS, (double)down, pool->label, "down");
+	metrics_set(M_DB_WAITING, (double)pool->queued, pool->label);
+	metrics_set(M_DB_UP, db_pool_up(pool) ? 1 : 0, pool->label);
+}
+
+void
+db_pool_set_label(struct db_pool *pool, const char *label)
+{
+	pool->label = label;
 }
 
 struct db_pool *
@@ -814,6 +851,8 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	}
 	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
 	event_add(pool->sweep, &tv);
+	pool->label = "primary";
+	metrics_collector_add(pool_collect, pool);
 	return pool;
 }
 
@@ -923,6 +962,7 @@ db_pool_free(struct db_pool *pool)
 
 	if (pool == NULL)
 		return;
+	metrics_collector_remove(pool_collect, pool);
 	pool->closing = true;
 	for (i = 0; i < pool->size; i++)
 		dc_free(&pool->conns[i]);

@@ -44,6 +44,8 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo,
     int size, const char *const *statements, size_t nstatements);
 void db_pool_free(struct db_pool *pool);
 void db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s);
+/* The pool's name in the metrics ("primary" unless set; static). */
+void db_pool_set_label(struct db_pool *pool, const char *label);
 
 /* statement_timeout per class of statement. Statement `stmt` runs under
  * ms milliseconds (0: no limit; < 0: the pool's default again); with

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "sqlcall.h"
 #include "util.h"
@@ -87,6 +88,7 @@ static void
 subscriber_free(struct subscriber *s)
 {
 	TAILQ_REMOVE(&subscribers, s, entry);
+	metrics_add(M_EVENT_SUBSCRIBERS, -1);
 	rpc_peer_release(s->peer);
 	free(s);
 }
@@ -366,6 +368,8 @@ read_done(PGresult *res, enum db_status st, void *arg)
 	log_debug("events: read %d rows; at %lld, final to %lld, fence %s",
 	    n, rd.pos, settled, rd.fence_xid);
 	rd.settled = settled;
+	metrics_set(M_OUTBOX_BACKLOG, (double)(rd.last > rd.pos ?
+	    rd.last - rd.pos : 0));
 	if (n > 0)
 		rd.active_ms = now_ms();
 	if (kicked && rd.last > rd.announced)
@@ -631,6 +635,7 @@ subscribed(struct request *req, json_t *result)
 			s->peer = req->peer;
 			rpc_peer_hold(s->peer);
 			TAILQ_INSERT_TAIL(&subscribers, s, entry);
+			metrics_add(M_EVENT_SUBSCRIBERS, 1);
 			/* Reading may have paused while nobody listened. */
 			rd.active_ms = now_ms();
 			read_start();

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "proxyproto.h"
 #include "proxywait.h"
+#include "metrics.h"
 #include "qr.h"
 #include "ticket.h"
 #include "util.h"
@@ -1004,6 +1005,8 @@ route(struct hconn *c, struct http_exchange *x)
 			route_events(c, x);
 	} else if (!get) {
 		method_not_allowed(x, "GET, HEAD");
+	} else if (strcmp(path, "/metrics") == 0 && h->cb->metrics != NULL) {
+		h->cb->metrics(x, h->arg);
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (h->cb->healthy(h->arg))
 			http_reply_text(x, 200, "ok");
@@ -1382,11 +1385,13 @@ accept_client(struct http *h, evutil_socket_t fd, const struct sockaddr *sa,
 		    "connections from this address "
 		    "(max_connections_per_address %zu)", addr,
 		    h->limits.max_per_address);
+		metrics_add(M_CONN_REFUSED, 1, "http", "max_per_address");
 		evutil_closesocket(fd);
 		return;
 	}
 	if ((ssl = SSL_new(h->ctx)) == NULL) {
 		log_error("http: SSL_new failed");
+		metrics_add(M_CONN_REFUSED, 1, "http", "tls_error");
 		evutil_closesocket(fd);
 		return;
 	}
@@ -1417,6 +1422,7 @@ accept_client(struct http *h, evutil_socket_t fd, const struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&h->conns, c, entry);
 	h->nconns++;
 	c->from = addrcount_take(h->addrs, c->addr);
+	metrics_add(M_CONN_ACCEPTED, 1, "http");
 }
 
 /* A balancer's PROXY header has been read: the per-address cap and
@@ -1472,11 +1478,43 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	log_warn("http accept: %s", evutil_socket_error_to_string(err));
+	metrics_add(M_CONN_REFUSED, 1, "http", "accept_error");
 	evconnlistener_disable(l);
 	evtimer_add(h->resume, &tv);
 }
 
 /* ---- the server -------------------------------------------------------- */
+
+/* Open connections by state, counted at scrape time (docs/operations.md,
+ * "Metrics"): idle between requests, reading one, busy (its answer is
+ * being made above), writing it, streaming events, lingering after a
+ * refusal. */
+static void
+http_collect(void *arg)
+{
+	static const char *const names[] = {"idle", "reading", "busy",
+	    "writing", "streaming", "lingering"};
+	struct http *h = arg;
+	const struct hconn *c;
+	size_t n[nitems(names)] = {0}, i;
+
+	TAILQ_FOREACH(c, &h->conns, entry) {
+		if (c->x != NULL && c->x->streaming)
+			n[4]++;
+		else if (c->state == HC_HEAD)
+			n[c->started ? 1 : 0]++;
+		else if (c->state == HC_BODY)
+			n[1]++;
+		else if (c->state == HC_BUSY)
+			n[2]++;
+		else if (c->state == HC_LINGER)
+			n[5]++;
+		else
+			n[3]++;
+	}
+	for (i = 0; i < nitems(names); i++)
+		metrics_set(M_CONNECTIONS, (double)n[i], "http", names[i]);
+}
 
 struct http *
 http_new(struct event_base *base, SSL_CTX *ctx,
@@ -1503,6 +1541,7 @@ http_new(struct event_base *base, SSL_CTX *ctx,
 	    h)) == NULL)
 		fatal("http: out of memory");
 	event_add(h->keepalive, &ka);
+	metrics_collector_add(http_collect, h);
 	return h;
 }
 
@@ -1640,6 +1679,7 @@ http_free(struct http *h)
 
 	if (h == NULL)
 		return;
+	metrics_collector_remove(http_collect, h);
 	/* Exchanges still open hear they are gone (a scheduled gone() is
 	 * cancelled: it comes now); then the connections go. */
 	while ((x = TAILQ_FIRST(&h->exchanges)) != NULL) {

@@ -3,7 +3,8 @@
  * written here, over the same TLS context as the line transport. This
  * layer knows HTTP, TLS, cookies, the Origin rule, static files and QR
  * images, and nothing of JSON-RPC:
- * POST /rpc, GET /events, GET /healthz and GET /p/ID.ics are handed to
+ * POST /rpc, GET /events, GET /healthz, GET /metrics and GET /p/ID.ics
+ * are handed to
  * the layer above through struct http_callbacks.
  *
  * One struct http_exchange per request being answered. The layer above
@@ -67,6 +68,8 @@ struct http_callbacks {
 	    void *arg);
 	/* GET /healthz: true while the daemon serves. */
 	bool (*healthy)(void *arg);
+	/* GET /metrics (docs/operations.md, "Metrics"); NULL: not served. */
+	void (*metrics)(struct http_exchange *x, void *arg);
 	/* The client left before x ended; x is freed after this returns.
 	 * xarg is the one given to http_exchange_set_arg(). */
 	void (*gone)(struct http_exchange *x, void *xarg);

@@ -10,6 +10,7 @@
 #include "db.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "sqlcall.h"
 
 /* Subscribers whose session ended without a notification reaching us stop
@@ -40,6 +41,8 @@ sweep_done(PGresult *res, enum db_status st, void *arg)
 	struct sweep *s = arg;
 
 	s->running = false;
+	metrics_add(M_JANITOR_RUNS, 1, s->name, st == DB_OK ? "ok" :
+	    st == DB_SQL_ERROR ? "error" : "unavailable");
 	if (st == DB_SQL_ERROR)
 		log_error("%s sweep: %s", s->name, PQresultErrorMessage(res));
 	else if (st == DB_OK && PQntuples(res) == 1 &&
@@ -89,6 +92,8 @@ static void
 prune_done(PGresult *res, enum db_status st, void *arg)
 {
 	jan.pruning = false;
+	metrics_add(M_JANITOR_RUNS, 1, "events_prune", st == DB_OK ? "ok" :
+	    st == DB_SQL_ERROR ? "error" : "unavailable");
 	if (st == DB_SQL_ERROR)
 		log_error("events prune: %s", PQresultErrorMessage(res));
 	else if (st == DB_OK && PQntuples(res) == 1)

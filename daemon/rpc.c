@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "metrics.h"
 
 TAILQ_HEAD(batch_queue, batch);
 
@@ -295,8 +296,10 @@ rpc_peer_push_event(struct rpc_peer *p, const char *line, size_t len)
 
 	if (!p->alive)
 		return;
+	metrics_add(M_EVENTS_QUEUED, 1);
 	if (p->t->send_event(p->tctx, line, len, false))
 		return;
+	metrics_add(M_EVENTS_DROPPED, 1);
 	p->t->drop_events(p->tctx);
 	p->t->send_event(p->tctx, resync, sizeof resync - 1, true);
 	p->t->send_event(p->tctx, line, len, true);
@@ -446,6 +449,20 @@ deliver(struct rpc_peer *p, struct batch *b, size_t slot, json_t *msg)
 	json_decref(msg);
 }
 
+/* A method's name is a label only once the method table knew it: a
+ * client's made-up names would make series without end. */
+static void
+request_count(const struct request *req)
+{
+	const char *method = req->method != NULL ? req->method_name :
+	    "unknown";
+
+	metrics_add(M_REQUESTS, 1, method, req->outcome != NULL ?
+	    req->outcome : "ok");
+	metrics_observe(M_REQUEST_SECONDS, (double)(now_ms() -
+	    req->started_ms) / 1000.0, method);
+}
+
 static void
 request_end(struct request *req, json_t *msg, char *text, size_t len)
 {
@@ -460,6 +477,7 @@ request_end(struct request *req, json_t *msg, char *text, size_t len)
 	}
 	log_debug("%s #%llu %s %llums", p->tag, (unsigned long long)req->seq,
 	    req->method_name, (unsigned long long)(now_ms() - req->started_ms));
+	request_count(req);
 	/* Held across the delivery, which may be the batch's last answer,
 	 * and across the pump that the room made by this answer allows. */
 	if (b != NULL)
@@ -540,6 +558,7 @@ rpc_error(struct request *req, const char *reason, const char *field,
 		code = RPC_INTERNAL_ERROR;
 		reason = "internal_error";
 	}
+	req->outcome = reason;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
@@ -569,6 +588,7 @@ static void
 early_error(struct rpc_peer *p, struct batch *b, size_t slot, json_t *id,
     const char *field, const char *message)
 {
+	metrics_add(M_REQUESTS, 1, "unknown", "invalid_request");
 	if (b != NULL)
 		batch_hold(b);
 	deliver(p, b, slot, error_message(id, RPC_INVALID_REQUEST,
@@ -768,6 +788,7 @@ rpc_peer_input(struct rpc_peer *p, const char *buf, size_t len)
 	if (m == NULL) {
 		snprintf(text, sizeof text, "Not JSON: %s at column %d.",
 		    jerr.text, jerr.column);
+		metrics_add(M_REQUESTS, 1, "unknown", "parse_error");
 		deliver(p, NULL, 0, json_pack("{s:s, s:n, s:{s:i, s:s, s:{s:s}}}",
 		    "jsonrpc", "2.0", "id", "error", "code", RPC_PARSE_ERROR,
 		    "message", text, "data", "reason", "parse_error"));

@@ -50,6 +50,8 @@ struct request {
 	                               absent); handlers may take values out */
 	uint64_t seq;               /* daemon-wide request number, for logs */
 	uint64_t started_ms;
+	const char *outcome;        /* the error reason it ends with, or
+	                               NULL: ok (for the metrics) */
 	struct batch *batch;        /* or NULL */
 	size_t batch_slot;
 

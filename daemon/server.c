@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
@@ -21,6 +22,8 @@
 #include "janitor.h"
 #include "log.h"
 #include "methods.h"
+#include "metrics.h"
+#include "metrics_listen.h"
 #include "migrate.h"
 #include "proxyproto.h"
 #include "proxywait.h"
@@ -58,6 +61,7 @@ static struct {
 	uint64_t ready_deadline;
 	struct http *http;          /* NULL without [http] listen */
 	struct proxywait *proxy;    /* line sockets sending a PROXY header */
+	struct metrics_listen *metrics; /* NULL without metrics_listen */
 } srv;
 
 static const struct rpc_hooks hooks = {
@@ -572,11 +576,37 @@ h_ics(struct http_exchange *x, long long structure_id, void *arg)
 	    w);
 }
 
+/* GET /metrics (docs/operations.md, "Metrics"): only from the addresses
+ * of http.metrics_allow (none by default); any other gets the 404 of an
+ * unknown path, so the route is not advertised. */
+static void
+h_metrics(struct http_exchange *x, void *arg)
+{
+	struct evbuffer *b;
+
+	if (!metrics_acl_match(srv.cfg->http_metrics_allow,
+	    http_exchange_addr(x))) {
+		metrics_add(M_METRICS_REFUSED, 1);
+		log_info("%s: /metrics refused: not in http.metrics_allow",
+		    http_exchange_tag(x));
+		http_reply_text(x, 404, "Introuvable. / Not found.");
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL)
+		fatal("out of memory");
+	metrics_render(b);
+	http_add_header(x, "Cache-Control", "no-store");
+	http_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(b);
+}
+
 static const struct http_callbacks http_cbs = {
 	.rpc = h_rpc,
 	.events = h_events,
 	.ics = h_ics,
 	.healthy = h_healthy,
+	.metrics = h_metrics,
 	.gone = h_gone,
 };
 
@@ -625,6 +655,21 @@ http_start(const struct config *cfg)
 			fatal("cannot listen (http); exiting");
 }
 
+/* [http] metrics_listen: the metrics' own plain listener. */
+static void
+metrics_start(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->http_metrics_listen.n == 0)
+		return;
+	srv.metrics = metrics_listen_new(srv.base);
+	for (i = 0; i < cfg->http_metrics_listen.n; i++)
+		if (!metrics_listen_add(srv.metrics,
+		    cfg->http_metrics_listen.v[i]))
+			fatal("cannot listen (metrics); exiting");
+}
+
 static void
 format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -654,11 +699,13 @@ accept_client(evutil_socket_t fd, const struct sockaddr *sa)
 		log_warn("refusing connection from %s: too many connections "
 		    "from this address (max_connections_per_address %lld)",
 		    addr, srv.cfg->max_connections_per_address);
+		metrics_add(M_CONN_REFUSED, 1, "rpc", "max_per_address");
 		evutil_closesocket(fd);
 		return;
 	}
 	if ((ssl = SSL_new(srv.ssl_ctx)) == NULL) {
 		log_error("SSL_new failed");
+		metrics_add(M_CONN_REFUSED, 1, "rpc", "tls_error");
 		evutil_closesocket(fd);
 		return;
 	}
@@ -676,6 +723,7 @@ accept_client(evutil_socket_t fd, const struct sockaddr *sa)
 	TAILQ_INSERT_TAIL(&srv.clients, cl, entry);
 	srv.nclients++;
 	app_connection_opened(srv.app);
+	metrics_add(M_CONN_ACCEPTED, 1, "rpc");
 	log_debug("%s accepted (%zu open)", conn_tag(cl->conn), srv.nclients);
 }
 
@@ -701,6 +749,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		    "max_connections %lld)", addr, srv.draining ?
 		    "server stopping" : "too many connections", n,
 		    srv.cfg->max_connections);
+		metrics_add(M_CONN_REFUSED, 1, "rpc", srv.draining ?
+		    "draining" : "max_connections");
 		evutil_closesocket(fd);
 		return;
 	}
@@ -731,6 +781,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	metrics_add(M_CONN_REFUSED, 1, "rpc", "accept_error");
 	evconnlistener_disable(l);
 	event_base_once(srv.base, -1, EV_TIMEOUT, listener_resume_cb, l, &tv);
 }
@@ -1029,6 +1080,8 @@ server_free(void)
 	/* Exchanges still open end now: their peers go before the pools. */
 	http_free(srv.http);
 	srv.http = NULL;
+	metrics_listen_free(srv.metrics);
+	srv.metrics = NULL;
 	janitor_stop();
 	/* A forced stop (second signal, drain timeout) does not hash every
 	 * queued password first. */
@@ -1104,6 +1157,7 @@ server_run(struct config *cfg)
 		if (!listen_one(cfg->listen[i]))
 			fatal("cannot listen; exiting");
 	http_start(cfg);
+	metrics_start(cfg);
 	for (i = 0; i < nitems(sigs); i++) {
 		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
 		evsignal_add(srv.signals[i], NULL);

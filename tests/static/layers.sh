@@ -11,11 +11,11 @@ declare -A layer=(
 	# 0 base
 	[util]=0 [log]=0 [config]=0 [tls]=0 [pwhash]=0 [workpool]=0
 	[params]=0 [session]=0 [ticket]=0 [version]=0 [qr]=0
-	[httpmsg]=0 [addrcount]=0 [proxyproto]=0
+	[httpmsg]=0 [addrcount]=0 [proxyproto]=0 [metrics]=0
 	# 1 infra
 	[db]=1 [migrate]=1
 	# 2 transport
-	[conn]=2 [frame]=2 [http]=2 [proxywait]=2
+	[conn]=2 [frame]=2 [http]=2 [proxywait]=2 [metrics_listen]=2
 	# 3 protocol
 	[rpc]=3
 	# 4 application

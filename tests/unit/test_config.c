@@ -520,6 +520,39 @@ test_http(void **state)
 	config_free(b);
 }
 
+/* [http] metrics_allow (an address list, reloads) and metrics_listen
+ * (host:port, repeatable, restart): docs/configuration.md. */
+static void
+test_http_metrics(void **state)
+{
+	struct config *a, *b;
+	char err[512];
+
+	a = load_ok("");
+	assert_null(a->http_metrics_allow);
+	assert_int_equal(a->http_metrics_listen.n, 0);
+	config_free(a);
+
+	a = load_ok("[http]\nmetrics_allow = 127.0.0.1 ::1, 10.0.0.0/8\n"
+	    "metrics_listen = 127.0.0.1:9465\n");
+	assert_string_equal(a->http_metrics_allow, "127.0.0.1 ::1, 10.0.0.0/8");
+	assert_int_equal(a->http_metrics_listen.n, 1);
+	refuse("[http]\nmetrics_allow = 10.0.0.0/33\n", 2,
+	    "http.metrics_allow");
+	refuse("[http]\nmetrics_allow = localhost\n", 2, "http.metrics_allow");
+	refuse("[http]\nmetrics_listen = 9465\n", 2, "http.metrics_listen");
+
+	b = load_ok("[http]\nmetrics_allow = ::1\n"
+	    "metrics_listen = 127.0.0.1:9465\n");
+	assert_true(config_reloadable(a, b, err, sizeof err));
+	config_free(b);
+	b = load_ok("[http]\nmetrics_allow = 127.0.0.1\n");
+	assert_false(config_reloadable(a, b, err, sizeof err));
+	assert_non_null(strstr(err, "http.metrics_listen"));
+	config_free(a);
+	config_free(b);
+}
+
 static void
 test_listen_too_many(void **state)
 {
@@ -913,6 +946,7 @@ main(void)
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_listen_too_many),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_metrics),
 		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_values_and_comments),
 		cmocka_unit_test(test_first_error),
