@@ -919,7 +919,7 @@ server_reload(char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
-	if (!config_reloadable(srv.cfg, cfg, err, sizeof err))
+	if (!config_reloadable(srv.cfg, cfg, err, errlen))
 		log_warn("changed settings that need a restart (kept as "
 		    "they were): %s", err);
 	config_keep_static(cfg, srv.cfg);
@@ -1100,8 +1100,11 @@ server_run(struct config *cfg)
 
 	memset(&srv, 0, sizeof srv);
 	srv.cfg = cfg;
-	srv.hup_fd = -1;
 	sdnotify_open();
+	/* From the start: a SIGHUP during the start-up's blocking steps
+	 * waits in the pipe for the loop instead of killing the daemon. */
+	if ((srv.hup_fd = reloadsig_listen()) == -1)
+		fatal("cannot catch SIGHUP: %s", strerror(errno));
 	TAILQ_INIT(&srv.clients);
 	srv.addrs = addrcount_new();
 	apply_log_config(cfg);
@@ -1132,8 +1135,6 @@ server_run(struct config *cfg)
 		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
 		evsignal_add(srv.signals[i], NULL);
 	}
-	if ((srv.hup_fd = reloadsig_listen()) == -1)
-		fatal("cannot catch SIGHUP: %s", strerror(errno));
 	srv.hup_event = event_new(srv.base, srv.hup_fd, EV_READ | EV_PERSIST,
 	    hup_cb, NULL);
 	event_add(srv.hup_event, NULL);
