@@ -427,5 +427,11 @@ main(void)
 		cmocka_unit_test(test_unit_verifies),
 	};
 
+	/* Run from a service of its own, the test would hand its manager's
+	 * variables to the daemons: each test sets what it means to. */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	unsetenv("JOURNAL_STREAM");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
