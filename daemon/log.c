@@ -7,20 +7,90 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
 static enum log_level log_level = LL_INFO;
 static bool log_json;
+static bool log_journal;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* syslog(3)'s LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+static const int level_priorities[] = {3, 4, 6, 7};
 
 void
 log_configure(enum log_level level, bool json)
 {
 	log_level = level;
 	log_json = json;
+}
+
+bool
+log_stream_is_journal(const char *journal_stream, int fd)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (journal_stream == NULL ||
+	    sscanf(journal_stream, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    journal_stream[end] != '\0')
+		return false;
+	return fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_detect_journal(void)
+{
+	log_journal = log_stream_is_journal(getenv("JOURNAL_STREAM"), 2);
+}
+
+bool
+log_to_journal(void)
+{
+	return log_journal;
+}
+
+const char *
+log_prefix(enum log_level level)
+{
+	static const char *const prefixes[] = {"<3>", "<4>", "<6>", "<7>"};
+
+	return log_journal ? prefixes[level] : "";
+}
+
+char *
+log_format_line(enum log_level level, bool json, bool journal, const char *ts,
+    const char *func, const char *msg)
+{
+	char prefix[8] = "";
+	char *line, *out;
+	json_t *o;
+
+	if (journal)
+		snprintf(prefix, sizeof prefix, "<%d>",
+		    level_priorities[level]);
+	if (!json)
+		return journal ? xasprintf("%s%-5s %s: %s\n", prefix,
+		    level_names[level], func, msg) :
+		    xasprintf("%s %-5s %s: %s\n", ts, level_names[level], func,
+		    msg);
+	/* The same object with or without the journal: tools that read the
+	 * lines see one shape; journald takes the prefix off. */
+	o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level",
+	    level_names[level], "func", func, "msg", msg);
+	if (o == NULL)
+		return NULL;
+	line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (line == NULL)
+		return NULL;
+	out = xasprintf("%s%s\n", prefix, line);
+	free(line);
+	return out;
 }
 
 bool
@@ -48,7 +118,7 @@ log_write(enum log_level level, const char *func, const char *msg)
 {
 	struct timeval tv;
 	struct tm tm;
-	char ts[64];
+	char ts[64], *line;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
@@ -56,21 +126,13 @@ log_write(enum log_level level, const char *func, const char *msg)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, (int)(tv.tv_usec / 1000));
 
+	line = log_format_line(level, log_json, log_journal, ts, func, msg);
 	pthread_mutex_lock(&log_lock);
-	if (log_json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level",
-		    level_names[level], "func", func, "msg", msg);
-		char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-		if (line != NULL)
-			fprintf(stderr, "%s\n", line);
-		free(line);
-		json_decref(o);
-	} else
-		fprintf(stderr, "%s %-5s %s: %s\n", ts, level_names[level], func,
-		    msg);
+	if (line != NULL)
+		fputs(line, stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
+	free(line);
 }
 
 void

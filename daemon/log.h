@@ -1,5 +1,8 @@
 /* Logging to stderr, as text or JSON lines. Never log a secret or a
- * beneficiary's name: log ids. Safe to call from worker threads. */
+ * beneficiary's name: log ids. Safe to call from worker threads.
+ * When stderr is the journal, lines start with their syslog priority
+ * ("<3>" ... "<7>") and text lines drop the timestamp, which the journal
+ * keeps (docs/operations.md, "Logs"). */
 #ifndef LOG_H
 #define LOG_H
 
@@ -9,6 +12,19 @@
 enum log_level { LL_ERROR, LL_WARN, LL_INFO, LL_DEBUG };
 
 void log_configure(enum log_level level, bool json);
+/* Looks at $JOURNAL_STREAM: is stderr the journal? Once, at start. */
+void log_detect_journal(void);
+bool log_to_journal(void);
+/* True if journal_stream ("DEVICE:INODE", as systemd sets
+ * $JOURNAL_STREAM) names the file open on fd. */
+bool log_stream_is_journal(const char *journal_stream, int fd);
+/* "<3>" for an error when stderr is the journal, "" otherwise: for the
+ * few messages written to stderr without log_msg(). */
+const char *log_prefix(enum log_level level);
+/* One log line, newline included (malloc'd; NULL if JSON fails): what
+ * log_msg() writes, given the time ts (UTC, ISO 8601). */
+char *log_format_line(enum log_level level, bool json, bool journal,
+    const char *ts, const char *func, const char *msg);
 bool log_enabled(enum log_level level);
 bool log_parse_level(const char *s, enum log_level *out);
 /* Routes libevent's internal messages into ours. */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "params.h"
+#include "reloadsig.h"
 #include "server.h"
 #include "tls.h"
 #include "version.h"
@@ -19,6 +20,9 @@
 #define SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/strapontin/strapontind.conf"
+/* How long --reload waits for the daemon's answer: a reload reads a file
+ * and a certificate, a matter of milliseconds. */
+#define RELOAD_TIMEOUT 30
 
 static void
 usage(FILE *f)
@@ -26,6 +30,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: strapontind [-c FILE] [--check-config | --migrate | "
 	    "--add-admin EMAIL]\n"
+	    "       strapontind --reload PID\n"
 	    "\n"
 	    "  -c, --config FILE     configuration (default %s)\n"
 	    "      --check-config    check the configuration, certificate and "
@@ -36,6 +41,10 @@ usage(FILE *f)
 	    "password is read\n"
 	    "                        from standard input (one line), then "
 	    "exit\n"
+	    "      --reload PID      make the daemon PID reload (SIGHUP) and "
+	    "exit 0 if it\n"
+	    "                        did, 1 if it kept its configuration, 2 "
+	    "without answer\n"
 	    "  -h, --help            this help\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
@@ -80,20 +89,49 @@ add_admin(const struct config *cfg, const char *email)
 	return ok ? 0 : 1;
 }
 
+/* systemd's ExecReload (docs/operations.md, "systemd"): the exit status
+ * is the reload's outcome, which `systemctl reload` reports. */
+static int
+reload(const char *pid_arg)
+{
+	long long pid;
+	char err[256];
+	int rc;
+
+	if (!parse_ll(pid_arg, 1, INT32_MAX, &pid)) {
+		fprintf(stderr, "%sstrapontind: --reload: %s is not a process "
+		    "id\n", log_prefix(LL_ERROR), pid_arg);
+		return 2;
+	}
+	rc = reloadsig_request((pid_t)pid, RELOAD_TIMEOUT, err, sizeof err);
+	if (rc == 0)
+		fprintf(stderr, "%sstrapontind: process %lld reloaded its "
+		    "configuration\n", log_prefix(LL_INFO), pid);
+	else if (rc == 1)
+		fprintf(stderr, "%sstrapontind: process %lld could not reload "
+		    "and kept its running configuration (its log says why)\n",
+		    log_prefix(LL_ERROR), pid);
+	else
+		fprintf(stderr, "%sstrapontind: --reload: %s\n",
+		    log_prefix(LL_ERROR), err);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN };
+	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN, OPT_RELOAD };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"migrate", no_argument, NULL, OPT_MIGRATE},
 		{"add-admin", required_argument, NULL, OPT_ADD_ADMIN},
+		{"reload", required_argument, NULL, OPT_RELOAD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = DEFAULT_CONFIG, *admin = NULL;
+	const char *path = DEFAULT_CONFIG, *admin = NULL, *reload_pid = NULL;
 	struct config *cfg;
 	char err[512];
 	int ch, action = 0, rc;
@@ -111,6 +149,10 @@ main(int argc, char **argv)
 		case OPT_ADD_ADMIN:
 			action = ch;
 			admin = optarg;
+			break;
+		case OPT_RELOAD:
+			action = ch;
+			reload_pid = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -132,10 +174,14 @@ main(int argc, char **argv)
 	/* A client that vanishes must not kill us; signals otherwise go
 	 * through the event loop (server.c). */
 	signal(SIGPIPE, SIG_IGN);
+	log_detect_journal();
 	log_route_libevent();
+	if (action == OPT_RELOAD)
+		return reload(reload_pid);
 
 	if ((cfg = config_load(path, err, sizeof err)) == NULL) {
-		fprintf(stderr, "strapontind: %s\n", err);
+		fprintf(stderr, "%sstrapontind: %s\n", log_prefix(LL_ERROR),
+		    err);
 		return 1;
 	}
 	log_parse_level(cfg->log_level, &level);
@@ -146,7 +192,8 @@ main(int argc, char **argv)
 		SSL_CTX *ctx = tls_server_ctx(cfg, err, sizeof err);
 
 		if (ctx == NULL) {
-			fprintf(stderr, "strapontind: %s\n", err);
+			fprintf(stderr, "%sstrapontind: %s\n",
+			    log_prefix(LL_ERROR), err);
 			config_free(cfg);
 			return 1;
 		}

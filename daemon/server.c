@@ -3,12 +3,14 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include "addrcount.h"
 #include "app.h"
@@ -27,7 +29,9 @@
 #include "migrate.h"
 #include "proxyproto.h"
 #include "proxywait.h"
+#include "reloadsig.h"
 #include "rpc.h"
+#include "sdnotify.h"
 #include "sqlcall.h"
 #include "tls.h"
 #include "workpool.h"
@@ -55,9 +59,13 @@ static struct {
 	size_t nclients;
 	struct addrcount *addrs;    /* both transports' connections */
 	bool draining;
-	struct event *signals[3];
+	bool ready;                 /* READY=1 sent (docs/operations.md) */
+	struct event *signals[2];
+	int hup_fd;                 /* reloadsig's pipe, -1 if none */
+	struct event *hup_event;
 	struct event *drain_timer;
 	struct event *ready_timer;
+	struct event *watchdog_timer;
 	uint64_t ready_deadline;
 	struct http *http;          /* NULL without [http] listen */
 	struct proxywait *proxy;    /* line sockets sending a PROXY header */
@@ -873,6 +881,8 @@ server_drain(void)
 		return;
 	}
 	log_info("stopping: no new connections, finishing %zu", srv.nclients);
+	sdnotify("STOPPING=1\nSTATUS=stopping: finishing %zu connections",
+	    srv.nclients);
 	srv.draining = true;
 	close_listeners();
 	proxywait_free(srv.proxy);
@@ -975,27 +985,28 @@ revoke_certificate_sessions(void)
 			    "changed");
 }
 
-static void
-server_reload(void)
+/* False, with err, if the new configuration or certificate is refused:
+ * the running ones stay. */
+static bool
+server_reload(char *err, size_t errlen)
 {
 	bool trust_changed;
 	struct config *cfg;
 	SSL_CTX *ctx;
-	char err[512];
 
 	log_info("SIGHUP: reloading %s", srv.cfg->path);
-	if ((cfg = config_load(srv.cfg->path, err, sizeof err)) == NULL) {
+	if ((cfg = config_load(srv.cfg->path, err, errlen)) == NULL) {
 		log_error("reload failed, keeping the running configuration: "
 		    "%s", err);
-		return;
+		return false;
 	}
-	if ((ctx = tls_server_ctx(cfg, err, sizeof err)) == NULL) {
+	if ((ctx = tls_server_ctx(cfg, err, errlen)) == NULL) {
 		log_error("reload failed, keeping the running configuration "
 		    "and certificate: %s", err);
 		config_free(cfg);
-		return;
+		return false;
 	}
-	if (!config_reloadable(srv.cfg, cfg, err, sizeof err))
+	if (!config_reloadable(srv.cfg, cfg, err, errlen))
 		log_warn("changed settings that need a restart (kept as "
 		    "they were): %s", err);
 	config_keep_static(cfg, srv.cfg);
@@ -1016,15 +1027,54 @@ server_reload(void)
 	if (trust_changed)
 		revoke_certificate_sessions();
 	log_info("configuration reloaded");
+	return true;
+}
+
+/* SIGHUPs (reloadsig.h): one reload for all that arrived, told to the
+ * service manager around it and answered to each sender that waits
+ * (`strapontind --reload`, systemd's ExecReload). */
+static void
+hup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pid_t senders[16];
+	size_t i, nsenders;
+	char err[512];
+	bool ok, notify;
+
+	if (reloadsig_take(fd, senders, nitems(senders), &nsenders) == 0)
+		return;
+	/* Before READY=1 (start-up) or after STOPPING=1 the manager is
+	 * not told of a reload: it is not in a state that has one. */
+	notify = srv.ready && !srv.draining;
+	if (notify)
+		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading "
+		    "the configuration", (unsigned long long)
+		    sdnotify_monotonic_usec());
+	ok = server_reload(err, sizeof err);
+	if (notify) {
+		if (ok)
+			sdnotify("READY=1\nSTATUS=serving; configuration "
+			    "reloaded");
+		else
+			sdnotify("READY=1\nSTATUS=serving; reload failed, "
+			    "running configuration kept: %s", err);
+	}
+	for (i = 0; i < nsenders; i++)
+		if (!reloadsig_answer(senders[i], ok))
+			log_warn("cannot tell process %ld the reload's "
+			    "outcome: it is gone", (long)senders[i]);
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sdnotify("WATCHDOG=1");
 }
 
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
-	case SIGHUP:
-		server_reload();
-		break;
 	case SIGTERM:
 	case SIGINT:
 		server_drain();
@@ -1044,6 +1094,10 @@ ready_cb(evutil_socket_t fd, short what, void *arg)
 			log_warn("database not reachable yet; answering "
 			    "unavailable until it is");
 		log_info("strapontind: ready");
+		srv.ready = true;
+		sdnotify("READY=1\nSTATUS=%s\nMAINPID=%ld", db_pool_up(srv.db) ?
+		    "serving" : "serving; the database is not reachable yet",
+		    (long)getpid());
 		return;
 	}
 	evtimer_add(srv.ready_timer, &tv);
@@ -1110,6 +1164,12 @@ server_free(void)
 		event_free(srv.drain_timer);
 	if (srv.ready_timer != NULL)
 		event_free(srv.ready_timer);
+	if (srv.watchdog_timer != NULL)
+		event_free(srv.watchdog_timer);
+	if (srv.hup_event != NULL)
+		event_free(srv.hup_event);
+	reloadsig_close(srv.hup_fd);
+	sdnotify_close();
 	app_free(srv.app);
 	addrcount_free(srv.addrs);
 	SSL_CTX_free(srv.ssl_ctx);
@@ -1122,14 +1182,20 @@ server_free(void)
 int
 server_run(struct config *cfg)
 {
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	static const int sigs[] = {SIGTERM, SIGINT};
 	struct rpc_limits limits = rpc_limits_of(cfg);
 	struct timeval zero = {0, 0};
 	char err[512];
 	size_t i, n;
+	uint64_t watchdog;
 
 	memset(&srv, 0, sizeof srv);
 	srv.cfg = cfg;
+	sdnotify_open();
+	/* From the start: a SIGHUP during the start-up's blocking steps
+	 * waits in the pipe for the loop instead of killing the daemon. */
+	if ((srv.hup_fd = reloadsig_listen()) == -1)
+		fatal("cannot catch SIGHUP: %s", strerror(errno));
 	TAILQ_INIT(&srv.clients);
 	srv.addrs = addrcount_new();
 	apply_log_config(cfg);
@@ -1161,6 +1227,21 @@ server_run(struct config *cfg)
 	for (i = 0; i < nitems(sigs); i++) {
 		srv.signals[i] = evsignal_new(srv.base, sigs[i], signal_cb, NULL);
 		evsignal_add(srv.signals[i], NULL);
+	}
+	srv.hup_event = event_new(srv.base, srv.hup_fd, EV_READ | EV_PERSIST,
+	    hup_cb, NULL);
+	event_add(srv.hup_event, NULL);
+	/* Twice per period, as systemd asks: a loop that stalls for half of
+	 * WatchdogSec= gets the daemon killed and restarted. */
+	if ((watchdog = sdnotify_watchdog_usec()) > 0) {
+		struct timeval half = {(time_t)(watchdog / 2 / 1000000),
+		    (suseconds_t)(watchdog / 2 % 1000000)};
+
+		srv.watchdog_timer = event_new(srv.base, -1, EV_PERSIST,
+		    watchdog_cb, NULL);
+		event_add(srv.watchdog_timer, &half);
+		log_info("watchdog: telling the service manager every %llu ms",
+		    (unsigned long long)(watchdog / 2000));
 	}
 	srv.ready_deadline = now_ms() + (uint64_t)cfg->db_connect_timeout * 1000;
 	srv.ready_timer = evtimer_new(srv.base, ready_cb, NULL);
