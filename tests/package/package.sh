@@ -26,6 +26,14 @@ src=$(cd "$src" && pwd -P)
 scripts=$src/scripts
 packages=(strapontin libstrapontin0 libstrapontin-dev)
 
+# Greps read a command's whole output (<<<"$(...)"), never a pipe: with
+# pipefail, grep -q leaving early would fail the writer with SIGPIPE.
+# known P: dpkg knows package P (installed, or its configuration left).
+known() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+	[[ -n "$status" && "$status" != "unknown ok not-installed" ]]
+}
 say() { echo "$prog: [${SECONDS}s] $*"; }
 fail() {
 	echo "$prog: FAIL: $*" >&2
@@ -48,7 +56,7 @@ flock -w 300 9 || fail "another package test holds $lock"
 
 # Never touch an installation or an account this test did not make.
 for p in "${packages[@]}"; do
-	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv '^unknown ok not-installed$'; then
+	if known "$p"; then
 		fail "package $p is already on this machine: not touching it"
 	fi
 done
@@ -153,10 +161,10 @@ diff -r -x README.md "$src/web" /usr/share/strapontin/www ||
 fr=$(env -u LANGUAGE -u LC_ALL -u LC_MESSAGES -u LANG STRAPONTIN_LANG=fr /usr/bin/strapontin --help | sed -n 1p)
 en=$(STRAPONTIN_LANG=en /usr/bin/strapontin --help | sed -n 1p)
 [[ -n "$fr" && "$fr" != "$en" ]] || fail "the CLI does not speak French: $fr"
-/usr/sbin/strapontind --version | grep -q "^strapontind $version " ||
+grep -q "^strapontind $version " <<<"$(/usr/sbin/strapontind --version)" ||
 	fail "strapontind --version does not say $version"
 # Its default configuration is the conffile.
-strings /usr/sbin/strapontind | grep -qx /etc/strapontin/strapontind.conf ||
+grep -qx /etc/strapontin/strapontind.conf <<<"$(strings /usr/sbin/strapontind)" ||
 	fail "strapontind's default configuration is not /etc/strapontin/strapontind.conf"
 
 # The library: its package's file links and runs.
@@ -176,7 +184,7 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd strapontin) ||
 	fail "strapontin's primary group is not strapontin"
 [[ "$shell" == /usr/sbin/nologin && "$home" == /nonexistent ]] ||
 	fail "strapontin has shell $shell and home $home"
-dpkg-query -W -f='${Conffiles}\n' strapontin | grep -q '^ /etc/strapontin/strapontind.conf ' ||
+grep -q '^ /etc/strapontin/strapontind.conf ' <<<"$(dpkg-query -W -f='${Conffiles}\n' strapontin)" ||
 	fail "/etc/strapontin/strapontind.conf is not a conffile"
 [[ "$(stat -c '%a %U %G' /etc/strapontin)" == "750 root strapontin" ]] ||
 	fail "/etc/strapontin is $(stat -c '%a %U %G' /etc/strapontin)"
@@ -259,7 +267,7 @@ done
 [[ "$(ps -o user= -p "$daemon_pid")" == strapontin ]] || fail "the daemon does not run as strapontin"
 STRAPONTIN_PASSWORD=$password cli login admin@example.org >/dev/null ||
 	fail "the CLI cannot log in"
-cli --json whoami | grep -q '"admin@example.org"' || fail "whoami does not name the admin"
+grep -q '"admin@example.org"' <<<"$(cli --json whoami)" || fail "whoami does not name the admin"
 # The web desk, from the package's directory.
 python3 - "$http_port" "$tmp/certs/ca.pem" <<'EOF' || fail "the web desk is not served from /usr/share/strapontin/www"
 import ssl, sys, urllib.request
@@ -299,7 +307,7 @@ timeout 120 dpkg --purge "${packages[@]}" >"$tmp/purge.log" 2>&1 || {
 }
 installed=0
 for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv '^unknown ok not-installed$' &&
+	known "$p" &&
 		fail "$p is still known to dpkg after the purge"
 done
 # Every file is gone, and every directory that is the package's own.
