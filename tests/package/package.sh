@@ -81,6 +81,8 @@ cleanup() {
 	if ((installed)); then
 		timeout 120 dpkg --purge "${packages[@]}" >/dev/null 2>&1 ||
 			echo "$prog: could not purge ${packages[*]}: do it by hand" >&2
+		# It was not there before (checked above): a kept key of ours.
+		rm -rf /etc/strapontin
 	fi
 	"$scripts/pg-tmp" stop "$tmp/pg" >/dev/null 2>&1
 	rm -rf -- "$tmp"
@@ -251,16 +253,18 @@ daemon_pid=$!
 export HOME=$tmp/home STRAPONTIN_SERVER=127.0.0.1:$rpc_port STRAPONTIN_CA=$tmp/certs/ca.pem
 mkdir -p "$HOME"
 cli() { timeout 30 /usr/bin/strapontin "$@"; }
-# Serving once the CLI gets an answer: up to 30 s, while the daemon lives.
+# Serving once system.health says the database is up (system.ping answers
+# before the pool is): up to 30 s, while the daemon lives.
 for ((i = 0; ; i++)); do
-	cli call system.ping >/dev/null 2>&1 && break
+	health=$(cli --json call system.health 2>/dev/null) || health=""
+	[[ "$health" =~ \"db\":\ *\"ok\" ]] && break
 	kill -0 "$daemon_pid" 2>/dev/null || {
 		cat "$log" >&2
 		fail "the daemon exited at start"
 	}
 	((i < 300)) || {
 		cat "$log" >&2
-		fail "the daemon does not answer system.ping"
+		fail "the daemon does not answer system.health with db ok"
 	}
 	sleep 0.1
 done
@@ -321,4 +325,30 @@ for d in /etc/strapontin /usr/share/strapontin /usr/share/doc/strapontin; do
 done
 getent passwd strapontin >/dev/null && fail "the strapontin user is left after the purge"
 getent group strapontin >/dev/null && fail "the strapontin group is left after the purge"
+
+# A key the administrator put into /etc/strapontin outlives a purge, with
+# its group given back to root (debian/strapontin.postrm).
+say "purge, with the administrator's key in /etc/strapontin"
+installed=1
+timeout 120 dpkg -i "${debs[0]}" >"$tmp/dpkg-i.log" 2>&1 || {
+	cat "$tmp/dpkg-i.log" >&2
+	fail "dpkg -i strapontin failed"
+}
+echo "not a key" >/etc/strapontin/server.key
+chgrp strapontin /etc/strapontin/server.key
+chmod 640 /etc/strapontin/server.key
+timeout 120 dpkg --purge strapontin >"$tmp/purge.log" 2>&1 || {
+	cat "$tmp/purge.log" >&2
+	fail "dpkg --purge failed"
+}
+installed=0
+[[ "$(ls -A /etc/strapontin)" == server.key ]] ||
+	fail "/etc/strapontin holds $(ls -A /etc/strapontin) after the purge, not server.key alone"
+[[ "$(stat -c '%a %U %G' /etc/strapontin/server.key)" == "640 root root" ]] ||
+	fail "the kept key is $(stat -c '%a %U %G' /etc/strapontin/server.key)"
+[[ "$(stat -c '%U %G' /etc/strapontin)" == "root root" ]] ||
+	fail "the kept /etc/strapontin is $(stat -c '%U %G' /etc/strapontin)"
+getent passwd strapontin >/dev/null && fail "the strapontin user is left after the purge"
+getent group strapontin >/dev/null && fail "the strapontin group is left after the purge"
+rm -rf /etc/strapontin
 say "ok"
