@@ -137,7 +137,7 @@ grep '^[EW]: ' "$tmp/lintian.log" || true
 # ---- install --------------------------------------------------------------
 say "apt-get install"
 installed=1
-DEBIAN_FRONTEND=noninteractive timeout 180 apt-get install -y -q \
+DEBIAN_FRONTEND=noninteractive timeout 180 apt-get install -y -q -o DPkg::Lock::Timeout=60 \
 	--no-install-recommends "${debs[@]}" >"$tmp/apt.log" 2>&1 || {
 	cat "$tmp/apt.log" >&2
 	fail "apt-get install failed"
