@@ -24,14 +24,17 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: strapontind [-c FILE] [--check-config | --migrate | "
-	    "--add-admin EMAIL]\n"
+	    "usage: strapontind [-c FILE] [--check-config | --migrate "
+	    "[--dry-run] |\n"
+	    "                   --add-admin EMAIL]\n"
 	    "\n"
 	    "  -c, --config FILE     configuration (default %s)\n"
 	    "      --check-config    check the configuration, certificate and "
 	    "key, then exit\n"
 	    "      --migrate         apply pending database migrations, then "
 	    "exit\n"
+	    "      --dry-run         with --migrate: say what it would apply, "
+	    "change nothing\n"
 	    "      --add-admin EMAIL create or reset an administrator; the "
 	    "password is read\n"
 	    "                        from standard input (one line), then "
@@ -83,12 +86,13 @@ add_admin(const struct config *cfg, const char *email)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN };
+	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN, OPT_DRY_RUN };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"migrate", no_argument, NULL, OPT_MIGRATE},
 		{"add-admin", required_argument, NULL, OPT_ADD_ADMIN},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -97,6 +101,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	char err[512];
 	int ch, action = 0, rc;
+	bool dry_run = false;
 	enum log_level level = LL_INFO;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -112,6 +117,9 @@ main(int argc, char **argv)
 			action = ch;
 			admin = optarg;
 			break;
+		case OPT_DRY_RUN:
+			dry_run = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -125,7 +133,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (dry_run && action != OPT_MIGRATE)) {
 		usage(stderr);
 		return 2;
 	}
@@ -156,7 +164,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	case OPT_MIGRATE:
-		rc = migrate_apply(cfg->db_migrate_conninfo) ? 0 : 1;
+		if (dry_run)
+			rc = migrate_dry_run(cfg->db_migrate_conninfo, stdout) ?
+			    0 : 1;
+		else
+			rc = migrate_apply(cfg->db_migrate_conninfo) ? 0 : 1;
 		config_free(cfg);
 		return rc;
 	case OPT_ADD_ADMIN:
