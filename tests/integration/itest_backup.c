@@ -127,7 +127,9 @@ test_dump_and_restore(void **state)
 
 	/* The same rows, and they hold. */
 	db = h_db_connect(copy.conninfo);
-	assert_string_equal(ops_digest(db), digest);
+	if (strcmp(ops_digest(db), digest) != 0)
+		h_fail("the restored rows differ from the dumped ones (users, "
+		       "beneficiaries, offers, bookings, waiting list, blocks)");
 	ops_invariants(db);
 
 	d2 = h_daemon_start_same_db(&copy, "bak_dst", NULL);
