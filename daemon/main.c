@@ -28,8 +28,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: strapontind [-c FILE] [--check-config | --migrate | "
-	    "--add-admin EMAIL]\n"
+	    "usage: strapontind [-c FILE] [--check-config | --migrate "
+	    "[--dry-run] |\n"
+	    "                   --add-admin EMAIL]\n"
 	    "       strapontind --reload PID\n"
 	    "\n"
 	    "  -c, --config FILE     configuration (default %s)\n"
@@ -37,6 +38,8 @@ usage(FILE *f)
 	    "key, then exit\n"
 	    "      --migrate         apply pending database migrations, then "
 	    "exit\n"
+	    "      --dry-run         with --migrate: say what it would apply, "
+	    "change nothing\n"
 	    "      --add-admin EMAIL create or reset an administrator; the "
 	    "password is read\n"
 	    "                        from standard input (one line), then "
@@ -120,13 +123,15 @@ reload(const char *pid_arg)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN, OPT_RELOAD };
+	enum { OPT_CHECK = 256, OPT_MIGRATE, OPT_ADD_ADMIN, OPT_RELOAD,
+		OPT_DRY_RUN };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"migrate", no_argument, NULL, OPT_MIGRATE},
 		{"add-admin", required_argument, NULL, OPT_ADD_ADMIN},
 		{"reload", required_argument, NULL, OPT_RELOAD},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -135,6 +140,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	char err[512];
 	int ch, action = 0, rc;
+	bool dry_run = false;
 	enum log_level level = LL_INFO;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -154,6 +160,9 @@ main(int argc, char **argv)
 			action = ch;
 			reload_pid = optarg;
 			break;
+		case OPT_DRY_RUN:
+			dry_run = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -167,7 +176,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (dry_run && action != OPT_MIGRATE)) {
 		usage(stderr);
 		return 2;
 	}
@@ -203,7 +212,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	case OPT_MIGRATE:
-		rc = migrate_apply(cfg->db_migrate_conninfo) ? 0 : 1;
+		if (dry_run)
+			rc = migrate_dry_run(cfg->db_migrate_conninfo, stdout) ?
+			    0 : 1;
+		else
+			rc = migrate_apply(cfg->db_migrate_conninfo) ? 0 : 1;
 		config_free(cfg);
 		return rc;
 	case OPT_ADD_ADMIN:

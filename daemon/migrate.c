@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,28 @@ exec_ok(PGconn *pg, const char *sql, const char *what)
 		log_error("%s: %s", what, PQresultErrorMessage(r));
 	PQclear(r);
 	return ok;
+}
+
+/* A step's transaction. A dry run (migrate_dry_run()) holds all of its
+ * steps in one transaction that it rolls back: there each step is a
+ * savepoint of it. */
+static bool
+step_begin(PGconn *pg, bool dry)
+{
+	return exec_ok(pg, dry ? "SAVEPOINT step" : "BEGIN", "begin");
+}
+
+static bool
+step_commit(PGconn *pg, bool dry)
+{
+	return exec_ok(pg, dry ? "RELEASE SAVEPOINT step" : "COMMIT", "commit");
+}
+
+static void
+step_rollback(PGconn *pg, bool dry)
+{
+	exec_ok(pg, dry ? "ROLLBACK TO SAVEPOINT step" : "ROLLBACK",
+	    "rollback");
 }
 
 static const char *
@@ -136,10 +159,11 @@ applied_versions(PGconn *pg, const struct sql_file *files, size_t count,
 /* Compares the hash of every applied schema file with this binary's.
  * A row without hash comes from a database made before hashes were
  * recorded (the numbered migrations of sql/): it adopts the file's
- * current hash, said in the log. False, naming the file, at the first
- * difference. */
+ * current hash, said in the log (counted in *adopted, and not said in a
+ * dry run). False, naming the file, at the first difference. */
 static bool
-check_hashes(PGconn *pg, const struct sql_file *files, size_t count)
+check_hashes(PGconn *pg, const struct sql_file *files, size_t count,
+    bool dry, int *adopted)
 {
 	PGresult *r = PQexec(pg,
 	    "SELECT version, sha256 FROM schema_migrations ORDER BY version");
@@ -174,8 +198,11 @@ check_hashes(PGconn *pg, const struct sql_file *files, size_t count)
 			ok = false;
 			break;
 		}
-		log_info("schema file %s: applied before hashes were recorded, "
-		    "recording its current SHA-256 %s", f->name, hash);
+		(*adopted)++;
+		if (!dry)
+			log_info("schema file %s: applied before hashes were "
+			    "recorded, recording its current SHA-256 %s",
+			    f->name, hash);
 		snprintf(ver, sizeof ver, "%d", v);
 		vals[0] = ver;
 		vals[1] = f->name;
@@ -195,14 +222,15 @@ check_hashes(PGconn *pg, const struct sql_file *files, size_t count)
 
 /* One schema file and its record, in one transaction. */
 static bool
-apply_schema_file(PGconn *pg, const struct sql_file *f)
+apply_schema_file(PGconn *pg, const struct sql_file *f, bool dry)
 {
 	const char *vals[3];
 	char ver[16], hash[65];
 	PGresult *r;
 
-	log_info("applying schema file %s", f->name);
-	if (!exec_ok(pg, "BEGIN", "begin"))
+	if (!dry)
+		log_info("applying schema file %s", f->name);
+	if (!step_begin(pg, dry))
 		return false;
 	if (!exec_ok(pg, f->sql, f->name))
 		goto fail;
@@ -220,9 +248,9 @@ apply_schema_file(PGconn *pg, const struct sql_file *f)
 		goto fail;
 	}
 	PQclear(r);
-	return exec_ok(pg, "COMMIT", "commit");
+	return step_commit(pg, dry);
 fail:
-	exec_ok(pg, "ROLLBACK", "rollback");
+	step_rollback(pg, dry);
 	return false;
 }
 
@@ -248,12 +276,15 @@ exec_count(PGconn *pg, const char *sql)
  * are checked when first called, not here: a function may call one of a
  * later file. */
 static bool
-apply_api(PGconn *pg, const struct sql_file *files, size_t count)
+apply_api(PGconn *pg, const struct sql_file *files, size_t count, bool dry,
+    int *pruned_out)
 {
 	int pruned, entries;
 	size_t i;
 
-	if (!exec_ok(pg, "BEGIN", "begin"))
+	/* Not a savepoint in a dry run: core.api_prune() keeps what the
+	 * top transaction wrote, and a savepoint's rows bear its own xid. */
+	if (!dry && !exec_ok(pg, "BEGIN", "begin"))
 		return false;
 	if (!exec_ok(pg, "SET LOCAL check_function_bodies = off; "
 	    "SET LOCAL search_path = " API_SEARCH_PATH, "api settings"))
@@ -265,14 +296,17 @@ apply_api(PGconn *pg, const struct sql_file *files, size_t count)
 		goto fail;
 	if ((entries = exec_count(pg, "SELECT core.privileges_apply()")) < 0)
 		goto fail;
-	if (!exec_ok(pg, "COMMIT", "commit"))
+	if (!dry && !exec_ok(pg, "COMMIT", "commit"))
 		return false;
-	log_info("api applied: %zu files, %d objects no longer defined "
-	    "dropped, %d entry points for strapontin_api", count, pruned,
-	    entries);
+	*pruned_out = pruned;
+	if (!dry)
+		log_info("api applied: %zu files, %d objects no longer defined "
+		    "dropped, %d entry points for strapontin_api", count,
+		    pruned, entries);
 	return true;
 fail:
-	exec_ok(pg, "ROLLBACK", "rollback");
+	if (!dry)
+		exec_ok(pg, "ROLLBACK", "rollback");
 	return false;
 }
 
@@ -296,21 +330,106 @@ migrate_pending(const char *conninfo, int *db_version)
 	return pending;
 }
 
-bool
-migrate_apply_files(const char *conninfo, const struct sql_file *schema,
-    size_t schema_count, const struct sql_file *api, size_t api_count)
+/* The functions of public, core and api, each as its signature and a
+ * digest of its definition and privileges. Signatures are written with
+ * search_path = pg_catalog, inside a savepoint that puts the path back:
+ * schema-qualified the same way before and after. */
+#define FUNCS_SQL \
+	"SELECT n.nspname || '.' || p.proname || '(' || " \
+	"pg_get_function_identity_arguments(p.oid) || ')' AS f, " \
+	"md5(pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')) AS h " \
+	"FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace " \
+	"WHERE n.nspname IN ('public', 'core', 'api') " \
+	"AND p.prokind IN ('f', 'p')"
+
+/* The functions now, as a JSON object signature -> digest; NULL on error
+ * (logged). The caller frees it. */
+static char *
+functions_snapshot(PGconn *pg)
+{
+	PGresult *r;
+	char *json = NULL;
+
+	if (!exec_ok(pg, "SAVEPOINT snap; SET LOCAL search_path = pg_catalog",
+	    "snapshot"))
+		return NULL;
+	r = PQexec(pg, "SELECT coalesce(jsonb_object_agg(f, h), '{}')::text "
+	    "FROM (" FUNCS_SQL ") s");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		json = xstrdup(PQgetvalue(r, 0, 0));
+	else
+		log_error("reading the functions: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	if (!exec_ok(pg, "ROLLBACK TO SAVEPOINT snap; RELEASE SAVEPOINT snap",
+	    "snapshot")) {
+		free(json);
+		json = NULL;
+	}
+	return json;
+}
+
+/* Prints the functions that differ from the snapshot before: new,
+ * changed, dropped. False on error (logged). */
+static bool
+functions_diff(PGconn *pg, const char *before, FILE *out)
+{
+	const char *vals[1] = { before };
+	PGresult *r;
+	bool ok;
+	int i, n;
+
+	if (!exec_ok(pg, "SAVEPOINT snap; SET LOCAL search_path = pg_catalog",
+	    "snapshot"))
+		return false;
+	r = PQexecParams(pg, "WITH b AS (SELECT key AS f, value AS h FROM "
+	    "jsonb_each_text($1::jsonb)), a AS (" FUNCS_SQL ") "
+	    "SELECT CASE WHEN b.f IS NULL THEN 'nouvelle / new' "
+	    "WHEN a.f IS NULL THEN 'supprimée / dropped' "
+	    "ELSE 'modifiée / changed' END, coalesce(a.f, b.f) "
+	    "FROM a FULL JOIN b ON a.f = b.f WHERE a.h IS DISTINCT FROM b.h "
+	    "ORDER BY 2", 1, NULL, vals, NULL, NULL, 0);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		log_error("comparing the functions: %s",
+		    PQresultErrorMessage(r));
+	n = ok ? PQntuples(r) : 0;
+	if (ok && n == 0)
+		fprintf(out, "  aucune fonction ne change / no function "
+		    "changes\n");
+	else if (ok)
+		fprintf(out, "  fonctions qui changent / functions that "
+		    "change: %d\n", n);
+	for (i = 0; i < n; i++)
+		fprintf(out, "    %s : %s\n", PQgetvalue(r, i, 0),
+		    PQgetvalue(r, i, 1));
+	PQclear(r);
+	return exec_ok(pg, "ROLLBACK TO SAVEPOINT snap; "
+	    "RELEASE SAVEPOINT snap", "snapshot") && ok;
+}
+
+/* --migrate, or its dry run when dry is a stream: then every step runs in
+ * one transaction, rolled back at the end, and what the steps would do is
+ * printed to dry. The refusals (changed file, newer schema) are the same
+ * in both, with the same messages. */
+static bool
+run_migration(const char *conninfo, const struct sql_file *schema,
+    size_t schema_count, const struct sql_file *api, size_t api_count,
+    FILE *dry)
 {
 	PGconn *pg = connect_blocking(conninfo);
 	bool ok = false;
 	bool applied[schema_count ? schema_count : 1];
 	int latest = schema_count ? schema[schema_count - 1].version : 0;
+	int cur, adopted = 0, pending = 0, pruned = 0;
+	char *before = NULL, hash[65];
 	size_t i;
-	int cur;
 
 	if (pg == NULL)
 		return false;
 	if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
 	    "lock"))
+		goto out;
+	if (dry && !exec_ok(pg, "BEGIN", "begin"))
 		goto out;
 	/* sha256 is NULL in the rows of a database made before it existed. */
 	if (!exec_ok(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -326,18 +445,65 @@ migrate_apply_files(const char *conninfo, const struct sql_file *schema,
 		    "strapontind (%d): upgrade the daemon", cur, latest);
 		goto out;
 	}
-	if (!check_hashes(pg, schema, schema_count))
+	if (!check_hashes(pg, schema, schema_count, dry != NULL, &adopted))
 		goto out;
-	for (i = 0; i < schema_count; i++)
-		if (!applied[i] && !apply_schema_file(pg, &schema[i]))
+	if (dry) {
+		if ((before = functions_snapshot(pg)) == NULL)
 			goto out;
-	if (!apply_api(pg, api, api_count))
+		for (i = 0; i < schema_count; i++)
+			pending += !applied[i];
+		fprintf(dry, "schéma de la base / database schema: %d ; "
+		    "de ce strapontind / of this strapontind: %d\n", cur,
+		    latest);
+		if (adopted > 0)
+			fprintf(dry, "empreintes à enregistrer / hashes to "
+			    "record: %d (fichiers appliqués avant les "
+			    "empreintes / files applied before hashes)\n",
+			    adopted);
+		fprintf(dry, "fichiers de schéma à appliquer / schema files "
+		    "to apply: %d\n", pending);
+	}
+	for (i = 0; i < schema_count; i++) {
+		if (applied[i])
+			continue;
+		if (!apply_schema_file(pg, &schema[i], dry != NULL))
+			goto out;
+		if (dry) {
+			file_sha256(&schema[i], hash);
+			fprintf(dry, "  sql/schema/%s  SHA-256 %s\n",
+			    schema[i].name, hash);
+		}
+	}
+	if (!apply_api(pg, api, api_count, dry != NULL, &pruned))
 		goto out;
-	log_info("schema is at version %d", latest);
+	if (dry) {
+		fprintf(dry, "sql/api : réappliqué en entier, %zu fichiers, "
+		    "%d objets supprimés / re-applied in full, %zu files, "
+		    "%d objects dropped\n", api_count, pruned, api_count,
+		    pruned);
+		if (!functions_diff(pg, before, dry))
+			goto out;
+		if (!exec_ok(pg, "ROLLBACK", "rollback"))
+			goto out;
+		fprintf(dry, "essai annulé, rien n'a changé / dry run rolled "
+		    "back, nothing changed\n");
+	} else
+		log_info("schema is at version %d", latest);
 	ok = true;
 out:
-	PQfinish(pg);	/* also releases the advisory lock */
+	free(before);
+	/* Also releases the advisory lock and, in a dry run that stopped
+	 * half-way, rolls its transaction back. */
+	PQfinish(pg);
 	return ok;
+}
+
+bool
+migrate_apply_files(const char *conninfo, const struct sql_file *schema,
+    size_t schema_count, const struct sql_file *api, size_t api_count)
+{
+	return run_migration(conninfo, schema, schema_count, api, api_count,
+	    NULL);
 }
 
 bool
@@ -345,6 +511,25 @@ migrate_apply(const char *conninfo)
 {
 	return migrate_apply_files(conninfo, schema_files, schema_files_count,
 	    api_files, api_files_count);
+}
+
+bool
+migrate_dry_run_files(const char *conninfo, const struct sql_file *schema,
+    size_t schema_count, const struct sql_file *api, size_t api_count,
+    FILE *out)
+{
+	bool ok = run_migration(conninfo, schema, schema_count, api,
+	    api_count, out);
+
+	fflush(out);
+	return ok;
+}
+
+bool
+migrate_dry_run(const char *conninfo, FILE *out)
+{
+	return migrate_dry_run_files(conninfo, schema_files,
+	    schema_files_count, api_files, api_files_count, out);
 }
 
 bool

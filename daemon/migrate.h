@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct sql_file {
 	int version;		/* NNN of the file's name */
@@ -38,6 +39,16 @@ bool migrate_apply(const char *conninfo);
 bool migrate_apply_files(const char *conninfo,
     const struct sql_file *schema, size_t schema_count,
     const struct sql_file *api, size_t api_count);
+
+/* --migrate --dry-run: the same steps, refusals and messages as
+ * migrate_apply(), in one transaction rolled back at the end; prints to
+ * out, French first, the schema files it would apply (with their
+ * SHA-256), and the functions that sql/api would add, change or drop.
+ * True if the migration would succeed. */
+bool migrate_dry_run(const char *conninfo, FILE *out);
+bool migrate_dry_run_files(const char *conninfo,
+    const struct sql_file *schema, size_t schema_count,
+    const struct sql_file *api, size_t api_count, FILE *out);
 
 /* Number of compiled schema files the database lacks (-1 with a logged
  * reason if it cannot tell); *db_version gets the highest it has. Works as

@@ -22,11 +22,12 @@
 #include "migrate.h"
 #include "pwhash.h"
 
-/* Runs the migrator on the given files with its stderr in path; its
- * result. */
+/* Runs the migrator on the given files with its stderr in path, as a dry
+ * run printing to dry if that is not NULL; its result. */
 static bool
-migrate_logged(const char *conninfo, const struct sql_file *schema,
-	       size_t schema_count, const char *path)
+migrate_run_logged(const char *conninfo, const struct sql_file *schema,
+		   size_t schema_count, const struct sql_file *api,
+		   size_t api_count, const char *path, FILE *dry)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	int saved = dup(STDERR_FILENO);
@@ -36,12 +37,24 @@ migrate_logged(const char *conninfo, const struct sql_file *schema,
 	fflush(stderr);
 	dup2(fd, STDERR_FILENO);
 	close(fd);
-	ok = migrate_apply_files(conninfo, schema, schema_count, api_files,
-				 api_files_count);
+	if (dry)
+		ok = migrate_dry_run_files(conninfo, schema, schema_count, api,
+					   api_count, dry);
+	else
+		ok = migrate_apply_files(conninfo, schema, schema_count, api,
+					 api_count);
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	return ok;
+}
+
+static bool
+migrate_logged(const char *conninfo, const struct sql_file *schema,
+	       size_t schema_count, const char *path)
+{
+	return migrate_run_logged(conninfo, schema, schema_count, api_files,
+				  api_files_count, path, NULL);
 }
 
 static bool
@@ -74,11 +87,13 @@ test_edited_schema_file_refused(void **state)
 	struct h_daemon *d = h_daemon_start("mig_edited", NULL);
 	PGconn *db = h_db_connect(d->conninfo);
 	struct sql_file *edited;
-	char log[700], before[4096], *text;
+	char log[700], out[700], before[4096], *text;
+	FILE *dry;
 	size_t i;
 
 	(void)state;
 	snprintf(log, sizeof log, "%s/edited.log", d->dir);
+	snprintf(out, sizeof out, "%s/edited.out", d->dir);
 	snprintf(before, sizeof before, "%s", schema_record(db));
 	edited = calloc(schema_files_count, sizeof *edited);
 	assert_non_null(edited);
@@ -88,6 +103,20 @@ test_edited_schema_file_refused(void **state)
 	text = xasprintf("%s\nCREATE TABLE zz_edited (x integer);\n",
 			       edited[1].sql);
 	edited[1].sql = text;
+
+	/* --dry-run refuses it the same way. */
+	dry = fopen(out, "w");
+	assert_non_null(dry);
+	assert_false(migrate_run_logged(d->owner_conninfo, edited,
+					schema_files_count, api_files,
+					api_files_count, log, dry));
+	fclose(dry);
+	if (!file_contains(log, "sql/schema/002_pool.sql was changed"))
+		h_fail("the dry run's refusal does not name the file: see %s",
+		       log);
+	if (file_contains(out, "rien n'a chang"))
+		h_fail("the dry run refused and said it would work: see %s",
+		       out);
 
 	assert_false(migrate_logged(d->owner_conninfo, edited,
 				    schema_files_count, log));
@@ -151,6 +180,120 @@ test_migrate_again(void **state)
 					    "api.schema_versions() v")),
 			 migrate_latest());
 	PQfinish(rt);
+	PQfinish(owner);
+	PQfinish(db);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
+/* The digest of a function of the database, to see that it is unchanged. */
+static const char *
+function_def(PGconn *db, const char *signature)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof sql, "SELECT md5(pg_get_functiondef('%s'::"
+		 "regprocedure))", signature);
+	return h_db_exec(db, sql);
+}
+
+/* --migrate --dry-run says what --migrate would do, the pending schema
+ * file with its SHA-256 and the functions sql/api would add, change or
+ * drop, and changes nothing: not the schema, not the record, not a
+ * function. The binary's option exits 0, and 2 without --migrate. */
+static void
+test_dry_run(void **state)
+{
+	struct h_daemon *d = h_daemon_start("mig_dry", NULL);
+	PGconn *db = h_db_connect(d->conninfo);
+	PGconn *owner = h_db_connect(d->owner_conninfo);
+	struct sql_file *schema, *api;
+	char log[700], out[700], before[4096], changed[64];
+	char nfuncs[32];
+	FILE *dry;
+	size_t i;
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/dry.log", d->dir);
+	snprintf(out, sizeof out, "%s/dry.out", d->dir);
+	snprintf(before, sizeof before, "%s", schema_record(db));
+
+	/* One schema file more, one api file more; a function changed by
+	 * hand (sql/api would put it back), one sql/api does not define. */
+	schema = calloc(schema_files_count + 1, sizeof *schema);
+	api = calloc(api_files_count + 1, sizeof *api);
+	assert_true(schema != NULL && api != NULL);
+	for (i = 0; i < schema_files_count; i++)
+		schema[i] = schema_files[i];
+	schema[i].version = schema[i - 1].version + 1;
+	schema[i].name = "999_zz_dry.sql";
+	schema[i].sql = "CREATE TABLE zz_dry (x integer);";
+	for (i = 0; i < api_files_count; i++)
+		api[i] = api_files[i];
+	api[i].version = 99;
+	api[i].name = "99_zz_dry.sql";
+	api[i].sql = "CREATE OR REPLACE FUNCTION core.zz_dry_new() "
+		     "RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;";
+	h_db_exec(owner, "CREATE OR REPLACE FUNCTION api.schema_versions() "
+			 "RETURNS SETOF integer LANGUAGE sql AS "
+			 "$$ SELECT -1 $$");
+	h_db_exec(owner, "CREATE FUNCTION core.zz_dry_stale() RETURNS int "
+			 "LANGUAGE sql AS $$ SELECT 1 $$");
+	snprintf(changed, sizeof changed, "%s",
+		 function_def(db, "api.schema_versions()"));
+	snprintf(nfuncs, sizeof nfuncs, "%s",
+		 h_db_exec(db, "SELECT count(*) FROM pg_proc"));
+
+	dry = fopen(out, "w");
+	assert_non_null(dry);
+	if (!migrate_run_logged(d->owner_conninfo, schema,
+				schema_files_count + 1, api,
+				api_files_count + 1, log, dry))
+		h_fail("the dry run failed: see %s and %s", log, out);
+	fclose(dry);
+	if (!file_contains(out, "schema files to apply: 1"))
+		h_fail("the dry run does not count the pending file: see %s",
+		       out);
+	/* sha256sum of the file's text */
+	if (!file_contains(out, "sql/schema/999_zz_dry.sql  SHA-256 "
+				"d3bbb16b5aaa8ff7a16705c35f510f6b182f37eb"
+				"e11a746bd599d2784cc7fece"))
+		h_fail("the dry run does not name the pending file with its "
+		       "SHA-256: see %s", out);
+	if (!file_contains(out, "nouvelle / new : core.zz_dry_new()") ||
+	    !file_contains(out, "modifiée / changed : "
+				"api.schema_versions()") ||
+	    !file_contains(out, "supprimée / dropped : core.zz_dry_stale()"))
+		h_fail("the dry run does not list the functions that change: "
+		       "see %s", out);
+	if (!file_contains(out, "functions that change: 3"))
+		h_fail("the dry run lists functions that do not change: "
+		       "see %s", out);
+	if (file_contains(log, "applying schema file"))
+		h_fail("the dry run logs that it applies: see %s", log);
+
+	/* Nothing changed. */
+	assert_string_equal(schema_record(db), before);
+	assert_string_equal(h_db_exec(db, "SELECT count(*) FROM pg_class "
+					  "WHERE relname = 'zz_dry'"), "0");
+	assert_string_equal(h_db_exec(db, "SELECT count(*) FROM pg_proc"),
+			    nfuncs);
+	assert_string_equal(function_def(db, "api.schema_versions()"),
+			    changed);
+
+	/* The option, through the binary. */
+	assert_int_equal(h_sh("'%s' -c '%s' --migrate --dry-run >'%s' 2>&1",
+			      h_env("STRAPONTIND"), d->setup_conf, out), 0);
+	if (!file_contains(out, "schema files to apply: 0") ||
+	    !file_contains(out, "modifiée / changed : "
+				"api.schema_versions()"))
+		h_fail("strapontind --migrate --dry-run: see %s", out);
+	assert_string_equal(function_def(db, "api.schema_versions()"),
+			    changed);
+	assert_int_equal(h_sh("'%s' -c '%s' --dry-run >/dev/null 2>&1",
+			      h_env("STRAPONTIND"), d->setup_conf), 2);
+
+	free(api);
+	free(schema);
 	PQfinish(owner);
 	PQfinish(db);
 	assert_int_equal(h_daemon_stop(d), 0);
@@ -278,6 +421,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edited_schema_file_refused),
 		cmocka_unit_test(test_migrate_again),
+		cmocka_unit_test(test_dry_run),
 		cmocka_unit_test(test_upgrade_from_numbered_migrations),
 	};
 
