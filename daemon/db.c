@@ -21,13 +21,16 @@
  * WAL it received, else the age of the last transaction it replayed (an
  * over-estimate after a quiet spell on the primary, which only sends
  * reads to the primary a little sooner); -1 when the server is not a
- * standby (a promoted replica is not behind anyone). */
+ * standby (a promoted replica is not behind anyone). A day, i.e. too far,
+ * when it does not stream from a primary (it would look caught up while
+ * it falls behind) or has replayed nothing since it started. */
 static const char lag_sql[] =
     "SELECT CASE WHEN NOT pg_is_in_recovery() THEN -1 "
+    "WHEN NOT EXISTS (SELECT FROM pg_stat_wal_receiver) THEN 86400000 "
     "WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM "
     "pg_last_wal_replay_lsn() THEN 0 "
     "ELSE coalesce(floor(extract(epoch FROM clock_timestamp() - "
-    "pg_last_xact_replay_timestamp()) * 1000), 0) END::bigint";
+    "pg_last_xact_replay_timestamp()) * 1000), 86400000) END::bigint";
 
 struct db_query {
 	TAILQ_ENTRY(db_query) entry;

@@ -168,11 +168,14 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 	struct request *req = arg;
 	json_t *result;
 
-	/* The replica went down or fell behind while the query waited: its
-	 * statement only reads, so it runs again on the primary. */
-	if (st == DB_UNAVAILABLE && req->on_replica) {
-		log_debug("%s: the replica failed; reading from the primary",
-		    req->method->name);
+	/* The replica went down or fell behind while the query waited, or
+	 * refused (a token or a scope newer than what it has replayed: a
+	 * session opened a moment ago is not there yet): the statement only
+	 * reads, so it runs again on the primary, whose answer stands. */
+	if (st != DB_OK && req->on_replica) {
+		log_debug("%s: the replica answered %s; reading from the "
+		    "primary", req->method->name, st == DB_UNAVAILABLE ?
+		    "unavailable" : PQresultErrorField(res, PG_DIAG_SQLSTATE));
 		sqlcall_send(req, req->app->db);
 		return;
 	}
