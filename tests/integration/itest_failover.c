@@ -223,6 +223,71 @@ check_listeners(struct st_client *partner, struct st_client *sub1,
 	}
 }
 
+/* One booking.create; its error reason, or "" when it was made. */
+static const char *
+try_book(struct st_client *c, json_int_t offer, json_int_t beneficiary)
+{
+	static char reason[64];
+	struct st_error err;
+	json_t *r = NULL;
+	int rc = st_call(c, "booking.create", json_pack("{s:I, s:I, s:i}",
+	    "offer_id", offer, "beneficiary_id", beneficiary, "seats", 1), &r,
+	    &err);
+
+	json_decref(r);
+	if (rc == ST_OK)
+		return "";
+	if (rc != ST_ERR_SERVER)
+		h_fail("booking.create: %s", st_strerror(&err));
+	snprintf(reason, sizeof reason, "%s", err.reason);
+	st_error_clear(&err);
+	return reason;
+}
+
+/* A primary that turns read-only under the daemon (SQLSTATE 25006 on
+ * every write, as a demoted server would answer): the daemon drops those
+ * connections and answers `unavailable` (the client retries), never an
+ * internal error, and takes the server back once it accepts writes. */
+static void
+check_read_only(struct world *wd, const struct h_daemon *d,
+    const char *conninfo)
+{
+	PGconn *db = h_db_connect(conninfo);
+	json_int_t offer = w_offer(wd->partner, 40, 1, NULL), ben[20];
+	long long deadline;
+	const char *reason = "";
+	int i;
+
+	for (i = 0; i < 20; i++)
+		ben[i] = w_beneficiary(wd->ref, "Lecture", "Seule");
+	h_db_exec(db, "ALTER SYSTEM SET default_transaction_read_only = on");
+	h_db_exec(db, "SELECT pg_reload_conf()");
+	/* Bookings go through until the sessions have reloaded. */
+	for (i = 0; i < 20; i++) {
+		reason = try_book(wd->ref, offer, ben[i]);
+		if (reason[0] != '\0')
+			break;
+		h_sleep_ms(100);
+	}
+	if (strcmp(reason, "unavailable") != 0)
+		h_fail("booking.create on a read-only primary: \"%s\", not "
+		    "unavailable", reason);
+	assert_true(h_log_contains(d, "read-only (SQLSTATE 25006)"));
+
+	h_db_exec(db, "ALTER SYSTEM RESET default_transaction_read_only");
+	h_db_exec(db, "SELECT pg_reload_conf()");
+	PQfinish(db);
+	deadline = h_now_ms() + 20000LL * h_timeout_scale();
+	while ((reason = try_book(wd->ref, offer, ben[19]))[0] != '\0') {
+		if (strcmp(reason, "unavailable") != 0)
+			h_fail("booking.create once writable again: %s", reason);
+		if (h_now_ms() > deadline)
+			h_fail("the daemon did not take the primary back once "
+			    "writable");
+		h_sleep_ms(100);
+	}
+}
+
 static void
 test_failover_under_load(void **state)
 {
@@ -340,6 +405,9 @@ test_failover_under_load(void **state)
 	PQfinish(db);
 
 	check_listeners(wd.partner, sub1, sub2);
+	snprintf(admin, sizeof admin, "%s dbname=strapontin",
+	    read_file(s_dir, "conninfo"));
+	check_read_only(&wd, d1, admin);
 
 	st_close(sub1);
 	st_close(sub2);
