@@ -175,7 +175,8 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 	if (st != DB_OK && req->on_replica) {
 		log_debug("%s: the replica answered %s; reading from the "
 		    "primary", req->method->name, st == DB_UNAVAILABLE ?
-		    "unavailable" : PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		    "unavailable" :
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "an error");
 		sqlcall_send(req, req->app->db);
 		return;
 	}
