@@ -262,12 +262,13 @@ check_read_only(struct world *wd, const struct h_daemon *d,
 		ben[i] = w_beneficiary(wd->ref, "Lecture", "Seule");
 	h_db_exec(db, "ALTER SYSTEM SET default_transaction_read_only = on");
 	h_db_exec(db, "SELECT pg_reload_conf()");
-	/* Bookings go through until the sessions have reloaded. */
-	for (i = 0; i < 20; i++) {
+	/* Bookings go through until the sessions have reloaded, which
+	 * idle sessions do at once: a few seconds at most. */
+	for (i = 0; i < 19; i++) {
 		reason = try_book(wd->ref, offer, ben[i]);
 		if (reason[0] != '\0')
 			break;
-		h_sleep_ms(100);
+		h_sleep_ms(250 * h_timeout_scale());
 	}
 	if (strcmp(reason, "unavailable") != 0)
 		h_fail("booking.create on a read-only primary: \"%s\", not "
