@@ -229,11 +229,11 @@ try_book(struct st_client *c, json_int_t offer, json_int_t beneficiary)
 {
 	static char reason[64];
 	struct st_error err;
-	json_t *r = NULL;
-	int rc = st_call(c, "booking.create", json_pack("{s:I, s:I, s:i}",
-	    "offer_id", offer, "beneficiary_id", beneficiary, "seats", 1), &r,
-	    &err);
+	json_t *r = NULL, *p = json_pack("{s:I, s:I, s:i}", "offer_id", offer,
+	    "beneficiary_id", beneficiary, "seats", 1);
+	int rc = st_call(c, "booking.create", p, &r, &err);
 
+	json_decref(p);
 	json_decref(r);
 	if (rc == ST_OK)
 		return "";
