@@ -774,8 +774,8 @@ dc_command_done(struct db_conn *dc)
 
 		if (!ok)
 			log_error("%s[%d]: cannot set statement_timeout: %s",
-			    pool->name, dc->index, res ? PQresultErrorMessage(res) :
-			    "no result");
+			    pool->name, dc->index,
+			    res ? PQresultErrorMessage(res) : "no result");
 		PQclear(res);
 		dc->setting = false;
 		if (!ok) {
@@ -804,7 +804,8 @@ dc_command_done(struct db_conn *dc)
 	} else if (res != NULL && dc_retryable(res) && q->retries < DB_MAX_RETRIES) {
 		q->retries++;
 		log_debug("%s[%d]: retrying statement %zu after %s",
-		    pool->name, dc->index, q->stmt, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		    pool->name, dc->index, q->stmt,
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE));
 		PQclear(res);
 		TAILQ_INSERT_HEAD(&pool->queue, q, entry);
 		pool->queued++;
