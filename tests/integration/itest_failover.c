@@ -51,7 +51,7 @@ struct worker {
 	struct st_client *c;
 	json_int_t ben[BENEFICIARIES];
 	int unavailable;
-	char error[700];        /* an answer no booking client expects */
+	char error[700];        /* an answer no booking client expects (mu) */
 };
 
 static void
@@ -97,10 +97,14 @@ teardown(void **state)
 static void
 record(const json_t *booking)
 {
+	/* Not w_int(): a worker thread must not fail the test itself. */
 	pthread_mutex_lock(&mu);
-	acks[nacks].booking = w_int(booking, "id");
-	acks[nacks].offer = w_int(booking, "offer_id");
-	acks[nacks].seats = (int)w_int(booking, "seats");
+	acks[nacks].booking = json_integer_value(json_object_get(booking,
+	    "id"));
+	acks[nacks].offer = json_integer_value(json_object_get(booking,
+	    "offer_id"));
+	acks[nacks].seats = (int)json_integer_value(json_object_get(booking,
+	    "seats"));
 	nacks++;
 	if (promoted)
 		acks_after++;
@@ -147,9 +151,11 @@ work(void *arg)
 					st_error_clear(&err);
 					break;
 				}
+				pthread_mutex_lock(&mu);
 				snprintf(w->error, sizeof w->error,
 				    "worker %d, %s: %s (%.400s)", w->index, key,
 				    err.reason, err.message);
+				pthread_mutex_unlock(&mu);
 				st_error_clear(&err);
 				return NULL;
 			}
@@ -168,14 +174,18 @@ wait_acks(int n, bool after, struct worker *w)
 	int i, got;
 
 	for (;;) {
+		char error[700] = "";
+
 		pthread_mutex_lock(&mu);
 		got = after ? acks_after : nacks;
-		pthread_mutex_unlock(&mu);
-		if (got >= n)
-			return;
 		for (i = 0; i < WORKERS; i++)
 			if (w[i].error[0])
-				h_fail("%s", w[i].error);
+				memcpy(error, w[i].error, sizeof error);
+		pthread_mutex_unlock(&mu);
+		if (error[0])
+			h_fail("%s", error);
+		if (got >= n)
+			return;
 		if (h_now_ms() > deadline)
 			h_fail("only %d bookings acknowledged%s within 30 s", got,
 			    after ? " after the promotion" : "");
