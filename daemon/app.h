@@ -18,6 +18,7 @@ struct config;
 struct app {
 	struct event_base *base;
 	struct db_pool *db;
+	struct db_pool *replica;    /* the read pool on standbys, or NULL */
 	struct workpool *workers;
 	const struct config *cfg;   /* the running configuration */
 	char *policy_json;          /* its [policy], for the SQL functions */

@@ -69,6 +69,9 @@ static const struct cdef cdefs[] = {
 	{"database", "booking_batch_max", C_INT, O(db_booking_batch_max), "32", 1, 64, true},
 	{"database", "booking_batch_inflight", C_INT, O(db_booking_batch_inflight), "0", 0, 500, true},
 	{"database", "events_keep", C_DURATION, O(db_events_keep), "300", 1, DAY, true},
+	{"database", "replica_conninfo", C_STRING, O(db_replica_conninfo), NULL, 0, 0, false},
+	{"database", "replica_pool_size", C_INT, O(db_replica_pool_size), "4", 1, 500, false},
+	{"database", "replica_max_lag", C_DURATION, O(db_replica_max_lag), "5", 1, 3600, true},
 
 	{"policy", "max_upcoming_per_beneficiary", C_INT, O(policy.max_upcoming_per_beneficiary), "2", 0, 1000, true},
 	{"policy", "max_per_month", C_INT, O(policy.max_per_month), "2", 0, 1000, true},

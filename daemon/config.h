@@ -75,6 +75,10 @@ struct config {
 	long long db_booking_batch_max;      /* booking.create requests per call */
 	long long db_booking_batch_inflight; /* such calls at once (0: pool_size) */
 	long long db_events_keep;      /* seconds an outbox row is kept */
+	/* the optional read pool on standbys (docs/scaling.md) */
+	char *db_replica_conninfo;     /* NULL: none */
+	long long db_replica_pool_size;
+	long long db_replica_max_lag;  /* seconds of replay lag tolerated */
 
 	/* [http]: the web desk's HTTPS listener (docs/http.md) */
 	struct config_list http_listen;  /* none: no HTTP listener */

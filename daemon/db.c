@@ -12,6 +12,26 @@
 #define DB_MAX_RETRIES 3
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
+/* After a read-only error, do not come back sooner than this: a server
+ * that stays read-only must not turn the pool into a reconnection loop. */
+#define DB_READ_ONLY_BACKOFF_MS 1000
+/* How often a replica pool measures each connection's replay lag. */
+#define DB_LAG_INTERVAL_MS 1000
+
+/* A replica's replay lag in milliseconds: 0 when it has replayed all the
+ * WAL it received, else the age of the last transaction it replayed (an
+ * over-estimate after a quiet spell on the primary, which only sends
+ * reads to the primary a little sooner); -1 when the server is not a
+ * standby (a promoted replica is not behind anyone). A day, i.e. too far,
+ * when it does not stream from a primary (it would look caught up while
+ * it falls behind) or has replayed nothing since it started. */
+static const char lag_sql[] =
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN -1 "
+    "WHEN NOT EXISTS (SELECT FROM pg_stat_wal_receiver) THEN 86400000 "
+    "WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM "
+    "pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE coalesce(floor(extract(epoch FROM clock_timestamp() - "
+    "pg_last_xact_replay_timestamp()) * 1000), 86400000) END::bigint";
 
 struct db_query {
 	TAILQ_ENTRY(db_query) entry;
@@ -52,6 +72,11 @@ struct db_conn {
 	uint64_t connect_started_ms;
 	bool listener;          /* the pool's LISTEN connection */
 	bool listening;         /* the listener's LISTEN succeeded */
+	bool read_only_seen;    /* lost to a read-only error, no query since */
+	bool probing;           /* the lag query is in flight (replica) */
+	bool lag_due;           /* measure the lag before the next query */
+	bool lagging;           /* replica: lag unknown or past the bound */
+	long long lag_ms;       /* replica: last lag measured */
 };
 
 struct db_pool {
@@ -81,6 +106,10 @@ struct db_pool {
 	db_listen_state_cb *listen_state_cb;
 	void *listen_arg;
 	const char *label;      /* the metrics' pool label (static) */
+	const char *name;       /* in log lines: "db" or "replica" */
+	bool replica;           /* a read pool: lag measured, no writes */
+	int max_lag_ms;
+	struct event *lag_timer;
 };
 
 static void dc_connect(struct db_conn *dc);
@@ -90,6 +119,7 @@ static void dc_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void dc_init(struct db_pool *pool, struct db_conn *dc, int index);
 static void dc_free(struct db_conn *dc);
 static void listen_fail_queue(struct db_pool *pool);
+static void dc_probe(struct db_conn *dc);
 
 /* libpq's messages end in newlines and may hold several lines: one log
  * line each. */
@@ -157,8 +187,8 @@ db_pool_up(const struct db_pool *pool)
 	int i;
 
 	for (i = 0; i < pool->size; i++)
-		if (pool->conns[i].state == DC_IDLE ||
-		    pool->conns[i].state == DC_BUSY)
+		if ((pool->conns[i].state == DC_IDLE ||
+		    pool->conns[i].state == DC_BUSY) && !pool->conns[i].lagging)
 			return true;
 	return false;
 }
@@ -174,14 +204,20 @@ pool_note_state(struct db_pool *pool)
 {
 	bool up = db_pool_up(pool);
 
-	if (up != pool->was_up) {
-		if (up)
-			log_info("database is up");
-		else
-			log_warn("database is down; requests answer "
-			    "unavailable until it returns");
-		pool->was_up = up;
-	}
+	if (up == pool->was_up)
+		return;
+	pool->was_up = up;
+	if (pool->replica && up)
+		log_info("replica is up and within replica_max_lag; lists "
+		    "and reports read from it");
+	else if (pool->replica)
+		log_warn("replica is down or behind by more than "
+		    "replica_max_lag; lists and reports read from the primary");
+	else if (up)
+		log_info("database is up");
+	else
+		log_warn("database is down; requests answer "
+		    "unavailable until it returns");
 }
 
 /* Answers q `unavailable` from the loop, never from the caller's stack:
@@ -248,8 +284,8 @@ dc_lost(struct db_conn *dc, const char *why)
 	struct timeval tv;
 	struct db_query *q = dc->cur;
 
-	log_warn("db[%d]: %s; reconnecting in %d ms", dc->index, why,
-	    dc->backoff_ms);
+	log_warn("%s[%d]: %s; reconnecting in %d ms", pool->name, dc->index,
+	    why, dc->backoff_ms);
 	event_del(dc->ev);
 	if (dc->result != NULL) {
 		PQclear(dc->result);
@@ -266,6 +302,8 @@ dc_lost(struct db_conn *dc, const char *why)
 	}
 	dc->cur = NULL;
 	dc->setting = false;
+	dc->probing = false;
+	dc->lagging = pool->replica;
 	tv.tv_sec = dc->backoff_ms / 1000;
 	tv.tv_usec = (dc->backoff_ms % 1000) * 1000;
 	evtimer_add(dc->timer, &tv);
@@ -331,13 +369,21 @@ dc_send_listen(struct db_conn *dc)
 static void
 dc_ready(struct db_conn *dc)
 {
-	if (dc->listener) {
+	/* After a read-only error the backoff is reset by a query that
+	 * succeeds, not by a connect: that server may still be read-only. */
+	if (!dc->read_only_seen)
 		dc->backoff_ms = DB_BACKOFF_MIN_MS;
+	if (dc->listener) {
 		dc_send_listen(dc);
 		return;
 	}
+	if (dc->pool->replica) {
+		/* Not used before its lag is known. */
+		dc->lagging = true;
+		dc_probe(dc);
+		return;
+	}
 	dc->state = DC_IDLE;
-	dc->backoff_ms = DB_BACKOFF_MIN_MS;
 	/* Watch an idle connection too, to see the server go away. */
 	dc_watch(dc, EV_READ | EV_PERSIST, 0);
 	pool_note_state(dc->pool);
@@ -352,7 +398,7 @@ dc_connected(struct db_conn *dc)
 		dc_lost(dc, "cannot make the connection non-blocking");
 		return;
 	}
-	log_debug("db[%d]: connected in %llu ms", dc->index,
+	log_debug("%s[%d]: connected in %llu ms", dc->pool->name, dc->index,
 	    (unsigned long long)(now_ms() - dc->connect_started_ms));
 	dc->state = DC_PREPARING;
 	dc->prepared = 0;
@@ -430,6 +476,43 @@ dc_retryable(PGresult *res)
 	    strcmp(s, "40P01") == 0);
 }
 
+/* 25006 read_only_sql_transaction: the server is a standby (it was
+ * demoted, or the conninfo let libpq pick it) or was made read-only. */
+static bool
+dc_read_only(PGresult *res)
+{
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return s != NULL && strcmp(s, "25006") == 0;
+}
+
+/* q failed on a read-only server, so nothing of it was written: it goes
+ * back to the head of the queue for another connection (or fails
+ * unavailable when it has been tried too often, or no connection is
+ * left), and this connection is re-made, which with
+ * target_session_attrs=read-write finds the new primary. The backoff is
+ * at least DB_READ_ONLY_BACKOFF_MS and grows until a query succeeds, so
+ * a server that stays read-only costs a reconnection now and then, not a
+ * loop. */
+static void
+dc_requeue_read_only(struct db_conn *dc, struct db_query *q, PGresult *res)
+{
+	struct db_pool *pool = dc->pool;
+
+	PQclear(res);
+	if (++q->retries <= DB_MAX_RETRIES) {
+		TAILQ_INSERT_HEAD(&pool->queue, q, entry);
+		pool->queued++;
+	} else
+		query_fail_later(pool, q);
+	if (dc->backoff_ms < DB_READ_ONLY_BACKOFF_MS)
+		dc->backoff_ms = DB_READ_ONLY_BACKOFF_MS;
+	dc->read_only_seen = true;
+	dc_lost(dc, "the server is read-only (SQLSTATE 25006), a standby? "
+	    "(database.conninfo wants target_session_attrs=read-write)");
+	dc_dispatch(pool);
+}
+
 /* The statement_timeout q must run under: its statement's, else the
  * pool's default; -1 is the session's own (role, database, server). */
 static int
@@ -455,6 +538,75 @@ dc_flush(struct db_conn *dc)
 	default:
 		dc_lost(dc, pg_message(dc->pg));
 		break;
+	}
+}
+
+/* The replay lag query, on a replica connection that runs nothing else;
+ * answered in lag_done(). */
+static void
+dc_probe(struct db_conn *dc)
+{
+	dc->lag_due = false;
+	dc->probing = true;
+	dc->state = DC_BUSY;
+	if (!PQsendQuery(dc->pg, lag_sql)) {
+		dc_lost(dc, pg_message(dc->pg));
+		return;
+	}
+	dc_flush(dc);
+}
+
+static void
+lag_done(struct db_conn *dc, PGresult *res)
+{
+	struct db_pool *pool = dc->pool;
+	bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && PQnfields(res) == 1;
+	long long lag = ok ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	bool was = dc->lagging;
+
+	PQclear(res);
+	dc->probing = false;
+	if (!ok) {
+		dc_lost(dc, "cannot measure the replay lag");
+		return;
+	}
+	dc->lag_ms = lag;
+	/* -1: no longer a standby (promoted), so behind nobody. */
+	dc->lagging = lag > pool->max_lag_ms;
+	if (dc->lagging && !was)
+		log_warn("replica[%d]: replay lag %lld ms passes "
+		    "replica_max_lag (%d ms); not used until it catches up",
+		    dc->index, lag, pool->max_lag_ms);
+	else if (!dc->lagging && was)
+		log_info("replica[%d]: replay lag %lld ms, within "
+		    "replica_max_lag (%d ms); used for reads", dc->index,
+		    lag < 0 ? 0 : lag, pool->max_lag_ms);
+	dc->state = DC_IDLE;
+	dc_watch(dc, EV_READ | EV_PERSIST, 0);
+	pool_note_state(pool);
+	/* What waits now would wait for a lagging replica: the caller
+	 * reads from the primary instead. */
+	if (!db_pool_up(pool))
+		pool_fail_queue(pool);
+	dc_dispatch(pool);
+}
+
+/* Every DB_LAG_INTERVAL_MS: an idle replica connection is measured now,
+ * a busy one before its next query. */
+static void
+lag_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	int i;
+
+	for (i = 0; i < pool->size; i++) {
+		struct db_conn *dc = &pool->conns[i];
+
+		if (dc->state == DC_IDLE)
+			dc_probe(dc);
+		else if (dc->state == DC_BUSY)
+			dc->lag_due = true;
 	}
 }
 
@@ -573,8 +725,8 @@ dc_command_done(struct db_conn *dc)
 	dc->result = NULL;
 	if (dc->state == DC_PREPARING) {
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_error("db[%d]: cannot prepare statement %zu: %s",
-			    dc->index, dc->prepared,
+			log_error("%s[%d]: cannot prepare statement %zu: %s",
+			    pool->name, dc->index, dc->prepared,
 			    res ? PQresultErrorMessage(res) : "no result");
 			PQclear(res);
 			dc_lost(dc, "statement preparation failed");
@@ -597,9 +749,16 @@ dc_command_done(struct db_conn *dc)
 
 		PQclear(res);
 		if (!ok) {
+			/* On a standby (a conninfo without
+			 * target_session_attrs=read-write): not too often. */
+			if (dc->backoff_ms < DB_READ_ONLY_BACKOFF_MS)
+				dc->backoff_ms = DB_READ_ONLY_BACKOFF_MS;
+			dc->read_only_seen = true;
 			dc_lost(dc, "LISTEN failed");
 			return;
 		}
+		dc->read_only_seen = false;
+		dc->backoff_ms = DB_BACKOFF_MIN_MS;
 		dc->state = DC_LISTENING;
 		dc->listening = true;
 		dc_watch(dc, EV_READ | EV_PERSIST, 0);
@@ -608,13 +767,17 @@ dc_command_done(struct db_conn *dc)
 		listen_dispatch(pool);
 		return;
 	}
+	if (dc->probing) {
+		lag_done(dc, res);
+		return;
+	}
 	if (dc->setting) {
 		bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 
 		if (!ok)
-			log_error("db[%d]: cannot set statement_timeout: %s",
-			    dc->index, res ? PQresultErrorMessage(res) :
-			    "no result");
+			log_error("%s[%d]: cannot set statement_timeout: %s",
+			    pool->name, dc->index,
+			    res ? PQresultErrorMessage(res) : "no result");
 		PQclear(res);
 		dc->setting = false;
 		if (!ok) {
@@ -631,12 +794,20 @@ dc_command_done(struct db_conn *dc)
 	dc_watch(dc, EV_READ | EV_PERSIST, 0);
 	pool->running--;
 	rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
+	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
 		st = DB_OK;
-	else if (res != NULL && dc_retryable(res) && q->retries < DB_MAX_RETRIES) {
+		if (dc->read_only_seen) {
+			dc->read_only_seen = false;
+			dc->backoff_ms = DB_BACKOFF_MIN_MS;
+		}
+	} else if (res != NULL && !pool->replica && dc_read_only(res)) {
+		dc_requeue_read_only(dc, q, res);
+		return;
+	} else if (res != NULL && dc_retryable(res) && q->retries < DB_MAX_RETRIES) {
 		q->retries++;
-		log_debug("db[%d]: retrying statement %zu after %s", dc->index,
-		    q->stmt, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		log_debug("%s[%d]: retrying statement %zu after %s",
+		    pool->name, dc->index, q->stmt,
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE));
 		PQclear(res);
 		TAILQ_INSERT_HEAD(&pool->queue, q, entry);
 		pool->queued++;
@@ -734,6 +905,12 @@ dc_dispatch(struct db_pool *pool)
 
 		if (dc->state != DC_IDLE)
 			continue;
+		if (dc->lag_due) {
+			dc_probe(dc);
+			continue;
+		}
+		if (dc->lagging)
+			continue;
 		q = TAILQ_FIRST(&pool->queue);
 		TAILQ_REMOVE(&pool->queue, q, entry);
 		pool->queued--;
@@ -814,12 +991,6 @@ pool_collect(void *arg)
 	metrics_set(M_DB_UP, db_pool_up(pool) ? 1 : 0, pool->label);
 }
 
-void
-db_pool_set_label(struct db_pool *pool, const char *label)
-{
-	pool->label = label;
-}
-
 struct db_pool *
 db_pool_new(struct event_base *base, const char *conninfo, int size,
     const char *const *statements, size_t nstatements)
@@ -829,6 +1000,7 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	int i;
 
 	pool->base = base;
+	pool->name = "db";
 	pool->conninfo = xstrdup(conninfo);
 	pool->size = size;
 	pool->stmts = statements;
@@ -946,6 +1118,26 @@ db_pool_set_statement_timeout(struct db_pool *pool, size_t stmt, int ms)
 		pool->stmt_timeout_ms[stmt] = ms < 0 ? -1 : ms;
 }
 
+void
+db_pool_set_replica(struct db_pool *pool, int max_lag_ms)
+{
+	struct timeval tv = {DB_LAG_INTERVAL_MS / 1000,
+	    (DB_LAG_INTERVAL_MS % 1000) * 1000};
+	int i;
+
+	pool->max_lag_ms = max_lag_ms;
+	if (pool->replica)
+		return;
+	pool->replica = true;
+	pool->name = "replica";
+	pool->label = "replica";
+	for (i = 0; i < pool->size; i++)
+		pool->conns[i].lagging = true;
+	pool->lag_timer = event_new(pool->base, -1, EV_PERSIST, lag_timer_cb,
+	    pool);
+	event_add(pool->lag_timer, &tv);
+}
+
 bool
 db_result_is_timeout(const PGresult *res)
 {
@@ -989,6 +1181,8 @@ db_pool_free(struct db_pool *pool)
 	}
 	event_free(pool->fail_ev);
 	event_free(pool->sweep);
+	if (pool->lag_timer != NULL)
+		event_free(pool->lag_timer);
 	free(pool->stmt_timeout_ms);
 	free(pool->conns);
 	free(pool->conninfo);

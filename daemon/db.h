@@ -15,6 +15,20 @@
  * queries. Serialization failures and deadlocks are retried by the pool
  * (the transaction was rolled back, so a retry is safe) before the callback
  * sees them.
+ *
+ * Failover: conninfo may name several hosts (libpq's multi-host form) with
+ * target_session_attrs=read-write; every connection, the listener's too,
+ * is re-made through the whole list, so after a failover the pool finds
+ * the new primary by itself. A statement refused as read-only (SQLSTATE
+ * 25006: the server became a standby) is put back in the queue and its
+ * connection re-made, with a backoff of at least 1 s until a statement
+ * succeeds again.
+ *
+ * A read pool (db_pool_set_replica) runs on hot standbys: each of its
+ * connections measures its replay lag every second, between queries, and
+ * is not used while the lag passes the bound; the pool is then "down"
+ * (db_pool_up() false, queries fail DB_UNAVAILABLE) and the caller reads
+ * from the primary instead. docs/scaling.md.
  */
 #ifndef DB_H
 #define DB_H
@@ -44,8 +58,11 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo,
     int size, const char *const *statements, size_t nstatements);
 void db_pool_free(struct db_pool *pool);
 void db_pool_set_timeouts(struct db_pool *pool, int connect_s, int queue_s);
-/* The pool's name in the metrics ("primary" unless set; static). */
-void db_pool_set_label(struct db_pool *pool, const char *label);
+
+/* Makes pool a read pool on standbys, whose connections are used only
+ * while their replay lag is at most max_lag_ms; may be called again to
+ * change the bound. Call it before the loop runs. */
+void db_pool_set_replica(struct db_pool *pool, int max_lag_ms);
 
 /* statement_timeout per class of statement. Statement `stmt` runs under
  * ms milliseconds (0: no limit; < 0: the pool's default again); with

@@ -284,10 +284,31 @@ methods_find(const char *name)
 	return NULL;
 }
 
+/* The methods whose SQL may read from a replica: the catalogue (the seats
+ * it shows are a hint; booking.create decides on the primary), the
+ * funders' report, the audit journal and the public permanence page.
+ * Never what a referent or a partner has just changed and reads back
+ * (bookings, beneficiaries, waitlists, guest lists): those stay on the
+ * primary. docs/scaling.md, "Read replicas". */
+static const char *const replica_methods[] = {"offer.list",
+    "report.activity", "audit.list", "permanence.public_list", NULL};
+static bool on_replica[nitems(methods)];       /* by index in methods[] */
+
 void
 methods_set_stmt(size_t i, size_t stmt)
 {
+	const char *const *r;
+
 	methods[i].stmt = stmt;
+	for (r = replica_methods; *r != NULL; r++)
+		if (strcmp(*r, methods[i].name) == 0)
+			on_replica[i] = true;
+}
+
+bool
+methods_on_replica(const struct method *m)
+{
+	return on_replica[m - methods];
 }
 
 enum method_class

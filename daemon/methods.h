@@ -14,6 +14,7 @@
 #ifndef METHODS_H
 #define METHODS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "params.h"
@@ -43,6 +44,10 @@ extern const size_t methods_count;
 
 const struct method *methods_find(const char *name);
 enum method_class methods_class(const struct method *m);
+/* True when m's SQL (a STABLE function) may run on the read pool, when
+ * there is one within its lag bound: a few seconds stale at most, so only
+ * for reads where that does no harm (docs/scaling.md, "Read replicas"). */
+bool methods_on_replica(const struct method *m);
 /* Set by sqlcall_statements() alone. */
 void methods_set_stmt(size_t i, size_t stmt);
 /* The protocol's dispatch hook (struct rpc_hooks). */

@@ -59,6 +59,7 @@ struct request {
 	const struct method *method;
 	void *ctx;
 	void (*sql_after)(struct request *req, json_t *result);
+	bool on_replica;        /* its SQL runs on the read pool */
 };
 
 struct rpc_limits {

@@ -50,6 +50,7 @@ static struct {
 	struct config *cfg;
 	SSL_CTX *ssl_ctx;
 	struct db_pool *db;
+	struct db_pool *replica;        /* the read pool, or NULL */
 	struct workpool *workers;
 	struct app *app;
 	const char **statements;
@@ -929,14 +930,15 @@ apply_limits(void)
 	}
 }
 
-/* statement_timeout per method class (docs/configuration.md). */
+/* statement_timeout per method class (docs/configuration.md), on the
+ * primary's pool and the replica's alike. */
 static void
-apply_statement_timeouts(const struct config *cfg)
+pool_statement_timeouts(struct db_pool *pool, const struct config *cfg)
 {
 	long long s;
 	size_t i;
 
-	db_pool_set_statement_timeout(srv.db, DB_STMT_DEFAULT,
+	db_pool_set_statement_timeout(pool, DB_STMT_DEFAULT,
 	    (int)(cfg->db_statement_timeout * 1000));
 	for (i = 0; i < methods_count; i++) {
 		if (methods[i].sql == NULL)
@@ -951,9 +953,17 @@ apply_statement_timeouts(const struct config *cfg)
 		default:
 			continue;
 		}
-		db_pool_set_statement_timeout(srv.db, methods[i].stmt,
+		db_pool_set_statement_timeout(pool, methods[i].stmt,
 		    (int)(s * 1000));
 	}
+}
+
+static void
+apply_statement_timeouts(const struct config *cfg)
+{
+	pool_statement_timeouts(srv.db, cfg);
+	if (srv.replica != NULL)
+		pool_statement_timeouts(srv.replica, cfg);
 }
 
 static void
@@ -1024,6 +1034,12 @@ server_reload(char *err, size_t errlen)
 	apply_limits();
 	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
+	if (srv.replica != NULL) {
+		db_pool_set_timeouts(srv.replica, (int)cfg->db_connect_timeout,
+		    (int)cfg->db_queue_timeout);
+		db_pool_set_replica(srv.replica,
+		    (int)(cfg->db_replica_max_lag * 1000));
+	}
 	if (trust_changed)
 		revoke_certificate_sessions();
 	log_info("configuration reloaded");
@@ -1145,6 +1161,7 @@ server_free(void)
 	 * release their peers; one more loop pass runs the deferred frees. */
 	workpool_free(srv.workers);
 	booking_batch_stop();
+	db_pool_free(srv.replica);
 	db_pool_free(srv.db);
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	events_stop();
@@ -1210,10 +1227,19 @@ server_run(struct config *cfg)
 	    srv.statements, n);
 	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
+	if (cfg->db_replica_conninfo != NULL) {
+		srv.replica = db_pool_new(srv.base, cfg->db_replica_conninfo,
+		    (int)cfg->db_replica_pool_size, srv.statements, n);
+		db_pool_set_timeouts(srv.replica, (int)cfg->db_connect_timeout,
+		    (int)cfg->db_queue_timeout);
+		db_pool_set_replica(srv.replica,
+		    (int)(cfg->db_replica_max_lag * 1000));
+	}
 	apply_statement_timeouts(cfg);
 	if ((srv.workers = workpool_new(srv.base, (int)cfg->workers)) == NULL)
 		fatal("cannot start the worker threads");
 	srv.app = app_new(srv.base, srv.db, srv.workers, cfg);
+	srv.app->replica = srv.replica;
 	rpc_init(srv.base, &hooks, srv.app, &limits);
 	events_start(srv.app);
 	booking_batch_start(srv.app);

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "events.h"
+#include "log.h"
 #include "methods.h"
 #include "rpc.h"
 
@@ -159,12 +160,26 @@ sqlcall_json(PGresult *res)
 	return json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
 }
 
+static void sqlcall_send(struct request *req, struct db_pool *pool);
+
 static void
 sqlcall_done(PGresult *res, enum db_status st, void *arg)
 {
 	struct request *req = arg;
 	json_t *result;
 
+	/* The replica went down or fell behind while the query waited, or
+	 * refused (a token or a scope newer than what it has replayed: a
+	 * session opened a moment ago is not there yet): the statement only
+	 * reads, so it runs again on the primary, whose answer stands. */
+	if (st != DB_OK && req->on_replica) {
+		log_debug("%s: the replica answered %s; reading from the "
+		    "primary", req->method->name, st == DB_UNAVAILABLE ?
+		    "unavailable" :
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "an error");
+		sqlcall_send(req, req->app->db);
+		return;
+	}
 	if (st != DB_OK) {
 		sqlcall_error(req, res, st);
 		return;
@@ -194,8 +209,8 @@ sqlcall_done(PGresult *res, enum db_status st, void *arg)
 	rpc_reply(req, result);
 }
 
-void
-sqlcall(struct request *req, void (*after)(struct request *, json_t *))
+static void
+sqlcall_send(struct request *req, struct db_pool *pool)
 {
 	const struct session *s = rpc_peer_session(req->peer);
 	const char *values[4];
@@ -205,9 +220,24 @@ sqlcall(struct request *req, void (*after)(struct request *, json_t *))
 	values[1] = params;
 	values[2] = rpc_peer_addr(req->peer);
 	values[3] = req->app->policy_json;
-	req->sql_after = after;
-	db_exec(req->app->db, req->method->stmt, 4, values, sqlcall_done, req);
+	req->on_replica = pool != req->app->db;
+	db_exec(pool, req->method->stmt, 4, values, sqlcall_done, req);
 	free(params);
+}
+
+void
+sqlcall(struct request *req, void (*after)(struct request *, json_t *))
+{
+	struct db_pool *replica = req->app->replica;
+
+	req->sql_after = after;
+	/* The read pool is "up" only while one of its connections is within
+	 * database.replica_max_lag. */
+	if (replica != NULL && methods_on_replica(req->method) &&
+	    db_pool_up(replica))
+		sqlcall_send(req, replica);
+	else
+		sqlcall_send(req, req->app->db);
 }
 
 void

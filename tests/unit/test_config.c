@@ -152,6 +152,10 @@ test_defaults(void **state)
 	assert_int_equal(cfg->db_list_statement_timeout, 5);
 	assert_int_equal(cfg->db_report_statement_timeout, 30);
 	assert_int_equal(cfg->db_events_keep, 300);
+	/* No read pool unless asked (docs/scaling.md). */
+	assert_null(cfg->db_replica_conninfo);
+	assert_int_equal(cfg->db_replica_pool_size, 4);
+	assert_int_equal(cfg->db_replica_max_lag, 5);
 	assert_int_equal(cfg->policy.report_max_days, 400);
 	assert_string_equal(cfg->tls_min_version, "1.2");
 	assert_null(cfg->tls_client_ca);
@@ -197,6 +201,9 @@ test_all_keys(void **state)
 	    "list_statement_timeout = 2s\n"
 	    "report_statement_timeout = 1m\n"
 	    "events_keep = 2m\n"
+	    "replica_conninfo = host=10.0.0.12 dbname=strapontin\n"
+	    "replica_pool_size = 2\n"
+	    "replica_max_lag = 30s\n"
 	    "[policy]\n"
 	    "max_upcoming_per_beneficiary = 3\n"
 	    "max_per_month = 4\n"
@@ -236,6 +243,10 @@ test_all_keys(void **state)
 	assert_int_equal(cfg->db_list_statement_timeout, 2);
 	assert_int_equal(cfg->db_report_statement_timeout, 60);
 	assert_int_equal(cfg->db_events_keep, 120);
+	assert_string_equal(cfg->db_replica_conninfo,
+	    "host=10.0.0.12 dbname=strapontin");
+	assert_int_equal(cfg->db_replica_pool_size, 2);
+	assert_int_equal(cfg->db_replica_max_lag, 30);
 	assert_int_equal(cfg->policy.report_max_days, 31);
 	assert_int_equal(cfg->policy.max_upcoming_per_beneficiary, 3);
 	assert_int_equal(cfg->policy.max_per_month, 4);

@@ -1,0 +1,212 @@
+/*
+ * The read pool on a standby and its staleness bound (docs/scaling.md,
+ * "Read replicas"): a daemon with [database] replica_conninfo naming a
+ * streaming standby made by scripts/pg-tmp and replica_max_lag = 1 s.
+ *
+ * offer.list reads from the replica while it keeps up (the standby's own
+ * statistics count the scans). Its replay is then paused and an offer
+ * published on the primary: once the lag passes the bound the daemon says
+ * so and offer.list answers from the primary, so the new offer is in it.
+ * Replay resumed, the daemon says the replica is back and offer.list reads
+ * from it again.
+ */
+#include "world.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UP "replica is up and within replica_max_lag"
+#define DOWN "replica is down or behind by more than replica_max_lag"
+
+static char p_dir[600], s_dir[600];
+static bool clusters;
+
+static void
+pg_tmp(const char *action, const char *a, const char *b)
+{
+	char args[1400];
+
+	if (b != NULL)
+		snprintf(args, sizeof args, "%s '%s' '%s'", action, a, b);
+	else
+		snprintf(args, sizeof args, "%s '%s'", action, a);
+	if (h_sh("'%s/scripts/pg-tmp' %s >'%s.log' 2>&1", h_env("ST_SOURCE_DIR"),
+	    args, p_dir) != 0)
+		h_fail("scripts/pg-tmp %s failed (see %s.log)", args, p_dir);
+}
+
+static const char *
+read_file(const char *dir, const char *name)
+{
+	static char buf[4][600];
+	static int k;
+	char path[700];
+	FILE *f;
+	char *b = buf[k++ % 4];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((f = fopen(path, "r")) == NULL || fgets(b, 600, f) == NULL)
+		h_fail("cannot read %s", path);
+	fclose(f);
+	b[strcspn(b, "\n")] = '\0';
+	return b;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	/* Stopped hard first: these clusters are thrown away. */
+	if (clusters)
+		h_sh("S='%s/scripts/pg-tmp'; for d in '%s' '%s'; do "
+		    "\"$S\" crash \"$d\"; \"$S\" stop \"$d\"; done "
+		    ">/dev/null 2>&1", h_env("ST_SOURCE_DIR"), s_dir, p_dir);
+	clusters = false;
+	return 0;
+}
+
+/* Index and sequential scans of offers on the standby, by its own
+ * statistics: only offer.list (of what this test calls) reads them. */
+static long long
+standby_offer_scans(void)
+{
+	char conninfo[800];
+	PGconn *db;
+	long long n;
+
+	snprintf(conninfo, sizeof conninfo, "%s dbname=strapontin",
+	    read_file(s_dir, "conninfo"));
+	db = h_db_connect(conninfo);
+	n = atoll(h_db_exec(db, "SELECT coalesce(seq_scan, 0) + "
+	    "coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = "
+	    "'offers'"));
+	PQfinish(db);
+	return n;
+}
+
+static bool
+list_has(struct st_client *c, json_int_t offer)
+{
+	json_t *r = h_call_ok(c, "offer.list", json_object());
+	json_t *items = json_object_get(r, "items"), *it;
+	size_t i;
+	bool found = false;
+
+	if (!json_is_array(items))
+		h_fail("offer.list: no items in %s", h_json_str(r));
+	json_array_foreach(items, i, it)
+		if (w_int(it, "id") == offer)
+			found = true;
+	json_decref(r);
+	return found;
+}
+
+/* offer.list is read from the standby: its scans of offers grow. The
+ * statistics reach the view within a second or two of the reads. */
+static void
+expect_reads_on_standby(struct st_client *c, json_int_t offer)
+{
+	long long before = standby_offer_scans();
+	long long deadline = h_now_ms() + 15000LL * h_timeout_scale();
+
+	for (;;) {
+		int i;
+
+		for (i = 0; i < 3; i++)
+			assert_true(list_has(c, offer));
+		if (standby_offer_scans() > before)
+			return;
+		if (h_now_ms() > deadline)
+			h_fail("offer.list did not read from the replica");
+		h_sleep_ms(200);
+	}
+}
+
+static void
+wait_log_count(const struct h_daemon *d, const char *needle, int n)
+{
+	long long deadline = h_now_ms() + 20000LL * h_timeout_scale();
+
+	while (h_log_count(d, needle) < n) {
+		if (h_now_ms() > deadline)
+			h_fail("\"%s\" not logged %d times within 20 s", needle,
+			    n);
+		h_sleep_ms(50);
+	}
+}
+
+static void
+test_replica_lag_bound(void **state)
+{
+	char ini[3000], conninfo[1200], replica[700];
+	struct h_daemon *d;
+	struct world w;
+	PGconn *db, *standby;
+	json_int_t first, second;
+
+	(void)state;
+	snprintf(p_dir, sizeof p_dir, "%s/run/replica_primary", h_test_dir());
+	snprintf(s_dir, sizeof s_dir, "%s/run/replica_standby", h_test_dir());
+	clusters = true;
+	h_sh("mkdir -p '%s/run'", h_test_dir());
+	pg_tmp("start", p_dir, NULL);
+	snprintf(conninfo, sizeof conninfo, "%s dbname=postgres",
+	    read_file(p_dir, "conninfo"));
+	db = h_db_connect(conninfo);
+	h_db_exec(db, "CREATE DATABASE strapontin OWNER strapontin_owner");
+	PQfinish(db);
+	pg_tmp("standby", s_dir, p_dir);
+
+	snprintf(replica, sizeof replica, "host=127.0.0.1 port=%s "
+	    "dbname=strapontin user=%s", read_file(s_dir, "port"),
+	    H_RUNTIME_ROLE);
+	snprintf(ini, sizeof ini, "[database]\n"
+	    "conninfo = host=127.0.0.1 port=%s dbname=strapontin user=%s\n"
+	    "migrate_conninfo = host=127.0.0.1 port=%s dbname=strapontin "
+	    "user=%s\nreplica_conninfo = %s\nreplica_pool_size = 2\n"
+	    "replica_max_lag = 1\n", read_file(p_dir, "port"), H_RUNTIME_ROLE,
+	    read_file(p_dir, "port"), H_OWNER_ROLE, replica);
+	d = h_daemon_start("replica", ini);
+	world_build(&w, d);
+	first = w_offer(w.partner, 10, 2, NULL);
+
+	/* Within the bound: offer.list reads from the replica. */
+	wait_log_count(d, UP, 1);
+	expect_reads_on_standby(w.ref, first);
+
+	/* Replay paused, a write on the primary: once the lag passes the
+	 * bound the daemon reads from the primary, which has the write. */
+	snprintf(conninfo, sizeof conninfo, "%s dbname=strapontin",
+	    read_file(s_dir, "conninfo"));
+	standby = h_db_connect(conninfo);
+	h_db_exec(standby, "SELECT pg_wal_replay_pause()");
+	second = w_offer(w.partner, 10, 2, NULL);
+	wait_log_count(d, DOWN, 1);
+	assert_true(h_log_contains(d, "passes replica_max_lag (1000 ms)"));
+	assert_true(list_has(w.ref, second));
+	assert_true(list_has(w.admin, second));
+	/* Still paused: the standby has not seen it. */
+	snprintf(conninfo, sizeof conninfo, "SELECT count(*) FROM offers "
+	    "WHERE id = %lld", (long long)second);
+	assert_string_equal(h_db_exec(standby, conninfo), "0");
+
+	/* Replay resumed: the replica catches up and is used again. */
+	h_db_exec(standby, "SELECT pg_wal_replay_resume()");
+	PQfinish(standby);
+	wait_log_count(d, UP, 2);
+	expect_reads_on_standby(w.ref, second);
+
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_replica_lag_bound, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
