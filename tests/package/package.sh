@@ -10,8 +10,9 @@
 # verify), then, without systemd, runs the installed daemon as the
 # strapontin user on a throwaway PostgreSQL cluster with a development
 # certificate: the installed CLI logs in and calls methods, the web desk is
-# served from the package's directory, SIGHUP reloads, SIGTERM stops. Last,
-# dpkg --purge, and nothing the package made may be left.
+# served from the package's directory, --reload (the unit's ExecReload)
+# reloads, SIGTERM stops. Last, dpkg --purge, and nothing the package made
+# may be left.
 #
 # It installs into this machine's /usr and /etc, so it needs root: run as
 # another user it exits 77, which ctest reports as skipped (never passed).
@@ -282,7 +283,11 @@ sys.exit(body != open("/usr/share/strapontin/www/index.html", "rb").read())
 EOF
 
 say "reload"
-kill -HUP "$daemon_pid"
+# As the unit's ExecReload does, as the service user: exit 0 once the
+# daemon says it reloaded (docs/operations.md, "systemd").
+rc=0
+timeout 60 runuser -u strapontin -- /usr/sbin/strapontind --reload "$daemon_pid" || rc=$?
+((rc == 0)) || fail "strapontind --reload exited $rc"
 for ((i = 0; ; i++)); do
 	grep -q 'configuration reloaded' "$log" && break
 	grep -q 'reload failed' "$log" && fail "the reload failed: $(grep 'reload failed' "$log")"
