@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "metrics.h"
 #include "pwhash.h"
 #include "util.h"
 
@@ -18,7 +17,7 @@
 #endif
 
 enum ctype { C_INT, C_DURATION, C_DOUBLE, C_STRING, C_LISTEN, C_LEVEL,
-	C_FORMAT, C_TLSVER, C_LIST, C_BOOL, C_NETS, C_ADDRS };
+	C_FORMAT, C_TLSVER, C_LIST, C_BOOL, C_NETS };
 
 struct cdef {
 	const char *section;
@@ -95,7 +94,7 @@ static const struct cdef cdefs[] = {
 	{"http", "timeout", C_DURATION, O(http_timeout), "30", 1, 3600, true},
 	{"http", "max_header_bytes", C_INT, O(http_max_header_bytes), "8192", 1024, 1 << 20, true},
 	{"http", "proxy_protocol", C_BOOL, O(http_proxy_protocol), "off", 0, 0, true},
-	{"http", "metrics_allow", C_ADDRS, O(http_metrics_allow), NULL, 0, 0, true},
+	{"http", "metrics_allow", C_NETS, O(http_metrics_allow), NULL, 0, 0, true},
 	{"http", "metrics_listen", C_LIST, O(http_metrics_listen), NULL, 0, 0, false},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
@@ -156,41 +155,20 @@ config_split_hostport(const char *s, char **host, char **port)
 	return true;
 }
 
-/* Addresses or CIDR blocks separated by spaces; a key given again adds
- * to the list. */
+/* Addresses or CIDR blocks (netlist.h); a key given again adds to the
+ * list. */
 static const char *
-nets_add(struct parse_state *ps, const struct cdef *d,
-    struct proxyproto_nets *nets, const char *value)
+nets_add(struct parse_state *ps, const struct cdef *d, struct netlist *l,
+    const char *value)
 {
-	char word[64];
-	const char *p = value;
-	size_t n;
+	char why[160];
 
-	for (;;) {
-		p += strspn(p, " \t");
-		if (*p == '\0')
-			return NULL;
-		n = strcspn(p, " \t");
-		if (nets->n == PROXYPROTO_MAX_NETS) {
-			snprintf(ps->err, sizeof ps->err, "too many %s.%s "
-			    "values (at most %d)", d->section, d->name,
-			    PROXYPROTO_MAX_NETS);
-			return ps->err;
-		}
-		if (n < sizeof word) {
-			memcpy(word, p, n);
-			word[n] = '\0';
-		}
-		if (n >= sizeof word ||
-		    !proxyproto_net_parse(word, &nets->v[nets->n])) {
-			snprintf(ps->err, sizeof ps->err, "%s.%s: \"%.*s\" is not "
-			    "an address or address/prefix", d->section, d->name,
-			    (int)(n > 64 ? 64 : n), p);
-			return ps->err;
-		}
-		nets->n++;
-		p += n;
+	if (!netlist_add(l, value, why, sizeof why)) {
+		snprintf(ps->err, sizeof ps->err, "%s.%s: %s", d->section,
+		    d->name, why);
+		return ps->err;
 	}
+	return NULL;
 }
 
 /* Stores one value; returns NULL or a problem description. */
@@ -201,7 +179,6 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	long long v;
 	char **sp = (char **)base;
 	enum log_level lvl;
-	char why[128];
 
 	switch (d->type) {
 	case C_INT:
@@ -304,7 +281,7 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 		}
 		return NULL;
 	case C_NETS:
-		return nets_add(ps, d, (struct proxyproto_nets *)(void *)base,
+		return nets_add(ps, d, (struct netlist *)(void *)base,
 		    value);
 	case C_LEVEL:
 		if (!log_parse_level(value, &lvl))
@@ -317,13 +294,6 @@ cdef_set(struct parse_state *ps, const struct cdef *d, const char *value)
 	case C_TLSVER:
 		if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0)
 			return "tls.min_version must be 1.2 or 1.3";
-		break;
-	case C_ADDRS:
-		if (!metrics_acl_check(value, why, sizeof why)) {
-			snprintf(ps->err, sizeof ps->err, "%s.%s: %s",
-			    d->section, d->name, why);
-			return ps->err;
-		}
 		break;
 	case C_STRING:
 		break;
@@ -494,8 +464,7 @@ config_free(struct config *cfg)
 		return;
 	for (i = 0; i < nitems(cdefs); i++) {
 		if (cdefs[i].type == C_STRING || cdefs[i].type == C_LEVEL ||
-		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER ||
-		    cdefs[i].type == C_ADDRS)
+		    cdefs[i].type == C_FORMAT || cdefs[i].type == C_TLSVER)
 			free(*(char **)((char *)cfg + cdefs[i].offset));
 	}
 	for (i = 0; i < cfg->nlisten; i++)
@@ -564,7 +533,7 @@ config_reloadable(const struct config *old, const struct config *new,
 			differs = *(const bool *)a != *(const bool *)b;
 			break;
 		case C_NETS:
-			differs = memcmp(a, b, sizeof(struct proxyproto_nets));
+			differs = memcmp(a, b, sizeof(struct netlist));
 			break;
 		default:
 			differs = str_differs(*(char *const *)a, *(char *const *)b);

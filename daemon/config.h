@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proxyproto.h"
+#include "netlist.h"
 
 #define CONFIG_MAX_LISTEN 16
 
@@ -54,7 +54,7 @@ struct config {
 	/* The PROXY protocol (docs/operations.md): on the line listener,
 	 * and the balancers whose headers are believed (both listeners). */
 	bool proxy_protocol;
-	struct proxyproto_nets proxy_from;
+	struct netlist proxy_from;
 
 	char *tls_cert;
 	char *tls_key;
@@ -88,7 +88,7 @@ struct config {
 	long long http_timeout;        /* seconds */
 	long long http_max_header_bytes;
 	bool http_proxy_protocol;      /* PROXY headers from server.proxy_from */
-	char *http_metrics_allow;      /* GET /metrics from these; NULL: none */
+	struct netlist http_metrics_allow; /* GET /metrics from these */
 	struct config_list http_metrics_listen; /* plain, metrics only */
 
 	struct policy policy;

@@ -27,7 +27,7 @@
 #include "config.h"
 #include "httpmsg.h"
 #include "log.h"
-#include "proxyproto.h"
+#include "netlist.h"
 #include "proxywait.h"
 #include "metrics.h"
 #include "qr.h"
@@ -120,7 +120,7 @@ struct http {
 	char **origins;
 	size_t norigins;
 	bool proxy_protocol;
-	struct proxyproto_nets proxy_from;
+	struct netlist proxy_from;
 	struct proxywait *proxy;        /* sockets sending a PROXY header */
 	const struct http_callbacks *cb;
 	void *arg;
@@ -1442,7 +1442,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 
 	/* Only a trusted balancer's header is read; anyone else is served
 	 * as itself (docs/operations.md, "Behind a load balancer"). */
-	if (h->proxy_protocol && proxyproto_trusted(&h->proxy_from, sa)) {
+	if (h->proxy_protocol && netlist_match(&h->proxy_from, sa)) {
 		if (proxywait_pending(h->proxy) >= h->limits.max_connections) {
 			log_warn("http: refusing connection from a balancer: "
 			    "%zu PROXY headers awaited (max_connections)",

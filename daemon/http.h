@@ -26,7 +26,7 @@ struct addrcount;
 struct event_base;
 struct http;
 struct http_exchange;
-struct proxyproto_nets;
+struct netlist;
 
 /* The cookie that carries a session token (docs/http.md, "Sessions"). */
 #define HTTP_SESSION_COOKIE "st_session"
@@ -48,7 +48,7 @@ struct http_settings {
 	/* PROXY headers (docs/operations.md) read from these balancers
 	 * only; proxy_from is copied. */
 	bool proxy_protocol;
-	const struct proxyproto_nets *proxy_from;
+	const struct netlist *proxy_from;
 };
 
 /*

@@ -72,14 +72,4 @@ const char *metrics_name_at(size_t i);
 /* Forgets every series and collector (tests, and the daemon's end). */
 void metrics_reset(void);
 
-/*
- * Address lists, "127.0.0.1 ::1 10.0.0.0/8": addresses and CIDR
- * prefixes, IPv4 or IPv6, separated by spaces or commas. An IPv4 address
- * written as IPv6 (::ffff:a.b.c.d) matches as IPv4.
- */
-/* False, and a message in err, if list is not one. */
-bool metrics_acl_check(const char *list, char *err, size_t errlen);
-/* True if addr (numeric) is in list; NULL or "" holds nothing. */
-bool metrics_acl_match(const char *list, const char *addr);
-
 #endif

@@ -5,8 +5,8 @@
  * (binary). Pure: no I/O, no allocation, so it can be fuzzed; the
  * transport reads the bytes and feeds them here.
  *
- * Also the list of balancer addresses whose headers are believed
- * ([server] proxy_from), parsed and matched here.
+ * Which balancers are believed (server.proxy_from) is a netlist
+ * (netlist.h).
  */
 #ifndef PROXYPROTO_H
 #define PROXYPROTO_H
@@ -53,27 +53,5 @@ void proxyproto_init(struct proxyproto *p);
  * bytes were taken (all of them while the status stays MORE); the status
  * is in p->status. Once DONE or ERROR it takes nothing more. */
 size_t proxyproto_feed(struct proxyproto *p, const void *data, size_t len);
-
-/* One trusted balancer: an address or a CIDR block. */
-struct proxyproto_net {
-	int family;             /* AF_INET or AF_INET6 */
-	unsigned char addr[16]; /* network byte order, host bits zero */
-	unsigned bits;          /* prefix length */
-};
-
-#define PROXYPROTO_MAX_NETS 64
-
-struct proxyproto_nets {
-	struct proxyproto_net v[PROXYPROTO_MAX_NETS];
-	size_t n;
-};
-
-/* "10.0.0.5", "10.0.0.6/31", "fd00::1", "fd00::/64". False if s is none
- * of these (or has host bits set past the prefix). */
-bool proxyproto_net_parse(const char *s, struct proxyproto_net *net);
-/* True if sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
- * the IPv4 one) is in one of the nets. */
-bool proxyproto_trusted(const struct proxyproto_nets *nets,
-    const struct sockaddr *sa);
 
 #endif

@@ -27,7 +27,7 @@
 #include "metrics.h"
 #include "metrics_listen.h"
 #include "migrate.h"
-#include "proxyproto.h"
+#include "netlist.h"
 #include "proxywait.h"
 #include "reloadsig.h"
 #include "rpc.h"
@@ -593,7 +593,7 @@ h_metrics(struct http_exchange *x, void *arg)
 {
 	struct evbuffer *b;
 
-	if (!metrics_acl_match(srv.cfg->http_metrics_allow,
+	if (!netlist_match_text(&srv.cfg->http_metrics_allow,
 	    http_exchange_addr(x))) {
 		metrics_add(M_METRICS_REFUSED, 1);
 		log_info("%s: /metrics refused: not in http.metrics_allow",
@@ -766,7 +766,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	/* Only a trusted balancer's header is read; anyone else is served
 	 * as itself (docs/operations.md, "Behind a load balancer"). */
 	if (srv.cfg->proxy_protocol &&
-	    proxyproto_trusted(&srv.cfg->proxy_from, sa)) {
+	    netlist_match(&srv.cfg->proxy_from, sa)) {
 		proxywait_add(srv.proxy, fd, sa, salen,
 		    (int)srv.cfg->handshake_timeout);
 		return;

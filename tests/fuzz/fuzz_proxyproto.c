@@ -5,7 +5,7 @@
  * it must read what it reads at once, never take a byte past the
  * header's end, and a header it reads must be what the rules allow.
  * The same bytes, as text, are also tried as a trusted balancer's
- * address (proxyproto_net_parse).
+ * address (netblock_parse).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "fuzz.h"
+#include "netlist.h"
 #include "proxyproto.h"
 
 static void
@@ -44,14 +45,14 @@ check_done(const struct proxyproto *p, const uint8_t *data, size_t used)
 static void
 try_net(const uint8_t *data, size_t size)
 {
-	struct proxyproto_net net;
+	struct netblock net;
 	char s[64];
 
 	if (size >= sizeof s)
 		size = sizeof s - 1;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (!proxyproto_net_parse(s, &net))
+	if (!netblock_parse(s, &net))
 		return;
 	if ((net.family == AF_INET && net.bits > 32) ||
 	    (net.family == AF_INET6 && net.bits > 128) ||

@@ -11,7 +11,7 @@ declare -A layer=(
 	# 0 base
 	[util]=0 [log]=0 [config]=0 [tls]=0 [pwhash]=0 [workpool]=0
 	[params]=0 [session]=0 [ticket]=0 [version]=0 [qr]=0
-	[httpmsg]=0 [addrcount]=0 [proxyproto]=0 [metrics]=0
+	[httpmsg]=0 [addrcount]=0 [proxyproto]=0 [netlist]=0 [metrics]=0
 	[sdnotify]=0 [reloadsig]=0
 	# 1 infra
 	[db]=1 [migrate]=1

@@ -540,13 +540,15 @@ test_http_metrics(void **state)
 	char err[512];
 
 	a = load_ok("");
-	assert_null(a->http_metrics_allow);
+	assert_int_equal(a->http_metrics_allow.n, 0);
 	assert_int_equal(a->http_metrics_listen.n, 0);
 	config_free(a);
 
 	a = load_ok("[http]\nmetrics_allow = 127.0.0.1 ::1, 10.0.0.0/8\n"
 	    "metrics_listen = 127.0.0.1:9465\n");
-	assert_string_equal(a->http_metrics_allow, "127.0.0.1 ::1, 10.0.0.0/8");
+	assert_int_equal(a->http_metrics_allow.n, 3);
+	assert_true(netlist_match_text(&a->http_metrics_allow, "10.1.2.3"));
+	assert_false(netlist_match_text(&a->http_metrics_allow, "127.0.0.2"));
 	assert_int_equal(a->http_metrics_listen.n, 1);
 	refuse("[http]\nmetrics_allow = 10.0.0.0/33\n", 2,
 	    "http.metrics_allow");

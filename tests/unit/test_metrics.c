@@ -126,38 +126,6 @@ test_collectors(void **state)
 	metrics_reset();
 }
 
-static void
-test_acl(void **state)
-{
-	char err[128];
-
-	assert_true(metrics_acl_check("", err, sizeof err));
-	assert_true(metrics_acl_check("127.0.0.1 ::1, 10.0.0.0/8 fe80::/10",
-	    err, sizeof err));
-	assert_false(metrics_acl_check("10.0.0.0/33", err, sizeof err));
-	assert_false(metrics_acl_check("localhost", err, sizeof err));
-	assert_false(metrics_acl_check("::1/129", err, sizeof err));
-	assert_false(metrics_acl_check("10.0.0.0/", err, sizeof err));
-
-	assert_false(metrics_acl_match(NULL, "127.0.0.1"));
-	assert_false(metrics_acl_match("", "127.0.0.1"));
-	assert_true(metrics_acl_match("127.0.0.1 ::1", "127.0.0.1"));
-	assert_false(metrics_acl_match("127.0.0.1 ::1", "127.0.0.2"));
-	assert_true(metrics_acl_match("127.0.0.1 ::1", "::1"));
-	assert_true(metrics_acl_match("10.0.0.0/8", "10.200.3.4"));
-	assert_false(metrics_acl_match("10.0.0.0/8", "11.0.0.1"));
-	assert_true(metrics_acl_match("192.168.1.0/25", "192.168.1.127"));
-	assert_false(metrics_acl_match("192.168.1.0/25", "192.168.1.128"));
-	assert_true(metrics_acl_match("0.0.0.0/0", "8.8.8.8"));
-	assert_false(metrics_acl_match("0.0.0.0/0", "::1"));
-	/* An IPv4 client on a dual-stack socket. */
-	assert_true(metrics_acl_match("127.0.0.0/8", "::ffff:127.0.0.9"));
-	assert_true(metrics_acl_match("2001:db8::/32", "2001:db8:1::5"));
-	assert_false(metrics_acl_match("2001:db8::/32", "2001:db9::5"));
-	assert_false(metrics_acl_match("127.0.0.1", "local"));
-	assert_false(metrics_acl_match("127.0.0.1", "?"));
-}
-
 /* Every family has its row in docs/operations.md. */
 static void
 test_documented(void **state)
@@ -195,7 +163,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_collectors),
-		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_documented),
 	};
 
