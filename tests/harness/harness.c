@@ -261,6 +261,44 @@ pg_conninfo_file(const char *name, char *buf, size_t len)
 	return buf;
 }
 
+void
+h_pg_tmp(const char *log, const char *fmt, ...)
+{
+	char args[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	if (h_sh("'%s/scripts/pg-tmp' %s >'%s.log' 2>&1", h_env("ST_SOURCE_DIR"),
+	    args, log) != 0)
+		h_fail("scripts/pg-tmp %s failed (see %s.log)", args, log);
+}
+
+void
+h_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL || fgets(buf, (int)len, f) == NULL)
+		h_fail("cannot read %s", path);
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+const char *
+h_cluster_file(const char *dir, const char *name)
+{
+	static char buf[4][600];
+	static int k;
+	char path[PATH_MAX];
+	char *b = buf[k++ % 4];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	h_read_line(path, b, sizeof buf[0]);
+	return b;
+}
+
 const char *
 h_pg_conninfo(void)
 {

@@ -54,6 +54,18 @@ const char *h_pg_conninfo(void);
 #define H_RUNTIME_ROLE "strapontin"
 const char *h_pg_conninfo_owner(void);
 const char *h_pg_conninfo_runtime(void);
+/* Runs scripts/pg-tmp with the arguments fmt makes (quoted by the caller),
+ * its output in LOG.log; fails the test if it fails. For tests that make
+ * clusters of their own (a standby, a restore). */
+void h_pg_tmp(const char *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The first line of a file, without its newline; fails the test if it
+ * cannot be read. */
+void h_read_line(const char *path, char *buf, size_t len);
+/* The first line of DIR/NAME, one of the files scripts/pg-tmp writes for
+ * the cluster of DIR ("port", "conninfo"); valid until the fourth call
+ * after. */
+const char *h_cluster_file(const char *dir, const char *name);
 /* Creates database NAME on the fixture cluster, owned by H_OWNER_ROLE,
  * dropping any old one (and its connections) first; its superuser
  * conninfo is written to conninfo. */

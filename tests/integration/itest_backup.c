@@ -46,18 +46,6 @@ pg_bindir(void)
 	return dir;
 }
 
-/* The first line of a file. */
-static void
-read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL || fgets(buf, (int)len, f) == NULL)
-		h_fail("cannot read %s", path);
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
 static void
 test_dump_and_restore(void **state)
 {
@@ -93,11 +81,11 @@ test_dump_and_restore(void **state)
 		 h_env("ST_SOURCE_DIR"), restore_dir) != 0)
 		h_fail("scripts/pg-tmp could not make the fresh cluster");
 	snprintf(path, sizeof path, "%s/conninfo", restore_dir);
-	read_line(path, su, sizeof su);
+	h_read_line(path, su, sizeof su);
 	snprintf(path, sizeof path, "%s/conninfo.owner", restore_dir);
-	read_line(path, owner, sizeof owner);
+	h_read_line(path, owner, sizeof owner);
 	snprintf(path, sizeof path, "%s/conninfo.runtime", restore_dir);
-	read_line(path, runtime, sizeof runtime);
+	h_read_line(path, runtime, sizeof runtime);
 	snprintf(path, sizeof path, "%s dbname=postgres", su);
 	admin = h_db_connect(path);
 	h_db_exec(admin, "DROP ROLE strapontin");

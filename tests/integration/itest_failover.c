@@ -54,31 +54,6 @@ struct worker {
 	char error[700];        /* an answer no booking client expects (mu) */
 };
 
-static void
-pg_tmp(const char *args)
-{
-	if (h_sh("'%s/scripts/pg-tmp' %s >'%s.log' 2>&1", h_env("ST_SOURCE_DIR"),
-	    args, p_dir) != 0)
-		h_fail("scripts/pg-tmp %s failed (see %s.log)", args, p_dir);
-}
-
-static const char *
-read_file(const char *dir, const char *name)
-{
-	static char buf[4][600];
-	static int k;
-	char path[700];
-	FILE *f;
-	char *b = buf[k++ % 4];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if ((f = fopen(path, "r")) == NULL || fgets(b, 600, f) == NULL)
-		h_fail("cannot read %s", path);
-	fclose(f);
-	b[strcspn(b, "\n")] = '\0';
-	return b;
-}
-
 static int
 teardown(void **state)
 {
@@ -317,21 +292,21 @@ test_failover_under_load(void **state)
 	clusters = true;
 	h_sh("mkdir -p '%s/run'", h_test_dir());
 	snprintf(admin, sizeof admin, "start '%s'", p_dir);
-	pg_tmp(admin);
+	h_pg_tmp(p_dir, "%s", admin);
 	snprintf(admin, sizeof admin, "%s dbname=postgres",
-	    read_file(p_dir, "conninfo"));
+	    h_cluster_file(p_dir, "conninfo"));
 	db = h_db_connect(admin);
 	h_db_exec(db, "CREATE DATABASE strapontin OWNER strapontin_owner");
 	PQfinish(db);
 	snprintf(admin, sizeof admin, "standby '%s' '%s'", s_dir, p_dir);
-	pg_tmp(admin);
+	h_pg_tmp(p_dir, "%s", admin);
 	snprintf(admin, sizeof admin, "sync '%s'", p_dir);
-	pg_tmp(admin);
+	h_pg_tmp(p_dir, "%s", admin);
 
 	/* Both servers by address, the primary first; libpq skips the one
 	 * that is down or read-only. */
-	pport = read_file(p_dir, "port");
-	sport = read_file(s_dir, "port");
+	pport = h_cluster_file(p_dir, "port");
+	sport = h_cluster_file(s_dir, "port");
 	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1,127.0.0.1 "
 	    "port=%s,%s dbname=strapontin target_session_attrs=read-write "
 	    "connect_timeout=2", pport, sport);
@@ -372,9 +347,9 @@ test_failover_under_load(void **state)
 	wait_acks(BEFORE, false, w);
 	/* Mid-load, as a power cut would. */
 	snprintf(admin, sizeof admin, "crash '%s'", p_dir);
-	pg_tmp(admin);
+	h_pg_tmp(p_dir, "%s", admin);
 	snprintf(admin, sizeof admin, "promote '%s'", s_dir);
-	pg_tmp(admin);
+	h_pg_tmp(p_dir, "%s", admin);
 	promoted = true;
 	wait_acks(AFTER, true, w);
 	stop = true;
@@ -390,7 +365,7 @@ test_failover_under_load(void **state)
 
 	/* On the new primary: every acknowledged booking, as told. */
 	snprintf(admin, sizeof admin, "%s dbname=strapontin",
-	    read_file(s_dir, "conninfo"));
+	    h_cluster_file(s_dir, "conninfo"));
 	db = h_db_connect(admin);
 	assert_string_equal(h_db_exec(db, "SELECT pg_is_in_recovery()"), "f");
 	for (i = 0; i < nacks; i++) {
@@ -417,7 +392,7 @@ test_failover_under_load(void **state)
 
 	check_listeners(wd.partner, sub1, sub2);
 	snprintf(admin, sizeof admin, "%s dbname=strapontin",
-	    read_file(s_dir, "conninfo"));
+	    h_cluster_file(s_dir, "conninfo"));
 	check_read_only(&wd, d1, admin);
 
 	st_close(sub1);

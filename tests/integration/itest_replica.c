@@ -22,37 +22,6 @@
 static char p_dir[600], s_dir[600];
 static bool clusters;
 
-static void
-pg_tmp(const char *action, const char *a, const char *b)
-{
-	char args[1400];
-
-	if (b != NULL)
-		snprintf(args, sizeof args, "%s '%s' '%s'", action, a, b);
-	else
-		snprintf(args, sizeof args, "%s '%s'", action, a);
-	if (h_sh("'%s/scripts/pg-tmp' %s >'%s.log' 2>&1", h_env("ST_SOURCE_DIR"),
-	    args, p_dir) != 0)
-		h_fail("scripts/pg-tmp %s failed (see %s.log)", args, p_dir);
-}
-
-static const char *
-read_file(const char *dir, const char *name)
-{
-	static char buf[4][600];
-	static int k;
-	char path[700];
-	FILE *f;
-	char *b = buf[k++ % 4];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if ((f = fopen(path, "r")) == NULL || fgets(b, 600, f) == NULL)
-		h_fail("cannot read %s", path);
-	fclose(f);
-	b[strcspn(b, "\n")] = '\0';
-	return b;
-}
-
 static int
 teardown(void **state)
 {
@@ -76,7 +45,7 @@ standby_offer_scans(void)
 	long long n;
 
 	snprintf(conninfo, sizeof conninfo, "%s dbname=strapontin",
-	    read_file(s_dir, "conninfo"));
+	    h_cluster_file(s_dir, "conninfo"));
 	db = h_db_connect(conninfo);
 	n = atoll(h_db_exec(db, "SELECT coalesce(seq_scan, 0) + "
 	    "coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = "
@@ -115,13 +84,13 @@ wait_replayed(void)
 	PGconn *db;
 
 	snprintf(conninfo, sizeof conninfo, "%s dbname=postgres",
-	    read_file(p_dir, "conninfo"));
+	    h_cluster_file(p_dir, "conninfo"));
 	db = h_db_connect(conninfo);
 	snprintf(sql, sizeof sql, "SELECT pg_last_wal_replay_lsn() >= '%s'",
 	    h_db_exec(db, "SELECT pg_current_wal_lsn()"));
 	PQfinish(db);
 	snprintf(conninfo, sizeof conninfo, "%s dbname=postgres",
-	    read_file(s_dir, "conninfo"));
+	    h_cluster_file(s_dir, "conninfo"));
 	db = h_db_connect(conninfo);
 	while (strcmp(h_db_exec(db, sql), "t") != 0) {
 		if (h_now_ms() > deadline)
@@ -182,23 +151,23 @@ test_replica_lag_bound(void **state)
 	snprintf(s_dir, sizeof s_dir, "%s/run/replica_standby", h_test_dir());
 	clusters = true;
 	h_sh("mkdir -p '%s/run'", h_test_dir());
-	pg_tmp("start", p_dir, NULL);
+	h_pg_tmp(p_dir, "start '%s'", p_dir);
 	snprintf(conninfo, sizeof conninfo, "%s dbname=postgres",
-	    read_file(p_dir, "conninfo"));
+	    h_cluster_file(p_dir, "conninfo"));
 	db = h_db_connect(conninfo);
 	h_db_exec(db, "CREATE DATABASE strapontin OWNER strapontin_owner");
 	PQfinish(db);
-	pg_tmp("standby", s_dir, p_dir);
+	h_pg_tmp(p_dir, "standby '%s' '%s'", s_dir, p_dir);
 
 	snprintf(replica, sizeof replica, "host=127.0.0.1 port=%s "
-	    "dbname=strapontin user=%s", read_file(s_dir, "port"),
+	    "dbname=strapontin user=%s", h_cluster_file(s_dir, "port"),
 	    H_RUNTIME_ROLE);
 	snprintf(ini, sizeof ini, "[database]\n"
 	    "conninfo = host=127.0.0.1 port=%s dbname=strapontin user=%s\n"
 	    "migrate_conninfo = host=127.0.0.1 port=%s dbname=strapontin "
 	    "user=%s\nreplica_conninfo = %s\nreplica_pool_size = 2\n"
-	    "replica_max_lag = 1\n", read_file(p_dir, "port"), H_RUNTIME_ROLE,
-	    read_file(p_dir, "port"), H_OWNER_ROLE, replica);
+	    "replica_max_lag = 1\n", h_cluster_file(p_dir, "port"), H_RUNTIME_ROLE,
+	    h_cluster_file(p_dir, "port"), H_OWNER_ROLE, replica);
 	d = h_daemon_start("replica", ini);
 	world_build(&w, d);
 	first = w_offer(w.partner, 10, 2, NULL);
@@ -210,7 +179,7 @@ test_replica_lag_bound(void **state)
 	/* Replay paused, a write on the primary: once the lag passes the
 	 * bound the daemon reads from the primary, which has the write. */
 	snprintf(conninfo, sizeof conninfo, "%s dbname=strapontin",
-	    read_file(s_dir, "conninfo"));
+	    h_cluster_file(s_dir, "conninfo"));
 	standby = h_db_connect(conninfo);
 	h_db_exec(standby, "SELECT pg_wal_replay_pause()");
 	second = w_offer(w.partner, 10, 2, NULL);
