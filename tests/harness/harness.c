@@ -261,6 +261,29 @@ pg_conninfo_file(const char *name, char *buf, size_t len)
 	return buf;
 }
 
+int
+h_tcp_from(const char *src, int port)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = {10L * h_timeout_scale(), 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		h_fail("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, src, &sin.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+		h_fail("bind %s: %s", src, strerror(errno));
+	sin.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+		h_fail("connect from %s to %d: %s", src, port, strerror(errno));
+	return fd;
+}
+
 void
 h_pg_tmp(const char *log, const char *fmt, ...)
 {

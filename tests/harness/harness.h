@@ -199,6 +199,10 @@ void h_sleep_ms(int ms);
 /* Runs a shell command built printf-style; its exit status, or -1 if it
  * could not run or was killed by a signal. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A TCP connection from src (any of 127/8 is the loopback on Linux, so a
+ * test can play several clients' addresses) to 127.0.0.1:port, with
+ * send and receive timeouts; fails the test if it cannot be made. */
+int h_tcp_from(const char *src, int port);
 
 /* A TCP port on 127.0.0.1 that nothing listens on now, below the
  * ephemeral range, never the same twice in one process. */

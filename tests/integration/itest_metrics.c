@@ -499,7 +499,6 @@ scrape(void)
 static int
 get_from(const char *source)
 {
-	struct sockaddr_in sa, me;
 	char ca[4200], req[256], buf[4096];
 	SSL_CTX *ctx;
 	SSL *ssl;
@@ -511,19 +510,7 @@ get_from(const char *source)
 	if (ctx == NULL || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
 		h_fail("cannot load %s", ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		h_fail("socket: %s", strerror(errno));
-	memset(&me, 0, sizeof me);
-	me.sin_family = AF_INET;
-	inet_pton(AF_INET, source, &me.sin_addr);
-	if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
-		h_fail("bind to %s: %s", source, strerror(errno));
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-		h_fail("connect from %s: %s", source, strerror(errno));
+	fd = h_tcp_from(source, port);
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, "localhost");
@@ -736,7 +723,6 @@ test_reload(void **state)
 static char *
 plain_get(const char *source, const char *path)
 {
-	struct sockaddr_in sa, me;
 	char req[256], *buf;
 	size_t got = 0, cap = 1 << 20;
 	ssize_t n;
@@ -744,19 +730,7 @@ plain_get(const char *source, const char *path)
 
 	if ((buf = malloc(cap)) == NULL)
 		h_fail("out of memory");
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		h_fail("socket: %s", strerror(errno));
-	memset(&me, 0, sizeof me);
-	me.sin_family = AF_INET;
-	inet_pton(AF_INET, source, &me.sin_addr);
-	if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
-		h_fail("bind to %s: %s", source, strerror(errno));
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)plain_port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-		h_fail("connect to the metrics listener: %s", strerror(errno));
+	fd = h_tcp_from(source, plain_port);
 	n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\n"
 	    "Connection: close\r\n\r\n", path);
 	if (write(fd, req, (size_t)n) != n)

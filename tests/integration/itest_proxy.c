@@ -38,29 +38,6 @@ struct pc {
 	SSL *ssl;
 };
 
-static int
-tcp_from(const char *src, int port)
-{
-	struct sockaddr_in sin;
-	struct timeval tv = {10L * h_timeout_scale(), 0};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		h_fail("socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	inet_pton(AF_INET, src, &sin.sin_addr);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
-		h_fail("bind %s: %s", src, strerror(errno));
-	sin.sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
-		h_fail("connect to %d: %s", port, strerror(errno));
-	return fd;
-}
-
 static void
 send_all(int fd, const void *buf, size_t len)
 {
@@ -82,7 +59,7 @@ pc_open(const char *src, int port, const void *hdr, size_t len)
 	if (len == STR)
 		len = strlen(hdr);
 
-	c->fd = tcp_from(src, port);
+	c->fd = h_tcp_from(src, port);
 	if (len > 0)
 		send_all(c->fd, hdr, len);
 	c->ssl = SSL_new(ctx);
@@ -408,7 +385,7 @@ test_bad_headers(void **state)
 	(void)state;
 	for (port = d->port; ; port = http_port) {
 		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-			fd = tcp_from(BALANCER, port);
+			fd = h_tcp_from(BALANCER, port);
 			send_all(fd, bad[i], strlen(bad[i]));
 			if (!closed_by_daemon(fd))
 				h_fail("bad header %zu left open", i);
@@ -418,7 +395,7 @@ test_bad_headers(void **state)
 		v2(big, "203.0.113.8", 1);
 		big[14] = 0xff;
 		big[15] = 0xff;
-		fd = tcp_from(BALANCER, port);
+		fd = h_tcp_from(BALANCER, port);
 		send_all(fd, big, 16);
 		if (!closed_by_daemon(fd))
 			h_fail("an oversized v2 header left its socket open");
@@ -448,9 +425,9 @@ test_slow_header(void **state)
 	int line_fd, http_fd;
 
 	(void)state;
-	line_fd = tcp_from(BALANCER, d->port);
+	line_fd = h_tcp_from(BALANCER, d->port);
 	send_all(line_fd, "PROXY TCP4 203.0.113.9 ", 23);
-	http_fd = tcp_from(BALANCER, http_port);
+	http_fd = h_tcp_from(BALANCER, http_port);
 	send_all(http_fd, "PROXY TCP4 203.0.113.9 ", 23);
 	direct = h_connect(d);
 	json_decref(h_call_ok(direct, "system.ping", NULL));
