@@ -467,6 +467,32 @@ test_local(void **state)
 	pc_close(b);
 }
 
+/* Login throttling counts failures per e-mail and client address
+ * (docs/protocol.md, rate_limited): behind the balancer, the address is
+ * the one the header names. Five failures claimed by 203.0.113.21 lock
+ * that client out; 203.0.113.22, through the same balancer, may still
+ * try. */
+static void
+test_login_throttled_by_client(void **state)
+{
+	static const char login[] = "{\"jsonrpc\":\"2.0\",\"id\":2,"
+	    "\"method\":\"auth.login\",\"params\":{\"email\":"
+	    "\"guess@example.org\",\"password\":\"not-the-password\"}}\n";
+	struct pc *a, *b;
+	int i;
+
+	(void)state;
+	a = pc_ok(BALANCER, d->port, v1("203.0.113.21", 40070), STR);
+	for (i = 0; i < 5; i++)
+		if (!pc_expect(a, login, "\"unauthenticated\""))
+			h_fail("failed login %d: no unauthenticated answer", i + 1);
+	assert_true(pc_expect(a, login, "\"rate_limited\""));
+	b = pc_ok(BALANCER, d->port, v1("203.0.113.22", 40071), STR);
+	assert_true(pc_expect(b, login, "\"unauthenticated\""));
+	pc_close(a);
+	pc_close(b);
+}
+
 /* The keys take effect on SIGHUP, for new connections, no restart. */
 static void
 test_reload(void **state)
@@ -549,6 +575,7 @@ main(void)
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_slow_header),
 		cmocka_unit_test(test_local),
+		cmocka_unit_test(test_login_throttled_by_client),
 		cmocka_unit_test(test_reload),
 	};
 
