@@ -989,6 +989,16 @@ pool_collect(void *arg)
 	metrics_set(M_DB_CONNECTIONS, (double)down, pool->label, "down");
 	metrics_set(M_DB_WAITING, (double)pool->queued, pool->label);
 	metrics_set(M_DB_UP, db_pool_up(pool) ? 1 : 0, pool->label);
+	if (pool->replica) {
+		long long lag = 0;
+
+		for (i = 0; i < pool->size; i++)
+			if (pool->conns[i].state != DC_DOWN &&
+			    pool->conns[i].lag_ms > lag)
+				lag = pool->conns[i].lag_ms;
+		metrics_set(M_DB_REPLICA_LAG, (double)lag / 1000.0,
+		    pool->label);
+	}
 }
 
 struct db_pool *

@@ -68,6 +68,9 @@ static const struct metric_def metric_defs[M_NMETRICS] = {
 	[M_DB_UP] = {"strapontin_db_up", GAUGE,
 	    "1 if the pool has a usable database connection, else 0.",
 	    {"pool", NULL}, NULL, 0},
+	[M_DB_REPLICA_LAG] = {"strapontin_db_replica_lag_seconds", GAUGE,
+	    "Replay lag of the read pool's standby: the largest its "
+	    "connections last measured.", {"pool", NULL}, NULL, 0},
 	[M_EVENT_SUBSCRIBERS] = {"strapontin_event_subscribers", GAUGE,
 	    "Clients subscribed to live events.", {NULL, NULL}, NULL, 0},
 	[M_EVENTS_QUEUED] = {"strapontin_events_queued_total", COUNTER,

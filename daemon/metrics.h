@@ -35,6 +35,7 @@ enum metric {
 	M_DB_WAIT_SECONDS,      /* pool */
 	M_DB_QUEUE_TIMEOUTS,    /* pool */
 	M_DB_UP,                /* pool */
+	M_DB_REPLICA_LAG,       /* pool */
 	M_EVENT_SUBSCRIBERS,
 	M_EVENTS_QUEUED,
 	M_EVENTS_DROPPED,

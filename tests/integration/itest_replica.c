@@ -10,6 +10,7 @@
  * Replay resumed, the daemon says the replica is back and offer.list reads
  * from it again.
  */
+#include "web.h"
 #include "world.h"
 
 #include <stdio.h>
@@ -101,6 +102,24 @@ wait_replayed(void)
 	PQfinish(db);
 }
 
+/* The read pool's replay lag as GET /metrics says it, in seconds. */
+static double
+lag_metric(int http_port)
+{
+	static const char name[] =
+	    "strapontin_db_replica_lag_seconds{pool=\"replica\"} ";
+	struct web_resp *r = web_get(http_port, "/metrics", NULL);
+	const char *p;
+	double lag;
+
+	assert_int_equal(r->status, 200);
+	if ((p = strstr(r->body, name)) == NULL)
+		h_fail("no replica lag in the metrics:\n%s", r->body);
+	lag = strtod(p + strlen(name), NULL);
+	web_free(r);
+	return lag;
+}
+
 /* offer.list is read from the standby: its scans of offers grow. The
  * statistics reach the view within a second or two of the reads. */
 static void
@@ -141,6 +160,7 @@ static void
 test_replica_lag_bound(void **state)
 {
 	char ini[3000], conninfo[1200], replica[700];
+	int http_port = h_free_port();
 	struct h_daemon *d;
 	struct world w;
 	PGconn *db, *standby;
@@ -166,8 +186,10 @@ test_replica_lag_bound(void **state)
 	    "conninfo = host=127.0.0.1 port=%s dbname=strapontin user=%s\n"
 	    "migrate_conninfo = host=127.0.0.1 port=%s dbname=strapontin "
 	    "user=%s\nreplica_conninfo = %s\nreplica_pool_size = 2\n"
-	    "replica_max_lag = 1\n", h_cluster_file(p_dir, "port"), H_RUNTIME_ROLE,
-	    h_cluster_file(p_dir, "port"), H_OWNER_ROLE, replica);
+	    "replica_max_lag = 1\n[http]\nlisten = 127.0.0.1:%d\n"
+	    "metrics_allow = 127.0.0.1\n", h_cluster_file(p_dir, "port"),
+	    H_RUNTIME_ROLE, h_cluster_file(p_dir, "port"), H_OWNER_ROLE,
+	    replica, http_port);
 	d = h_daemon_start("replica", ini);
 	world_build(&w, d);
 	first = w_offer(w.partner, 10, 2, NULL);
@@ -185,6 +207,8 @@ test_replica_lag_bound(void **state)
 	second = w_offer(w.partner, 10, 2, NULL);
 	wait_log_count(d, DOWN, 1);
 	assert_true(h_log_contains(d, "passes replica_max_lag (1000 ms)"));
+	/* ...and the metrics show the lag past the bound. */
+	assert_true(lag_metric(http_port) > 1.0);
 	assert_true(list_has(w.ref, second));
 	assert_true(list_has(w.admin, second));
 	/* Still paused: the standby has not seen it. */
