@@ -102,18 +102,22 @@ reload(const char *pid_arg)
 	int rc;
 
 	if (!parse_ll(pid_arg, 1, INT32_MAX, &pid)) {
-		fprintf(stderr, "%sstrapontind: --reload: %s is not a process "
-		    "id\n", log_prefix(LL_ERROR), pid_arg);
+		fprintf(stderr, "%sstrapontind: --reload : %s n'est pas un "
+		    "numéro de processus / is not a process id\n",
+		    log_prefix(LL_ERROR), pid_arg);
 		return 2;
 	}
 	rc = reloadsig_request((pid_t)pid, RELOAD_TIMEOUT, err, sizeof err);
 	if (rc == 0)
-		fprintf(stderr, "%sstrapontind: process %lld reloaded its "
-		    "configuration\n", log_prefix(LL_INFO), pid);
+		fprintf(stderr, "%sstrapontind: le processus %lld a rechargé sa "
+		    "configuration / process %lld reloaded its configuration\n",
+		    log_prefix(LL_INFO), pid, pid);
 	else if (rc == 1)
-		fprintf(stderr, "%sstrapontind: process %lld could not reload "
-		    "and kept its running configuration (its log says why)\n",
-		    log_prefix(LL_ERROR), pid);
+		fprintf(stderr, "%sstrapontind: le processus %lld n'a pas pu "
+		    "recharger et garde sa configuration (son journal dit "
+		    "pourquoi) / process %lld could not reload and kept its "
+		    "running configuration (its log says why)\n",
+		    log_prefix(LL_ERROR), pid, pid);
 	else
 		fprintf(stderr, "%sstrapontind: --reload: %s\n",
 		    log_prefix(LL_ERROR), err);

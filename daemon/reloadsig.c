@@ -112,7 +112,8 @@ reloadsig_request(pid_t pid, int timeout_s, char *err, size_t errlen)
 	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (sigqueue(pid, SIGHUP, v) == -1) {
-		snprintf(err, errlen, "cannot signal process %ld: %s",
+		snprintf(err, errlen, "impossible de signaler le processus "
+		    "%ld / cannot signal process %ld: %s", (long)pid,
 		    (long)pid, strerror(errno));
 		return 2;
 	}
@@ -139,7 +140,9 @@ reloadsig_request(pid_t pid, int timeout_s, char *err, size_t errlen)
 		    si.si_value.sival_int == RELOADSIG_MAGIC)
 			return sig == SIGUSR1 ? 0 : 1;
 	}
-	snprintf(err, errlen, "process %ld did not answer within %d s (is "
-	    "it a strapontind of this version?)", (long)pid, timeout_s);
+	snprintf(err, errlen, "le processus %ld n'a pas répondu en %d s "
+	    "(est-ce un strapontind de cette version ?) / process %ld did not "
+	    "answer within %d s (is it a strapontind of this version?)",
+	    (long)pid, timeout_s, (long)pid, timeout_s);
 	return 2;
 }
