@@ -850,3 +850,32 @@ BEGIN
         'last_initial', left(b.last_name, 1),
         'code', ticket_display(bk.code), 'status', bk.status));
 END $$;
+
+---------------------------------------------------------------- history
+
+-- A person's record over a window, as the fairness score reads it
+-- (docs/draw.md, rule 1): outings attended, no-shows, late withdrawals,
+-- and the score they give. The draw computes the same figures for all its
+-- wishes in one query (api.permanence_draw); every other reader of a
+-- person's score (the waiting list's order, the referent's view of a
+-- person) calls this function, so the formula lives in two places only,
+-- and a test compares them.
+CREATE OR REPLACE FUNCTION core.person_history(p_beneficiary_id bigint,
+        p_from timestamptz, p_to timestamptz, p_policy jsonb,
+        OUT attended integer, OUT no_shows integer,
+        OUT withdrawn_late integer, OUT score numeric)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT count(*) FILTER (WHERE bk.status = 'attended'),
+           count(*) FILTER (WHERE bk.status = 'no_show'),
+           count(*) FILTER (WHERE bk.status = 'withdrawn_late')
+      INTO attended, no_shows, withdrawn_late
+      FROM bookings bk
+     WHERE bk.beneficiary_id = p_beneficiary_id
+       AND bk.status IN ('attended', 'no_show', 'withdrawn_late')
+       AND bk.offer_starts_at >= p_from AND bk.offer_starts_at < p_to;
+    score := trim_scale(attended
+        + coalesce((p_policy->>'no_show_weight')::numeric, 2) * no_shows
+        + coalesce((p_policy->>'withdrawn_late_weight')::numeric, 0.5)
+          * withdrawn_late);
+END $$;
