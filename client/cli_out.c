@@ -176,6 +176,19 @@ static const struct cli_col report_cols[] = {
     {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
     {N_("PEOPLE"), "beneficiaries", C_INT, NULL, 0},
     {N_("FIRST TIME"), "first_timers", C_INT, NULL, 0},
+    {N_("UNMET"), "demand", C_INT, NULL, 0},
+    END};
+static const struct cli_col demand_cols[] = {
+    {N_("OFFER"), "offer_id", C_INT, NULL, 0},
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("TITLE"), "title", C_STR, NULL, 30},
+    {N_("SEATS"), "seats_total", C_INT, NULL, 0},
+    {N_("BOOKED"), "seats_booked", C_INT, NULL, 0},
+    {N_("WISHES"), "wishes", C_INT, NULL, 0},
+    {N_("WAITING"), "waiting", C_INT, NULL, 0},
+    {N_("REQUESTED"), "seats_requested", C_INT, NULL, 0},
+    {N_("UNMET"), "unmet_seats", C_INT, NULL, 0},
+    {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
     END};
 static const struct cli_col checkin_cols[] = {
     {"", "holder", C_STR, NULL, 0},   {"", "seats", C_INT, NULL, 0},
@@ -1076,6 +1089,7 @@ const struct cli_view view_draw = {"results", draw_cols, head_draw, false,
 				   NULL, NULL};
 const struct cli_view view_report = {"items", report_cols, head_report,
 				     false, NULL, foot_report};
+LIST_VIEW(view_demand, demand_cols, NULL);
 const struct cli_view view_whoami = {NULL, none_cols, head_whoami, true, NULL,
 				     NULL};
 

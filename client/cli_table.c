@@ -140,6 +140,7 @@ const struct cli_command cli_commands[] = {
 {"permanence", "public-list", "permanence.public_list", "structure_id", "structure_id!", NULL, CMD_ANON, NULL, N_("a structure's upcoming drop-ins, as the public page shows them (no login)")},
 {"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book at the desk, first come first served")},
 {"report", "activity", "report.activity", NULL, "from:time! to:time! group_by:group_by!", &view_report, CMD_LIST, NULL, N_("seats offered, booked, used")},
+{"offer", "demand", "offer.demand", "offer_id", "offer_id from:time to:time partner_id" LIST, &view_demand, CMD_LIST, NULL, N_("what was asked of your offers, in numbers")},
 {"events", "subscribe", "events.subscribe", NULL, "topics:event_topic[]!", NULL, 0, cli_cmd_events, N_("print live events until interrupted")},
 };
 /* clang-format on */

@@ -699,7 +699,8 @@ BEGIN
                 'seats_attended', coalesce(r.seats_attended, 0),
                 'no_shows', coalesce(r.no_shows, 0),
                 'beneficiaries', coalesce(r.beneficiaries, 0),
-                'first_timers', coalesce(r.first_timers, 0))$q$,
+                'first_timers', coalesce(r.first_timers, 0),
+                'demand', coalesce(r.demand, 0))$q$,
         CASE WHEN g IN ('partner', 'structure') THEN '''key'', n.id, ''name'', n.name,'
              WHEN g = 'month' THEN '''key'', keys.k,'
              ELSE '''key'', r.k,' END,
@@ -714,7 +715,15 @@ BEGIN
                    CASE g WHEN 'partner' THEN 'partners' ELSE 'structures' END)
         ELSE 'r' END;
     EXECUTE format($q$
-        WITH r AS MATERIALIZED (%1$s)
+        WITH r0 AS MATERIALIZED (%1$s),
+        d AS MATERIALIZED (SELECT * FROM report_demand($6, $1, $2, %2$L, $5)),
+        r AS (
+            -- a group may have unmet demand and nothing else in the range
+            SELECT coalesce(r0.k, d.k) AS k, r0.seats_offered, r0.seats_booked,
+                   r0.seats_attended, r0.no_shows, r0.beneficiaries,
+                   r0.first_timers, d.demand
+              FROM r0 FULL JOIN d ON d.k = r0.k
+        )
         SELECT json_build_object('from', ts($1), 'to', ts($2),
             'group_by', %2$L, 'timezone', %7$L,
             'items', coalesce((SELECT json_agg(%3$s ORDER BY %4$s)
@@ -725,7 +734,8 @@ BEGIN
                           'seats_attended', coalesce(r.seats_attended, 0),
                           'no_shows', coalesce(r.no_shows, 0),
                           'beneficiaries', coalesce(r.beneficiaries, 0),
-                          'first_timers', coalesce(r.first_timers, 0))
+                          'first_timers', coalesce(r.first_timers, 0),
+                          'demand', coalesce(r.demand, 0))
                         FROM r WHERE r.k = ''))
         $q$, rows_sql, g, item,
         CASE WHEN g IN ('partner', 'structure') THEN 'n.name, n.id'
@@ -733,7 +743,7 @@ BEGIN
         items_from,
         CASE WHEN g = 'month' THEN 'keys.k' ELSE 'r.k' END,
         zone)
-    INTO answer USING t_from, t_to, scope_id, m0, months;
+    INTO answer USING t_from, t_to, scope_id, m0, months, u;
     RETURN answer;
 END $$;
 
@@ -756,3 +766,153 @@ END $$;
 CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
     FOR EACH ROW WHEN (NEW.offer_starts_at IS NULL)
     EXECUTE FUNCTION core.report_booking_starts();
+
+------------------------------------------------------------------ demand
+
+-- Unmet demand (docs/reports.md, "Demand"): per person and offer, the
+-- seats asked for and not granted, as of now. A person asked for an
+-- offer when a draw left their wish without seats (the wish counts for its
+-- first choice) or when they waited for it and were never offered seats.
+-- A person who holds a live booking of the offer, however it came, was
+-- granted it. Asking twice (a lost wish, then the waiting list) is one
+-- request: the larger number of seats. Offers cancelled by their partner
+-- count no demand, as they count no seats offered.
+-- Scope: p_partner_id, p_structure_id and p_offer_id narrow when not NULL.
+CREATE OR REPLACE FUNCTION core.unmet_demand(p_from timestamptz,
+        p_to timestamptz, p_partner_id bigint, p_structure_id bigint,
+        p_offer_id bigint)
+RETURNS TABLE (offer_id bigint, beneficiary_id bigint, structure_id bigint,
+               seats integer)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    WITH o AS (
+        SELECT x.id FROM offers x
+         WHERE x.starts_at >= p_from AND x.starts_at < p_to
+           AND x.status = 'published'
+           AND (p_partner_id IS NULL OR x.partner_id = p_partner_id)
+           AND (p_offer_id IS NULL OR x.id = p_offer_id)
+    ), asked AS (
+        SELECT w.choices[1] AS offer_id, w.beneficiary_id, b.structure_id,
+               w.seats
+          FROM o JOIN wishes w ON w.choices[1] = o.id
+                 AND w.replaced_at IS NULL AND w.draw_position IS NOT NULL
+                 AND w.granted_rank IS NULL
+          JOIN beneficiaries b ON b.id = w.beneficiary_id
+        UNION ALL
+        SELECT e.offer_id, e.beneficiary_id, e.structure_id, e.seats
+          FROM o JOIN waitlist_entries e ON e.offer_id = o.id
+                 AND e.offered_at IS NULL
+    )
+    SELECT a.offer_id, a.beneficiary_id, min(a.structure_id),
+           max(a.seats)::integer
+      FROM asked a
+     WHERE (p_structure_id IS NULL OR a.structure_id = p_structure_id)
+       AND NOT EXISTS (SELECT 1 FROM bookings bk
+                        WHERE bk.offer_id = a.offer_id
+                          AND bk.beneficiary_id = a.beneficiary_id
+                          AND bk.status IN ('confirmed', 'attended', 'no_show'))
+     GROUP BY a.offer_id, a.beneficiary_id;
+END $$;
+
+-- The report's demand per group, keyed as report_activity_unchecked keys
+-- its rows (the same text), with the total under ''.
+CREATE OR REPLACE FUNCTION core.report_demand(u users, p_from timestamptz,
+        p_to timestamptz, p_group text, p_months timestamptz[])
+RETURNS TABLE (k text, demand bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    zone text := report_zone();
+BEGIN
+    RETURN QUERY
+    SELECT CASE WHEN GROUPING(g.k0) = 1 THEN '' ELSE g.k0 END,
+           sum(g.seats)::bigint
+      FROM (SELECT CASE p_group
+                   WHEN 'month' THEN to_char(p_months[width_bucket(o.starts_at, p_months)]
+                                             AT TIME ZONE zone, 'YYYY-MM')
+                   WHEN 'partner' THEN o.partner_id::text
+                   WHEN 'category' THEN o.category
+                   WHEN 'structure' THEN d.structure_id::text
+                   ELSE s.territory END AS k0,
+                   d.seats
+              FROM unmet_demand(p_from, p_to,
+                       CASE WHEN u.role = 'partner' THEN u.partner_id END,
+                       CASE WHEN u.role = 'referent' THEN u.structure_id END,
+                       NULL) d
+              JOIN offers o ON o.id = d.offer_id
+              JOIN structures s ON s.id = d.structure_id) g
+     GROUP BY GROUPING SETS ((g.k0), ());
+END $$;
+
+-- offer.demand: what was asked of a partner's offers, without a name.
+CREATE OR REPLACE FUNCTION core.offer_demand_json(o offers) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT jsonb_build_object(
+        'offer_id', o.id, 'title', o.title, 'starts_at', ts(o.starts_at),
+        'status', o.status, 'seats_total', o.seats_total,
+        'wishes', wi.n, 'wishes_first_choice', wi.first,
+        'seats_wished', wi.pending_seats,
+        'waiting', wa.n, 'seats_waiting', wa.seats,
+        'seats_booked', bk.booked,
+        'seats_requested', bk.booked + wa.seats + wi.pending_seats,
+        'unmet_seats', (SELECT coalesce(sum(d.seats), 0)
+                          FROM unmet_demand(o.starts_at, o.starts_at + interval '1 microsecond',
+                                            NULL, NULL, o.id) d),
+        'no_shows', CASE WHEN o.attendance_closed_at IS NOT NULL
+                         OR o.starts_at < now() THEN bk.no_shows END)
+      INTO r
+      FROM (SELECT count(*) AS n,
+                   count(*) FILTER (WHERE w.choices[1] = o.id) AS first,
+                   coalesce(sum(w.seats) FILTER (WHERE w.choices[1] = o.id
+                                                   AND w.draw_position IS NULL), 0) AS pending_seats
+              FROM wishes w
+             WHERE w.choices @> ARRAY[o.id] AND w.replaced_at IS NULL) wi,
+           (SELECT count(*) AS n, coalesce(sum(e.seats), 0) AS seats
+              FROM waitlist_entries e
+             WHERE e.offer_id = o.id AND e.status IN ('waiting', 'offered')) wa,
+           (SELECT coalesce(sum(b.seats), 0) AS booked,
+                   coalesce(sum(b.seats) FILTER (WHERE b.status = 'no_show'), 0) AS no_shows
+              FROM bookings b
+             WHERE b.offer_id = o.id
+               AND b.status IN ('confirmed', 'attended', 'no_show')) bk;
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION api.offer_demand(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    lim integer := page_limit(p);
+    c record := time_cursor(p);
+    pid bigint;
+    o offers;
+    items jsonb;
+BEGIN
+    IF p ? 'offer_id' THEN
+        -- as scope_own_offer, without its lock: this only reads
+        SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
+        IF NOT FOUND OR (u.role <> 'admin' AND o.partner_id <> u.partner_id) THEN
+            PERFORM not_found('offer', 'offer_id');
+        END IF;
+        RETURN jsonb_build_object('items', jsonb_build_array(offer_demand_json(o)),
+                                  'next_cursor', NULL);
+    END IF;
+    pid := CASE WHEN u.role = 'partner' THEN u.partner_id
+                ELSE (p->>'partner_id')::bigint END;
+    IF u.role = 'partner' AND p ? 'partner_id' AND (p->>'partner_id')::bigint <> pid THEN
+        PERFORM not_found('partner', 'partner_id');
+    END IF;
+    SELECT jsonb_agg(offer_demand_json(x) ORDER BY x.starts_at, x.id) INTO items
+      FROM (SELECT * FROM offers f
+             WHERE (f.starts_at, f.id) > (c.after_ts, c.after_id)
+               AND f.starts_at >= coalesce((p->>'from')::timestamptz, '-infinity')
+               AND f.starts_at < coalesce((p->>'to')::timestamptz, 'infinity')
+               AND (pid IS NULL OR f.partner_id = pid)
+             ORDER BY f.starts_at, f.id LIMIT lim) x;
+    RETURN page(items, lim,
+        (extract(epoch FROM (items->-1->>'starts_at')::timestamptz) * 1000000)::bigint
+        || ':' || (items->-1->>'offer_id'));
+END $$;

@@ -278,6 +278,7 @@ static const struct row rows[] = {
 	{"audit.list", ROLE_ADMIN, ANY, p_none},
 	{"voucher.get", ROLES_ALL, ANY, p_voucher},
 	{"permanence.public_list", ROLES_ALL, ANY, p_public_list},
+	{"offer.demand", PARTNERS, OF_PARTNER, p_offer_id},
 	AUTHZ_PERMANENCE_ROWS
 };
 

@@ -1181,6 +1181,13 @@ test_offers_and_bookings(void **state)
 	rows = csv_parse(R.out);
 	assert_true(csv_col(rows, "position") >= 0);
 	json_decref(rows);
+	/* The partner sees the demand, in numbers. */
+	OK("partner", "--csv", "offer", "demand", num(small));
+	rows = csv_parse(R.out);
+	assert_int_equal(json_array_size(rows), 2);
+	assert_string_equal(csv_cell(rows, 1, "waiting"), "1");
+	assert_string_equal(csv_cell(rows, 1, "unmet_seats"), "1");
+	json_decref(rows);
 
 	/* The door: check-in with the code as typed, twice. */
 	OK("partner", "offer", "guest-list", num(offer));

@@ -13,6 +13,8 @@
  * from the raw rows of offers and bookings. The summaries the triggers keep
  * must also equal a recomputation from scratch (report_check()), including
  * after check-ins of the same people racing on several connections.
+ * Unmet demand (docs/reports.md, "Demand") is checked the same way, from
+ * waiting-list entries of every kind written into the network.
  */
 #include "world.h"
 
@@ -56,6 +58,13 @@ struct raw_booking {
 	char status[24];
 };
 
+/* A request that may be unmet: a waiting-list entry, or a wish a draw
+ * left without seats (for its first choice). */
+struct raw_ask {
+	long long offer, person, structure, seats;
+	bool offered;	/* seats were offered to it once */
+};
+
 struct raw_named {
 	long long id;
 	char name[128];
@@ -65,7 +74,8 @@ struct raw_named {
 static struct raw_offer ro[MAX_OFFERS];
 static struct raw_booking rb[MAX_BOOKINGS];
 static struct raw_named rs[16], rp[16];
-static int n_ro, n_rb, n_rs, n_rp;
+static struct raw_ask ra[MAX_BOOKINGS];
+static int n_ro, n_rb, n_rs, n_rp, n_ra;
 
 static PGresult *
 query(const char *sql)
@@ -115,6 +125,22 @@ load_raw(void)
 		rb[i].seats = atoll(PQgetvalue(res, i, 3));
 		rb[i].offer = atoll(PQgetvalue(res, i, 4));
 		copy(rb[i].status, sizeof rb[i].status, PQgetvalue(res, i, 5));
+	}
+	PQclear(res);
+	res = query("SELECT e.offer_id, e.beneficiary_id, e.structure_id, "
+	    "e.seats, e.offered_at IS NOT NULL FROM waitlist_entries e "
+	    "UNION ALL SELECT w.choices[1], w.beneficiary_id, b.structure_id, "
+	    "w.seats, w.granted_rank IS NOT NULL OR w.draw_position IS NULL "
+	    "FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id "
+	    "WHERE w.replaced_at IS NULL");
+	n_ra = PQntuples(res);
+	assert_true(n_ra <= MAX_BOOKINGS);
+	for (i = 0; i < n_ra; i++) {
+		ra[i].offer = atoll(PQgetvalue(res, i, 0));
+		ra[i].person = atoll(PQgetvalue(res, i, 1));
+		ra[i].structure = atoll(PQgetvalue(res, i, 2));
+		ra[i].seats = atoll(PQgetvalue(res, i, 3));
+		ra[i].offered = PQgetvalue(res, i, 4)[0] == 't';
 	}
 	PQclear(res);
 	res = query("SELECT id, name, territory FROM structures ORDER BY id");
@@ -194,7 +220,7 @@ struct group {
 	long long order_id;	/* partners, structures: id, else 0 */
 	char order_name[128];
 	bool has_offered;
-	long long offered, booked, attended, no_shows, first;
+	long long offered, booked, attended, no_shows, first, demand;
 	long long people[MAX_PEOPLE];
 	int n_people;
 };
@@ -327,7 +353,59 @@ group_json(const struct group *g, const char *by, bool item)
 	json_object_set_new(o, "no_shows", json_integer(g->no_shows));
 	json_object_set_new(o, "beneficiaries", json_integer(g->n_people));
 	json_object_set_new(o, "first_timers", json_integer(g->first));
+	json_object_set_new(o, "demand", json_integer(g->demand));
 	return o;
+}
+
+/* Whether the person holds a live booking of the offer. */
+static bool
+has_live_booking(long long offer, long long person)
+{
+	int i;
+
+	for (i = 0; i < n_rb; i++)
+		if (rb[i].offer == offer && rb[i].person == person &&
+		    is_live(rb[i].status))
+			return true;
+	return false;
+}
+
+/* Unmet demand: per person and offer asked for (the larger request when
+ * asked twice), never offered seats and holding no live booking of it,
+ * on offers of the range not cancelled. */
+static void
+add_demand(struct expect *e, const char *by, long long from, long long to,
+    long long partner, long long structure)
+{
+	char key[128], name[128];
+	long long id;
+	int i, j;
+
+	for (i = 0; i < n_ra; i++) {
+		const struct raw_ask *a = &ra[i];
+		const struct raw_offer *o = offer_of(a->offer);
+		long long seats = 0;
+		bool first = true;
+
+		/* the pair's first row counts for all its rows: the seats of
+		 * the largest request never offered any */
+		for (j = 0; j < n_ra; j++) {
+			if (ra[j].offer != a->offer || ra[j].person != a->person)
+				continue;
+			if (j < i)
+				first = false;
+			if (!ra[j].offered && ra[j].seats > seats)
+				seats = ra[j].seats;
+		}
+		if (!first || seats == 0 || o->starts < from || o->starts >= to ||
+		    o->cancelled || (partner != 0 && o->partner != partner) ||
+		    (structure != 0 && a->structure != structure) ||
+		    has_live_booking(a->offer, a->person))
+			continue;
+		key_of(by, o, a->structure, key, sizeof key, &id, name);
+		group_for(e, key, id, name)->demand += seats;
+		e->total.demand += seats;
+	}
 }
 
 /* What report.activity must answer, from the raw rows only. */
@@ -405,6 +483,7 @@ expected(enum who who, const char *by, long long from, long long to)
 			e.total.first++;
 		}
 	}
+	add_demand(&e, by, from, to, partner, structure);
 	qsort(e.g, (size_t)e.n, sizeof e.g[0], cmp_group);
 	for (i = 0; i < e.n; i++)
 		json_array_append_new(items, group_json(&e.g[i], by, true));
@@ -569,6 +648,47 @@ mix(unsigned a, unsigned b)
 	return h;
 }
 
+/* Waiting-list entries of every kind, written as the waiting list leaves
+ * them: waiting, left, expired after seats were offered, cancelled with
+ * their offer; some of people who also hold (or held) a booking of the
+ * offer, some asked twice with different seats. */
+static void
+add_waiting(void)
+{
+	static const char *const kinds[] = {"'waiting', NULL",
+	    "'left', NULL", "'expired', now() - interval '1 day'",
+	    "'cancelled', NULL"};
+	char sql[512];
+	size_t i;
+	int j;
+
+	for (i = 0; i < NPLAN; i++)
+		for (j = 0; j < NPEOPLE; j++) {
+			unsigned h = mix((unsigned)i, (unsigned)j) % 100;
+			unsigned k = mix((unsigned)j, (unsigned)i + 50u) % 4;
+
+			if (h < 38 || h >= 60)
+				continue;
+			snprintf(sql, sizeof sql, "INSERT INTO waitlist_entries "
+			    "(offer_id, beneficiary_id, structure_id, seats, "
+			    "status, offered_at) SELECT %lld, id, structure_id, "
+			    "%u, %s FROM beneficiaries WHERE id = %lld",
+			    (long long)offers[i], 1 + h % 3, kinds[k],
+			    (long long)people[j]);
+			h_db_exec(db, sql);
+			if (k == 1) {
+				/* left, then asked again for more */
+				snprintf(sql, sizeof sql, "INSERT INTO "
+				    "waitlist_entries (offer_id, beneficiary_id, "
+				    "structure_id, seats) SELECT %lld, id, "
+				    "structure_id, %u FROM beneficiaries WHERE "
+				    "id = %lld", (long long)offers[i], 2 + h % 3,
+				    (long long)people[j]);
+				h_db_exec(db, sql);
+			}
+		}
+}
+
 static void
 build_network(void)
 {
@@ -678,6 +798,7 @@ build_network(void)
 	/* A category changes after the fact. */
 	json_decref(OK(W.partner, "offer.update", "{s:I, s:s}", "offer_id",
 	    offers[2], "category", "heritage"));
+	add_waiting();
 }
 
 /* ----------------------------------------------------------- tests */
@@ -728,8 +849,14 @@ test_calendar_year(void **state)
 	/* The whole network's year: the summary tables. */
 	int items = check_range("2024-01-01T00:00:00+01:00",
 	    "2025-01-01T00:00:00+01:00");
+	json_t *r = OK(W.admin, "report.activity", "{s:s, s:s, s:s}", "from",
+	    "2024-01-01T00:00:00+01:00", "to", "2025-01-01T00:00:00+01:00",
+	    "group_by", "category");
 
 	assert_true(items > 40);
+	/* the network has unmet demand to check */
+	assert_true(w_int(json_object_get(r, "total"), "demand") > 10);
+	json_decref(r);
 }
 
 static void
