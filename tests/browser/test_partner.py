@@ -75,6 +75,9 @@ def test_guest_list_and_seats(desk):
     desk.goto("#/partner/offers/%d" % o["id"])
     desk.wait_text("2", css="[data-test=offer-facts] [data-test=seats-taken]")
     assert desk.find("[data-test=offer-facts] [data-test=seats-left]").text == "8"
+    # The demand, in numbers: two seats booked, nobody named.
+    desk.wait_text("2", css="[data-test=offer-demand] [data-test=demand-seats_booked]")
+    assert "Jeanne" not in desk.find("[data-test=offer-demand]").text
 
 
 def lookalike(code):

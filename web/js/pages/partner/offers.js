@@ -1,7 +1,8 @@
 // The partner's offers (#/partner/offers): what it donated, seats taken
 // and left, live; publishing a new offer; one offer's page to edit it,
 // change its seats or cancel it (#/partner/offers/:id); its guest list,
-// printable (#/partner/offers/:id/guests).
+// printable (#/partner/offers/:id/guests); what was asked of it, in
+// numbers (offer.demand, docs/reports.md "Demand").
 
 import { call, subscribe } from '../../rpc.js';
 import { t } from '../../i18n.js';
@@ -195,6 +196,29 @@ export const partnerOffers = {
 	},
 };
 
+// The demand for one offer: numbers, never a person.
+const DEMAND = ['wishes', 'waiting', 'seats_booked', 'seats_requested',
+    'unmet_seats', 'no_shows'];
+
+async function showDemand(box, id) {
+	let d;
+	try {
+		d = (await call('offer.demand', { offer_id: id })).items[0];
+	} catch (err) {
+		clear(box, el('h2', {}, t('partner.demand.title')), failure(err));
+		return;
+	}
+	const dl = el('dl', { class: 'facts' });
+	for (const k of DEMAND) {
+		if (d[k] === null || d[k] === undefined)
+			continue;
+		dl.append(el('dt', {}, t(`partner.demand.${k}`)),
+		    el('dd', { 'data-test': `demand-${k}` }, String(d[k])));
+	}
+	clear(box, el('h2', {}, t('partner.demand.title')),
+	    el('p', { class: 'hint' }, t('partner.demand.hint')), dl);
+}
+
 export const partnerOffer = {
 	route: '/partner/offers/:id',
 	roles: ['partner', 'admin'],
@@ -228,10 +252,13 @@ export const partnerOffer = {
 				o.cancel_reason ? ` ${o.cancel_reason}` : ''));
 		}
 		showFacts();
+		const demand = el('section', { class: 'card', 'data-test': 'offer-demand' },
+		    el('h2', {}, t('partner.demand.title')), loading());
 		const head = [el('h1', {}, o.title), facts,
 		    el('p', {}, el('a', { href: `#/partner/offers/${id}/guests`,
-			'data-test': 'guests-link' }, t('partner.guests.link')))];
+			'data-test': 'guests-link' }, t('partner.guests.link'))), demand];
 		clear(root, head);
+		showDemand(demand, id);
 		if (o.status === 'cancelled')
 			return;
 
