@@ -1050,12 +1050,13 @@ cli_print_event(const json_t *ev)
 	const struct cli_view name = {NULL, cols, NULL, false, order, NULL}
 
 LIST_VIEW(view_offers, offer_cols, NULL);
+LIST_VIEW(view_offer_series, offer_cols, head_series);
 ONE_VIEW(view_offer, offer_cols,
 	 "id title category partner_name partner_id venue city starts_at "
 	 "ends_at booking_deadline seats_total seats_taken seats_held "
 	 "seats_available max_per_booking delivery status description "
 	 "accessibility cancel_reason cancelled_at bookings_cancelled "
-	 "waitlist_ended attendance_closed_at");
+	 "waitlist_ended attendance_closed_at series_id");
 LIST_VIEW(view_guest_list, guest_cols, head_guest_list);
 const struct cli_view view_attendance = {NULL, none_cols, head_attendance,
 					 true, NULL, NULL};

@@ -68,7 +68,7 @@ static const struct {
 	     "read as 0, I and L as 1)")},
     {"consent", N_("the person agreed to the processing of this data")},
     {"contact_email", N_("who to write to")},
-    {"count", N_("how many drop-ins")},
+    {"count", N_("how many dates in the series")},
     {"cursor", N_("where the previous page stopped")},
     {"display_name", N_("name shown to others")},
     {"end_time", N_("local end time")},
@@ -98,6 +98,11 @@ static const struct {
     {"weekday", N_("day of the week")},
     {"address", N_("the venue's street address, shown on vouchers")},
     {"notes", N_("what to know or bring, shown to the public")},
+    {"until_date", N_("last day of the series (instead of count)")},
+    {"deadline_hours", N_("hours before each start when booking closes "
+			  "(default 48)")},
+    {"scope", N_("this: this offer only (default); following: and the "
+		 "later ones of its series")},
 };
 
 const char *

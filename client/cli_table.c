@@ -31,6 +31,7 @@ static const char *const booking_statuses[] = {"confirmed", "cancelled",
     "cancelled_by_partner", "attended", "no_show", NULL};
 static const char *const waitlist_statuses[] = {"waiting", "offered",
     "accepted", "expired", "left", "cancelled", NULL};
+static const char *const offer_scopes[] = {"this", "following", NULL};
 static const char *const weekdays[] = {"monday", "tuesday", "wednesday",
     "thursday", "friday", "saturday", "sunday", NULL};
 static const char *const permanence_states[] = {"scheduled", "open",
@@ -49,6 +50,7 @@ static const struct cli_enum enums[] = {
     {"delivery", deliveries},
     {"booking_status", booking_statuses},
     {"waitlist_status", waitlist_statuses},
+    {"offer_scope", offer_scopes},
     {"weekday", weekdays},
     {"permanence_state", permanence_states},
     {"group_by", group_bys},
@@ -69,11 +71,18 @@ cli_enum_values(const char *name)
 
 #define LIST " limit:int cursor:cursor"
 /* R is "!" where the fields are required (publish), "" where not. */
-#define OFFER_FIELDS(R)                                                        \
+/* What an offer is, apart from when: publish and publish-series. */
+#define OFFER_WHAT(R)                                                          \
 	" title" R " category:category" R " venue" R " city" R                 \
-	" starts_at:time" R " ends_at:time? max_per_booking:int"               \
-	" booking_deadline:time delivery:delivery description:text?"           \
+	" max_per_booking:int delivery:delivery description:text?"             \
 	" accessibility:text? address?"
+#define OFFER_FIELDS(R)                                                        \
+	OFFER_WHAT(R) " starts_at:time" R " ends_at:time?"                     \
+	" booking_deadline:time"
+/* The rule of a series, and of its times when editing the following. */
+#define SERIES_RULE                                                            \
+	" weekday:weekday! nth:int start_time:hhmm! end_time:hhmm"             \
+	" from_date:date! count:int until_date:date deadline_hours:int"
 #define PERSON_FIELDS " birth_year:int? household_size:int? postal_code?"
 #define PLACE " title location notes:text structure_id"
 
@@ -103,9 +112,10 @@ const struct cli_command cli_commands[] = {
 {"user", "list", "user.list", NULL, "role:role" LIST, &view_users, CMD_LIST, NULL, N_("list the accounts")},
 {"user", "disable", "user.disable", "user_id", "user_id!", &view_user, 0, NULL, N_("disable an account and end its sessions")},
 {"offer", "publish", "offer.publish", NULL, OFFER_FIELDS("!") " seats:int! partner_id", &view_offer, 0, NULL, N_("publish an offer of donated seats")},
-{"offer", "update", "offer.update", "offer_id", "offer_id!" OFFER_FIELDS(""), &view_offer, 0, NULL, N_("change an offer (not its seats)")},
+{"offer", "publish-series", "offer.publish_series", NULL, OFFER_WHAT("!") " seats:int! partner_id" SERIES_RULE, &view_offer_series, CMD_LIST, NULL, N_("publish an offer every week, or every nth weekday of the month")},
+{"offer", "update", "offer.update", "offer_id", "offer_id!" OFFER_FIELDS("") " scope:offer_scope start_time:hhmm end_time:hhmm? deadline_hours:int", &view_offer, 0, NULL, N_("change an offer (not its seats); --scope following: and the later ones of its series")},
 {"offer", "set-seats", "offer.set_seats", "offer_id", "offer_id! seats:int!", &view_offer, 0, NULL, N_("change the number of seats")},
-{"offer", "cancel", "offer.cancel", "offer_id", "offer_id! reason!", &view_offer, 0, NULL, N_("cancel an offer and its bookings")},
+{"offer", "cancel", "offer.cancel", "offer_id", "offer_id! reason! scope:offer_scope", &view_offer, 0, NULL, N_("cancel an offer and its bookings; --scope following: and the later ones of its series")},
 {"offer", "list", "offer.list", NULL, "from:time to:time category:category city partner_id available_only:bool" LIST, &view_offers, CMD_LIST, NULL, N_("list offers")},
 {"offer", "get", "offer.get", "offer_id", "offer_id!", &view_offer, 0, NULL, N_("show one offer")},
 {"offer", "guest-list", "offer.guest_list", "offer_id", "offer_id!", &view_guest_list, CMD_LIST, NULL, N_("who is expected at the door")},

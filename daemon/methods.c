@@ -70,28 +70,39 @@ static const struct param user_list_params[] = {
 static const struct param user_id_params[] = {
 	{"user_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 
-#define OFFER_FIELDS(req) \
+/* What an offer is, apart from when: shared by offer.publish and
+ * offer.publish_series, whose dates come from its rule. */
+#define OFFER_WHAT_FIELDS(req) \
 	{"title", PT_STRING, req, 1, 200, NULL}, \
 	{"category", PT_ENUM, req, 0, 0, categories}, \
 	{"venue", PT_STRING, req, 1, 200, NULL}, \
 	{"city", PT_STRING, req, 1, 200, NULL}, \
-	{"starts_at", PT_TIME, req, 0, 0, NULL}, \
-	{"ends_at", PT_TIME, P_NULLABLE, 0, 0, NULL}, \
 	{"max_per_booking", PT_INT, 0, 1, 100, NULL}, \
-	{"booking_deadline", PT_TIME, 0, 0, 0, NULL}, \
 	{"delivery", PT_ENUM, 0, 0, 0, deliveries}, \
 	{"description", PT_TEXT, P_NULLABLE, 0, 4000, NULL}, \
 	{"accessibility", PT_TEXT, P_NULLABLE, 0, 1000, NULL}, \
 	{"address", PT_STRING, P_NULLABLE, 1, 300, NULL}
+#define OFFER_FIELDS(req) \
+	OFFER_WHAT_FIELDS(req), \
+	{"starts_at", PT_TIME, req, 0, 0, NULL}, \
+	{"ends_at", PT_TIME, P_NULLABLE, 0, 0, NULL}, \
+	{"booking_deadline", PT_TIME, 0, 0, 0, NULL}
 
 static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),
 	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
 	{0}};
+/* scope "following": this offer and the later ones of its series, whose
+ * times are then given as wall clock (docs/series.md). */
+static const char *const offer_scopes[] = {"this", "following", NULL};
 static const struct param offer_update_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	OFFER_FIELDS(0),
+	{"scope", PT_ENUM, 0, 0, 0, offer_scopes},
+	{"start_time", PT_HHMM, 0, 0, 0, NULL},
+	{"end_time", PT_HHMM, P_NULLABLE, 0, 0, NULL},
+	{"deadline_hours", PT_INT, 0, 0, 720, NULL},
 	{0}};
 static const struct param offer_seats_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
@@ -100,6 +111,7 @@ static const struct param offer_seats_params[] = {
 static const struct param offer_cancel_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"reason", PT_STRING, P_REQUIRED, 1, 500, NULL},
+	{"scope", PT_ENUM, 0, 0, 0, offer_scopes},
 	{0}};
 static const struct param offer_id_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
@@ -188,6 +200,22 @@ static const struct param audit_list_params[] = {
 #include "methods_permanence.h"
 #include "methods_report.h"
 
+/* The rule is permanence.schedule_series's, nth optional (every week);
+ * count or until_date, one of them (checked in SQL). */
+static const struct param offer_series_params[] = {
+	OFFER_WHAT_FIELDS(P_REQUIRED),
+	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
+	{"partner_id", PT_ID, 0, 0, 0, NULL},
+	{"weekday", PT_ENUM, P_REQUIRED, 0, 0, permanence_weekdays},
+	{"nth", PT_INT, 0, -1, 5, NULL},
+	{"start_time", PT_HHMM, P_REQUIRED, 0, 0, NULL},
+	{"end_time", PT_HHMM, 0, 0, 0, NULL},
+	{"from_date", PT_DATE, P_REQUIRED, 0, 0, NULL},
+	{"count", PT_INT, 0, 1, 120, NULL},
+	{"until_date", PT_DATE, 0, 0, 0, NULL},
+	{"deadline_hours", PT_INT, 0, 0, 720, NULL},
+	{0}};
+
 /* api.voucher_get() never raises, so that a refusal keeps the count of
  * the rate limit it wrote: it answers {"result": ...} or {"error":
  * {reason, message, data}} (sql/api/40_bookings.sql). */
@@ -233,6 +261,7 @@ struct method methods[] = {
 	{"user.disable", method_sql, ROLE_ADMIN, user_id_params, SQL("user_disable"), 0},
 
 	{"offer.publish", method_sql, PARTNERS, offer_publish_params, SQL("offer_publish"), 0},
+	{"offer.publish_series", method_sql, PARTNERS, offer_series_params, SQL("offer_publish_series"), 0},
 	{"offer.update", method_sql, PARTNERS, offer_update_params, SQL("offer_update"), 0},
 	{"offer.set_seats", method_sql, PARTNERS, offer_seats_params, SQL("offer_set_seats"), 0},
 	{"offer.cancel", method_sql, PARTNERS, offer_cancel_params, SQL("offer_cancel"), 0},

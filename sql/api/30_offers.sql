@@ -18,26 +18,38 @@ END $$;
 
 ------------------------------------------------------------------ offers
 
-CREATE OR REPLACE FUNCTION api.offer_publish(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+-- Whose offer a publication is: a partner's own, or the one an admin names.
+CREATE OR REPLACE FUNCTION core.offer_owner(u users, p jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
 DECLARE
-    u users := auth_user(p_token);
     pid bigint := (p->>'partner_id')::bigint;
-    starts timestamptz := (p->>'starts_at')::timestamptz;
-    deadline timestamptz := coalesce((p->>'booking_deadline')::timestamptz,
-                                     starts - interval '48 hours');
-    o offers;
 BEGIN
     IF u.role = 'partner' THEN
         IF pid IS NOT NULL AND pid <> u.partner_id THEN
             PERFORM not_found('partner', 'partner_id');
         END IF;
-        pid := u.partner_id;
+        RETURN u.partner_id;
     ELSIF pid IS NULL THEN
         PERFORM bad_param('partner_id', 'partner_id is required for an admin');
     ELSIF NOT EXISTS (SELECT 1 FROM partners WHERE id = pid) THEN
         PERFORM not_found('partner', 'partner_id');
     END IF;
+    RETURN pid;
+END $$;
+
+-- One offer published from the params of offer.publish: its checks, its
+-- row and its event. offer.publish_series calls it once per date with the
+-- same params plus that date's starts_at, ends_at and booking_deadline, so
+-- that a field offer.publish learns is learnt by series too.
+CREATE OR REPLACE FUNCTION core.offer_insert(u users, pid bigint, p jsonb,
+                                             p_series_id bigint)
+RETURNS offers LANGUAGE plpgsql AS $$
+DECLARE
+    starts timestamptz := (p->>'starts_at')::timestamptz;
+    deadline timestamptz := coalesce((p->>'booking_deadline')::timestamptz,
+                                     starts - interval '48 hours');
+    o offers;
+BEGIN
     IF starts <= now() THEN
         PERFORM bad_param('starts_at', 'starts_at must be in the future');
     END IF;
@@ -50,24 +62,168 @@ BEGIN
     INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
                         ends_at, seats_total, max_per_booking,
                         booking_deadline, delivery, description,
-                        accessibility, address, created_by)
+                        accessibility, address, created_by, series_id)
     VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
             (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
             coalesce((p->>'max_per_booking')::integer, 4), deadline,
             coalesce(p->>'delivery', 'guest_list'), p->>'description',
-            p->>'accessibility', p->>'address', u.id)
+            p->>'accessibility', p->>'address', u.id, p_series_id)
     RETURNING * INTO o;
-    PERFORM audit(u, 'offer.publish', 'offer', o.id,
-                  jsonb_build_object('seats', o.seats_total), p_addr);
     PERFORM emit('offer.published', o.partner_id, NULL, offer_json(o));
-    RETURN offer_json(o);
+    RETURN o;
 END $$;
 
-CREATE OR REPLACE FUNCTION api.offer_update(p_token text, p jsonb, p_addr text, p_policy jsonb)
+CREATE OR REPLACE FUNCTION api.offer_publish(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
-    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    o offers := offer_insert(u, offer_owner(u, p), p, NULL);
+BEGIN
+    PERFORM audit(u, 'offer.publish', 'offer', o.id,
+                  jsonb_build_object('seats', o.seats_total), p_addr);
+    RETURN offer_json(o);
+END $$;
+
+-- The dates of a series (docs/series.md): every week (nth NULL) or the nth
+-- weekday of each month (-1: the last), on or after p_from, until p_count
+-- dates or p_until (inclusive). A month without the asked day (no 5th
+-- Wednesday) is skipped and named in p_skipped. At most 120 dates.
+CREATE OR REPLACE FUNCTION core.series_dates(p_weekday text, p_nth integer,
+        p_from date, p_count integer, p_until date,
+        OUT dates date[], OUT skipped text[])
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    dow integer := array_position(ARRAY['monday', 'tuesday', 'wednesday',
+                       'thursday', 'friday', 'saturday', 'sunday'], p_weekday);
+    month date := date_trunc('month', p_from)::date;
+    d date;
+BEGIN
+    dates := '{}';
+    skipped := '{}';
+    LOOP
+        EXIT WHEN cardinality(dates) = p_count;
+        IF p_nth IS NULL THEN
+            d := coalesce(d + 7, p_from + (dow - extract(isodow FROM p_from)::integer + 7) % 7);
+        ELSE
+            EXIT WHEN month > p_until;
+            d := nth_weekday(month, dow, p_nth);
+            IF d IS NULL THEN
+                skipped := skipped || to_char(month, 'YYYY-MM');
+            END IF;
+            month := (month + interval '1 month')::date;
+        END IF;
+        EXIT WHEN d > p_until;
+        IF d >= p_from THEN
+            IF cardinality(dates) = 120 THEN
+                PERFORM bad_param('until_date', 'a series has at most 120 dates');
+            END IF;
+            dates := dates || d;
+        END IF;
+    END LOOP;
+END $$;
+
+-- "Every Wednesday, 14:00-16:00, from 2027-03-03, 10 times". The fields of
+-- offer.publish without starts_at, ends_at and booking_deadline, plus the
+-- rule; each date is published by core.offer_insert(), as offer.publish
+-- does. Times are wall-clock times in the series' timezone (Europe/Paris),
+-- turned into instants date by date, so a 14:00 workshop stays at 14:00
+-- across daylight-saving changes (a wall-clock time that does not exist, in
+-- the spring-forward gap, is read as PostgreSQL reads it: 02:30 becomes
+-- 03:30; the end then keeps the length asked). An end_time before the
+-- start_time ends the next day (a concert until 01:00). Each offer's
+-- booking deadline is deadline_hours (48) before its start.
+CREATE OR REPLACE FUNCTION api.offer_publish_series(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    pid bigint := offer_owner(u, p);
+    v_start time := (p->>'start_time')::time;
+    v_end time := (p->>'end_time')::time;
+    v_hours integer := coalesce((p->>'deadline_hours')::integer, 48);
+    fields jsonb := p - ARRAY['weekday', 'nth', 'start_time', 'end_time',
+                              'from_date', 'count', 'until_date',
+                              'deadline_hours'];
+    r record;
+    se offer_series;
+    d date;
+    v_starts timestamptz;
+    o offers;
+    items jsonb[] := '{}';
+BEGIN
+    IF (p->>'nth')::integer = 0 THEN
+        PERFORM bad_param('nth', 'nth must be 1 to 5, or -1 for the last');
+    END IF;
+    IF (p ? 'count') = (p ? 'until_date') THEN
+        PERFORM bad_param('count', 'give either count or until_date');
+    END IF;
+    IF (p->>'until_date')::date < (p->>'from_date')::date THEN
+        PERFORM bad_param('until_date', 'until_date must not be before from_date');
+    END IF;
+    IF v_end = v_start THEN
+        PERFORM bad_param('end_time', 'end_time must differ from start_time');
+    END IF;
+    r := series_dates(p->>'weekday', (p->>'nth')::integer,
+                      (p->>'from_date')::date, (p->>'count')::integer,
+                      (p->>'until_date')::date);
+    IF cardinality(r.dates) = 0 THEN
+        PERFORM bad_param('until_date', 'no date of the series falls before until_date');
+    END IF;
+    INSERT INTO offer_series (partner_id, weekday, nth, start_time, end_time,
+                              from_date, count, until_date, created_by)
+    VALUES (pid, p->>'weekday', (p->>'nth')::integer, v_start, v_end,
+            (p->>'from_date')::date, (p->>'count')::integer,
+            (p->>'until_date')::date, u.id)
+    RETURNING * INTO se;
+    FOREACH d IN ARRAY r.dates LOOP
+        v_starts := (d + v_start) AT TIME ZONE se.timezone;
+        IF v_starts <= now() THEN
+            PERFORM bad_param('from_date', format(
+                'the first date, %s at %s, is already past', d,
+                to_char(v_start, 'HH24:MI')));
+        END IF;
+        o := offer_insert(u, pid, fields || jsonb_build_object(
+                 'starts_at', v_starts,
+                 'ends_at', series_end(d, v_starts, v_start, v_end, se.timezone),
+                 'booking_deadline', v_starts - make_interval(hours => v_hours)),
+             se.id);
+        items := items || offer_json(o);
+    END LOOP;
+    PERFORM audit(u, 'offer.publish_series', 'offer_series', se.id,
+                  jsonb_build_object('offers', cardinality(items),
+                                     'seats', (p->>'seats')::integer), p_addr);
+    RETURN jsonb_build_object('series_id', se.id, 'items', to_jsonb(items),
+                              'skipped_months', to_jsonb(r.skipped));
+END $$;
+
+-- The end of a date d of a series starting at p_starts (p_start wall
+-- clock): p_end wall clock, the next day if not after the start (a concert
+-- until 01:00), or the start plus the length asked if daylight saving
+-- swallowed the range. NULL without an end time.
+CREATE OR REPLACE FUNCTION core.series_end(d date, p_starts timestamptz,
+        p_start time, p_end time, p_tz text)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    len interval := p_end - p_start;
+    e timestamptz;
+BEGIN
+    IF p_end IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF p_end <= p_start THEN
+        d := d + 1;
+        len := len + interval '24 hours';
+    END IF;
+    e := (d + p_end) AT TIME ZONE p_tz;
+    IF e <= p_starts THEN
+        e := p_starts + len;
+    END IF;
+    RETURN e;
+END $$;
+
+-- One offer changed by the fields of offer.update in p.
+CREATE OR REPLACE FUNCTION core.offer_update_one(u users, o offers, p jsonb, p_addr text)
+RETURNS offers LANGUAGE plpgsql AS $$
+DECLARE
     starts timestamptz;
     deadline timestamptz;
     ends timestamptz;
@@ -106,7 +262,88 @@ BEGIN
     PERFORM audit(u, 'offer.update', 'offer', o.id,
                   jsonb_build_object('fields', (SELECT jsonb_agg(k) FROM jsonb_object_keys(p - 'offer_id') k)),
                   p_addr);
-    RETURN offer_json(o);
+    RETURN o;
+END $$;
+
+-- scope "this" (the default) changes the offer named; "following" changes
+-- it and the published offers of its series that start after it, each
+-- through core.offer_update_one() (docs/series.md). An instant
+-- (starts_at, ends_at, booking_deadline) names one offer; for the
+-- following ones the times are wall clock, start_time and end_time, and
+-- the deadline deadline_hours before each start.
+CREATE OR REPLACE FUNCTION api.offer_update(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    clock text[] := ARRAY['start_time', 'end_time', 'deadline_hours'];
+    k text;
+    x offers;
+    q jsonb;
+    items jsonb[] := '{}';
+    this jsonb;
+BEGIN
+    IF coalesce(p->>'scope', 'this') = 'this' THEN
+        FOREACH k IN ARRAY clock LOOP
+            IF p ? k THEN
+                PERFORM bad_param(k, k || ' applies with scope following; give starts_at, ends_at or booking_deadline for one offer');
+            END IF;
+        END LOOP;
+        RETURN offer_json(offer_update_one(u, o, p - 'scope', p_addr));
+    END IF;
+    FOREACH k IN ARRAY ARRAY['starts_at', 'ends_at', 'booking_deadline'] LOOP
+        IF p ? k THEN
+            PERFORM bad_param(k, k || ' names one offer; with scope following give start_time, end_time or deadline_hours');
+        END IF;
+    END LOOP;
+    IF o.series_id IS NULL THEN
+        PERFORM bad_param('scope', 'this offer is not part of a series');
+    END IF;
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
+    END IF;
+    FOR x IN
+        SELECT * FROM offers
+         WHERE series_id = o.series_id AND status = 'published'
+           AND (starts_at, id) >= (o.starts_at, o.id)
+         ORDER BY starts_at, id FOR UPDATE
+    LOOP
+        q := series_times(x, p) || (p - 'scope' - 'offer_id' - clock);
+        x := offer_update_one(u, x, q, p_addr);
+        items := items || offer_json(x);
+        IF x.id = o.id THEN
+            this := offer_json(x);
+        END IF;
+    END LOOP;
+    RETURN this || jsonb_build_object('items', to_jsonb(items));
+END $$;
+
+-- The new instants of an offer x of a series moved by offer.update's
+-- start_time, end_time, deadline_hours (docs/series.md): on the offer's own
+-- date in the series' timezone; what is not given keeps its length (the
+-- show's, the deadline's lead). {} when none of the three is given.
+CREATE OR REPLACE FUNCTION core.series_times(x offers, p jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    tz text := (SELECT timezone FROM offer_series WHERE id = x.series_id);
+    d date := (x.starts_at AT TIME ZONE tz)::date;
+    st time := coalesce((p->>'start_time')::time, (x.starts_at AT TIME ZONE tz)::time);
+    starts timestamptz := (d + st) AT TIME ZONE tz;
+    q jsonb := '{}';
+BEGIN
+    IF NOT p ?| ARRAY['start_time', 'end_time', 'deadline_hours'] THEN
+        RETURN q;
+    END IF;
+    IF p ? 'start_time' THEN
+        q := jsonb_build_object('starts_at', starts);
+    END IF;
+    q := q || jsonb_build_object('ends_at',
+        CASE WHEN p ? 'end_time'
+             THEN series_end(d, starts, st, (p->>'end_time')::time, tz)
+             ELSE starts + (x.ends_at - x.starts_at) END);
+    RETURN q || jsonb_build_object('booking_deadline',
+        starts - coalesce(make_interval(hours => (p->>'deadline_hours')::integer),
+                          x.starts_at - x.booking_deadline));
 END $$;
 
 CREATE OR REPLACE FUNCTION api.offer_get(p_token text, p jsonb, p_addr text, p_policy jsonb)
@@ -191,11 +428,11 @@ END $$;
 -- offer whose seats it freed. The functions are otherwise those of
 -- schema 3.
 
-CREATE OR REPLACE FUNCTION api.offer_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
+-- One offer cancelled with its bookings and waiting list; the offer and
+-- what it ended.
+CREATE OR REPLACE FUNCTION core.offer_cancel_one(u users, o offers, p_reason text, p_addr text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    u users := auth_user(p_token);
-    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
     bk bookings;
     nb integer := 0;
     nw integer;
@@ -216,7 +453,7 @@ BEGIN
            expires_at = NULL
      WHERE offer_id = o.id AND status IN ('waiting', 'offered');
     GET DIAGNOSTICS nw = ROW_COUNT;
-    UPDATE offers SET status = 'cancelled', cancel_reason = p->>'reason',
+    UPDATE offers SET status = 'cancelled', cancel_reason = p_reason,
            cancelled_at = now(), updated_at = now()
      WHERE id = o.id RETURNING * INTO o;
     PERFORM audit(u, 'offer.cancel', 'offer', o.id,
@@ -224,6 +461,50 @@ BEGIN
     PERFORM emit('offer.cancelled', o.partner_id, NULL, offer_json(o));
     RETURN offer_json(o) || jsonb_build_object('bookings_cancelled', nb,
                                                'waitlist_ended', nw);
+END $$;
+
+-- scope "this" (the default) cancels the offer named; "following" cancels
+-- it and the published offers of its series that start after it
+-- (docs/series.md), each through core.offer_cancel_one(): the answer is
+-- the offer named, the sums of what was ended, and every offer cancelled.
+CREATE OR REPLACE FUNCTION api.offer_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
+    x offers;
+    r jsonb;
+    this jsonb;
+    items jsonb[] := '{}';
+    nb integer := 0;
+    nw integer := 0;
+BEGIN
+    IF coalesce(p->>'scope', 'this') = 'this' THEN
+        RETURN offer_cancel_one(u, o, p->>'reason', p_addr);
+    END IF;
+    IF o.series_id IS NULL THEN
+        PERFORM bad_param('scope', 'this offer is not part of a series');
+    END IF;
+    IF o.status = 'cancelled' THEN
+        PERFORM api_error('offer_cancelled', 'This offer is already cancelled.');
+    END IF;
+    FOR x IN
+        SELECT * FROM offers
+         WHERE series_id = o.series_id AND status = 'published'
+           AND (starts_at, id) >= (o.starts_at, o.id)
+         ORDER BY starts_at, id FOR UPDATE
+    LOOP
+        r := offer_cancel_one(u, x, p->>'reason', p_addr);
+        nb := nb + (r->>'bookings_cancelled')::integer;
+        nw := nw + (r->>'waitlist_ended')::integer;
+        items := items || (r - 'bookings_cancelled' - 'waitlist_ended');
+        IF x.id = o.id THEN
+            this := r - 'bookings_cancelled' - 'waitlist_ended';
+        END IF;
+    END LOOP;
+    RETURN this || jsonb_build_object('bookings_cancelled', nb,
+                                      'waitlist_ended', nw,
+                                      'items', to_jsonb(items));
 END $$;
 
 -- What the venue needs at the door and nothing more: first name, initial.
@@ -290,5 +571,6 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'accessibility', o.accessibility, 'status', o.status,
         'cancel_reason', o.cancel_reason, 'cancelled_at', ts(o.cancelled_at),
         'attendance_closed_at', ts(o.attendance_closed_at),
+        'series_id', o.series_id,
         'created_at', ts(o.created_at), 'updated_at', ts(o.updated_at))
 $$;

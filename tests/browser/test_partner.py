@@ -60,6 +60,36 @@ def test_publish_refusal_next_to_field(desk):
         "next to the field: %r" % err.text
 
 
+def test_publish_weekly_series(desk):
+    """A repeated offer: the first date and "every week" until a day give
+    one offer per week, at the same Paris time, in one series."""
+    open_as(desk, PARTNER, "#/partner/offers")
+    desk.wait_for("[data-test=partner-offers]")
+    desk.find("details.publish > summary").click()
+    title = "Atelier du jardin (test)"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    starts = now + datetime.timedelta(days=10)
+    desk.find("[data-test=offer-title]").send_keys(title)
+    set_value(desk, "[data-test=offer-category]", "workshop")
+    desk.find("[data-test=offer-venue]").send_keys("Jardin")
+    desk.find("[data-test=offer-city]").send_keys("Billom")
+    set_value(desk, "[data-test=offer-starts_at]", local_input(starts))
+    set_value(desk, "[data-test=offer-repeat]", "weekly")
+    set_value(desk, "[data-test=offer-until_date]",
+              local_input(starts + datetime.timedelta(days=15))[:10])
+    desk.find("[data-test=offer-seats]").send_keys("6")
+    desk.find("[data-test=publish-submit]").click()
+    desk.wait_text(title, css="[data-test=partner-offers]")
+    offers = desk.rpc("offer.list", {"from": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                      as_user=PARTNER)["items"]
+    mine = [o for o in offers if o["title"] == title]
+    assert len(mine) == 3, "want three weekly dates: %r" % mine
+    assert len({o["series_id"] for o in mine}) == 1 and mine[0]["series_id"], mine
+    assert {local_input(datetime.datetime.fromisoformat(
+        o["starts_at"].replace("Z", "+00:00")))[11:] for o in mine} == \
+        {local_input(starts)[11:]}, mine
+
+
 def test_guest_list_and_seats(desk):
     o = state["offer"]
     b = desk.rpc("booking.create", {"offer_id": o["id"],

@@ -112,6 +112,18 @@ static json_t *p_offer_publish(enum caller who)
 	    "starts_at", w_time(20 * W_DAY), "seats", 5, "partner_id",
 	    F.w.partner_id);
 }
+static json_t *p_offer_series(enum caller who)
+{
+	json_t *p = p_offer_publish(who);
+
+	json_object_del(p, "starts_at");
+	json_object_update_new(p, json_pack("{s:s, s:s, s:s, s:i}", "weekday",
+	    "wednesday", "start_time", "14:00", "from_date", w_time(20 * W_DAY),
+	    "count", 2));
+	json_object_set_new(p, "from_date", json_stringn(w_str(p, "from_date"),
+	    10));
+	return p;
+}
 static json_t *p_offer_id(enum caller who)
 {
 	return json_pack("{s:I}", "offer_id", w_offer(F.w.partner, 5, 2, NULL));
@@ -253,6 +265,7 @@ static const struct row rows[] = {
 	{"user.list", ROLE_ADMIN, ANY, p_none},
 	{"user.disable", ROLE_ADMIN, ANY, p_user_disable},
 	{"offer.publish", PARTNERS, OF_PARTNER, p_offer_publish},
+	{"offer.publish_series", PARTNERS, OF_PARTNER, p_offer_series},
 	{"offer.update", PARTNERS, OF_PARTNER, p_offer_update},
 	{"offer.set_seats", PARTNERS, OF_PARTNER, p_offer_seats},
 	{"offer.cancel", PARTNERS, OF_PARTNER, p_offer_cancel},

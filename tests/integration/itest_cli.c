@@ -1094,6 +1094,35 @@ test_offers_and_bookings(void **state)
 	assert_string_equal(w_str(j, "starts_at"), "2031-01-10T09:00:00Z");
 	json_decref(j);
 
+	/* A weekly series, at 14:00 Paris on both sides of the spring change
+	 * (30 March 2031); then from its first date on, an hour later; then
+	 * its second date and the following cancelled. */
+	j = JSON("partner", "--json", "offer", "publish-series", "--title",
+		 "Jardin partagé", "--category", "workshop", "--venue", "Jardin",
+		 "--city", "Billom", "--seats", "6", "--weekday", "wednesday",
+		 "--start-time", "14:00", "--from-date", "2031-03-19", "--count",
+		 "3");
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 3);
+	assert_string_equal(w_str(json_array_get(json_object_get(j, "items"),
+	    2), "starts_at"), "2031-04-02T12:00:00Z");
+	{
+		json_int_t first = w_int(json_array_get(json_object_get(j,
+		    "items"), 0), "id");
+		json_int_t second = w_int(json_array_get(json_object_get(j,
+		    "items"), 1), "id");
+		json_t *c;
+
+		OK("partner", "offer", "update", num(first), "--scope",
+		   "following", "--start-time", "15:00");
+		CONTAINS(R.out, "2031-03-19 15:00");
+		c = JSON("partner", "--json", "offer", "cancel", num(second),
+			 "--reason", "Fin de saison", "--scope", "following");
+		assert_int_equal(json_array_size(json_object_get(c, "items")),
+		    2);
+		json_decref(c);
+	}
+	json_decref(j);
+
 	/* --json is exactly the result; --csv has a row per item. */
 	j = JSON("ref", "--json", "offer", "get", num(offer));
 	assert_int_equal(w_int(j, "id"), offer);

@@ -1,8 +1,10 @@
 // The partner's offers (#/partner/offers): what it donated, seats taken
-// and left, live; publishing a new offer; one offer's page to edit it,
-// change its seats or cancel it (#/partner/offers/:id); its guest list,
-// printable (#/partner/offers/:id/guests); what was asked of it, in
-// numbers (offer.demand, docs/reports.md "Demand").
+// and left, live; publishing a new offer, once or repeated every week or
+// month (docs/series.md); one offer's page to edit it, change its seats
+// or cancel it, for a date of a series also with the following ones
+// (#/partner/offers/:id); its guest list, printable
+// (#/partner/offers/:id/guests); what was asked of it, in numbers
+// (offer.demand, docs/reports.md "Demand").
 
 import { call, subscribe } from '../../rpc.js';
 import { t } from '../../i18n.js';
@@ -15,6 +17,10 @@ import { toLocalInput, fromLocalInput, submitWith, listAll, ZONE }
 const CATEGORIES = ['show', 'concert', 'cinema', 'heritage', 'museum',
     'sport', 'festival', 'workshop', 'other'];
 const DELIVERY = ['guest_list', 'e_ticket', 'pickup'];
+const REPEAT = ['once', 'weekly', 'monthly'];
+// By getUTCDay(): Sunday first.
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday',
+    'friday', 'saturday'];
 
 // The offer's fields, empty or filled from an offer; publish adds seats.
 function offerFields(o, isNew) {
@@ -36,8 +42,12 @@ function offerFields(o, isNew) {
 		attrs: { value: toLocalInput(o && o.ends_at) } }),
 	];
 	if (isNew)
-		list.push(f('seats', { type: 'number', required: true,
-		    attrs: { min: 1, max: 100000, inputmode: 'numeric' } }));
+		list.push(
+		    f('repeat', { hint: t('partner.h.repeat'), options: REPEAT.map((r) =>
+			[r, t(`partner.repeat.${r}`)]) }),
+		    f('until_date', { type: 'date', hint: t('partner.h.until_date') }),
+		    f('seats', { type: 'number', required: true,
+			attrs: { min: 1, max: 100000, inputmode: 'numeric' } }));
 	list.push(
 	    f('max_per_booking', { type: 'number', hint: t('partner.h.max_per_booking'),
 		attrs: { min: 1, max: 100, inputmode: 'numeric',
@@ -91,6 +101,62 @@ function offerParams(data, before) {
 		if ((before[k] ?? null) !== val)
 			changed[k] = val;
 	return changed;
+}
+
+// A repeated offer as offer.publish_series params: the first date gives
+// the rule (its weekday, its rank in the month, its Paris wall-clock
+// times), the deadline given its lead in hours.
+function seriesParams(data) {
+	const p = offerParams(data, null);
+	const start = data.get('starts_at');	// '2027-03-03T14:00', Paris
+	const day = start.slice(0, 10);
+	const [y, m, d] = day.split('-').map(Number);
+	const s = { ...p, weekday: WEEKDAYS[new Date(Date.UTC(y, m - 1, d)).getUTCDay()],
+	    start_time: start.slice(11, 16), from_date: day,
+	    until_date: data.get('until_date') };
+	if (data.get('repeat') === 'monthly')
+		s.nth = Math.ceil(d / 7);
+	if (data.get('ends_at'))
+		s.end_time = data.get('ends_at').slice(11, 16);
+	if (p.booking_deadline)
+		s.deadline_hours = leadHours(p.starts_at, p.booking_deadline);
+	delete s.starts_at;
+	delete s.ends_at;
+	delete s.booking_deadline;
+	return s;
+}
+
+function leadHours(starts, deadline) {
+	return Math.min(720, Math.max(0,
+	    Math.round((Date.parse(starts) - Date.parse(deadline)) / 3600e3)));
+}
+
+// offer.update params for a date and the following ones of its series:
+// instants name one date, so what changed of them is sent as wall clock
+// (each offer keeps its own date) and as a deadline's lead.
+function followingParams(p, data) {
+	const q = { ...p };
+	if ('starts_at' in q)
+		q.start_time = data.get('starts_at').slice(11, 16);
+	if ('ends_at' in q)
+		q.end_time = q.ends_at ? data.get('ends_at').slice(11, 16) : null;
+	if ('booking_deadline' in q)
+		q.deadline_hours = leadHours(fromLocalInput(data.get('starts_at')),
+		    q.booking_deadline);
+	delete q.starts_at;
+	delete q.ends_at;
+	delete q.booking_deadline;
+	return q;
+}
+
+// "This date" or "this date and the following": for a date of a series.
+function scopeField(o, hint) {
+	if (!o.series_id)
+		return null;
+	return field({ name: 'scope', label: t('partner.f.scope'), hint,
+	    options: [['this', t('partner.scope.this')],
+		['following', t('partner.scope.following')]],
+	    attrs: { 'data-test': 'offer-scope' } });
 }
 
 function checkRequired(form, data, names) {
@@ -171,8 +237,17 @@ export const partnerOffers = {
 		submitWith(form, 'partner', async (data) => {
 			checkRequired(form, data, ['title', 'venue', 'city',
 			    'starts_at', 'seats']);
-			const o = await call('offer.publish', offerParams(data, null));
-			toast(t('partner.publish.done', { title: o.title }));
+			if (data.get('repeat') !== 'once') {
+				checkRequired(form, data, ['until_date']);
+				const r = await call('offer.publish_series',
+				    seriesParams(data));
+				toast(t('partner.publish.series_done', {
+				    title: r.items[0].title, n: r.items.length }));
+			} else {
+				const o = await call('offer.publish',
+				    offerParams(data, null));
+				toast(t('partner.publish.done', { title: o.title }));
+			}
 			form.reset();
 			details.open = false;
 			await reload();
@@ -264,6 +339,7 @@ export const partnerOffer = {
 
 		const edit = el('form', { class: 'offer-form', novalidate: true,
 		    'data-test': 'edit-form' }, offerFields(o, false),
+		    scopeField(o, t('partner.h.scope_edit')),
 		    el('div', { class: 'actions' }, el('button', { type: 'submit',
 			class: 'primary' }, t('ui.save'))));
 		submitWith(edit, 'partner', async (data) => {
@@ -273,9 +349,16 @@ export const partnerOffer = {
 				toast(t('partner.edit.nothing'));
 				return;
 			}
-			o = await call('offer.update', { offer_id: id, ...p });
+			if (data.get('scope') === 'following') {
+				const r = await call('offer.update', { offer_id: id,
+				    scope: 'following', ...followingParams(p, data) });
+				o = r;
+				toast(t('partner.edit.done_series', { n: r.items.length }));
+			} else {
+				o = await call('offer.update', { offer_id: id, ...p });
+				toast(t('partner.edit.done'));
+			}
 			showFacts();
-			toast(t('partner.edit.done'));
 		});
 
 		const seatsForm = el('form', { novalidate: true, 'data-test': 'seats-form' },
@@ -295,16 +378,23 @@ export const partnerOffer = {
 		    field({ name: 'reason', type: 'textarea', required: true,
 			label: t('partner.f.reason'), hint: t('partner.h.reason'),
 			attrs: { maxlength: 500, rows: 2 } }),
+		    scopeField(o, null),
 		    el('div', { class: 'actions' }, el('button', { type: 'submit',
 			class: 'danger' }, t('partner.cancel.submit'))));
 		submitWith(cancelForm, 'partner', async (data) => {
 			checkRequired(cancelForm, data, ['reason']);
-			if (!await confirmDialog(t('partner.cancel.confirm',
-			    { n: o.seats_taken }), t('partner.cancel.submit'), t('ui.cancel')))
+			const following = data.get('scope') === 'following';
+			if (!await confirmDialog(following ?
+			    t('partner.cancel.confirm_series') :
+			    t('partner.cancel.confirm', { n: o.seats_taken }),
+			    t('partner.cancel.submit'), t('ui.cancel')))
 				return;
 			const r = await call('offer.cancel', { offer_id: id,
-			    reason: data.get('reason').trim() });
-			toast(t('partner.cancel.done', { n: r.bookings_cancelled }));
+			    reason: data.get('reason').trim(),
+			    ...(following ? { scope: 'following' } : {}) });
+			toast(following ? t('partner.cancel.done_series', {
+			    dates: r.items.length, n: r.bookings_cancelled }) :
+			    t('partner.cancel.done', { n: r.bookings_cancelled }));
 			ctx.rerender();
 		});
 
