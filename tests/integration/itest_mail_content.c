@@ -200,14 +200,14 @@ test_content(void **state)
 
 	/* The partner moves the show a day later: the referent hears of it
 	 * at once, old and new times, their people by first name. */
-	OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", show,
-	    "starts_at", paris(db, 3, 20));
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id",
+	    show, "starts_at", paris(db, 3, 20)));
 	EXPECT(db, 1, "kind = 'offer_moved' AND recipient = '" W_REF_EMAIL
 	    "' AND body LIKE '%Désormais : « Cyrano »%' AND body LIKE '%Marie D.%'"
 	    " AND body LIKE '%Before: \"Cyrano\"%'");
 	/* A change of anything else tells nobody. */
-	OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", show,
-	    "description", "Avec entracte");
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id",
+	    show, "description", "Avec entracte"));
 	EXPECT(db, 1, "kind = 'offer_moved'");
 	/* Marie's reminder comes again for the new day. */
 	assert_int_equal(compose_at(db, 2, 8, 0), 3);
