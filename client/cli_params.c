@@ -45,7 +45,8 @@ static const struct {
     {"city", N_("town")},
     {"delivery", N_("how the tickets reach people")},
     {"description", N_("a few lines about it")},
-    {"email", N_("e-mail address, the login")},
+    {"email", N_("e-mail address (an account's login; a person's, for "
+	     "their reminders)")},
     {"first_name", N_("given name")},
     {"kind", N_("what kind of organisation")},
     {"last_name", N_("family name")},
@@ -87,6 +88,8 @@ static const struct {
     {"permanence_id", N_("the drop-in")},
     {"query", N_("part of a name")},
     {"reason", N_("why, for the people who booked")},
+    {"reminders", N_("the person agreed to get their voucher and a reminder "
+	     "by e-mail")},
     {"seats", N_("number of seats")},
     {"start_time", N_("local start time")},
     {"starts_at", N_("start time")},

@@ -86,6 +86,10 @@ static const struct cdef cdefs[] = {
 	{"policy", "retention_interval", C_DURATION, O(policy.retention_interval), "1h", 1, 7 * DAY, true},
 	{"policy", "report_max_days", C_INT, O(policy.report_max_days), "400", 1, 3660, true},
 	{"policy", "voucher_rate", C_INT, O(policy.voucher_rate), "30", 1, 100000, true},
+	{"policy", "mail_hour", C_INT, O(policy.mail_hour), "7", 0, 23, true},
+	{"policy", "mail_digest_days", C_INT, O(policy.mail_digest_days), "2", 0, 14, true},
+	{"policy", "mail_hold_notice", C_DURATION, O(policy.mail_hold_notice), "2h", 60, 7 * DAY, true},
+	{"policy", "mail_interval", C_DURATION, O(policy.mail_interval), "60", 1, 3600, true},
 
 	{"http", "listen", C_LIST, O(http_listen), NULL, 0, 0, false},
 	{"http", "origin", C_LIST, O(http_origin), NULL, 0, 0, true},

@@ -32,6 +32,10 @@ struct policy {
 	long long retention_interval;  /* seconds between retention checks */
 	long long report_max_days;     /* longest report.activity range */
 	long long voucher_rate;        /* voucher.get calls per address and minute */
+	long long mail_hour;           /* local hour of the day's e-mails */
+	long long mail_digest_days;    /* days after today in a digest */
+	long long mail_hold_notice;    /* seconds before a hold expires */
+	long long mail_interval;       /* seconds between mail compositions */
 };
 
 struct config {

@@ -29,6 +29,7 @@ static struct {
 	struct app *app;
 	struct sweep waitlist;
 	struct sweep retention;
+	struct sweep mail;
 	struct event *sessions;
 	struct event *prune;
 	bool pruning;
@@ -79,6 +80,19 @@ retention_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	evtimer_add(jan.retention.timer, &tv);
 	sweep_run(&jan.retention);
+}
+
+/* The e-mails due by now (docs/mail.md, "When"): every
+ * policy.mail_interval, which may change on reload. */
+static void
+mail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = {(time_t)jan.app->cfg->policy.mail_interval, 0};
+
+	if (jan.stopped)
+		return;
+	evtimer_add(jan.mail.timer, &tv);
+	sweep_run(&jan.mail);
 }
 
 static void
@@ -140,12 +154,17 @@ janitor_start(struct app *app)
 	jan.retention.stmt = STMT_RETENTION_SWEEP;
 	jan.retention.what = "beneficiaries anonymised after policy."
 	    "retention_months without activity";
+	jan.mail.name = "mail";
+	jan.mail.stmt = STMT_MAIL_SWEEP;
+	jan.mail.what = "e-mails queued";
 	jan.waitlist.timer = event_new(app->base, -1, EV_PERSIST, waitlist_cb,
 	    NULL);
 	evtimer_add(jan.waitlist.timer, &second);
 	/* The first retention check soon after start, then every interval. */
 	jan.retention.timer = evtimer_new(app->base, retention_cb, NULL);
 	evtimer_add(jan.retention.timer, &second);
+	jan.mail.timer = evtimer_new(app->base, mail_cb, NULL);
+	evtimer_add(jan.mail.timer, &second);
 	jan.sessions = event_new(app->base, -1, EV_PERSIST, sessions_cb, NULL);
 	evtimer_add(jan.sessions, &check);
 	jan.prune = evtimer_new(app->base, prune_cb, NULL);
@@ -162,6 +181,7 @@ janitor_stop(void)
 	if (jan.waitlist.timer != NULL) {
 		event_del(jan.waitlist.timer);
 		event_del(jan.retention.timer);
+		event_del(jan.mail.timer);
 		event_del(jan.sessions);
 		event_del(jan.prune);
 	}
@@ -173,6 +193,7 @@ janitor_free(void)
 	if (jan.waitlist.timer != NULL) {
 		event_free(jan.waitlist.timer);
 		event_free(jan.retention.timer);
+		event_free(jan.mail.timer);
 		event_free(jan.sessions);
 		event_free(jan.prune);
 	}

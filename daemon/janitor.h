@@ -1,6 +1,7 @@
 /*
  * Periodic work of every daemon: the waitlist sweep (each second), the
- * retention sweep (policy.retention_interval), and the check of event
+ * retention sweep (policy.retention_interval), the e-mails to compose
+ * (policy.mail_interval), and the check of event
  * subscribers' sessions. SKIP LOCKED in the SQL sweeps makes each change
  * happen once with several daemons; each sweep runs one at a time here.
  */

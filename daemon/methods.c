@@ -135,10 +135,14 @@ static const struct param beneficiary_create_params[] = {
 	BENEFICIARY_FIELDS(P_REQUIRED),
 	{"consent", PT_BOOL, P_REQUIRED, 0, 0, NULL},
 	{"structure_id", PT_ID, 0, 0, 0, NULL},
+	{"email", PT_EMAIL, 0, 0, 0, NULL},
+	{"reminders", PT_BOOL, 0, 0, 0, NULL},
 	{0}};
 static const struct param beneficiary_update_params[] = {
 	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	BENEFICIARY_FIELDS(0),
+	{"email", PT_EMAIL, P_NULLABLE, 0, 0, NULL},
+	{"reminders", PT_BOOL, 0, 0, 0, NULL},
 	{0}};
 static const struct param beneficiary_list_params[] = {
 	{"query", PT_STRING, 0, 1, 100, NULL},

@@ -27,6 +27,7 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	    "SELECT count(*) FROM api.auth_revoke_cert_sessions()",
 	[STMT_WAITLIST_SWEEP] = "SELECT api.waitlist_sweep($1::jsonb)",
 	[STMT_RETENTION_SWEEP] = "SELECT api.retention_sweep($1::jsonb)",
+	[STMT_MAIL_SWEEP] = "SELECT api.mail_sweep($1::jsonb)",
 	[STMT_BOOKING_CREATE_BATCH] =
 	    "SELECT api.booking_create_batch($1::jsonb, $2::jsonb)",
 	[STMT_PERMANENCE_ICS] = "SELECT api.permanence_ics($1::bigint)",

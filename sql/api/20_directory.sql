@@ -30,7 +30,9 @@ LANGUAGE sql STABLE AS $$
         'birth_year', b.birth_year, 'household_size', b.household_size,
         'postal_code', b.postal_code, 'consent', true,
         'consent_at', ts(b.consent_at), 'created_at', ts(b.created_at),
-        'updated_at', ts(b.updated_at), 'erased_at', ts(b.erased_at))
+        'updated_at', ts(b.updated_at), 'erased_at', ts(b.erased_at),
+        'email', b.email, 'reminders', b.reminders_consent_at IS NOT NULL,
+        'reminders_consent_at', ts(b.reminders_consent_at))
 $$;
 
 ---------------------------------------------------------------- accounts
@@ -103,12 +105,16 @@ BEGIN
     IF NOT coalesce((p->>'consent')::boolean, false) THEN
         PERFORM bad_param('consent', 'consent must be true: the person must agree to the processing of this data');
     END IF;
+    IF coalesce((p->>'reminders')::boolean, false) AND p->>'email' IS NULL THEN
+        PERFORM bad_param('reminders', 'reminders need an e-mail address');
+    END IF;
     INSERT INTO beneficiaries (structure_id, first_name, last_name, birth_year,
                                household_size, postal_code, consent_at,
-                               created_by)
+                               created_by, email, reminders_consent_at)
     VALUES (sid, p->>'first_name', p->>'last_name',
             (p->>'birth_year')::integer, (p->>'household_size')::integer,
-            p->>'postal_code', now(), u.id)
+            p->>'postal_code', now(), u.id, lower(p->>'email'),
+            CASE WHEN (p->>'reminders')::boolean THEN now() END)
     RETURNING * INTO b;
     PERFORM audit(u, 'beneficiary.create', 'beneficiary', b.id, '{}', p_addr);
     RETURN beneficiary_json(b);
@@ -165,8 +171,25 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     u users := auth_user(p_token);
     b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, true);
+    -- The address and the consent to reminders (docs/mail.md): a new or
+    -- removed address ends a consent given for the old one, unless the
+    -- same call gives it again.
+    mail text := CASE WHEN p ? 'email' THEN lower(p->>'email') ELSE b.email END;
+    consent timestamptz := CASE
+        WHEN p ? 'reminders' AND NOT coalesce((p->>'reminders')::boolean, false) THEN NULL
+        WHEN mail IS DISTINCT FROM b.email THEN
+            CASE WHEN (p->>'reminders')::boolean THEN now() END
+        WHEN (p->>'reminders')::boolean THEN coalesce(b.reminders_consent_at, now())
+        ELSE b.reminders_consent_at END;
 BEGIN
+    IF consent IS NOT NULL AND mail IS NULL THEN
+        PERFORM bad_param('reminders', 'reminders need an e-mail address');
+    END IF;
+    IF consent IS NULL OR mail IS DISTINCT FROM b.email THEN
+        PERFORM mail_forget(b, false);
+    END IF;
     UPDATE beneficiaries SET
+        email = mail, reminders_consent_at = consent,
         first_name = coalesce(p->>'first_name', first_name),
         last_name = coalesce(p->>'last_name', last_name),
         birth_year = CASE WHEN p ? 'birth_year' THEN (p->>'birth_year')::integer ELSE birth_year END,
@@ -228,8 +251,10 @@ END $$;
 CREATE OR REPLACE FUNCTION core.beneficiary_wipe(b beneficiaries) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM mail_forget(b, true);
     UPDATE beneficiaries SET first_name = NULL, last_name = NULL,
                birth_year = NULL, household_size = NULL, postal_code = NULL,
+               email = NULL, reminders_consent_at = NULL,
                erased_at = now(), updated_at = now()
          WHERE id = b.id;
 END $$;

@@ -20,3 +20,522 @@ BEGIN
     RETURNING id INTO v_id;
     RETURN v_id;
 END $$;
+
+--------------------------------------------------------- what is written
+-- What is queued, when and to whom (docs/mail.md, "What is sent"). Every
+-- message is French first, then English, with times in the reader's zone
+-- (a referent's or a beneficiary's structure, report_zone() for a
+-- venue), and names a person by first name and last-name initial only.
+
+-- A person, the way every message names them.
+CREATE OR REPLACE FUNCTION core.mail_person(p_first text, p_last text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(p_first || ' ' || left(p_last, 1) || '.', '(-)')
+$$;
+
+-- "samedi 5 décembre 2026 à 20 h 30" / "Saturday 5 December 2026 at 20:30"
+-- written here rather than by to_char's TM patterns, which follow the
+-- server's lc_time.
+CREATE OR REPLACE FUNCTION core.mail_when(t timestamptz, tz text, lang text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN lang = 'fr' THEN
+        (ARRAY['lundi', 'mardi', 'mercredi', 'jeudi', 'vendredi', 'samedi',
+               'dimanche'])[extract(isodow FROM t AT TIME ZONE tz)::integer]
+        || ' ' || CASE WHEN extract(day FROM t AT TIME ZONE tz) = 1 THEN '1er'
+                       ELSE extract(day FROM t AT TIME ZONE tz)::integer::text END
+        || ' ' || (ARRAY['janvier', 'février', 'mars', 'avril', 'mai', 'juin',
+                         'juillet', 'août', 'septembre', 'octobre', 'novembre',
+                         'décembre'])[extract(month FROM t AT TIME ZONE tz)::integer]
+        || ' ' || extract(year FROM t AT TIME ZONE tz)::integer
+        || ' à ' || to_char(t AT TIME ZONE tz, 'FMHH24" h "MI')
+    ELSE
+        (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday',
+               'Saturday', 'Sunday'])[extract(isodow FROM t AT TIME ZONE tz)::integer]
+        || ' ' || extract(day FROM t AT TIME ZONE tz)::integer
+        || ' ' || (ARRAY['January', 'February', 'March', 'April', 'May', 'June',
+                         'July', 'August', 'September', 'October', 'November',
+                         'December'])[extract(month FROM t AT TIME ZONE tz)::integer]
+        || ' ' || extract(year FROM t AT TIME ZONE tz)::integer
+        || ' at ' || to_char(t AT TIME ZONE tz, 'HH24:MI')
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION core.mail_seats(n integer, lang text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT n || CASE WHEN lang = 'fr' THEN CASE WHEN n = 1 THEN ' place' ELSE ' places' END
+                     ELSE CASE WHEN n = 1 THEN ' seat' ELSE ' seats' END END
+$$;
+
+-- Where an offer takes place, on one line.
+CREATE OR REPLACE FUNCTION core.mail_place(o offers) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT o.venue || coalesce(', ' || o.address, '') || ', ' || o.city
+$$;
+
+-- "« Cyrano », samedi 5 décembre 2026 à 20 h 30, Grande salle, Brest"
+CREATE OR REPLACE FUNCTION core.mail_offer(o offers, tz text, lang text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN lang = 'fr' THEN '« ' || o.title || ' »' ELSE '"' || o.title || '"' END
+        || ', ' || mail_when(o.starts_at, tz, lang) || ', ' || mail_place(o)
+$$;
+
+-- The whole text: the French, then the English. p_name greets a
+-- beneficiary by first name; staff are greeted without one.
+CREATE OR REPLACE FUNCTION core.mail_body(p_name text, p_fr text, p_en text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'Bonjour' || coalesce(' ' || p_name, '') || E',\n\n' || p_fr
+        || E'\n\nMessage envoyé par strapontin ; merci de ne pas y répondre.\n'
+        || E'\n' || repeat('-', 40) || E' English\n\n'
+        || 'Hello' || coalesce(' ' || p_name, '') || E',\n\n' || p_en
+        || E'\n\nSent by strapontin; please do not reply.\n'
+$$;
+
+-- Subjects hold an offer's title (up to 200 characters): cut to the
+-- outbox's limit rather than refuse the change that queues them.
+CREATE OR REPLACE FUNCTION core.mail_subject(p_fr text, p_en text, p_what text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT left(p_fr || ' / ' || p_en || coalesce(' : ' || p_what, ''), 400)
+$$;
+
+-- Who hears of a booking or a waiting-list entry of a structure: the
+-- referent who made it, or, when they cannot (an admin made it, the
+-- account is disabled or has moved), every enabled referent of the
+-- structure.
+CREATE OR REPLACE FUNCTION core.mail_referents(p_structure_id bigint, p_created_by bigint)
+RETURNS SETOF users LANGUAGE sql STABLE AS $$
+    SELECT u.* FROM users u
+     WHERE u.role = 'referent' AND u.enabled AND u.structure_id = p_structure_id
+       AND (u.id = p_created_by
+            OR NOT EXISTS (SELECT 1 FROM users c
+                            WHERE c.id = p_created_by AND c.role = 'referent'
+                              AND c.enabled AND c.structure_id = p_structure_id))
+$$;
+
+-- A referent's daily digest: their people's outings from now to the end
+-- of the policy.mail_digest_days-th day after today, queued once a day
+-- from policy.mail_hour (the structure's local time), only when there is
+-- something to tell.
+CREATE OR REPLACE FUNCTION core.mail_digests(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
+    v_days integer := coalesce((p_policy->>'mail_digest_days')::integer, 2);
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        SELECT d.user_id, d.email, d.key,
+               string_agg('- ' || d.fr, E'\n' ORDER BY d.starts_at, d.booking_id) AS fr,
+               string_agg('- ' || d.en, E'\n' ORDER BY d.starts_at, d.booking_id) AS en
+          FROM (SELECT ru.id AS user_id, ru.email, o.starts_at, bk.id AS booking_id,
+                       'referent_digest:' || ru.id || ':'
+                           || (p_now AT TIME ZONE s.timezone)::date AS key,
+                       mail_offer(o, s.timezone, 'fr') || ' : '
+                           || mail_person(b.first_name, b.last_name) || ', '
+                           || mail_seats(bk.seats, 'fr') AS fr,
+                       mail_offer(o, s.timezone, 'en') || ': '
+                           || mail_person(b.first_name, b.last_name) || ', '
+                           || mail_seats(bk.seats, 'en') AS en
+                  FROM offers o
+                  JOIN bookings bk ON bk.offer_id = o.id AND bk.status = 'confirmed'
+                  JOIN structures s ON s.id = bk.structure_id
+                  JOIN beneficiaries b ON b.id = bk.beneficiary_id
+                  CROSS JOIN LATERAL mail_referents(bk.structure_id, bk.created_by) ru
+                 WHERE o.status = 'published'
+                   AND o.starts_at > p_now
+                   AND o.starts_at < p_now + make_interval(days => v_days + 2)
+                   AND o.starts_at < ((p_now AT TIME ZONE s.timezone)::date + v_days + 1)
+                                     ::timestamp AT TIME ZONE s.timezone
+                   AND extract(hour FROM p_now AT TIME ZONE s.timezone) >= v_hour) d
+         WHERE NOT EXISTS (SELECT 1 FROM mail_outbox m WHERE m.dedup_key = d.key)
+         GROUP BY d.user_id, d.email, d.key
+         ORDER BY d.user_id
+    LOOP
+        IF mail_queue('referent_digest', r.email,
+                mail_subject('Les sorties des prochains jours',
+                             'Outings of the next days', NULL),
+                mail_body(NULL,
+                    E'Voici les sorties prévues des personnes que vous suivez :\n\n'
+                        || r.fr || E'\n\nLe détail de chaque réservation est dans strapontin.',
+                    E'Here are the planned outings of the people you follow:\n\n'
+                        || r.en || E'\n\nEach booking''s details are in strapontin.'),
+                r.key) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- To a venue's staff, the day before (report_zone()), from
+-- policy.mail_hour: the guest list of each offer with live bookings, as
+-- offer.guest_list gives it (first name and initial, seats, structure),
+-- without the ticket codes, which are the guests' to show.
+CREATE OR REPLACE FUNCTION core.mail_guest_lists(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
+    tz text := report_zone();
+    today date := (p_now AT TIME ZONE tz)::date;
+    r record;
+    n integer := 0;
+BEGIN
+    IF extract(hour FROM p_now AT TIME ZONE tz) < v_hour THEN
+        RETURN 0;
+    END IF;
+    FOR r IN
+        SELECT o AS offer, pu.email,
+               'guest_list:' || o.id || ':' || pu.id || ':' || (today + 1) AS key,
+               (SELECT string_agg('- ' || mail_person(b.first_name, b.last_name)
+                                  || ', ' || mail_seats(bk.seats, 'fr') || ' (' || s.name || ')',
+                                  E'\n' ORDER BY b.first_name, bk.id)
+                  FROM bookings bk JOIN beneficiaries b ON b.id = bk.beneficiary_id
+                  JOIN structures s ON s.id = bk.structure_id
+                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed') AS fr,
+               (SELECT string_agg('- ' || mail_person(b.first_name, b.last_name)
+                                  || ', ' || mail_seats(bk.seats, 'en') || ' (' || s.name || ')',
+                                  E'\n' ORDER BY b.first_name, bk.id)
+                  FROM bookings bk JOIN beneficiaries b ON b.id = bk.beneficiary_id
+                  JOIN structures s ON s.id = bk.structure_id
+                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed') AS en,
+               (SELECT sum(bk.seats) FROM bookings bk
+                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed')::integer AS seats
+          FROM offers o
+          JOIN users pu ON pu.partner_id = o.partner_id AND pu.role = 'partner' AND pu.enabled
+         WHERE o.status = 'published'
+           AND o.starts_at > p_now AND o.starts_at < p_now + interval '3 days'
+           AND (o.starts_at AT TIME ZONE tz)::date = today + 1
+           AND EXISTS (SELECT 1 FROM bookings bk
+                        WHERE bk.offer_id = o.id AND bk.status = 'confirmed')
+           AND NOT EXISTS (SELECT 1 FROM mail_outbox m
+                            WHERE m.dedup_key = 'guest_list:' || o.id || ':' || pu.id
+                                                || ':' || (today + 1))
+         ORDER BY o.id, pu.id
+    LOOP
+        IF mail_queue('guest_list', r.email,
+                mail_subject('Liste des invités de demain', 'Tomorrow''s guest list',
+                             (r.offer).title),
+                mail_body(NULL,
+                    'Les invités de ' || mail_offer(r.offer, tz, 'fr') || ' ('
+                        || mail_seats(r.seats, 'fr') || E') :\n\n' || r.fr
+                        || E'\n\nChacun présente son code à l''entrée ; la liste à jour '
+                        || 'et le pointage sont dans strapontin.',
+                    'The guests of ' || mail_offer(r.offer, tz, 'en') || ' ('
+                        || mail_seats(r.seats, 'en') || E'):\n\n' || r.en
+                        || E'\n\nEach shows their code at the door; the current list '
+                        || 'and check-in are in strapontin.'),
+                r.key) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- To a venue's staff, the day after (report_zone()), from
+-- policy.mail_hour: offers whose attendance is still open, with how many
+-- bookings wait to be marked. No name: counts are enough to act on.
+CREATE OR REPLACE FUNCTION core.mail_attendance(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
+    tz text := report_zone();
+    today date := (p_now AT TIME ZONE tz)::date;
+    r record;
+    n integer := 0;
+BEGIN
+    IF extract(hour FROM p_now AT TIME ZONE tz) < v_hour THEN
+        RETURN 0;
+    END IF;
+    FOR r IN
+        SELECT o AS offer, pu.email, 'attendance_to_close:' || o.id || ':' || pu.id AS key,
+               k.bookings, k.seats
+          FROM offers o
+          JOIN users pu ON pu.partner_id = o.partner_id AND pu.role = 'partner' AND pu.enabled
+          CROSS JOIN LATERAL (SELECT count(*)::integer AS bookings,
+                                     sum(bk.seats)::integer AS seats
+                                FROM bookings bk
+                               WHERE bk.offer_id = o.id AND bk.status = 'confirmed') k
+         WHERE o.status = 'published' AND o.attendance_closed_at IS NULL
+           AND o.starts_at < p_now AND o.starts_at > p_now - interval '3 days'
+           AND (o.starts_at AT TIME ZONE tz)::date = today - 1
+           AND k.bookings > 0
+           AND NOT EXISTS (SELECT 1 FROM mail_outbox m
+                            WHERE m.dedup_key = 'attendance_to_close:' || o.id || ':' || pu.id)
+         ORDER BY o.id, pu.id
+    LOOP
+        IF mail_queue('attendance_to_close', r.email,
+                mail_subject('Pointage à clore', 'Attendance to close', (r.offer).title),
+                mail_body(NULL,
+                    mail_offer(r.offer, tz, 'fr') || ' a eu lieu hier. '
+                        || r.bookings || ' réservation(s) (' || mail_seats(r.seats, 'fr')
+                        || E') n''ont pas été pointées.\n\nIndiquez dans strapontin qui est '
+                        || 'venu, puis clôturez le pointage : les réservations non pointées '
+                        || 'comptent alors comme absences.',
+                    mail_offer(r.offer, tz, 'en') || ' took place yesterday. '
+                        || r.bookings || ' booking(s) (' || mail_seats(r.seats, 'en')
+                        || E') were not checked in.\n\nMark in strapontin who came, then '
+                        || 'close the attendance: bookings not checked in then count as '
+                        || 'no-shows.'),
+                r.key) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- The text of a beneficiary's voucher: what, when, where, how many, the
+-- code. p_intro_* says why it is sent.
+CREATE OR REPLACE FUNCTION core.mail_voucher_body(o offers, p_seats integer, p_code text,
+        p_first_name text, tz text, p_intro_fr text, p_intro_en text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT mail_body(p_first_name,
+        p_intro_fr || E'\n\n'
+            || 'Quoi : ' || o.title || E'\n'
+            || 'Quand : ' || mail_when(o.starts_at, tz, 'fr') || E'\n'
+            || 'Où : ' || mail_place(o) || E'\n'
+            || 'Places : ' || p_seats || E'\n'
+            || 'Code : ' || ticket_display(p_code) || E'\n\n'
+            || 'Présentez ce code à l''entrée. Si vous ne pouvez pas venir, '
+            || 'prévenez au plus tôt la personne qui vous a inscrit·e : '
+            || 'la place ira à quelqu''un d''autre.',
+        p_intro_en || E'\n\n'
+            || 'What: ' || o.title || E'\n'
+            || 'When: ' || mail_when(o.starts_at, tz, 'en') || E'\n'
+            || 'Where: ' || mail_place(o) || E'\n'
+            || 'Seats: ' || p_seats || E'\n'
+            || 'Code: ' || ticket_display(p_code) || E'\n\n'
+            || 'Show this code at the door. If you cannot come, tell the person '
+            || 'who booked for you as soon as you can: the seat will go to '
+            || 'someone else.')
+$$;
+
+-- To a beneficiary who gave an address and consented to reminders, the
+-- day before (their structure's zone), from policy.mail_hour.
+CREATE OR REPLACE FUNCTION core.mail_reminders(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        SELECT o AS offer, bk.seats, bk.code, b.first_name, b.email, s.timezone AS tz,
+               'reminder:' || bk.id || ':' || (o.starts_at AT TIME ZONE s.timezone)::date AS key
+          FROM offers o
+          JOIN bookings bk ON bk.offer_id = o.id AND bk.status = 'confirmed'
+          JOIN beneficiaries b ON b.id = bk.beneficiary_id
+          JOIN structures s ON s.id = bk.structure_id
+         WHERE o.status = 'published'
+           AND o.starts_at > p_now AND o.starts_at < p_now + interval '3 days'
+           AND b.email IS NOT NULL AND b.reminders_consent_at IS NOT NULL
+           AND b.erased_at IS NULL
+           AND (o.starts_at AT TIME ZONE s.timezone)::date
+               = (p_now AT TIME ZONE s.timezone)::date + 1
+           AND extract(hour FROM p_now AT TIME ZONE s.timezone) >= v_hour
+           AND NOT EXISTS (SELECT 1 FROM mail_outbox m
+                            WHERE m.dedup_key = 'reminder:' || bk.id || ':'
+                                  || (o.starts_at AT TIME ZONE s.timezone)::date)
+         ORDER BY bk.id
+    LOOP
+        IF mail_queue('reminder', r.email,
+                mail_subject('C''est demain', 'It is tomorrow', (r.offer).title),
+                mail_voucher_body(r.offer, r.seats, r.code, r.first_name, r.tz,
+                    'Petit rappel : votre sortie, c''est demain.',
+                    'A reminder: your outing is tomorrow.'),
+                r.key) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- To the referents of people holding seats offered from a waiting list
+-- that expire within policy.mail_hold_notice: accept them in time, or
+-- they go to the next person.
+CREATE OR REPLACE FUNCTION core.mail_holds(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    notice interval := make_interval(secs =>
+        coalesce((p_policy->>'mail_hold_notice')::double precision, 7200));
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        SELECT o AS offer, e.seats, e.expires_at, ru.email, s.timezone AS tz,
+               mail_person(b.first_name, b.last_name) AS person,
+               'hold_expiring:' || e.id || ':' || ru.id AS key
+          FROM waitlist_entries e
+          JOIN offers o ON o.id = e.offer_id
+          JOIN beneficiaries b ON b.id = e.beneficiary_id
+          JOIN structures s ON s.id = e.structure_id
+          CROSS JOIN LATERAL mail_referents(e.structure_id, e.created_by) ru
+         WHERE e.status = 'offered'
+           AND e.expires_at > p_now AND e.expires_at <= p_now + notice
+           AND NOT EXISTS (SELECT 1 FROM mail_outbox m
+                            WHERE m.dedup_key = 'hold_expiring:' || e.id || ':' || ru.id)
+         ORDER BY e.id, ru.id
+    LOOP
+        IF mail_queue('hold_expiring', r.email,
+                mail_subject('Places en attente d''acceptation',
+                             'Seats waiting to be accepted', (r.offer).title),
+                mail_body(NULL,
+                    'Des places de la liste d''attente sont retenues pour '
+                        || r.person || ' (' || mail_seats(r.seats, 'fr') || ') : '
+                        || mail_offer(r.offer, r.tz, 'fr') || E'.\n\n'
+                        || 'Acceptez-les dans strapontin avant le '
+                        || mail_when(r.expires_at, r.tz, 'fr')
+                        || ', sinon elles iront à la personne suivante.',
+                    'Seats from the waiting list are held for '
+                        || r.person || ' (' || mail_seats(r.seats, 'en') || '): '
+                        || mail_offer(r.offer, r.tz, 'en') || E'.\n\n'
+                        || 'Accept them in strapontin before '
+                        || mail_when(r.expires_at, r.tz, 'en')
+                        || ', or they go to the next person.'),
+                r.key) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Everything that is due at p_now: run by every daemon's janitor every
+-- policy.mail_interval (api.mail_sweep), and by tests with a time of
+-- their choosing. Each message has its dedup_key, so two daemons, or a
+-- run again after a crash, queue it once.
+CREATE OR REPLACE FUNCTION core.mail_compose(p_policy jsonb, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN mail_digests(p_policy, p_now) + mail_guest_lists(p_policy, p_now)
+         + mail_attendance(p_policy, p_now) + mail_reminders(p_policy, p_now)
+         + mail_holds(p_policy, p_now);
+END $$;
+
+CREATE OR REPLACE FUNCTION api.mail_sweep(p_policy jsonb) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN mail_compose(p_policy, now());
+END $$;
+
+-- A booking's voucher, at once, to a beneficiary who consented: whatever
+-- made the booking (booking.create, a waiting list, a draw, a claim at the
+-- desk), in the same transaction. One statement per insert, so a draw's
+-- thousands of bookings cost one query here.
+CREATE OR REPLACE FUNCTION core.bookings_mail_voucher() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mail_queue('voucher', b.email,
+                mail_subject('Votre place est réservée', 'Your seat is booked', o.title),
+                mail_voucher_body(o, n.seats, n.code, b.first_name, s.timezone,
+                    'Votre place est réservée.', 'Your seat is booked.'),
+                'voucher:' || n.id)
+       FROM new_rows n
+       JOIN beneficiaries b ON b.id = n.beneficiary_id
+       JOIN offers o ON o.id = n.offer_id
+       JOIN structures s ON s.id = n.structure_id
+      WHERE n.status = 'confirmed' AND b.reminders_consent_at IS NOT NULL
+        AND b.email IS NOT NULL AND o.starts_at > now();
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER bookings_mail_voucher AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.bookings_mail_voucher();
+
+-- A partner cancels or moves an offer (its time or its place): the
+-- referents of the people booked hear of it in the same transaction,
+-- one message each listing their people. Whatever path changes the
+-- offer (offer.cancel, offer.update, a series' "this and the following")
+-- goes through here; a cancellation must mark the bookings
+-- cancelled_by_partner before the offer (as offer.cancel does).
+CREATE OR REPLACE FUNCTION core.offers_mail_notice() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    cancelled boolean := NEW.status = 'cancelled' AND OLD.status <> 'cancelled';
+    r record;
+BEGIN
+    IF NOT cancelled AND (NEW.status <> 'published' OR NEW.starts_at <= now()
+                          OR (OLD.starts_at = NEW.starts_at AND OLD.venue = NEW.venue
+                              AND OLD.city = NEW.city
+                              AND OLD.address IS NOT DISTINCT FROM NEW.address)) THEN
+        RETURN NULL;
+    END IF;
+    FOR r IN
+        SELECT ru.id AS user_id, ru.email, s.timezone AS tz,
+               string_agg('- ' || mail_person(b.first_name, b.last_name) || ', '
+                          || mail_seats(bk.seats, 'fr'), E'\n' ORDER BY bk.id) AS fr,
+               string_agg('- ' || mail_person(b.first_name, b.last_name) || ', '
+                          || mail_seats(bk.seats, 'en'), E'\n' ORDER BY bk.id) AS en
+          FROM bookings bk
+          JOIN beneficiaries b ON b.id = bk.beneficiary_id
+          JOIN structures s ON s.id = bk.structure_id
+          CROSS JOIN LATERAL mail_referents(bk.structure_id, bk.created_by) ru
+         WHERE bk.offer_id = NEW.id
+           AND bk.status = CASE WHEN cancelled THEN 'cancelled_by_partner' ELSE 'confirmed' END
+         GROUP BY ru.id, ru.email, s.timezone
+         ORDER BY ru.id
+    LOOP
+        IF cancelled THEN
+            PERFORM mail_queue('offer_cancelled', r.email,
+                mail_subject('Sortie annulée', 'Outing cancelled', NEW.title),
+                mail_body(NULL,
+                    'Le partenaire a annulé ' || mail_offer(OLD, r.tz, 'fr') || '.'
+                        || coalesce(E'\nMotif : ' || NEW.cancel_reason, '')
+                        || E'\n\nLes réservations de ces personnes sont annulées :\n\n'
+                        || r.fr || E'\n\nPensez à les prévenir.',
+                    'The partner cancelled ' || mail_offer(OLD, r.tz, 'en') || '.'
+                        || coalesce(E'\nReason: ' || NEW.cancel_reason, '')
+                        || E'\n\nThe bookings of these people are cancelled:\n\n'
+                        || r.en || E'\n\nPlease let them know.'),
+                'offer_cancelled:' || NEW.id || ':' || r.user_id);
+        ELSE
+            PERFORM mail_queue('offer_moved', r.email,
+                mail_subject('Sortie modifiée', 'Outing changed', NEW.title),
+                mail_body(NULL,
+                    'Le partenaire a modifié une sortie.' || E'\n\n'
+                        || 'Désormais : ' || mail_offer(NEW, r.tz, 'fr') || E'\n'
+                        || 'Auparavant : ' || mail_offer(OLD, r.tz, 'fr') || E'\n\n'
+                        || E'Les réservations restent valables :\n\n' || r.fr
+                        || E'\n\nPrévenez ces personnes, et annulez les réservations '
+                        || 'qui ne leur conviennent plus : la place ira à quelqu''un d''autre.',
+                    'The partner changed an outing.' || E'\n\n'
+                        || 'Now: ' || mail_offer(NEW, r.tz, 'en') || E'\n'
+                        || 'Before: ' || mail_offer(OLD, r.tz, 'en') || E'\n\n'
+                        || E'The bookings stay valid:\n\n' || r.en
+                        || E'\n\nPlease tell these people, and cancel the bookings '
+                        || 'that no longer suit them: the seats will go to someone else.'),
+                'offer_moved:' || NEW.id || ':' || r.user_id || ':'
+                    || pg_current_xact_id() || ':' || extract(epoch FROM NEW.starts_at));
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER offers_mail_notice
+    AFTER UPDATE OF status, starts_at, venue, address, city ON offers
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.starts_at IS DISTINCT FROM NEW.starts_at
+          OR OLD.venue IS DISTINCT FROM NEW.venue
+          OR OLD.address IS DISTINCT FROM NEW.address
+          OR OLD.city IS DISTINCT FROM NEW.city)
+    EXECUTE FUNCTION core.offers_mail_notice();
+
+-- The messages to one person's own address (voucher, reminder) leave the
+-- outbox when the person is erased (p_all: sent ones too) or takes back
+-- the address or the consent (those not sent yet). Several people may
+-- share an address: only this person's bookings' messages go.
+CREATE OR REPLACE FUNCTION core.mail_forget(b beneficiaries, p_all boolean)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF b.email IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM mail_outbox m
+     WHERE m.recipient = b.email AND m.kind IN ('voucher', 'reminder')
+       AND (p_all OR m.sent_at IS NULL)
+       AND split_part(m.dedup_key, ':', 2) IN (SELECT bk.id::text FROM bookings bk
+                                                WHERE bk.beneficiary_id = b.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;

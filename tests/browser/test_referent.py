@@ -132,8 +132,13 @@ def test_person_consent_booking_and_cancellation(desk):
     desk.wait_text("accord", css="[data-field=consent] .error")
     assert desk.find("[data-test=consent]").get_attribute("aria-invalid") == "true"
     desk.find("[data-test=consent]").click()
+    # Her own address, and her separate consent to e-mail reminders.
+    desk.find("[data-test=person-email]").send_keys("odile@example.org")
+    desk.find("[data-test=person-reminders]").click()
     desk.find("[data-test=person-submit]").click()
     desk.wait_text("Odile Marchand", css="[data-test=person-name]")
+    assert desk.find("[data-test=person-email-shown]").text == "odile@example.org"
+    assert desk.find("[data-test=person-reminders-shown]").text.startswith("oui")
     assert re.search(r"#/people/\d+$", desk.driver.current_url), desk.driver.current_url
     assert desk.find("[data-test=outings]").text == "0"
 

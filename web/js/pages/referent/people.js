@@ -81,6 +81,7 @@ function createForm(ctx) {
 			field({ name: 'postal_code', label: t('people.postal_code'),
 				attrs: { maxlength: 10, inputmode: 'numeric', autocomplete: 'off' } })),
 		el('p', { class: 'hint' }, t('people.optional')),
+		...mailFields(null),
 		consent,
 		el('div', { class: 'actions' },
 			el('button', { type: 'submit', class: 'primary', 'data-test': 'person-submit' },
@@ -93,12 +94,46 @@ function createForm(ctx) {
 		for (const k of ['birth_year', 'household_size'])
 			if (data.get(k))
 				p[k] = Number(data.get(k));
+		if (data.get('email').trim())
+			p.email = data.get('email').trim();
+		p.reminders = data.get('reminders') === 'on';
 		const b = await call('beneficiary.create', p);
 		toast(t('people.created', { name: personName(b) }));
 		ctx.navigate('/people/' + b.id);
 	});
 	return el('section', { class: 'card', 'aria-labelledby': 'new-person' },
 		el('h2', { id: 'new-person' }, t('people.new')), form);
+}
+
+// The person's own address, and their separate consent to get their
+// voucher and a reminder by e-mail (docs/mail.md).
+function mailFields(b) {
+	const email = field({ name: 'email', label: t('people.email'), type: 'email',
+		hint: t('people.email_hint'),
+		attrs: { maxlength: 254, autocomplete: 'off', value: b?.email ?? '',
+			'data-test': 'person-email' } });
+	const reminders = field({ name: 'reminders', label: t('people.reminders'),
+		type: 'checkbox', hint: t('people.reminders_hint'),
+		attrs: { 'data-test': 'person-reminders' } });
+	reminders.control.checked = !!b?.reminders;
+	return [email, reminders];
+}
+
+// Change the address or the consent on the person's page.
+function mailForm(b, reload) {
+	const form = el('form', { novalidate: true, 'data-test': 'person-mail-form' },
+		...mailFields(b),
+		el('div', { class: 'actions' },
+			el('button', { type: 'submit', 'data-test': 'person-mail-submit' }, t('ui.save'))));
+	onSubmit(form, async (data) => {
+		const email = data.get('email').trim();
+		await call('beneficiary.update', { beneficiary_id: b.id,
+			email: email || null, reminders: data.get('reminders') === 'on' });
+		toast(t('people.mail_saved'));
+		await reload();
+	});
+	return el('section', { class: 'card', 'aria-labelledby': 'person-mail' },
+		el('h2', { id: 'person-mail' }, t('people.mail_title')), form);
 }
 
 export function voucherLink(code) {
@@ -131,6 +166,10 @@ async function renderPerson(root, ctx) {
 			el('dt', {}, t('people.household_size')), el('dd', {}, b.household_size ?? '—'),
 			el('dt', {}, t('people.postal_code')), el('dd', {}, b.postal_code ?? '—'),
 			el('dt', {}, t('person.consent_at')), el('dd', {}, fmt.dateTime(b.consent_at)),
+			el('dt', {}, t('people.email')), el('dd', { 'data-test': 'person-email-shown' }, b.email ?? '—'),
+			el('dt', {}, t('people.reminders_short')), el('dd', { 'data-test': 'person-reminders-shown' },
+				b.reminders ? t('people.reminders_since', { when: fmt.dateTime(b.reminders_consent_at) })
+					: t('people.reminders_off')),
 			el('dt', {}, t('person.outings')), el('dd', { 'data-test': 'outings' }, String(b.outings_12m)),
 			el('dt', {}, t('person.no_shows')), el('dd', { 'data-test': 'no-shows' }, String(b.no_shows_12m))),
 		el('p', {}, el('a', { href: '#/offers?b=' + b.id, 'data-test': 'book-for' },
@@ -138,7 +177,8 @@ async function renderPerson(root, ctx) {
 		bookings(t('person.upcoming'), b.upcoming, reload, 'upcoming'),
 		await waitlist(wl.items, reload),
 		bookings(t('person.history'), hist.items.filter(x =>
-			!b.upcoming.some(u => u.id === x.id)), reload, 'history'));
+			!b.upcoming.some(u => u.id === x.id)), reload, 'history'),
+		mailForm(b, reload));
 }
 
 function bookings(title, items, reload, test) {
