@@ -73,6 +73,29 @@ show_over(json_int_t offer, int days)
 	h_db_exec(db, q);
 }
 
+/* The next event with this topic within timeout_ms, or NULL. */
+static json_t *
+next_event(struct st_client *c, const char *topic, int timeout_ms)
+{
+	struct st_error err;
+	json_t *ev;
+
+	while (st_next_event(c, &ev, timeout_ms, &err) == ST_OK) {
+		if (strcmp(w_str(ev, "topic"), topic) == 0)
+			return ev;
+		json_decref(ev);
+	}
+	return NULL;
+}
+
+static void
+subscribe(struct st_client *c, const char *topic)
+{
+	json_decref(topic == NULL ?
+	    OK(c, "events.subscribe", "{s:[]}", "topics") :
+	    OK(c, "events.subscribe", "{s:[s]}", "topics", topic));
+}
+
 static const char *
 field_of(json_t *data)
 {
@@ -122,12 +145,29 @@ test_withdraw(void **state)
 	    "booking_id", b1);
 	json_decref(data);
 
+	subscribe(W.ref, "booking.cancelled");
+	subscribe(W.partner, "booking.cancelled");
 	r = OK(W.ref, "booking.withdraw", "{s:I, s:s}", "booking_id", b1,
 	    "reason", "illness");
 	assert_string_equal(w_str(r, "status"), "withdrawn_late");
 	assert_string_equal(w_str(r, "withdraw_reason"), "illness");
 	assert_true(json_is_string(json_object_get(r, "cancelled_at")));
 	json_decref(r);
+	/* Announced; the venue learns the seat is free, not why. */
+	e = next_event(W.ref, "booking.cancelled", 10000);
+	assert_non_null(e);
+	assert_string_equal(w_str(json_object_get(e, "data"),
+	    "withdraw_reason"), "illness");
+	json_decref(e);
+	e = next_event(W.partner, "booking.cancelled", 10000);
+	assert_non_null(e);
+	assert_string_equal(w_str(json_object_get(e, "data"), "status"),
+	    "withdrawn_late");
+	assert_null(json_object_get(json_object_get(e, "data"),
+	    "withdraw_reason"));
+	json_decref(e);
+	subscribe(W.ref, NULL);
+	subscribe(W.partner, NULL);
 	/* Again: the same answer, nothing more happens. */
 	r = OK(W.ref, "booking.withdraw", "{s:I, s:s}", "booking_id", b1,
 	    "reason", "other");
