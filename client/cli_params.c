@@ -98,6 +98,9 @@ static const struct {
     {"weekday", N_("day of the week")},
     {"address", N_("the venue's street address, shown on vouchers")},
     {"notes", N_("what to know or bring, shown to the public")},
+    {"arrived_late", N_("bookings seen coming in late, without a scan: "
+	     "attended")},
+    {"at", N_("end of the window counted (default now)")},
 };
 
 const char *
