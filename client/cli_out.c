@@ -184,6 +184,7 @@ static const struct cli_col report_cols[] = {
     {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
     {N_("PEOPLE"), "beneficiaries", C_INT, NULL, 0},
     {N_("FIRST TIME"), "first_timers", C_INT, NULL, 0},
+    {N_("WITHDRAWN LATE"), "withdrawn_late", C_INT, NULL, 0},
     END};
 static const struct cli_col checkin_cols[] = {
     {"", "holder", C_STR, NULL, 0},   {"", "seats", C_INT, NULL, 0},
@@ -1001,6 +1002,8 @@ foot_report(const struct cli *cli, const json_t *r)
 	       ival(t, "seats_offered"), ival(t, "seats_booked"),
 	       ival(t, "seats_attended"), ival(t, "no_shows"),
 	       ival(t, "beneficiaries"), ival(t, "first_timers"));
+	printf(_("%lld seats withdrawn late (given back after the deadline)\n"),
+	       ival(t, "withdrawn_late"));
 }
 
 /* ---------------------------------------------------------------- events */

@@ -31,3 +31,19 @@ ALTER TABLE bookings
 
 -- The draw keeps, on each wish, what its score counted.
 ALTER TABLE wishes ADD COLUMN withdrawn_late integer;
+
+-- Reports count late withdrawals (docs/reports.md, `withdrawn_late`): in
+-- seats, like no-shows, kept by the same triggers. They were none before
+-- this file, so the counters start at zero. report_values() gains the
+-- column: CREATE OR REPLACE cannot change its result type, so the old one
+-- goes here and sql/api/70_reports.sql defines the new one.
+ALTER TABLE report_offers ADD COLUMN withdrawn_late integer NOT NULL DEFAULT 0;
+ALTER TABLE report_structure_months
+    ADD COLUMN withdrawn_late integer NOT NULL DEFAULT 0;
+DROP FUNCTION IF EXISTS core.report_values(report_share[]);
+-- What the reports read of late withdrawals from the bookings (a
+-- referent's report, or rows by structure over an odd range), beside
+-- bookings_report, which holds live bookings only.
+CREATE INDEX bookings_report_withdrawn ON bookings (offer_starts_at)
+    INCLUDE (offer_id, structure_id, seats)
+    WHERE status = 'withdrawn_late';

@@ -279,6 +279,7 @@ export default {
 	'admin.report.fig.no_shows': 'Places perdues (absents)',
 	'admin.report.fig.beneficiaries': 'Personnes sorties',
 	'admin.report.fig.first_timers': 'Premières sorties',
+	'admin.report.fig.withdrawn_late': 'Désistements tardifs (places)',
 	'admin.report.total': 'Total',
 	'admin.report.submit': 'Afficher',
 	'admin.report.csv': 'Télécharger le tableau (CSV)',
