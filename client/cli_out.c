@@ -167,6 +167,14 @@ static const struct cli_col draw_cols[] = {
     {N_("CODE"), "code", C_STR, NULL, 0},
     {N_("REASON"), "reason", C_STATUS, NULL, 0},
     END};
+static const struct cli_col record_cols[] = {
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("OFFER"), "offer_title", C_STR, NULL, 32},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
+    {N_("REASON"), "withdraw_reason", C_STATUS, NULL, 0},
+    {N_("BOOKING"), "booking_id", C_INT, NULL, 0},
+    END};
 static const struct cli_col report_cols[] = {
     {N_("KEY"), "key", C_STR, NULL, 30},
     {N_("NAME"), "name", C_STR, NULL, 30},
@@ -176,6 +184,7 @@ static const struct cli_col report_cols[] = {
     {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
     {N_("PEOPLE"), "beneficiaries", C_INT, NULL, 0},
     {N_("FIRST TIME"), "first_timers", C_INT, NULL, 0},
+    {N_("WITHDRAWN LATE"), "withdrawn_late", C_INT, NULL, 0},
     {N_("UNMET"), "demand", C_INT, NULL, 0},
     END};
 static const struct cli_col demand_cols[] = {
@@ -926,6 +935,31 @@ head_attendance(const struct cli *cli, const json_t *r)
 	       ival(r, "offer_id"), ival(r, "attended"),
 	       ival(r, "attended_seats"), ival(r, "no_show"),
 	       ival(r, "no_show_seats"));
+	if (ival(r, "arrived_late") > 0)
+		printf(_("of whom %lld arrived late\n"),
+		       ival(r, "arrived_late"));
+}
+
+/* beneficiary.record: the figures of the draw's score above the list
+ * (weights and score may have fractions). */
+static void
+head_record(const struct cli *cli, const json_t *r)
+{
+	char from[64], to[64];
+
+	(void)cli;
+	printf(_("person %lld, %s to %s: %lld outings, %lld no-shows, %lld "
+	       "late withdrawals: score %g\n"),
+	       ival(r, "beneficiary_id"),
+	       cli_time_local(sval(r, "window_from"), false, from, sizeof from),
+	       cli_time_local(sval(r, "window_to"), false, to, sizeof to),
+	       ival(r, "attended"), ival(r, "no_shows"),
+	       ival(r, "withdrawn_late"),
+	       json_number_value(json_object_get(r, "score")));
+	printf(_("(an outing counts 1, a no-show %g, a late withdrawal %g; "
+	       "the lowest score goes first at a draw)\n\n"),
+	       json_number_value(json_object_get(r, "no_show_weight")),
+	       json_number_value(json_object_get(r, "withdrawn_late_weight")));
 }
 
 static void
@@ -981,6 +1015,8 @@ foot_report(const struct cli *cli, const json_t *r)
 	       ival(t, "seats_offered"), ival(t, "seats_booked"),
 	       ival(t, "seats_attended"), ival(t, "no_shows"),
 	       ival(t, "beneficiaries"), ival(t, "first_timers"));
+	printf(_("%lld seats withdrawn late (given back after the deadline)\n"),
+	       ival(t, "withdrawn_late"));
 }
 
 /* ---------------------------------------------------------------- events */
@@ -1060,15 +1096,18 @@ ONE_VIEW(view_offer, offer_cols,
 LIST_VIEW(view_guest_list, guest_cols, head_guest_list);
 const struct cli_view view_attendance = {NULL, none_cols, head_attendance,
 					 true, NULL, NULL};
+LIST_VIEW(view_record, record_cols, head_record);
 LIST_VIEW(view_bookings, booking_cols, NULL);
 ONE_VIEW(view_booking, booking_cols,
 	 "id code status seats offer_id offer_title starts_at venue city "
-	 "beneficiary_id structure_id source checked_in_at cancelled_at");
+	 "beneficiary_id structure_id source checked_in_at cancelled_at "
+	 "withdraw_reason arrived_late");
 LIST_VIEW(view_beneficiaries, beneficiary_cols, NULL);
 ONE_VIEW(view_beneficiary, beneficiary_cols,
 	 "id first_name last_name birth_year household_size postal_code "
 	 "structure_id consent consent_at email reminders "
-	 "reminders_consent_at outings_12m no_shows_12m upcoming");
+	 "reminders_consent_at outings_12m no_shows_12m withdrawn_late_12m "
+	 "upcoming");
 LIST_VIEW(view_partners, partner_cols, NULL);
 ONE_VIEW(view_partner, partner_cols, NULL);
 LIST_VIEW(view_structures, structure_cols, NULL);

@@ -106,6 +106,9 @@ static const struct {
 			  "(default 48)")},
     {"scope", N_("this: this offer only (default); following: and the "
 		 "later ones of its series")},
+    {"arrived_late", N_("bookings seen coming in late, without a scan: "
+	     "attended")},
+    {"at", N_("end of the window counted (default now)")},
 };
 
 const char *

@@ -28,7 +28,9 @@ static const char *const categories[] = {"show", "concert", "cinema",
 static const char *const deliveries[] = {"guest_list", "e_ticket", "pickup",
     NULL};
 static const char *const booking_statuses[] = {"confirmed", "cancelled",
-    "cancelled_by_partner", "attended", "no_show", NULL};
+    "cancelled_by_partner", "attended", "no_show", "withdrawn_late", NULL};
+static const char *const withdraw_reasons[] = {"illness", "transport",
+    "family", "other", NULL};
 static const char *const waitlist_statuses[] = {"waiting", "offered",
     "accepted", "expired", "left", "cancelled", NULL};
 static const char *const offer_scopes[] = {"this", "following", NULL};
@@ -49,6 +51,7 @@ static const struct cli_enum enums[] = {
     {"category", categories},
     {"delivery", deliveries},
     {"booking_status", booking_statuses},
+    {"withdraw_reason", withdraw_reasons},
     {"waitlist_status", waitlist_statuses},
     {"offer_scope", offer_scopes},
     {"weekday", weekdays},
@@ -119,15 +122,17 @@ const struct cli_command cli_commands[] = {
 {"offer", "list", "offer.list", NULL, "from:time to:time category:category city partner_id available_only:bool" LIST, &view_offers, CMD_LIST, NULL, N_("list offers")},
 {"offer", "get", "offer.get", "offer_id", "offer_id!", &view_offer, 0, NULL, N_("show one offer")},
 {"offer", "guest-list", "offer.guest_list", "offer_id", "offer_id!", &view_guest_list, CMD_LIST, NULL, N_("who is expected at the door")},
-{"offer", "close-attendance", "offer.close_attendance", "offer_id", "offer_id!", &view_attendance, 0, NULL, N_("mark who did not come as no-show")},
+{"offer", "close-attendance", "offer.close_attendance", "offer_id", "offer_id! arrived_late:ids", &view_attendance, 0, NULL, N_("mark who did not come as no-show")},
 {"beneficiary", "create", "beneficiary.create", NULL, "first_name! last_name!" PERSON_FIELDS " consent:bool! structure_id email:email reminders:bool", &view_beneficiary, 0, NULL, N_("add a person (with their consent)")},
 {"beneficiary", "list", "beneficiary.list", NULL, "query structure_id" LIST, &view_beneficiaries, CMD_LIST, NULL, N_("list or search the people followed")},
 {"beneficiary", "get", "beneficiary.get", "beneficiary_id", "beneficiary_id!", &view_beneficiary, 0, NULL, N_("show a person, outings and upcoming bookings")},
 {"beneficiary", "update", "beneficiary.update", "beneficiary_id", "beneficiary_id! first_name last_name" PERSON_FIELDS " email:email? reminders:bool", &view_beneficiary, 0, NULL, N_("change a person's details")},
 {"beneficiary", "erase", "beneficiary.erase", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("erase a person's data for good")},
 {"beneficiary", "export", "beneficiary.export", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("everything held about a person")},
+{"beneficiary", "record", "beneficiary.record", "beneficiary_id", "beneficiary_id! at:time", &view_record, CMD_LIST, NULL, N_("a person's outings, no-shows and late withdrawals, and the draw's score")},
 {"booking", "create", "booking.create", NULL, "offer_id! beneficiary_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book seats for a person")},
 {"booking", "cancel", "booking.cancel", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("cancel a booking, freeing its seats")},
+{"booking", "withdraw", "booking.withdraw", "booking_id", "booking_id! reason:withdraw_reason!", &view_booking, 0, NULL, N_("give the seats back after the deadline, before the show")},
 {"booking", "list", "booking.list", NULL, "beneficiary_id offer_id status:booking_status from:time to:time" LIST, &view_bookings, CMD_LIST, NULL, N_("list bookings")},
 {"booking", "get", "booking.get", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("show one booking")},
 {"waitlist", "join", "waitlist.join", NULL, "offer_id! beneficiary_id! seats:int!", &view_waitlist, 0, NULL, N_("wait for seats of a full offer")},

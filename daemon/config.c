@@ -77,6 +77,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "waitlist_hold", C_DURATION, O(policy.waitlist_hold), "24h", 1, 30 * DAY, true},
 	{"policy", "history_window_days", C_INT, O(policy.history_window_days), "365", 1, 3650, true},
 	{"policy", "no_show_weight", C_DOUBLE, O(policy.no_show_weight), "2", 0, 100, true},
+	{"policy", "withdrawn_late_weight", C_DOUBLE, O(policy.withdrawn_late_weight), "0.5", 0, 100, true},
 	{"policy", "max_block_share", C_INT, O(policy.max_block_share), "50", 0, 100, true},
 	{"policy", "login_max_failures", C_INT, O(policy.login_max_failures), "5", 1, 1000, true},
 	{"policy", "login_lockout", C_DURATION, O(policy.login_lockout), "15m", 1, 7 * DAY, true},

@@ -23,6 +23,7 @@ struct policy {
 	long long waitlist_hold;       /* seconds */
 	long long history_window_days;
 	double no_show_weight;
+	double withdrawn_late_weight;
 	long long max_block_share;     /* percent of an offer's seats */
 	long long login_max_failures;
 	long long login_lockout;       /* seconds */

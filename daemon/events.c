@@ -213,11 +213,13 @@ fan_out(const char *topic, unsigned bit, json_t *n, long long id)
 		if (id <= s->after || !(s->topics & bit) ||
 		    !visible(ses, topic, pid, sid))
 			continue;
-		/* A venue needs the booking, not who holds it. */
+		/* A venue needs the booking, not who holds it, nor why
+		 * they withdrew (docs/privacy.md). */
 		if (ses->role == ROLE_PARTNER && strncmp(topic, "offer.", 6) != 0) {
 			if (partner_line == NULL) {
 				partner_view = json_deep_copy(data);
 				json_object_del(partner_view, "beneficiary_id");
+				json_object_del(partner_view, "withdraw_reason");
 				partner_line = event_line(topic, partner_view);
 			}
 			push(s, partner_line);

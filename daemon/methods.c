@@ -27,7 +27,9 @@ static const char *const categories[] = {"show", "concert", "cinema",
 static const char *const deliveries[] = {"guest_list", "e_ticket", "pickup",
     NULL};
 static const char *const booking_statuses[] = {"confirmed", "cancelled",
-    "cancelled_by_partner", "attended", "no_show", NULL};
+    "cancelled_by_partner", "attended", "no_show", "withdrawn_late", NULL};
+static const char *const withdraw_reasons[] = {"illness", "transport",
+    "family", "other", NULL};
 static const char *const waitlist_statuses[] = {"waiting", "offered",
     "accepted", "expired", "left", "cancelled", NULL};
 
@@ -159,6 +161,18 @@ static const struct param booking_create_params[] = {
 	{0}};
 static const struct param booking_id_params[] = {
 	{"booking_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
+static const struct param booking_withdraw_params[] = {
+	{"booking_id", PT_ID, P_REQUIRED, 0, 0, NULL},
+	{"reason", PT_ENUM, P_REQUIRED, 0, 0, withdraw_reasons},
+	{0}};
+static const struct param beneficiary_record_params[] = {
+	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
+	{"at", PT_TIME, 0, 0, 0, NULL},
+	{0}};
+static const struct param close_attendance_params[] = {
+	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
+	{"arrived_late", PT_ID_ARRAY, 0, 0, 500, NULL},
+	{0}};
 static const struct param booking_list_params[] = {
 	{"beneficiary_id", PT_ID, 0, 0, 0, NULL},
 	{"offer_id", PT_ID, 0, 0, 0, NULL},
@@ -272,7 +286,7 @@ struct method methods[] = {
 	{"offer.list", method_sql, ROLES_USERS, offer_list_params, SQL("offer_list"), 0},
 	{"offer.get", method_sql, ROLES_USERS, offer_id_params, SQL("offer_get"), 0},
 	{"offer.guest_list", method_sql, PARTNERS, offer_id_params, SQL("offer_guest_list"), 0},
-	{"offer.close_attendance", method_sql, PARTNERS, offer_id_params, SQL("offer_close_attendance"), 0},
+	{"offer.close_attendance", method_sql, PARTNERS, close_attendance_params, SQL("offer_close_attendance"), 0},
 
 	{"beneficiary.create", method_sql, REFERENTS, beneficiary_create_params, SQL("beneficiary_create"), 0},
 	{"beneficiary.list", method_sql, REFERENTS, beneficiary_list_params, SQL("beneficiary_list"), 0},
@@ -280,9 +294,11 @@ struct method methods[] = {
 	{"beneficiary.update", method_sql, REFERENTS, beneficiary_update_params, SQL("beneficiary_update"), 0},
 	{"beneficiary.erase", method_sql, REFERENTS, beneficiary_id_params, SQL("beneficiary_erase"), 0},
 	{"beneficiary.export", method_sql, REFERENTS, beneficiary_id_params, SQL("beneficiary_export"), 0},
+	{"beneficiary.record", method_sql, REFERENTS, beneficiary_record_params, SQL("beneficiary_record"), 0},
 
 	{"booking.create", booking_batch_submit, REFERENTS, booking_create_params, NULL, 0},
 	{"booking.cancel", method_sql, REFERENTS, booking_id_params, SQL("booking_cancel"), 0},
+	{"booking.withdraw", method_sql, REFERENTS, booking_withdraw_params, SQL("booking_withdraw"), 0},
 	{"booking.list", method_sql, REFERENTS, booking_list_params, SQL("booking_list"), 0},
 	{"booking.get", method_sql, REFERENTS, booking_id_params, SQL("booking_get"), 0},
 

@@ -151,6 +151,9 @@ BEGIN
             'no_shows_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
                               WHERE bk.beneficiary_id = b.id AND bk.status = 'no_show'
                                 AND o.starts_at > now() - interval '12 months'),
+            'withdrawn_late_12m', (SELECT count(*) FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+                                    WHERE bk.beneficiary_id = b.id AND bk.status = 'withdrawn_late'
+                                      AND o.starts_at > now() - interval '12 months'),
             'upcoming', coalesce((SELECT jsonb_agg(booking_json(bk) ORDER BY o.starts_at)
                                     FROM bookings bk JOIN offers o ON o.id = bk.offer_id
                                    WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
@@ -164,6 +167,44 @@ DECLARE
     b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
 BEGIN
     RETURN beneficiary_json(b) || beneficiary_history(b);
+END $$;
+
+-- beneficiary.record: what the draw reads of a person (docs/draw.md, rule
+-- 1), so that the referent can tell them why they come first or last: the
+-- outings, no-shows and late withdrawals of the window that ends at `at`
+-- (now by default; a permanence's start gives the score its draw would
+-- use), each booking counted, and the score core.person_history() gives.
+CREATE OR REPLACE FUNCTION api.beneficiary_record(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
+    v_days integer := coalesce((p_policy->>'history_window_days')::integer, 365);
+    v_to timestamptz := coalesce((p->>'at')::timestamptz, now());
+    v_from timestamptz := v_to - make_interval(hours => 24 * v_days);
+    h record;
+BEGIN
+    SELECT * INTO h FROM person_history(b.id, v_from, v_to, p_policy);
+    RETURN jsonb_build_object('beneficiary_id', b.id,
+        'window_from', ts(v_from), 'window_to', ts(v_to),
+        'history_window_days', v_days,
+        'no_show_weight', trim_scale(coalesce((p_policy->>'no_show_weight')::numeric, 2)),
+        'withdrawn_late_weight',
+            trim_scale(coalesce((p_policy->>'withdrawn_late_weight')::numeric, 0.5)),
+        'attended', h.attended, 'no_shows', h.no_shows,
+        'withdrawn_late', h.withdrawn_late, 'score', h.score,
+        'items', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('booking_id', bk.id,
+                       'offer_id', o.id, 'offer_title', o.title,
+                       'starts_at', ts(bk.offer_starts_at), 'seats', bk.seats,
+                       'status', bk.status, 'arrived_late', bk.arrived_late,
+                       'withdraw_reason', bk.withdraw_reason)
+                       ORDER BY bk.offer_starts_at, bk.id)
+              FROM bookings bk JOIN offers o ON o.id = bk.offer_id
+             WHERE bk.beneficiary_id = b.id
+               AND bk.status IN ('attended', 'no_show', 'withdrawn_late')
+               AND bk.offer_starts_at >= v_from AND bk.offer_starts_at < v_to),
+            '[]'::jsonb));
 END $$;
 
 CREATE OR REPLACE FUNCTION api.beneficiary_update(p_token text, p jsonb, p_addr text, p_policy jsonb)

@@ -538,9 +538,26 @@ DECLARE
     u users := auth_user(p_token);
     o offers := scope_own_offer(u, (p->>'offer_id')::bigint);
     n integer;
+    v_late integer := 0;
 BEGIN
     IF o.starts_at > now() THEN
         PERFORM bad_param('offer_id', 'attendance can be closed once the offer has started');
+    END IF;
+    -- People the venue saw come in late, without a scan: attended (a late
+    -- arrival is an outing, not a no-show). Each must be a live booking of
+    -- this offer; one already checked in stays as it was.
+    IF p ? 'arrived_late' THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements_text(p->'arrived_late') x(id)
+                    WHERE NOT EXISTS (SELECT 1 FROM bookings bk
+                                       WHERE bk.id = x.id::bigint AND bk.offer_id = o.id
+                                         AND bk.status IN ('confirmed', 'attended', 'no_show'))) THEN
+            PERFORM bad_param('arrived_late',
+                'arrived_late must name live bookings of this offer (offer.guest_list)');
+        END IF;
+        UPDATE bookings SET status = 'attended', checked_in_at = now(), arrived_late = true
+         WHERE offer_id = o.id AND status IN ('confirmed', 'no_show')
+           AND id IN (SELECT x::bigint FROM jsonb_array_elements_text(p->'arrived_late') x);
+        GET DIAGNOSTICS v_late = ROW_COUNT;
     END IF;
     UPDATE bookings SET status = 'no_show'
      WHERE offer_id = o.id AND status = 'confirmed';
@@ -548,8 +565,10 @@ BEGIN
     UPDATE offers SET attendance_closed_at = now(), updated_at = now()
      WHERE id = o.id;
     PERFORM audit(u, 'offer.close_attendance', 'offer', o.id,
-                  jsonb_build_object('no_show', n), p_addr);
+                  jsonb_build_object('no_show', n, 'arrived_late', v_late), p_addr);
     RETURN jsonb_build_object('offer_id', o.id, 'marked_no_show', n,
+        'marked_arrived_late', v_late,
+        'arrived_late', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND arrived_late),
         'no_show', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'no_show'),
         'attended', (SELECT count(*) FROM bookings WHERE offer_id = o.id AND status = 'attended'),
         'attended_seats', (SELECT coalesce(sum(seats), 0) FROM bookings WHERE offer_id = o.id AND status = 'attended'),

@@ -310,7 +310,7 @@ BEGIN
     -- offer first, then booking: the order every path takes
     SELECT * INTO o FROM offers WHERE id = bk.offer_id FOR UPDATE;
     SELECT * INTO bk FROM bookings WHERE id = bk.id FOR UPDATE;
-    IF bk.status IN ('cancelled', 'cancelled_by_partner') THEN
+    IF bk.status IN ('cancelled', 'cancelled_by_partner', 'withdrawn_late') THEN
         RETURN booking_json(bk);        -- already done: same answer
     END IF;
     IF bk.status IN ('attended', 'no_show') THEN
@@ -318,7 +318,7 @@ BEGIN
     END IF;
     IF now() > o.booking_deadline THEN
         PERFORM api_error('deadline_passed',
-            'The booking deadline has passed; ask the venue directly.',
+            'The booking deadline has passed; until the show, use booking.withdraw.',
             jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
     END IF;
     UPDATE bookings SET status = 'cancelled', cancelled_at = now()
@@ -329,6 +329,52 @@ BEGIN
                  (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
     PERFORM audit(u, 'booking.cancel', 'booking', bk.id,
                   jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats), p_addr);
+    RETURN booking_json(bk);
+END $$;
+
+-- booking.withdraw (docs/booking-rules.md): the person cannot come after
+-- all. After the booking deadline and before the show, the booking becomes
+-- withdrawn_late with its reason: its seats go back at once (to the
+-- permanence's block or to the pool, as a cancellation's), the waiting
+-- list is served with them (it lives until the show), and the draw counts
+-- it with policy.withdrawn_late_weight instead of a no-show's weight.
+-- Before the deadline nothing is owed: it is a plain cancellation.
+CREATE OR REPLACE FUNCTION api.booking_withdraw(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    bk bookings := scope_booking(u, (p->>'booking_id')::bigint, false);
+    o offers;
+    v_late boolean;
+BEGIN
+    -- offer first, then booking: the order every path takes
+    SELECT * INTO o FROM offers WHERE id = bk.offer_id FOR UPDATE;
+    SELECT * INTO bk FROM bookings WHERE id = bk.id FOR UPDATE;
+    IF bk.status IN ('cancelled', 'cancelled_by_partner', 'withdrawn_late') THEN
+        RETURN booking_json(bk);        -- already done: same answer
+    END IF;
+    IF bk.status IN ('attended', 'no_show') THEN
+        PERFORM api_error('already_used', 'This ticket has already been used or closed.');
+    END IF;
+    IF now() >= o.starts_at THEN
+        PERFORM api_error('deadline_passed',
+            'The show has started: the venue records who came when it closes attendance.',
+            jsonb_build_object('starts_at', ts(o.starts_at)));
+    END IF;
+    v_late := now() > o.booking_deadline;
+    UPDATE bookings
+       SET status = CASE WHEN v_late THEN 'withdrawn_late' ELSE 'cancelled' END,
+           withdraw_reason = CASE WHEN v_late THEN p->>'reason' END,
+           cancelled_at = now()
+     WHERE id = bk.id RETURNING * INTO bk;
+    PERFORM waitlist_serve(o.id, p_policy);
+    PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id, booking_json(bk));
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL,
+                 (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
+    PERFORM audit(u, 'booking.withdraw', 'booking', bk.id,
+                  jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats,
+                                     'status', bk.status, 'reason', p->>'reason'),
+                  p_addr);
     RETURN booking_json(bk);
 END $$;
 
@@ -370,7 +416,8 @@ BEGIN
             jsonb_build_object('checked_in_at', ts(bk.checked_in_at), 'booking_id', bk.id));
     ELSIF bk.status = 'cancelled_by_partner' THEN
         PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
-    ELSIF bk.status = 'cancelled' THEN
+    ELSIF bk.status IN ('cancelled', 'withdrawn_late') THEN
+        -- a withdrawn ticket's seats may be someone else's by now
         PERFORM api_error('not_found', 'This ticket was cancelled.',
                           jsonb_build_object('field', 'code', 'status', bk.status));
     END IF;
@@ -493,7 +540,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'venue', o.venue, 'city', o.city,
         'created_at', ts(bk.created_at),
         'cancelled_at', ts(bk.cancelled_at),
-        'checked_in_at', ts(bk.checked_in_at))
+        'checked_in_at', ts(bk.checked_in_at),
+        'withdraw_reason', bk.withdraw_reason, 'arrived_late', bk.arrived_late)
 $$;
 
 -- The error a refusal gets, as api_error() would raise it:

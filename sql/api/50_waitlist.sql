@@ -64,7 +64,10 @@ DECLARE
 BEGIN
     LOOP
         SELECT * INTO o FROM offers WHERE id = p_offer_id;
-        EXIT WHEN o.status <> 'published' OR o.booking_deadline <= now();
+        -- The list lives until the show: seats freed after the booking
+        -- deadline (a late withdrawal, a block returned at the deadline)
+        -- still go to the people waiting.
+        EXIT WHEN o.status <> 'published' OR o.starts_at <= now();
         found_one := false;
         FOR e IN SELECT * FROM waitlist_entries
                   WHERE offer_id = p_offer_id AND status = 'waiting'
@@ -79,7 +82,7 @@ BEGIN
                              AND status IN ('confirmed', 'attended', 'no_show'));
             UPDATE waitlist_entries
                SET status = 'offered', offered_at = now(),
-                   expires_at = least(now() + hold, o.booking_deadline)
+                   expires_at = least(now() + hold, o.starts_at)
              WHERE id = e.id RETURNING * INTO e;
             PERFORM emit('waitlist.offered', o.partner_id, e.structure_id,
                          waitlist_json(e));
@@ -187,7 +190,12 @@ BEGIN
                  ELSE format('This entry is %s, not offered.', e.status) END,
             jsonb_build_object('status', e.status));
     END IF;
-    -- The entry's own held seats count as available to it.
+    -- The entry's own held seats count as available to it; seats offered
+    -- after the booking deadline (booking.withdraw) are taken until the
+    -- show, which expires_at already bounds.
+    IF o.booking_deadline < now() THEN
+        o.booking_deadline := o.starts_at;
+    END IF;
     why := booking_refusal(b, o, e.seats, p_policy, e.seats);
     IF why IS NOT NULL THEN
         PERFORM booking_refuse(why, b, o, p_policy, e.seats);
@@ -214,7 +222,7 @@ BEGIN
     FOR oid_ IN
         SELECT DISTINCT e.offer_id FROM waitlist_entries e JOIN offers o ON o.id = e.offer_id
          WHERE (e.status = 'offered' AND e.expires_at <= now())
-            OR (e.status = 'waiting' AND o.booking_deadline <= now())
+            OR (e.status = 'waiting' AND o.starts_at <= now())
          ORDER BY 1 LIMIT 100
     LOOP
         PERFORM 1 FROM offers WHERE id = oid_ FOR UPDATE SKIP LOCKED;
@@ -222,7 +230,7 @@ BEGIN
         UPDATE waitlist_entries SET status = 'expired', ended_at = now(), expires_at = NULL
          WHERE offer_id = oid_
            AND ((status = 'offered' AND expires_at <= now())
-                OR (status = 'waiting' AND (SELECT booking_deadline FROM offers WHERE id = oid_) <= now()));
+                OR (status = 'waiting' AND (SELECT starts_at FROM offers WHERE id = oid_) <= now()));
         GET DIAGNOSTICS k = ROW_COUNT;
         n := n + k;
         PERFORM waitlist_serve(oid_, p_policy);

@@ -749,6 +749,7 @@ DECLARE
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
     v_seed text := pm.draw_secret;
     v_weight numeric := coalesce((p_policy->>'no_show_weight')::numeric, 2);
+    v_wl_weight numeric := coalesce((p_policy->>'withdrawn_late_weight')::numeric, 0.5);
     v_days integer := coalesce((p_policy->>'history_window_days')::integer, 365);
     v_max_upcoming integer :=
         coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2);
@@ -772,6 +773,7 @@ DECLARE
     a_ben bigint[] := '{}';
     a_att integer[] := '{}';
     a_ns integer[] := '{}';
+    a_wl integer[] := '{}';
     a_score numeric[] := '{}';
     a_key text[] := '{}';
     a_rank integer[] := '{}';
@@ -834,14 +836,17 @@ BEGIN
               JOIN structures s ON s.id = bb.structure_id
              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
                AND bb.erased_at IS NULL
-        ), live AS (
-            -- the live bookings of those people, with what the caps need
+        ), mine AS (
+            -- the live bookings of those people, with what the caps need,
+            -- and their late withdrawals, which only the score counts
             SELECT bk.beneficiary_id, bk.offer_id, bk.status, x.starts_at,
                    date_trunc('month', x.starts_at AT TIME ZONE w.tz) AS month
               FROM w
               JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
               JOIN offers x ON x.id = bk.offer_id
-             WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+             WHERE bk.status IN ('confirmed', 'attended', 'no_show', 'withdrawn_late')
+        ), live AS (
+            SELECT * FROM mine WHERE status <> 'withdrawn_late'
         ), upcoming AS (
             SELECT beneficiary_id, count(*) AS n FROM live
              WHERE status = 'confirmed' AND starts_at > now()
@@ -882,16 +887,19 @@ BEGIN
             -- of the last year, however few the people who wished
             SELECT w.id AS wish_id,
                    count(*) FILTER (WHERE live.status = 'attended')::integer AS attended,
-                   count(*) FILTER (WHERE live.status = 'no_show')::integer AS no_shows
+                   count(*) FILTER (WHERE live.status = 'no_show')::integer AS no_shows,
+                   count(*) FILTER (WHERE live.status = 'withdrawn_late')::integer AS withdrawn_late
               FROM w
-              JOIN live ON live.beneficiary_id = w.beneficiary_id
-             WHERE live.status IN ('attended', 'no_show')
+              JOIN mine live ON live.beneficiary_id = w.beneficiary_id
+             WHERE live.status IN ('attended', 'no_show', 'withdrawn_late')
                AND live.starts_at >= v_from AND live.starts_at < pm.starts_at
              GROUP BY w.id
         )
         SELECT w.id, w.beneficiary_id, w.seats,
                coalesce(h.attended, 0) AS n_att, coalesce(h.no_shows, 0) AS n_ns,
-               trim_scale(coalesce(h.attended, 0) + v_weight * coalesce(h.no_shows, 0)) AS v_score,
+               coalesce(h.withdrawn_late, 0) AS n_wl,
+               trim_scale(coalesce(h.attended, 0) + v_weight * coalesce(h.no_shows, 0)
+                          + v_wl_weight * coalesce(h.withdrawn_late, 0)) AS v_score,
                draw_key(v_seed, w.beneficiary_id) COLLATE "C" AS v_key,
                cc.idx, cc.why
           FROM w
@@ -904,6 +912,7 @@ BEGIN
         a_ben[v_pos] := r.beneficiary_id;
         a_att[v_pos] := r.n_att;
         a_ns[v_pos] := r.n_ns;
+        a_wl[v_pos] := r.n_wl;
         a_score[v_pos] := r.v_score;
         a_key[v_pos] := r.v_key;
         a_seats[v_pos] := r.seats;
@@ -936,10 +945,10 @@ BEGIN
     -- follow it), the outcome on each wish, and the answer's results,
     -- written from the same rows (not read back from the tables).
     WITH d AS (
-        SELECT * FROM unnest(a_wish, a_ben, a_att, a_ns, a_score, a_key,
+        SELECT * FROM unnest(a_wish, a_ben, a_att, a_ns, a_wl, a_score, a_key,
                              a_rank, a_offer, a_seats, a_from, a_reason)
                  WITH ORDINALITY
-                 AS d(wish_id, ben, att, ns, score, key, rank, offer_id,
+                 AS d(wish_id, ben, att, ns, wl, score, key, rank, offer_id,
                       seats, from_block, reason, pos)
     ), g AS (
         SELECT d.*, row_number() OVER (ORDER BY d.pos) AS n
@@ -963,7 +972,8 @@ BEGIN
           FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
     ), upd AS (
         UPDATE wishes w SET draw_position = dx.pos, attended = dx.att,
-               no_shows = dx.ns, score = dx.score, lottery_key = dx.key,
+               no_shows = dx.ns, withdrawn_late = dx.wl,
+               score = dx.score, lottery_key = dx.key,
                granted_rank = dx.rank, booking_id = dx.booking_id,
                reason = dx.reason
           FROM dx
@@ -972,7 +982,7 @@ BEGIN
     SELECT json_agg(json_build_object('position', dx.pos,
                'wish_id', dx.wish_id, 'beneficiary_id', dx.ben,
                'choices', to_json(w.choices), 'seats', dx.seats,
-               'attended', dx.att, 'no_shows', dx.ns,
+               'attended', dx.att, 'no_shows', dx.ns, 'withdrawn_late', dx.wl,
                'score', dx.score, 'lottery_key', dx.key,
                'rank', dx.rank, 'offer_id', dx.offer_id,
                'booking_id', dx.booking_id,
@@ -990,6 +1000,7 @@ BEGIN
 
     res := json_build_object('permanence_id', pm.id, 'seed', v_seed,
         'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
+        'withdrawn_late_weight', trim_scale(v_wl_weight),
         'history_window_days', v_days,
         'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
         'wishes', v_pos, 'granted', v_granted,

@@ -53,10 +53,11 @@ SELECT o.id AS offer_id, o.starts_at, o.partner_id, o.category,
        coalesce(b.people_m_category, 0) AS people_m_category,
        coalesce(b.people_y, 0) AS people_y,
        coalesce(b.people_y_partner, 0) AS people_y_partner,
-       coalesce(b.people_y_category, 0) AS people_y_category
+       coalesce(b.people_y_category, 0) AS people_y_category,
+       coalesce(b.withdrawn_late, 0) AS withdrawn_late
   FROM offers o
   LEFT JOIN (
-    SELECT offer_id, sum(seats) AS seats_booked,
+    SELECT offer_id, sum(seats) FILTER (WHERE status <> 'withdrawn_late') AS seats_booked,
            sum(seats) FILTER (WHERE status = 'attended') AS seats_attended,
            sum(seats) FILTER (WHERE status = 'no_show') AS no_shows,
            count(*) FILTER (WHERE status = 'attended' AND report_flags & 64 <> 0) AS first_timers,
@@ -65,21 +66,23 @@ SELECT o.id AS offer_id, o.starts_at, o.partner_id, o.category,
            count(*) FILTER (WHERE status = 'attended' AND report_flags & 4 <> 0) AS people_m_category,
            count(*) FILTER (WHERE status = 'attended' AND report_flags & 8 <> 0) AS people_y,
            count(*) FILTER (WHERE status = 'attended' AND report_flags & 16 <> 0) AS people_y_partner,
-           count(*) FILTER (WHERE status = 'attended' AND report_flags & 32 <> 0) AS people_y_category
+           count(*) FILTER (WHERE status = 'attended' AND report_flags & 32 <> 0) AS people_y_category,
+           sum(seats) FILTER (WHERE status = 'withdrawn_late') AS withdrawn_late
       FROM bookings
-     WHERE status IN ('confirmed', 'attended', 'no_show')
+     WHERE status IN ('confirmed', 'attended', 'no_show', 'withdrawn_late')
      GROUP BY offer_id) b ON b.offer_id = o.id;
 
 CREATE OR REPLACE VIEW public.report_structure_months_computed AS
 SELECT structure_id, report_month(offer_starts_at) AS month,
-       sum(seats) AS seats_booked,
+       coalesce(sum(seats) FILTER (WHERE status <> 'withdrawn_late'), 0) AS seats_booked,
        coalesce(sum(seats) FILTER (WHERE status = 'attended'), 0) AS seats_attended,
        coalesce(sum(seats) FILTER (WHERE status = 'no_show'), 0) AS no_shows,
        count(*) FILTER (WHERE status = 'attended' AND report_flags & 64 <> 0) AS first_timers,
        count(*) FILTER (WHERE status = 'attended' AND report_flags & 1 <> 0) AS people_m,
-       count(*) FILTER (WHERE status = 'attended' AND report_flags & 8 <> 0) AS people_y
+       count(*) FILTER (WHERE status = 'attended' AND report_flags & 8 <> 0) AS people_y,
+       coalesce(sum(seats) FILTER (WHERE status = 'withdrawn_late'), 0) AS withdrawn_late
   FROM bookings
- WHERE status IN ('confirmed', 'attended', 'no_show')
+ WHERE status IN ('confirmed', 'attended', 'no_show', 'withdrawn_late')
  GROUP BY 1, 2;
 
 ------------------------------------------------------- kept current
@@ -101,20 +104,22 @@ RETURNS TABLE (offer_id bigint, structure_id bigint, month date,
                seats_booked integer, seats_attended integer, no_shows integer,
                first_timers integer, people_m integer, people_m_partner integer,
                people_m_category integer, people_y integer,
-               people_y_partner integer, people_y_category integer)
+               people_y_partner integer, people_y_category integer,
+               withdrawn_late integer)
 LANGUAGE sql IMMUTABLE AS $$
     SELECT x.offer_id, x.structure_id, report_month(x.offer_starts_at),
-           x.sign * x.seats,
+           CASE WHEN x.status <> 'withdrawn_late' THEN x.sign * x.seats ELSE 0 END,
            CASE WHEN x.status = 'attended' THEN x.sign * x.seats ELSE 0 END,
            CASE WHEN x.status = 'no_show' THEN x.sign * x.seats ELSE 0 END,
            x.sign * (f & 64 <> 0)::int, x.sign * (f & 1 <> 0)::int,
            x.sign * (f & 2 <> 0)::int, x.sign * (f & 4 <> 0)::int,
            x.sign * (f & 8 <> 0)::int, x.sign * (f & 16 <> 0)::int,
-           x.sign * (f & 32 <> 0)::int
+           x.sign * (f & 32 <> 0)::int,
+           CASE WHEN x.status = 'withdrawn_late' THEN x.sign * x.seats ELSE 0 END
       FROM unnest(p_shares) x,
            LATERAL (SELECT CASE WHEN x.status = 'attended'
                                 THEN x.report_flags ELSE 0 END AS f) y
-     WHERE x.status IN ('confirmed', 'attended', 'no_show')
+     WHERE x.status IN ('confirmed', 'attended', 'no_show', 'withdrawn_late')
 $$;
 
 -- Adds shares to the counters. report_offers rows are locked in key order,
@@ -133,13 +138,15 @@ BEGIN
                sum(v.no_shows) AS ns, sum(v.first_timers) AS ft,
                sum(v.people_m) AS pm, sum(v.people_m_partner) AS pmp,
                sum(v.people_m_category) AS pmc, sum(v.people_y) AS py,
-               sum(v.people_y_partner) AS pyp, sum(v.people_y_category) AS pyc
+               sum(v.people_y_partner) AS pyp, sum(v.people_y_category) AS pyc,
+               sum(v.withdrawn_late) AS wl
           FROM report_values(p_shares) v
          GROUP BY v.offer_id
         HAVING (sum(v.seats_booked), sum(v.seats_attended), sum(v.no_shows),
                 sum(v.first_timers), sum(v.people_m), sum(v.people_m_partner),
                 sum(v.people_m_category), sum(v.people_y), sum(v.people_y_partner),
-                sum(v.people_y_category)) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                sum(v.people_y_category), sum(v.withdrawn_late))
+               <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
          ORDER BY v.offer_id
     LOOP
         UPDATE report_offers SET
@@ -148,19 +155,22 @@ BEGIN
             people_m = people_m + d.pm, people_m_partner = people_m_partner + d.pmp,
             people_m_category = people_m_category + d.pmc, people_y = people_y + d.py,
             people_y_partner = people_y_partner + d.pyp,
-            people_y_category = people_y_category + d.pyc
+            people_y_category = people_y_category + d.pyc,
+            withdrawn_late = withdrawn_late + d.wl
          WHERE offer_id = d.offer_id;
     END LOOP;
 
     FOR d IN
         SELECT v.structure_id, v.month, sum(v.seats_booked) AS sb,
                sum(v.seats_attended) AS sa, sum(v.no_shows) AS ns,
-               sum(v.first_timers) AS ft, sum(v.people_m) AS pm, sum(v.people_y) AS py
+               sum(v.first_timers) AS ft, sum(v.people_m) AS pm, sum(v.people_y) AS py,
+               sum(v.withdrawn_late) AS wl
           FROM report_values(p_shares) v
          GROUP BY v.structure_id, v.month
         HAVING (sum(v.seats_booked), sum(v.seats_attended), sum(v.no_shows),
-                sum(v.first_timers), sum(v.people_m), sum(v.people_y))
-               <> (0, 0, 0, 0, 0, 0)
+                sum(v.first_timers), sum(v.people_m), sum(v.people_y),
+                sum(v.withdrawn_late))
+               <> (0, 0, 0, 0, 0, 0, 0)
          ORDER BY v.structure_id, v.month
     LOOP
         SELECT r.slot INTO s FROM report_structure_months r
@@ -174,15 +184,17 @@ BEGIN
             s := pg_backend_pid();
         END IF;
         INSERT INTO report_structure_months AS r (structure_id, month, slot,
-            seats_booked, seats_attended, no_shows, first_timers, people_m, people_y)
-        VALUES (d.structure_id, d.month, s, d.sb, d.sa, d.ns, d.ft, d.pm, d.py)
+            seats_booked, seats_attended, no_shows, first_timers, people_m, people_y,
+            withdrawn_late)
+        VALUES (d.structure_id, d.month, s, d.sb, d.sa, d.ns, d.ft, d.pm, d.py, d.wl)
         ON CONFLICT (structure_id, month, slot) DO UPDATE SET
             seats_booked = r.seats_booked + excluded.seats_booked,
             seats_attended = r.seats_attended + excluded.seats_attended,
             no_shows = r.no_shows + excluded.no_shows,
             first_timers = r.first_timers + excluded.first_timers,
             people_m = r.people_m + excluded.people_m,
-            people_y = r.people_y + excluded.people_y;
+            people_y = r.people_y + excluded.people_y,
+            withdrawn_late = r.withdrawn_late + excluded.withdrawn_late;
     END LOOP;
 END $$;
 
@@ -440,8 +452,11 @@ BEGIN
     INSERT INTO report_offers
     SELECT * FROM report_offers_computed ORDER BY starts_at, offer_id;
     DELETE FROM report_structure_months;
-    INSERT INTO report_structure_months
-    SELECT * FROM report_structure_months_computed ORDER BY month, structure_id;
+    INSERT INTO report_structure_months (structure_id, month, seats_booked,
+        seats_attended, no_shows, first_timers, people_m, people_y, withdrawn_late)
+    SELECT structure_id, month, seats_booked, seats_attended, no_shows,
+           first_timers, people_m, people_y, withdrawn_late
+      FROM report_structure_months_computed ORDER BY month, structure_id;
     PERFORM set_config('strapontin.report_quiet', 'off', true);
     RETURN jsonb_build_object('offer_starts_at', n_starts, 'report_flags', n_flags);
 END $$;
@@ -454,7 +469,7 @@ BEGIN
             SELECT structure_id, month, sum(seats_booked) AS seats_booked,
                    sum(seats_attended) AS seats_attended, sum(no_shows) AS no_shows,
                    sum(first_timers) AS first_timers, sum(people_m) AS people_m,
-                   sum(people_y) AS people_y
+                   sum(people_y) AS people_y, sum(withdrawn_late) AS withdrawn_late
               FROM report_structure_months
              GROUP BY structure_id, month
         )
@@ -473,7 +488,8 @@ BEGIN
             'report_structure_months', (SELECT count(*) FROM
                                ((SELECT * FROM kept
                                   WHERE (seats_booked, seats_attended, no_shows, first_timers,
-                                         people_m, people_y) <> (0, 0, 0, 0, 0, 0)
+                                         people_m, people_y, withdrawn_late)
+                                        <> (0, 0, 0, 0, 0, 0, 0)
                                  EXCEPT ALL SELECT * FROM report_structure_months_computed)
                                 UNION ALL
                                 (SELECT * FROM report_structure_months_computed EXCEPT ALL
@@ -544,17 +560,18 @@ BEGIN
             WITH g AS (
                 SELECT %1$s AS k0, sum(seats_offered) AS so, sum(seats_booked) AS sb,
                        sum(seats_attended) AS sa, sum(no_shows) AS ns,
-                       sum(%3$s) AS pe, sum(people_%2$s) AS pt, sum(first_timers) AS ft
+                       sum(%3$s) AS pe, sum(people_%2$s) AS pt, sum(first_timers) AS ft,
+                       sum(withdrawn_late) AS wl
                   FROM report_offers ro
                  WHERE ro.starts_at >= $1 AND ro.starts_at < $2
                  GROUP BY 1
             )
             SELECT %4$s AS k, so AS seats_offered, sb AS seats_booked,
                    sa AS seats_attended, ns AS no_shows, pe AS beneficiaries,
-                   ft AS first_timers
-              FROM g WHERE so > 0 OR sb > 0
+                   ft AS first_timers, wl AS withdrawn_late
+              FROM g WHERE so > 0 OR sb > 0 OR wl > 0
             UNION ALL
-            SELECT '', sum(so), sum(sb), sum(sa), sum(ns), sum(pt), sum(ft) FROM g
+            SELECT '', sum(so), sum(sb), sum(sa), sum(ns), sum(pt), sum(ft), sum(wl) FROM g
             $q$, okey, period,
             CASE g WHEN 'month' THEN 'people_m'
                    WHEN 'partner' THEN 'people_' || period || '_partner'
@@ -567,13 +584,14 @@ BEGIN
             SELECT %1$s::text AS k, NULL::bigint AS seats_offered,
                    sum(r.seats_booked) AS seats_booked,
                    sum(r.seats_attended) AS seats_attended, sum(r.no_shows) AS no_shows,
-                   sum(r.people_%2$s) AS beneficiaries, sum(r.first_timers) AS first_timers
+                   sum(r.people_%2$s) AS beneficiaries, sum(r.first_timers) AS first_timers,
+                   sum(r.withdrawn_late) AS withdrawn_late
               FROM report_structure_months r%3$s
              WHERE r.month >= report_month($1) AND r.month < report_month($2)
              GROUP BY %1$s
             UNION ALL
             SELECT '', sum(seats_offered), sum(seats_booked), sum(seats_attended),
-                   sum(no_shows), sum(people_%2$s), sum(first_timers)
+                   sum(no_shows), sum(people_%2$s), sum(first_timers), sum(withdrawn_late)
               FROM report_offers ro
              WHERE ro.starts_at >= $1 AND ro.starts_at < $2
             $q$, CASE g WHEN 'structure' THEN 'r.structure_id' ELSE 's.territory' END,
@@ -626,19 +644,19 @@ BEGIN
                 WITH g AS (
                     SELECT %1$s AS k0, sum(seats_offered) AS so, sum(seats_booked) AS sb,
                            sum(seats_attended) AS sa, sum(no_shows) AS ns,
-                           sum(first_timers) AS ft
+                           sum(first_timers) AS ft, sum(withdrawn_late) AS wl
                       FROM report_offers ro
                      WHERE ro.starts_at >= $1 AND ro.starts_at < $2%2$s
                      GROUP BY 1
                 ), %3$s
                 SELECT %4$s AS k, so AS seats_offered, sb AS seats_booked,
                        sa AS seats_attended, ns AS no_shows, beneficiaries,
-                       ft AS first_timers
+                       ft AS first_timers, wl AS withdrawn_late
                   FROM g LEFT JOIN p ON whole = 0 AND pk = k0
-                 WHERE so > 0 OR sb > 0
+                 WHERE so > 0 OR sb > 0 OR wl > 0
                 UNION ALL
                 SELECT '', sum(so), sum(sb), sum(sa), sum(ns),
-                       (SELECT beneficiaries FROM p WHERE whole = 1), sum(ft)
+                       (SELECT beneficiaries FROM p WHERE whole = 1), sum(ft), sum(wl)
                   FROM g
                 $q$, okey, oscope, pairs, ktext);
         ELSE
@@ -662,28 +680,39 @@ BEGIN
             END IF;
             rows_sql := format($q$
                 WITH sums AS (
-                    SELECT %1$s AS k0, sum(bk.seats) AS seats_booked,
-                           sum(bk.seats) FILTER (WHERE bk.status = 'attended') AS seats_attended,
-                           sum(bk.seats) FILTER (WHERE bk.status = 'no_show') AS no_shows,
-                           count(*) FILTER (WHERE bk.status = 'attended'
-                                              AND bk.report_flags & 64 <> 0) AS first_timers
-                      FROM %2$s
-                     WHERE bk.status IN ('confirmed', 'attended', 'no_show')
-                       AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s
+                    -- live bookings and late withdrawals, each read
+                    -- through its own partial index
+                    SELECT k0, sum(seats) FILTER (WHERE status <> 'withdrawn_late') AS seats_booked,
+                           sum(seats) FILTER (WHERE status = 'attended') AS seats_attended,
+                           sum(seats) FILTER (WHERE status = 'no_show') AS no_shows,
+                           count(*) FILTER (WHERE status = 'attended'
+                                              AND report_flags & 64 <> 0) AS first_timers,
+                           sum(seats) FILTER (WHERE status = 'withdrawn_late') AS withdrawn_late
+                      FROM (SELECT %1$s AS k0, bk.status, bk.seats, bk.report_flags
+                              FROM %2$s
+                             WHERE bk.status IN ('confirmed', 'attended', 'no_show')
+                               AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s
+                            UNION ALL
+                            SELECT %1$s, bk.status, bk.seats, bk.report_flags
+                              FROM %2$s
+                             WHERE bk.status = 'withdrawn_late'
+                               AND bk.offer_starts_at >= $1 AND bk.offer_starts_at < $2%3$s) x
                      GROUP BY 1
                 ), %5$s, b AS (
                     SELECT %7$s AS k, seats_booked, seats_attended, no_shows,
-                           beneficiaries, first_timers
+                           beneficiaries, first_timers, withdrawn_late
                       FROM sums LEFT JOIN p ON whole = 0 AND pk = k0
                     UNION ALL
                     SELECT '', sum(seats_booked), sum(seats_attended), sum(no_shows),
-                           (SELECT beneficiaries FROM p WHERE whole = 1), sum(first_timers)
+                           (SELECT beneficiaries FROM p WHERE whole = 1), sum(first_timers),
+                           sum(withdrawn_late)
                       FROM sums
                 ), o AS (%4$s
                 )
                 SELECT coalesce(o.k, b.k) AS k,
                        CASE WHEN %6$L OR coalesce(o.k, b.k) = '' THEN coalesce(o.seats_offered, 0) END AS seats_offered,
-                       b.seats_booked, b.seats_attended, b.no_shows, b.beneficiaries, b.first_timers
+                       b.seats_booked, b.seats_attended, b.no_shows, b.beneficiaries, b.first_timers,
+                       b.withdrawn_late
                   FROM o FULL JOIN b ON b.k = o.k
                  WHERE %6$L OR b.k IS NOT NULL
                 $q$, bkey, bfrom, bscope, osql, pairs, okey IS NOT NULL, ktext);
@@ -700,6 +729,7 @@ BEGIN
                 'no_shows', coalesce(r.no_shows, 0),
                 'beneficiaries', coalesce(r.beneficiaries, 0),
                 'first_timers', coalesce(r.first_timers, 0),
+                'withdrawn_late', coalesce(r.withdrawn_late, 0),
                 'demand', coalesce(r.demand, 0))$q$,
         CASE WHEN g IN ('partner', 'structure') THEN '''key'', n.id, ''name'', n.name,'
              WHEN g = 'month' THEN '''key'', keys.k,'
@@ -721,7 +751,7 @@ BEGIN
             -- a group may have unmet demand and nothing else in the range
             SELECT coalesce(r0.k, d.k) AS k, r0.seats_offered, r0.seats_booked,
                    r0.seats_attended, r0.no_shows, r0.beneficiaries,
-                   r0.first_timers, d.demand
+                   r0.first_timers, r0.withdrawn_late, d.demand
               FROM r0 FULL JOIN d ON d.k = r0.k
         )
         SELECT json_build_object('from', ts($1), 'to', ts($2),
@@ -735,6 +765,7 @@ BEGIN
                           'no_shows', coalesce(r.no_shows, 0),
                           'beneficiaries', coalesce(r.beneficiaries, 0),
                           'first_timers', coalesce(r.first_timers, 0),
+                          'withdrawn_late', coalesce(r.withdrawn_late, 0),
                           'demand', coalesce(r.demand, 0))
                         FROM r WHERE r.k = ''))
         $q$, rows_sql, g, item,
@@ -774,7 +805,8 @@ CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
 -- offer when a draw left their wish without seats (the wish counts for its
 -- first choice) or when they waited for it and were never offered seats.
 -- A person who holds a live booking of the offer, however it came, was
--- granted it. Asking twice (a lost wish, then the waiting list) is one
+-- granted it; so was one who withdrew late from it (the seats were theirs
+-- and went back). Asking twice (a lost wish, then the waiting list) is one
 -- request: the larger number of seats. Offers cancelled by their partner
 -- count no demand, as they count no seats offered.
 -- Scope: p_partner_id, p_structure_id and p_offer_id narrow when not NULL.
@@ -811,7 +843,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM bookings bk
                         WHERE bk.offer_id = a.offer_id
                           AND bk.beneficiary_id = a.beneficiary_id
-                          AND bk.status IN ('confirmed', 'attended', 'no_show'))
+                          AND bk.status IN ('confirmed', 'attended', 'no_show',
+                                            'withdrawn_late'))
      GROUP BY a.offer_id, a.beneficiary_id;
 END $$;
 

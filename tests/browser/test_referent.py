@@ -190,6 +190,15 @@ def test_person_consent_booking_and_cancellation(desk):
     # Still booked.
     assert desk.rpc("booking.list", {"beneficiary_id": person["id"]},
                     as_user=REFERENT)["items"][0]["status"] == "confirmed"
+    # Until the show, a late withdrawal with its reason gives the seat back.
+    desk.find("[data-test=upcoming] details.withdraw summary").click()
+    Select(desk.find("[data-test=withdraw-reason]")).select_by_value("transport")
+    desk.find("[data-test=withdraw-booking]").click()
+    desk.wait_text("désistement tardif", css="[data-test=history]")
+    desk.wait_for("[data-test=record-score]")
+    got = desk.rpc("booking.list", {"beneficiary_id": person["id"]}, as_user=REFERENT)
+    assert got["items"][0]["status"] == "withdrawn_late"
+    assert got["items"][0]["withdraw_reason"] == "transport"
 
 
 def test_phone_width_and_logout(desk):

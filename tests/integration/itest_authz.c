@@ -193,6 +193,21 @@ static json_t *p_booking_id(enum caller who)
 	json_decref(bk);
 	return p;
 }
+/* A booking whose deadline has passed, its show still to come. */
+static json_t *p_booking_withdraw(enum caller who)
+{
+	json_int_t o = w_offer(F.w.partner, 5, 2, NULL);
+	json_t *bk = w_book(F.w.ref, o, w_beneficiary(F.w.ref, "Ines", "Tard"), 1);
+	json_t *p = json_pack("{s:I, s:s}", "booking_id", w_int(bk, "id"),
+	    "reason", "transport");
+	char sql[200];
+
+	snprintf(sql, sizeof sql, "UPDATE offers SET booking_deadline = now() "
+	    "- interval '1 hour' WHERE id = %lld", (long long)o);
+	h_db_exec(F.db, sql);
+	json_decref(bk);
+	return p;
+}
 static json_t *p_waitlist_join(enum caller who)
 {
 	return json_pack("{s:I, s:I, s:i}", "offer_id", sold_out_offer(NULL),
@@ -281,6 +296,8 @@ static const struct row rows[] = {
 	{"beneficiary.export", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
 	{"booking.create", REFERENTS, OF_STRUCTURE, p_booking_create},
 	{"booking.cancel", REFERENTS, OF_STRUCTURE, p_booking_id},
+	{"booking.withdraw", REFERENTS, OF_STRUCTURE, p_booking_withdraw},
+	{"beneficiary.record", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
 	{"booking.list", REFERENTS, ANY, p_none},
 	{"booking.get", REFERENTS, OF_STRUCTURE, p_booking_id},
 	{"waitlist.join", REFERENTS, OF_STRUCTURE, p_waitlist_join},

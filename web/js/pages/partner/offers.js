@@ -426,8 +426,16 @@ export const partnerGuests = {
 		const total = live.reduce((n, g) => n + g.seats, 0);
 		const came = live.filter((g) => g.status === 'attended')
 		    .reduce((n, g) => n + g.seats, 0);
+		// After the start, a person seen coming in late without a scan is
+		// ticked here and recorded as attended when attendance is closed.
+		const started = new Date(o.starts_at) < new Date() && o.status !== 'cancelled';
+		const late = (g) => started && (g.status === 'confirmed' || g.status === 'no_show')
+		    ? el('input', { type: 'checkbox', class: 'no-print', 'data-late': String(g.booking_id),
+			'data-test': 'arrived-late',
+			'aria-label': t('partner.close.late_for', { holder: g.holder }) })
+		    : el('span', { 'aria-hidden': 'true' }, g.status === 'attended' ? '☑' : '☐');
 		const rows = r.items.map((g) => el('tr', { class: `g-${g.status}` },
-		    el('td', { class: 'box', 'aria-hidden': 'true' }, g.status === 'attended' ? '☑' : '☐'),
+		    el('td', { class: 'box' }, late(g)),
 		    el('td', {}, g.holder),
 		    el('td', { class: 'num' }, String(g.seats)),
 		    el('td', { class: 'mono' }, g.code),
@@ -437,15 +445,20 @@ export const partnerGuests = {
 		    el('button', { type: 'button', class: 'primary', 'data-test': 'print',
 			onclick: () => window.print() }, t('partner.guests.print')),
 		    el('a', { href: `#/partner/offers/${id}` }, t('partner.guests.back')));
-		if (new Date(o.starts_at) < new Date() && o.status !== 'cancelled')
-			actions.append(el('button', { type: 'button',
+		if (started)
+			actions.append(el('button', { type: 'button', 'data-test': 'close-attendance',
 			    onclick: async () => {
+				    const ids = [...root.querySelectorAll('input[data-late]:checked')]
+					.map((x) => Number(x.dataset.late));
 				    if (!await confirmDialog(t('partner.close.confirm')))
 					    return;
 				    try {
 					    const c = await call('offer.close_attendance',
-						{ offer_id: id });
-					    toast(t('partner.close.done', { n: c.no_show }));
+						{ offer_id: id, arrived_late: ids });
+					    toast(t('partner.close.done', { n: c.no_show }) +
+						(c.marked_arrived_late
+						    ? ' ' + t('partner.close.late_done', { n: c.marked_arrived_late })
+						    : ''));
 					    ctx.rerender();
 				    } catch (err) {
 					    toast(err.message, 'error');
@@ -459,6 +472,7 @@ export const partnerGuests = {
 		    el('p', { 'data-test': 'guest-totals' }, t('partner.guests.totals',
 			{ bookings: live.length, seats: total, came })),
 		    actions,
+		    started ? el('p', { class: 'muted no-print' }, t('partner.close.late_help')) : null,
 		    r.items.length ? table([t('partner.col.came'), t('partner.col.holder'),
 			t('partner.col.seats'), t('partner.col.code'),
 			t('partner.col.structure'), t('partner.col.status')], rows,

@@ -148,11 +148,13 @@ async function renderPerson(root, ctx) {
 	let b;
 	let hist;
 	let wl;
+	let rec;
 	try {
-		[b, hist, wl] = await Promise.all([
+		[b, hist, wl, rec] = await Promise.all([
 			call('beneficiary.get', { beneficiary_id: id }),
 			call('booking.list', { beneficiary_id: id, limit: 200 }),
 			call('waitlist.list', { beneficiary_id: id, limit: 100 }),
+			call('beneficiary.record', { beneficiary_id: id }),
 		]);
 	} catch (err) {
 		clear(body, el('h1', {}, t('person.title')), failure(err));
@@ -174,11 +176,55 @@ async function renderPerson(root, ctx) {
 			el('dt', {}, t('person.no_shows')), el('dd', { 'data-test': 'no-shows' }, String(b.no_shows_12m))),
 		el('p', {}, el('a', { href: '#/offers?b=' + b.id, 'data-test': 'book-for' },
 			t('person.book_for', { name: b.first_name }))),
+		record(rec),
 		bookings(t('person.upcoming'), b.upcoming, reload, 'upcoming'),
 		await waitlist(wl.items, reload),
 		bookings(t('person.history'), hist.items.filter(x =>
 			!b.upcoming.some(u => u.id === x.id)), reload, 'history'),
 		mailForm(b, reload));
+}
+
+// What the draw reads of the person (beneficiary.record), so that the
+// referent can tell them why they come first or last.
+function record(r) {
+	const n = (v) => String(v);
+	return el('section', { class: 'card', 'data-test': 'record', 'aria-labelledby': 'record-h' },
+		el('h2', { id: 'record-h' }, t('person.record')),
+		el('p', { class: 'muted' }, t('person.record_window',
+			{ from: fmt.dateTime(r.window_from), to: fmt.dateTime(r.window_to) })),
+		el('dl', { class: 'facts' },
+			el('dt', {}, t('person.record_attended')), el('dd', {}, n(r.attended)),
+			el('dt', {}, t('person.record_no_shows')), el('dd', {}, n(r.no_shows)),
+			el('dt', {}, t('person.record_withdrawn')), el('dd', {}, n(r.withdrawn_late)),
+			el('dt', {}, t('person.record_score')),
+			el('dd', { 'data-test': 'record-score' }, n(r.score))),
+		el('p', {}, t('person.record_explain', { ns: n(r.no_show_weight),
+			wl: n(r.withdrawn_late_weight) })));
+}
+
+// A late withdrawal: a reason from the list, then booking.withdraw (a
+// plain cancellation before the deadline).
+function withdrawForm(bk, reload, err) {
+	const id = 'wr-' + bk.id;
+	const select = el('select', { id, 'data-test': 'withdraw-reason' },
+		...['illness', 'transport', 'family', 'other'].map(r =>
+			el('option', { value: r }, t('withdraw.' + r))));
+	return el('details', { class: 'withdraw' },
+		el('summary', {}, t('person.withdraw')),
+		el('p', { class: 'muted' }, t('person.withdraw_help')),
+		el('label', { for: id }, t('person.withdraw_reason')), ' ', select, ' ',
+		el('button', { type: 'button', class: 'danger', 'data-test': 'withdraw-booking',
+			onclick: async () => {
+				try {
+					const r = await call('booking.withdraw',
+						{ booking_id: bk.id, reason: select.value });
+					toast(t(r.status === 'withdrawn_late'
+						? 'person.withdrawn' : 'person.cancelled'));
+					await reload();
+				} catch (e) {
+					err.textContent = errorText(e, 'withdraw');
+				}
+			} }, t('person.withdraw_submit')));
 }
 
 function bookings(title, items, reload, test) {
@@ -204,7 +250,7 @@ function bookings(title, items, reload, test) {
 						} catch (e) {
 							err.textContent = errorText(e, 'cancel');
 						}
-					} }, t('person.cancel')), err] : '—'));
+					} }, t('person.cancel')), ' ', withdrawForm(bk, reload, err), err] : '—'));
 	};
 	return el('section', { class: 'card', 'data-test': test },
 		el('h2', {}, title),
