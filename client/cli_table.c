@@ -27,6 +27,7 @@ static const char *const categories[] = {"show", "concert", "cinema",
     "heritage", "museum", "sport", "festival", "workshop", "other", NULL};
 static const char *const deliveries[] = {"guest_list", "e_ticket", "pickup",
     NULL};
+static const char *const group_codes[] = {"group", "person", NULL};
 static const char *const booking_statuses[] = {"confirmed", "cancelled",
     "cancelled_by_partner", "attended", "no_show", NULL};
 static const char *const waitlist_statuses[] = {"waiting", "offered",
@@ -47,6 +48,7 @@ static const struct cli_enum enums[] = {
     {"role", roles},
     {"category", categories},
     {"delivery", deliveries},
+    {"group_codes", group_codes},
     {"booking_status", booking_statuses},
     {"waitlist_status", waitlist_statuses},
     {"weekday", weekdays},
@@ -73,7 +75,7 @@ cli_enum_values(const char *name)
 	" title" R " category:category" R " venue" R " city" R                 \
 	" starts_at:time" R " ends_at:time? max_per_booking:int"               \
 	" booking_deadline:time delivery:delivery description:text?"           \
-	" accessibility:text? address?"
+	" accessibility:text? address? group_codes:group_codes"
 #define PERSON_FIELDS " birth_year:int? household_size:int? postal_code?"
 #define PLACE " title location notes:text structure_id"
 
@@ -120,6 +122,9 @@ const struct cli_command cli_commands[] = {
 {"booking", "cancel", "booking.cancel", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("cancel a booking, freeing its seats")},
 {"booking", "list", "booking.list", NULL, "beneficiary_id offer_id status:booking_status from:time to:time" LIST, &view_bookings, CMD_LIST, NULL, N_("list bookings")},
 {"booking", "get", "booking.get", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("show one booking")},
+{"booking", "create-group", "booking.create_group", NULL, "offer_id! beneficiary_ids:ids! seats:ids staff_seats:int idempotency_key", &view_group, 0, NULL, N_("book a group outing: people, companions, staff")},
+{"booking", "get-group", "booking.get_group", "group_id", "group_id!", &view_group, 0, NULL, N_("show a group outing and its people")},
+{"booking", "cancel-group", "booking.cancel_group", "group_id", "group_id!", &view_group, 0, NULL, N_("cancel a whole group outing")},
 {"waitlist", "join", "waitlist.join", NULL, "offer_id! beneficiary_id! seats:int!", &view_waitlist, 0, NULL, N_("wait for seats of a full offer")},
 {"waitlist", "leave", "waitlist.leave", "entry_id", "entry_id!", &view_waitlist, 0, NULL, N_("leave a waiting list")},
 {"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, N_("list waiting-list entries")},

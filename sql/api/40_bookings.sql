@@ -1224,13 +1224,14 @@ END $$;
 -- The groups of an offer as its guest list shows them: the structure, the
 -- code, the staff seats and how many people, never who.
 CREATE OR REPLACE FUNCTION core.group_guest_items(p_offer_id bigint) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('group_id', g.id,
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('group_id', g.id,
                'structure', s.name, 'code', ticket_display(g.code),
                'staff_seats', g.staff_seats,
                'members', (SELECT count(*) FROM bookings bk WHERE bk.group_id = g.id
                               AND bk.status IN ('confirmed', 'attended', 'no_show')),
                'checked_in_at', ts(g.checked_in_at)) ORDER BY g.id), '[]')
       FROM booking_groups g JOIN structures s ON s.id = g.structure_id
-     WHERE g.offer_id = p_offer_id AND g.status = 'confirmed'
-$$;
+     WHERE g.offer_id = p_offer_id AND g.status = 'confirmed');
+END $$;
