@@ -153,6 +153,26 @@ def test_person_consent_booking_and_cancellation(desk):
     # The count follows the booking (offer.seats_changed over /events).
     desk.wait(lambda d: card.find_element("css selector", "[data-test=seats]").text != before,
               message="seat count never moved from %r" % before)
+
+    # A group outing from the same card: two people and a staff seat,
+    # booked at once (docs/booking-rules.md, "Group outings").
+    for first, last in (("Paulin", "Groupea"), ("Lina", "Groupeb")):
+        desk.rpc("beneficiary.create", {"first_name": first, "last_name": last,
+                                        "consent": True}, as_user=REFERENT)
+    card.find_element("css selector", "[data-test=group] summary").click()
+    for last in ("Groupea", "Groupeb"):
+        box = card.find_element("css selector", "[data-test=group-person-search]")
+        box.clear()
+        box.send_keys(last)
+        box.send_keys(Keys.ENTER)
+        desk.wait(lambda d: last in card.find_element(
+            "css selector", "[data-test=group-person-chosen]").text,
+            message="%s not picked" % last)
+        card.find_element("css selector", "[data-test=group-add]").click()
+    card.find_element("css selector", "[data-test=group-book]").click()
+    grp = desk.wait(lambda d: card.find_element("css selector", "[data-test=group-booked]"),
+                    message="no confirmation of the group outing")
+    assert "2 personne(s), 1 encadrant(s)" in grp.text, grp.text
     desk.axe()
     desk.shot("referent-offers")
 
