@@ -13,7 +13,7 @@ from harness import ADMIN
 from venue_util import open_as, PARIS, set_value
 
 FIGURES = ["seats_offered", "seats_booked", "seats_attended", "no_shows",
-           "beneficiaries", "first_timers"]
+           "beneficiaries", "first_timers", "staff_seats"]
 
 
 def this_year():

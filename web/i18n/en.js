@@ -273,6 +273,7 @@ export default {
 	'admin.report.fig.no_shows': 'Seats lost (no-shows)',
 	'admin.report.fig.beneficiaries': 'People who went out',
 	'admin.report.fig.first_timers': 'First outings',
+	'admin.report.fig.staff_seats': 'Staff seats',
 	'admin.report.total': 'Total',
 	'admin.report.submit': 'Show',
 	'admin.report.csv': 'Download the table (CSV)',

@@ -275,6 +275,7 @@ export default {
 	'admin.report.fig.no_shows': 'Places perdues (absents)',
 	'admin.report.fig.beneficiaries': 'Personnes sorties',
 	'admin.report.fig.first_timers': 'Premières sorties',
+	'admin.report.fig.staff_seats': 'Places d’encadrants',
 	'admin.report.total': 'Total',
 	'admin.report.submit': 'Afficher',
 	'admin.report.csv': 'Télécharger le tableau (CSV)',
