@@ -1019,7 +1019,10 @@ BEGIN
         RETURN res;
     END IF;
     IF p ? 'seats' THEN
-        seats := ARRAY(SELECT x::integer FROM jsonb_array_elements_text(p->'seats') x);
+        -- (the daemon checks each is an integer >= 1; any above 1000 is
+        -- as refused as 101, below, and must not overflow the cast)
+        seats := ARRAY(SELECT least(x::numeric, 1000)::integer
+                         FROM jsonb_array_elements_text(p->'seats') x);
         IF cardinality(seats) <> n THEN
             PERFORM bad_param('seats', 'seats must give one number per person of beneficiary_ids');
         END IF;

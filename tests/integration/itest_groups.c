@@ -149,6 +149,8 @@ test_group_rules(void **state)
 	    0, -32602, "invalid_params", "seats"));
 	json_decref(group_err(w.ref, offer, ids2(e, busy), json_pack("[i, i]",
 	    1, 4), 0, -32602, "invalid_params", "seats"));
+	json_decref(group_err(w.ref, offer, ids2(e, busy), json_pack("[i, I]",
+	    1, (json_int_t)1 << 40), 0, -32602, "invalid_params", "seats"));
 	json_decref(group_err(w.ref, offer, ids2(e, busy), NULL, 21, -32602,
 	    "invalid_params", "staff_seats"));
 	data = group_err(w.ref, offer, ids2(e, a), NULL, 0, 409, "duplicate",
