@@ -66,7 +66,7 @@ def test_report_csv(desk):
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["Mois", "Places offertes", "Places réservées", "Places utilisées",
                        "Places perdues (absents)", "Personnes sorties",
-                       "Premières sorties"], rows[0]
+                       "Premières sorties", "Places d’encadrants"], rows[0]
     body = rows[1:-1]
     assert [r[0] for r in body] == [it["key"] for it in want["items"]], body
     for r, it in zip(body, want["items"]):
