@@ -195,7 +195,7 @@ void cli_print(struct cli *cli, const struct cli_command *cmd, json_t *result);
 void cli_print_json(const json_t *v);
 /* Views named in the table. */
 extern const struct cli_view view_offer, view_offers, view_offer_series,
-    view_guest_list, view_attendance, view_record, view_booking, view_bookings, view_beneficiary,
+    view_guest_list, view_attendance, view_record, view_booking, view_bookings, view_group, view_beneficiary,
     view_beneficiaries, view_partner, view_partners, view_structure,
     view_structures, view_user, view_users, view_waitlist, view_waitlists,
     view_checkin, view_audit, view_permanence, view_permanences, view_draw,

@@ -72,6 +72,15 @@ static const struct cli_col booking_cols[] = {
     {N_("CODE"), "code", C_STR, NULL, 0},
     {N_("STATUS"), "status", C_STATUS, NULL, 0},
     END};
+static const struct cli_col group_cols[] = {
+    {N_("ID"), "id", C_INT, NULL, 0},
+    {N_("OFFER"), "offer_title", C_STR, NULL, 32},
+    {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
+    {N_("SEATS"), "seats", C_INT, NULL, 0},
+    {N_("STAFF"), "staff_seats", C_INT, NULL, 0},
+    {N_("CODE"), "code", C_STR, NULL, 0},
+    {N_("STATUS"), "status", C_STATUS, NULL, 0},
+    END};
 static const struct cli_col guest_cols[] = {
     {N_("HOLDER"), "holder", C_STR, NULL, 30},
     {N_("SEATS"), "seats", C_INT, NULL, 0},
@@ -184,6 +193,7 @@ static const struct cli_col report_cols[] = {
     {N_("NO-SHOWS"), "no_shows", C_INT, NULL, 0},
     {N_("PEOPLE"), "beneficiaries", C_INT, NULL, 0},
     {N_("FIRST TIME"), "first_timers", C_INT, NULL, 0},
+    {N_("STAFF"), "staff_seats", C_INT, NULL, 0},
     {N_("WITHDRAWN LATE"), "withdrawn_late", C_INT, NULL, 0},
     {N_("UNMET"), "demand", C_INT, NULL, 0},
     END};
@@ -211,6 +221,7 @@ static const struct {
 	const struct cli_col *cols;
 } nested[] = {
     {"upcoming", booking_cols}, {"bookings", booking_cols},
+    {"members", booking_cols},
     {"waitlist", waitlist_cols}, {"blocks", block_cols},
     {"wishes", wish_cols},	{"results", draw_cols},
     {"items", permanence_cols},
@@ -923,7 +934,12 @@ head_checkin(const struct cli *cli, const json_t *r)
 	put_safe(stdout, sval(r, "holder"));
 	printf(_(", %lld seat%s, "), seats, plural(seats));
 	put_safe(stdout, sval(r, "offer_title"));
-	printf(_(" (booking %lld)\n"), ival(r, "id"));
+	if (json_is_integer(json_object_get(r, "group_id")))
+		printf(_(" (group %lld: %lld people, %lld staff)\n"),
+		       ival(r, "group_id"), ival(r, "members_checked_in"),
+		       ival(r, "staff_seats"));
+	else
+		printf(_(" (booking %lld)\n"), ival(r, "id"));
 }
 
 static void
@@ -1098,6 +1114,9 @@ const struct cli_view view_attendance = {NULL, none_cols, head_attendance,
 					 true, NULL, NULL};
 LIST_VIEW(view_record, record_cols, head_record);
 LIST_VIEW(view_bookings, booking_cols, NULL);
+ONE_VIEW(view_group, group_cols,
+	 "id code code_admits status seats staff_seats offer_id offer_title "
+	 "starts_at venue city structure_id cancelled_at checked_in_at members");
 ONE_VIEW(view_booking, booking_cols,
 	 "id code status seats offer_id offer_title starts_at venue city "
 	 "beneficiary_id structure_id source checked_in_at cancelled_at "

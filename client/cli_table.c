@@ -27,6 +27,7 @@ static const char *const categories[] = {"show", "concert", "cinema",
     "heritage", "museum", "sport", "festival", "workshop", "other", NULL};
 static const char *const deliveries[] = {"guest_list", "e_ticket", "pickup",
     NULL};
+static const char *const group_codes[] = {"group", "person", NULL};
 static const char *const booking_statuses[] = {"confirmed", "cancelled",
     "cancelled_by_partner", "attended", "no_show", "withdrawn_late", NULL};
 static const char *const withdraw_reasons[] = {"illness", "transport",
@@ -50,6 +51,7 @@ static const struct cli_enum enums[] = {
     {"role", roles},
     {"category", categories},
     {"delivery", deliveries},
+    {"group_codes", group_codes},
     {"booking_status", booking_statuses},
     {"withdraw_reason", withdraw_reasons},
     {"waitlist_status", waitlist_statuses},
@@ -78,7 +80,7 @@ cli_enum_values(const char *name)
 #define OFFER_WHAT(R)                                                          \
 	" title" R " category:category" R " venue" R " city" R                 \
 	" max_per_booking:int delivery:delivery description:text?"             \
-	" accessibility:text? address?"
+	" accessibility:text? address? group_codes:group_codes"
 #define OFFER_FIELDS(R)                                                        \
 	OFFER_WHAT(R) " starts_at:time" R " ends_at:time?"                     \
 	" booking_deadline:time"
@@ -135,6 +137,9 @@ const struct cli_command cli_commands[] = {
 {"booking", "withdraw", "booking.withdraw", "booking_id", "booking_id! reason:withdraw_reason!", &view_booking, 0, NULL, N_("give the seats back after the deadline, before the show")},
 {"booking", "list", "booking.list", NULL, "beneficiary_id offer_id status:booking_status from:time to:time" LIST, &view_bookings, CMD_LIST, NULL, N_("list bookings")},
 {"booking", "get", "booking.get", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("show one booking")},
+{"booking", "create-group", "booking.create_group", NULL, "offer_id! beneficiary_ids:ids! seats:ids staff_seats:int idempotency_key", &view_group, 0, NULL, N_("book a group outing: people, companions, staff")},
+{"booking", "get-group", "booking.get_group", "group_id", "group_id!", &view_group, 0, NULL, N_("show a group outing and its people")},
+{"booking", "cancel-group", "booking.cancel_group", "group_id", "group_id!", &view_group, 0, NULL, N_("cancel a whole group outing")},
 {"waitlist", "join", "waitlist.join", NULL, "offer_id! beneficiary_id! seats:int!", &view_waitlist, 0, NULL, N_("wait for seats of a full offer")},
 {"waitlist", "leave", "waitlist.leave", "entry_id", "entry_id!", &view_waitlist, 0, NULL, N_("leave a waiting list")},
 {"waitlist", "list", "waitlist.list", NULL, "offer_id beneficiary_id status:waitlist_status" LIST, &view_waitlists, CMD_LIST, NULL, N_("list waiting-list entries")},

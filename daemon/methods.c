@@ -26,6 +26,8 @@ static const char *const categories[] = {"show", "concert", "cinema",
     "heritage", "museum", "sport", "festival", "workshop", "other", NULL};
 static const char *const deliveries[] = {"guest_list", "e_ticket", "pickup",
     NULL};
+/* what a group outing's code admits at the door: everyone, or its staff */
+static const char *const group_codes[] = {"group", "person", NULL};
 static const char *const booking_statuses[] = {"confirmed", "cancelled",
     "cancelled_by_partner", "attended", "no_show", "withdrawn_late", NULL};
 static const char *const withdraw_reasons[] = {"illness", "transport",
@@ -83,7 +85,8 @@ static const struct param user_id_params[] = {
 	{"delivery", PT_ENUM, 0, 0, 0, deliveries}, \
 	{"description", PT_TEXT, P_NULLABLE, 0, 4000, NULL}, \
 	{"accessibility", PT_TEXT, P_NULLABLE, 0, 1000, NULL}, \
-	{"address", PT_STRING, P_NULLABLE, 1, 300, NULL}
+	{"address", PT_STRING, P_NULLABLE, 1, 300, NULL}, \
+	{"group_codes", PT_ENUM, 0, 0, 0, group_codes}
 #define OFFER_FIELDS(req) \
 	OFFER_WHAT_FIELDS(req), \
 	{"starts_at", PT_TIME, req, 0, 0, NULL}, \
@@ -173,6 +176,18 @@ static const struct param close_attendance_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"arrived_late", PT_ID_ARRAY, 0, 0, 500, NULL},
 	{0}};
+/* A group outing: one person per id, `seats` (each >= 1: the person and
+ * their companions; one per id, all 1 if absent) bounded in SQL by the
+ * offer's max_per_booking; staff seats are nobody's outing. */
+static const struct param booking_group_params[] = {
+	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
+	{"beneficiary_ids", PT_ID_ARRAY, P_REQUIRED, 1, 50, NULL},
+	{"seats", PT_ID_ARRAY, 0, 1, 50, NULL},
+	{"staff_seats", PT_INT, 0, 0, 20, NULL},
+	{"idempotency_key", PT_STRING, 0, 1, 128, NULL},
+	{0}};
+static const struct param group_id_params[] = {
+	{"group_id", PT_ID, P_REQUIRED, 0, 0, NULL}, {0}};
 static const struct param booking_list_params[] = {
 	{"beneficiary_id", PT_ID, 0, 0, 0, NULL},
 	{"offer_id", PT_ID, 0, 0, 0, NULL},
@@ -301,6 +316,9 @@ struct method methods[] = {
 	{"booking.withdraw", method_sql, REFERENTS, booking_withdraw_params, SQL("booking_withdraw"), 0},
 	{"booking.list", method_sql, REFERENTS, booking_list_params, SQL("booking_list"), 0},
 	{"booking.get", method_sql, REFERENTS, booking_id_params, SQL("booking_get"), 0},
+	{"booking.create_group", method_sql, REFERENTS, booking_group_params, SQL("booking_create_group"), 0},
+	{"booking.get_group", method_sql, REFERENTS, group_id_params, SQL("booking_get_group"), 0},
+	{"booking.cancel_group", method_sql, REFERENTS, group_id_params, SQL("booking_cancel_group"), 0},
 
 	{"waitlist.join", method_sql, REFERENTS, waitlist_join_params, SQL("waitlist_join"), 0},
 	{"waitlist.leave", method_sql, REFERENTS, entry_id_params, SQL("waitlist_leave"), 0},

@@ -62,12 +62,13 @@ BEGIN
     INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
                         ends_at, seats_total, max_per_booking,
                         booking_deadline, delivery, description,
-                        accessibility, address, created_by, series_id)
+                        accessibility, address, group_codes, created_by, series_id)
     VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
             (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
             coalesce((p->>'max_per_booking')::integer, 4), deadline,
             coalesce(p->>'delivery', 'guest_list'), p->>'description',
-            p->>'accessibility', p->>'address', u.id, p_series_id)
+            p->>'accessibility', p->>'address',
+            coalesce(p->>'group_codes', 'person'), u.id, p_series_id)
     RETURNING * INTO o;
     PERFORM emit('offer.published', o.partner_id, NULL, offer_json(o));
     RETURN o;
@@ -254,6 +255,7 @@ BEGIN
         starts_at = starts, ends_at = ends, booking_deadline = deadline,
         max_per_booking = coalesce((p->>'max_per_booking')::integer, max_per_booking),
         delivery = coalesce(p->>'delivery', delivery),
+        group_codes = coalesce(p->>'group_codes', group_codes),
         description = CASE WHEN p ? 'description' THEN p->>'description' ELSE description END,
         accessibility = CASE WHEN p ? 'accessibility' THEN p->>'accessibility' ELSE accessibility END,
         address = CASE WHEN p ? 'address' THEN p->>'address' ELSE address END,
@@ -529,7 +531,8 @@ BEGIN
           JOIN beneficiaries b ON b.id = bk.beneficiary_id
           JOIN structures s ON s.id = bk.structure_id
          WHERE bk.offer_id = o.id
-           AND bk.status IN ('confirmed', 'attended', 'no_show')), '[]'::jsonb));
+           AND bk.status IN ('confirmed', 'attended', 'no_show')), '[]'::jsonb),
+        'groups', group_guest_items(o.id));
 END $$;
 
 CREATE OR REPLACE FUNCTION api.offer_close_attendance(p_token text, p jsonb, p_addr text, p_policy jsonb)
@@ -588,6 +591,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'booking_deadline', ts(o.booking_deadline),
         'delivery', o.delivery, 'description', o.description,
         'accessibility', o.accessibility, 'status', o.status,
+        'group_codes', o.group_codes,
         'cancel_reason', o.cancel_reason, 'cancelled_at', ts(o.cancelled_at),
         'attendance_closed_at', ts(o.attendance_closed_at),
         'series_id', o.series_id,

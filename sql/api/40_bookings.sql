@@ -396,6 +396,9 @@ BEGIN
             jsonb_build_object('field', 'code', 'checksum', false));
     END IF;
     SELECT * INTO bk FROM bookings WHERE bookings.code = v_code FOR UPDATE;
+    IF NOT FOUND AND EXISTS (SELECT 1 FROM booking_groups WHERE code = v_code) THEN
+        RETURN group_check_in(u, v_code, p, p_addr);   -- a group's code
+    END IF;
     IF FOUND THEN
         SELECT * INTO o FROM offers WHERE id = bk.offer_id;
     END IF;
@@ -541,7 +544,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'created_at', ts(bk.created_at),
         'cancelled_at', ts(bk.cancelled_at),
         'checked_in_at', ts(bk.checked_in_at),
-        'withdraw_reason', bk.withdraw_reason, 'arrived_late', bk.arrived_late)
+        'withdraw_reason', bk.withdraw_reason, 'arrived_late', bk.arrived_late,
+        'group_id', bk.group_id)
 $$;
 
 -- The error a refusal gets, as api_error() would raise it:
@@ -926,4 +930,360 @@ BEGIN
         + coalesce((p_policy->>'no_show_weight')::numeric, 2) * no_shows
         + coalesce((p_policy->>'withdrawn_late_weight')::numeric, 0.5)
           * withdrawn_late);
+END $$;
+
+----------------------------------------------------------- group outings
+
+-- A group outing (docs/booking-rules.md, "Group outings"): people a
+-- structure follows, each with a booking of their own (their outing, under
+-- the same rules as any booking), tied by a booking_groups row that holds
+-- the staff seats and the group's code (sql/schema/022_group_bookings.sql).
+
+-- Staff seats are seats taken while the group is confirmed, like a live
+-- booking's (invariant 1); the CHECK on offers stands behind them.
+CREATE OR REPLACE FUNCTION core.booking_groups_count_seats() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    was integer := 0;
+    now_ integer := 0;
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.offer_id <> NEW.offer_id THEN
+        RAISE EXCEPTION 'a group never moves to another offer';
+    END IF;
+    IF TG_OP <> 'INSERT' AND OLD.status = 'confirmed' THEN
+        was := OLD.staff_seats;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status = 'confirmed' THEN
+        now_ := NEW.staff_seats;
+    END IF;
+    IF now_ <> was THEN
+        UPDATE offers SET seats_taken = seats_taken + now_ - was
+         WHERE id = coalesce(NEW.offer_id, OLD.offer_id);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER booking_groups_count_seats
+    AFTER INSERT OR DELETE OR UPDATE OF status, staff_seats, offer_id ON booking_groups
+    FOR EACH ROW EXECUTE FUNCTION core.booking_groups_count_seats();
+
+-- Staff accompany people: when the last live booking of a group stops
+-- being live (cancelled by the referent, with the offer, an erasure, any
+-- path), its staff seats go too, with the same kind of end. A trigger, so
+-- that no path that ends a booking has to know about groups. Every such
+-- path holds the offer's row lock, so the group is not changed meanwhile.
+CREATE OR REPLACE FUNCTION core.booking_groups_member_gone() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE booking_groups g
+       SET status = CASE NEW.status WHEN 'cancelled_by_partner'
+                        THEN 'cancelled_by_partner' ELSE 'cancelled' END,
+           cancelled_at = now()
+     WHERE g.id = NEW.group_id AND g.status = 'confirmed'
+       AND NOT EXISTS (SELECT 1 FROM bookings bk
+                        WHERE bk.group_id = g.id
+                          AND bk.status IN ('confirmed', 'attended', 'no_show'));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER booking_groups_member_gone
+    AFTER UPDATE OF status ON bookings
+    FOR EACH ROW
+    WHEN (NEW.group_id IS NOT NULL
+          AND OLD.status IN ('confirmed', 'attended', 'no_show')
+          AND NEW.status NOT IN ('confirmed', 'attended', 'no_show'))
+    EXECUTE FUNCTION core.booking_groups_member_gone();
+
+-- The group as its referent sees it: its members' bookings (cancelled
+-- ones too), its staff seats, its code and what that code admits.
+CREATE OR REPLACE FUNCTION core.group_json(g booking_groups) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o offers;
+    members jsonb;
+    live_seats integer;
+BEGIN
+    SELECT * INTO o FROM offers WHERE id = g.offer_id;
+    SELECT coalesce(jsonb_agg(booking_json_of(bk, o) ORDER BY bk.id), '[]'),
+           coalesce(sum(bk.seats) FILTER (WHERE bk.status IN ('confirmed', 'attended', 'no_show')), 0)
+      INTO members, live_seats
+      FROM bookings bk WHERE bk.group_id = g.id;
+    RETURN jsonb_build_object('id', g.id, 'offer_id', g.offer_id,
+        'structure_id', g.structure_id, 'staff_seats', g.staff_seats,
+        'seats', live_seats + CASE WHEN g.status = 'confirmed' THEN g.staff_seats ELSE 0 END,
+        'code', ticket_display(g.code), 'group_codes', o.group_codes,
+        'code_admits', CASE o.group_codes WHEN 'group' THEN 'everyone' ELSE 'staff' END,
+        'status', g.status, 'offer_title', o.title, 'starts_at', ts(o.starts_at),
+        'venue', o.venue, 'city', o.city, 'created_at', ts(g.created_at),
+        'cancelled_at', ts(g.cancelled_at), 'checked_in_at', ts(g.checked_in_at),
+        'members', members);
+END $$;
+
+CREATE OR REPLACE FUNCTION core.scope_group(u users, p_id bigint, p_lock boolean)
+RETURNS booking_groups LANGUAGE plpgsql AS $$
+DECLARE
+    g booking_groups;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO g FROM booking_groups WHERE id = p_id FOR UPDATE;
+    ELSE
+        SELECT * INTO g FROM booking_groups WHERE id = p_id;
+    END IF;
+    IF NOT FOUND OR (u.role = 'referent' AND g.structure_id <> u.structure_id)
+       OR u.role = 'partner' THEN
+        PERFORM not_found('group', 'group_id');
+    END IF;
+    RETURN g;
+END $$;
+
+-- booking.create_group: all or nothing. Each person is checked by
+-- booking_check(), as a booking of their own, in the order given, with the
+-- staff seats and the seats of the people before them counted against
+-- the seats left; the first refusal answers for the group and names the
+-- person (data.beneficiary_id). Locks: the people in id order, then the
+-- offer, as a single booking takes them.
+CREATE OR REPLACE FUNCTION api.booking_create_group(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    k text := p->>'idempotency_key';
+    req jsonb := p - 'idempotency_key';
+    ids bigint[] := ARRAY(SELECT x::bigint FROM jsonb_array_elements_text(p->'beneficiary_ids') x);
+    seats integer[];
+    staff integer := coalesce((p->>'staff_seats')::integer, 0);
+    n integer := cardinality(ids);
+    bens beneficiaries[] := '{}';
+    b beneficiaries;
+    o offers;
+    g booking_groups;
+    c record;
+    i integer;
+    prior integer;
+    avail integer;
+    e jsonb;
+    res jsonb;
+BEGIN
+    res := idem_replay(u, k, 'booking.create_group', req);
+    IF res IS NOT NULL THEN
+        RETURN res;
+    END IF;
+    IF p ? 'seats' THEN
+        -- (the daemon checks each is an integer >= 1; any above 1000 is
+        -- as refused as 101, below, and must not overflow the cast)
+        seats := ARRAY(SELECT least(x::numeric, 1000)::integer
+                         FROM jsonb_array_elements_text(p->'seats') x);
+        IF cardinality(seats) <> n THEN
+            PERFORM bad_param('seats', 'seats must give one number per person of beneficiary_ids');
+        END IF;
+    ELSE
+        seats := array_fill(1, ARRAY[n]);
+    END IF;
+    IF (SELECT count(DISTINCT x) FROM unnest(ids) x) <> n THEN
+        PERFORM bad_param('beneficiary_ids', 'a person appears twice in beneficiary_ids');
+    END IF;
+    FOR b IN SELECT * FROM beneficiaries WHERE id = ANY (ids) ORDER BY id FOR UPDATE LOOP
+        bens := bens || b;
+    END LOOP;
+    FOR i IN 1..n LOOP
+        SELECT * INTO b FROM unnest(bens) x WHERE x.id = ids[i];
+        IF NOT FOUND OR b.erased_at IS NOT NULL
+           OR (u.role = 'referent' AND b.structure_id <> u.structure_id) THEN
+            PERFORM api_error('not_found', 'No such beneficiary.',
+                jsonb_build_object('field', 'beneficiary_ids', 'beneficiary_id', ids[i]));
+        END IF;
+        IF b.structure_id <> bens[1].structure_id THEN
+            PERFORM bad_param('beneficiary_ids', 'the people of a group belong to one structure');
+        END IF;
+    END LOOP;
+    SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM not_found('offer', 'offer_id');
+    END IF;
+    avail := o.seats_total - o.seats_taken - o.seats_held;
+    prior := staff;
+    FOR i IN 1..n LOOP
+        SELECT * INTO b FROM unnest(bens) x WHERE x.id = ids[i];
+        IF seats[i] > o.max_per_booking THEN
+            PERFORM api_error('invalid_params',
+                format('seats must be from 1 to %s per person for this offer', o.max_per_booking),
+                jsonb_build_object('field', 'seats', 'beneficiary_id', b.id));
+        END IF;
+        SELECT * INTO c FROM booking_check(b, o, seats[i], p_policy, 0, false, 0, 0, prior);
+        IF c.why IS NOT NULL THEN
+            e := booking_refusal_error(c.why, c.cap, o, avail, p_policy);
+            IF c.why = 'sold_out' THEN
+                e := jsonb_set(e, '{message}', to_jsonb(format(
+                    'Sold out for this group: it needs %s seats, %s are left.',
+                    staff + (SELECT sum(x) FROM unnest(seats) x), greatest(avail, 0))));
+                e := jsonb_set(e, '{data,seats_wanted}',
+                    to_jsonb(staff + (SELECT sum(x) FROM unnest(seats) x)));
+            ELSE
+                e := jsonb_set(e, '{data}', coalesce(e->'data', '{}')
+                                            || jsonb_build_object('beneficiary_id', b.id));
+            END IF;
+            PERFORM api_error(e->>'reason', e->>'message', coalesce(e->'data', '{}'));
+        END IF;
+        prior := prior + seats[i];
+    END LOOP;
+
+    INSERT INTO booking_groups (offer_id, structure_id, staff_seats, code, created_by)
+    VALUES (o.id, bens[1].structure_id, staff, ticket_code(), u.id)
+    RETURNING * INTO g;
+    -- One statement: the seat and report triggers count the group once.
+    INSERT INTO bookings (offer_id, beneficiary_id, structure_id, seats, code,
+                          source, created_by, group_id)
+    SELECT o.id, m.id, bens[1].structure_id, m.seats, c2.code, 'direct', u.id, g.id
+      FROM unnest(ids, seats) WITH ORDINALITY AS m(id, seats, ord)
+      JOIN (SELECT code, row_number() OVER () AS ord FROM ticket_codes(n) code) c2
+        ON c2.ord = m.ord;
+    UPDATE beneficiaries SET last_activity_at = now()
+     WHERE id = ANY (ids) AND last_activity_at < now() - interval '1 day';
+    res := group_json(g);
+    FOR e IN SELECT x FROM jsonb_array_elements(res->'members') x LOOP
+        PERFORM emit('booking.created', o.partner_id, g.structure_id, e);
+    END LOOP;
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL,
+                 (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
+    PERFORM idem_store(u, k, 'booking.create_group', req, res);
+    PERFORM audit(u, 'booking.create_group', 'booking_group', g.id,
+                  jsonb_build_object('offer_id', o.id, 'members', n,
+                                     'seats', res->'seats', 'staff_seats', staff), p_addr);
+    RETURN res;
+END $$;
+
+CREATE OR REPLACE FUNCTION api.booking_get_group(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
+BEGIN
+    RETURN group_json(scope_group(u, (p->>'group_id')::bigint, false));
+END $$;
+
+-- booking.cancel_group: every confirmed member and the staff seats, under
+-- booking.cancel's rules; one member alone is booking.cancel.
+CREATE OR REPLACE FUNCTION api.booking_cancel_group(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    g booking_groups := scope_group(u, (p->>'group_id')::bigint, false);
+    o offers;
+    bk bookings;
+    nb integer := 0;
+BEGIN
+    -- offer, then group, then bookings: the order of booking.cancel
+    SELECT * INTO o FROM offers WHERE id = g.offer_id FOR UPDATE;
+    SELECT * INTO g FROM booking_groups WHERE id = g.id FOR UPDATE;
+    IF g.status <> 'confirmed' THEN
+        RETURN group_json(g);           -- already done: same answer
+    END IF;
+    IF g.checked_in_at IS NOT NULL OR EXISTS (
+            SELECT 1 FROM bookings WHERE group_id = g.id
+               AND status IN ('attended', 'no_show')) THEN
+        PERFORM api_error('already_used',
+            'Someone of this group has already been checked in or marked absent.');
+    END IF;
+    IF now() > o.booking_deadline THEN
+        PERFORM api_error('deadline_passed',
+            'The booking deadline has passed; ask the venue directly.',
+            jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
+    END IF;
+    FOR bk IN
+        UPDATE bookings SET status = 'cancelled', cancelled_at = now()
+         WHERE group_id = g.id AND status = 'confirmed'
+        RETURNING *
+    LOOP
+        nb := nb + 1;
+        PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id, booking_json_of(bk, o));
+    END LOOP;
+    -- (the last member's trigger has ended the group already)
+    UPDATE booking_groups SET status = 'cancelled', cancelled_at = coalesce(cancelled_at, now())
+     WHERE id = g.id RETURNING * INTO g;
+    PERFORM waitlist_serve(o.id, p_policy);
+    PERFORM emit('offer.seats_changed', o.partner_id, NULL,
+                 (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
+    PERFORM audit(u, 'booking.cancel_group', 'booking_group', g.id,
+                  jsonb_build_object('offer_id', o.id, 'bookings', nb,
+                                     'staff_seats', g.staff_seats), p_addr);
+    RETURN group_json(g);
+END $$;
+
+-- ticket.check_in of a group's code (api.ticket_check_in hands it over).
+-- With group_codes 'group', it admits every member not checked in yet and
+-- the staff; with 'person', the staff only (each person shows their own
+-- code). The offer is locked first, as booking.cancel does, since ending a
+-- member's booking may end the group.
+CREATE OR REPLACE FUNCTION core.group_check_in(u users, p_code text, p jsonb, p_addr text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    g booking_groups;
+    o offers;
+    n integer := 0;
+    admitted integer := 0;
+BEGIN
+    SELECT * INTO g FROM booking_groups WHERE code = p_code;
+    SELECT * INTO o FROM offers WHERE id = g.offer_id FOR UPDATE;
+    SELECT * INTO g FROM booking_groups WHERE id = g.id FOR UPDATE;
+    IF u.role = 'partner' AND o.partner_id <> u.partner_id THEN
+        PERFORM not_found('ticket', 'code');
+    END IF;
+    IF p ? 'offer_id' AND g.offer_id <> (p->>'offer_id')::bigint THEN
+        PERFORM api_error('wrong_offer',
+            format('This ticket is for another show: %s, %s.', o.title, ts(o.starts_at)),
+            jsonb_build_object('field', 'code', 'booking_offer_id', o.id,
+                               'offer_title', o.title, 'starts_at', ts(o.starts_at)));
+    END IF;
+    IF g.status = 'cancelled_by_partner' THEN
+        PERFORM api_error('offer_cancelled', 'This offer was cancelled.');
+    ELSIF g.status = 'cancelled' THEN
+        PERFORM api_error('not_found', 'This ticket was cancelled.',
+                          jsonb_build_object('field', 'code', 'status', g.status));
+    ELSIF g.checked_in_at IS NOT NULL THEN
+        PERFORM api_error('already_used',
+            format('This group ticket was checked in at %s.', ts(g.checked_in_at)),
+            jsonb_build_object('checked_in_at', ts(g.checked_in_at), 'group_id', g.id));
+    ELSIF o.group_codes = 'person' AND g.staff_seats = 0 THEN
+        PERFORM api_error('not_found',
+            'This group has no staff seats: check in each person''s own code.',
+            jsonb_build_object('field', 'code', 'group_id', g.id));
+    END IF;
+    UPDATE booking_groups SET checked_in_at = now() WHERE id = g.id RETURNING * INTO g;
+    admitted := g.staff_seats;
+    IF o.group_codes = 'group' THEN
+        -- confirmed, or no_show arriving late after attendance was closed
+        WITH x AS (
+            UPDATE bookings SET status = 'attended', checked_in_at = now()
+             WHERE group_id = g.id AND status IN ('confirmed', 'no_show')
+            RETURNING beneficiary_id, seats
+        ), y AS (
+            UPDATE beneficiaries SET last_activity_at = now()
+             WHERE id IN (SELECT beneficiary_id FROM x)
+               AND last_activity_at < now() - interval '1 day'
+        )
+        SELECT count(*), coalesce(sum(seats), 0) INTO n, admitted FROM x;
+        admitted := admitted + g.staff_seats;
+    END IF;
+    PERFORM audit(u, 'ticket.check_in', 'booking_group', g.id,
+                  jsonb_build_object('offer_id', g.offer_id, 'members', n), p_addr);
+    RETURN jsonb_build_object('id', NULL, 'group_id', g.id, 'offer_id', g.offer_id,
+        'offer_title', o.title, 'seats', admitted, 'staff_seats', g.staff_seats,
+        'members_checked_in', n,
+        'holder', (SELECT s.name FROM structures s WHERE s.id = g.structure_id)
+                  || ' (groupe / group)',
+        'code', ticket_display(g.code), 'status', 'attended',
+        'checked_in_at', ts(g.checked_in_at));
+END $$;
+
+-- The groups of an offer as its guest list shows them: the structure, the
+-- code, the staff seats and how many people, never who.
+CREATE OR REPLACE FUNCTION core.group_guest_items(p_offer_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('group_id', g.id,
+               'structure', s.name, 'code', ticket_display(g.code),
+               'staff_seats', g.staff_seats,
+               'members', (SELECT count(*) FROM bookings bk WHERE bk.group_id = g.id
+                              AND bk.status IN ('confirmed', 'attended', 'no_show')),
+               'checked_in_at', ts(g.checked_in_at)) ORDER BY g.id), '[]')
+      FROM booking_groups g JOIN structures s ON s.id = g.structure_id
+     WHERE g.offer_id = p_offer_id AND g.status = 'confirmed');
 END $$;

@@ -785,13 +785,67 @@ CREATE OR REPLACE FUNCTION api.report_activity(p_token text, p jsonb, p_addr tex
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
     max_days integer := coalesce((p_policy->>'report_max_days')::integer, 400);
+    u users := auth_user(p_token);
 BEGIN
-    PERFORM auth_user(p_token);
     IF extract(epoch FROM (p->>'to')::timestamptz - (p->>'from')::timestamptz)
        > max_days * 86400.0 THEN
         PERFORM bad_param('to', format('to may be at most %s days after from', max_days));
     END IF;
-    RETURN report_activity_unchecked(p_token, p, p_addr, p_policy);
+    RETURN report_add_staff(report_activity_unchecked(p_token, p, p_addr, p_policy)::jsonb,
+                            report_staff_seats(u, (p->>'from')::timestamptz,
+                                               (p->>'to')::timestamptz, p->>'group_by'))::json;
+END $$;
+
+-- Staff seats of group outings (docs/reports.md, `staff_seats`): the staff
+-- seats of the groups still confirmed on the offers of the range, in the
+-- caller's scope, per row key (as the answer writes it) and in all (key
+-- ''). Read from the groups themselves, whatever the range: they are a
+-- few per offer at most, and nobody's outing, so the summaries kept for
+-- people and seats booked do not hold them. A confirmed group always has a
+-- live booking on its offer (sql/api/40_bookings.sql,
+-- booking_groups_member_gone), so its row is in the answer.
+CREATE OR REPLACE FUNCTION core.report_staff_seats(u users, p_from timestamptz,
+                                                   p_to timestamptz, p_group_by text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT jsonb_object_agg(k, n) INTO r
+      FROM (SELECT CASE WHEN GROUPING(k0) = 1 THEN '' ELSE k0 END AS k,
+                   sum(staff) AS n
+              FROM (SELECT CASE p_group_by
+                             WHEN 'month' THEN to_char(o.starts_at AT TIME ZONE report_zone(), 'YYYY-MM')
+                             WHEN 'structure' THEN g.structure_id::text
+                             WHEN 'partner' THEN o.partner_id::text
+                             WHEN 'category' THEN o.category
+                             ELSE s.territory END AS k0,
+                           g.staff_seats AS staff
+                      FROM booking_groups g
+                      JOIN offers o ON o.id = g.offer_id
+                      JOIN structures s ON s.id = g.structure_id
+                     WHERE g.status = 'confirmed' AND g.staff_seats > 0
+                       AND o.starts_at >= p_from AND o.starts_at < p_to
+                       AND (u.role = 'admin'
+                            OR (u.role = 'partner' AND o.partner_id = u.partner_id)
+                            OR (u.role = 'referent' AND g.structure_id = u.structure_id))) x
+             GROUP BY GROUPING SETS ((k0), ())) y
+     WHERE n IS NOT NULL;
+    RETURN coalesce(r, '{}');
+END $$;
+
+-- The answer of report_activity_unchecked with `staff_seats` in each row
+-- and in the total.
+CREATE OR REPLACE FUNCTION core.report_add_staff(p_answer jsonb, p_staff jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN p_answer || jsonb_build_object(
+        'items', coalesce((SELECT jsonb_agg(it || jsonb_build_object('staff_seats',
+                                     coalesce((p_staff->>(it->>'key'))::integer, 0))
+                                     ORDER BY ord)
+                             FROM jsonb_array_elements(p_answer->'items')
+                                  WITH ORDINALITY AS t(it, ord)), '[]'),
+        'total', coalesce(p_answer->'total', '{}')
+                 || jsonb_build_object('staff_seats', coalesce((p_staff->>'')::integer, 0)));
 END $$;
 
 CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings

@@ -13,7 +13,7 @@ from harness import ADMIN
 from venue_util import open_as, PARIS, set_value
 
 FIGURES = ["seats_offered", "seats_booked", "seats_attended", "no_shows",
-           "beneficiaries", "first_timers", "withdrawn_late", "demand"]
+           "beneficiaries", "first_timers", "staff_seats", "withdrawn_late", "demand"]
 
 
 def this_year():
@@ -66,7 +66,8 @@ def test_report_csv(desk):
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["Mois", "Places offertes", "Places réservées", "Places utilisées",
                        "Places perdues (absents)", "Personnes sorties",
-                       "Premières sorties", "Désistements tardifs (places)",
+                       "Premières sorties", "Places d’encadrants",
+                       "Désistements tardifs (places)",
                        "Places demandées non servies"], rows[0]
     body = rows[1:-1]
     assert [r[0] for r in body] == [it["key"] for it in want["items"]], body

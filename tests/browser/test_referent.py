@@ -32,6 +32,13 @@ def pick_person(desk, prefix, typed, name):
     desk.wait_text(name, css="[data-test=%s-chosen]" % prefix)
 
 
+def click_centered(desk, element):
+    """Clicks an element scrolled to the middle of the window, clear of
+    the toasts at the bottom."""
+    desk.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def choose(select_el, text):
     """Selects the option whose label contains text."""
     sel = Select(select_el)
@@ -158,6 +165,26 @@ def test_person_consent_booking_and_cancellation(desk):
     # The count follows the booking (offer.seats_changed over /events).
     desk.wait(lambda d: card.find_element("css selector", "[data-test=seats]").text != before,
               message="seat count never moved from %r" % before)
+
+    # A group outing from the same card: two people and a staff seat,
+    # booked at once (docs/booking-rules.md, "Group outings").
+    for first, last in (("Paulin", "Groupea"), ("Lina", "Groupeb")):
+        desk.rpc("beneficiary.create", {"first_name": first, "last_name": last,
+                                        "consent": True}, as_user=REFERENT)
+    click_centered(desk, card.find_element("css selector", "[data-test=group] summary"))
+    for last in ("Groupea", "Groupeb"):
+        box = card.find_element("css selector", "[data-test=group-person-search]")
+        box.clear()
+        box.send_keys(last)
+        box.send_keys(Keys.ENTER)
+        desk.wait(lambda d: last in card.find_element(
+            "css selector", "[data-test=group-person-chosen]").text,
+            message="%s not picked" % last)
+        click_centered(desk, card.find_element("css selector", "[data-test=group-add]"))
+    click_centered(desk, card.find_element("css selector", "[data-test=group-book]"))
+    grp = desk.wait(lambda d: card.find_element("css selector", "[data-test=group-booked]"),
+                    message="no confirmation of the group outing")
+    assert "2 personne(s), 1 encadrant(s)" in grp.text, grp.text
     desk.axe()
     desk.shot("referent-offers")
 

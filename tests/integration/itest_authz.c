@@ -208,6 +208,21 @@ static json_t *p_booking_withdraw(enum caller who)
 	json_decref(bk);
 	return p;
 }
+static json_t *p_group_create(enum caller who)
+{
+	return json_pack("{s:I, s:[I, I], s:i}", "offer_id",
+	    w_offer(F.w.partner, 5, 2, NULL), "beneficiary_ids",
+	    w_beneficiary(F.w.ref, "Lou", "Groupe"),
+	    w_beneficiary(F.w.ref, "Max", "Groupe"), "staff_seats", 1);
+}
+static json_t *p_group_id(enum caller who)
+{
+	json_t *g = h_call_ok(F.w.ref, "booking.create_group", p_group_create(who));
+	json_t *p = json_pack("{s:I}", "group_id", w_int(g, "id"));
+
+	json_decref(g);
+	return p;
+}
 static json_t *p_waitlist_join(enum caller who)
 {
 	return json_pack("{s:I, s:I, s:i}", "offer_id", sold_out_offer(NULL),
@@ -300,6 +315,9 @@ static const struct row rows[] = {
 	{"beneficiary.record", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
 	{"booking.list", REFERENTS, ANY, p_none},
 	{"booking.get", REFERENTS, OF_STRUCTURE, p_booking_id},
+	{"booking.create_group", REFERENTS, OF_STRUCTURE, p_group_create},
+	{"booking.get_group", REFERENTS, OF_STRUCTURE, p_group_id},
+	{"booking.cancel_group", REFERENTS, OF_STRUCTURE, p_group_id},
 	{"waitlist.join", REFERENTS, OF_STRUCTURE, p_waitlist_join},
 	{"waitlist.leave", REFERENTS, OF_STRUCTURE, p_entry_waiting},
 	{"waitlist.list", REFERENTS, ANY, p_none},

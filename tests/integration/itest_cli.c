@@ -1198,6 +1198,38 @@ test_offers_and_bookings(void **state)
 	assert_string_equal(csv_cell(rows, 1, "status"), "confirmed");
 	json_decref(rows);
 
+	/* A group outing: two people (one with a companion), a staff seat;
+	 * then cancelled as a whole, its seats back. */
+	{
+		json_int_t p1, p2, group;
+		char ids[64], gcode[64];
+
+		j = JSON("ref", "--json", "beneficiary", "create", "--first-name",
+			 "Lucie", "--last-name", "Groupe", "--consent");
+		p1 = w_int(j, "id");
+		json_decref(j);
+		j = JSON("ref", "--json", "beneficiary", "create", "--first-name",
+			 "Malik", "--last-name", "Groupe", "--consent");
+		p2 = w_int(j, "id");
+		json_decref(j);
+		snprintf(ids, sizeof ids, "%s,%s", num(p1), num(p2));
+		j = JSON("ref", "--json", "booking", "create-group", "--offer-id",
+			 num(offer), "--beneficiary-ids", ids, "--seats", "2,1",
+			 "--staff-seats", "1");
+		group = w_int(j, "id");
+		assert_int_equal(w_int(j, "seats"), 4);
+		assert_int_equal(w_int(j, "staff_seats"), 1);
+		assert_int_equal(json_array_size(json_object_get(j, "members")), 2);
+		snprintf(gcode, sizeof gcode, "%s", w_str(j, "code"));
+		json_decref(j);
+		OK("ref", "booking", "get-group", num(group));
+		CONTAINS(R.out, gcode);
+		j = JSON("ref", "--json", "booking", "cancel-group", num(group));
+		assert_string_equal(w_str(j, "status"), "cancelled");
+		assert_int_equal(w_int(j, "seats"), 0);
+		json_decref(j);
+	}
+
 	/* The waiting list. */
 	j = JSON("ref", "--json", "waitlist", "join", "--offer-id", num(small),
 		 "--beneficiary-id", num(ben), "--seats", "1");

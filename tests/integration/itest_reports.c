@@ -16,6 +16,8 @@
  * after check-ins of the same people racing on several connections.
  * Unmet demand (docs/reports.md, "Demand") is checked the same way, from
  * waiting-list entries of every kind written into the network.
+ * Group outings' staff seats (`staff_seats`) are cross-checked the same
+ * way, from the raw booking_groups rows.
  */
 #include "world.h"
 
@@ -66,6 +68,12 @@ struct raw_ask {
 	bool offered;	/* seats were offered to it once */
 };
 
+/* A group outing's staff seats (booking_groups). */
+struct raw_group {
+	long long offer, structure, staff;
+	bool confirmed;
+};
+
 struct raw_named {
 	long long id;
 	char name[128];
@@ -76,7 +84,8 @@ static struct raw_offer ro[MAX_OFFERS];
 static struct raw_booking rb[MAX_BOOKINGS];
 static struct raw_named rs[16], rp[16];
 static struct raw_ask ra[MAX_BOOKINGS];
-static int n_ro, n_rb, n_rs, n_rp, n_ra;
+static struct raw_group rg[16];
+static int n_ro, n_rb, n_rs, n_rp, n_ra, n_rg;
 
 static PGresult *
 query(const char *sql)
@@ -142,6 +151,17 @@ load_raw(void)
 		ra[i].structure = atoll(PQgetvalue(res, i, 2));
 		ra[i].seats = atoll(PQgetvalue(res, i, 3));
 		ra[i].offered = PQgetvalue(res, i, 4)[0] == 't';
+	}
+	PQclear(res);
+	res = query("SELECT offer_id, structure_id, staff_seats, "
+	    "status = 'confirmed' FROM booking_groups ORDER BY id");
+	n_rg = PQntuples(res);
+	assert_true(n_rg <= 16);
+	for (i = 0; i < n_rg; i++) {
+		rg[i].offer = atoll(PQgetvalue(res, i, 0));
+		rg[i].structure = atoll(PQgetvalue(res, i, 1));
+		rg[i].staff = atoll(PQgetvalue(res, i, 2));
+		rg[i].confirmed = PQgetvalue(res, i, 3)[0] == 't';
 	}
 	PQclear(res);
 	res = query("SELECT id, name, territory FROM structures ORDER BY id");
@@ -222,6 +242,7 @@ struct group {
 	char order_name[128];
 	bool has_offered;
 	long long offered, booked, attended, no_shows, first, withdrawn, demand;
+	long long staff;
 	long long people[MAX_PEOPLE];
 	int n_people;
 };
@@ -356,6 +377,7 @@ group_json(const struct group *g, const char *by, bool item)
 	json_object_set_new(o, "first_timers", json_integer(g->first));
 	json_object_set_new(o, "withdrawn_late", json_integer(g->withdrawn));
 	json_object_set_new(o, "demand", json_integer(g->demand));
+	json_object_set_new(o, "staff_seats", json_integer(g->staff));
 	return o;
 }
 
@@ -493,6 +515,19 @@ expected(enum who who, const char *by, long long from, long long to)
 		}
 	}
 	add_demand(&e, by, from, to, partner, structure);
+	/* Staff seats of the groups still confirmed, in the row of their
+	 * offer and structure (docs/reports.md). */
+	for (i = 0; i < n_rg; i++) {
+		const struct raw_offer *o = offer_of(rg[i].offer);
+
+		if (!rg[i].confirmed || o->starts < from || o->starts >= to ||
+		    (partner != 0 && o->partner != partner) ||
+		    (structure != 0 && rg[i].structure != structure))
+			continue;
+		key_of(by, o, rg[i].structure, key, sizeof key, &id, name);
+		group_for(&e, key, id, name)->staff += rg[i].staff;
+		e.total.staff += rg[i].staff;
+	}
 	qsort(e.g, (size_t)e.n, sizeof e.g[0], cmp_group);
 	for (i = 0; i < e.n; i++)
 		json_array_append_new(items, group_json(&e.g[i], by, true));
@@ -698,6 +733,60 @@ add_waiting(void)
 		}
 }
 
+/* Group outings (docs/booking-rules.md, "Group outings") of people who
+ * book nothing else: staff seats kept, checked in, gone with a cancelled
+ * offer, with a whole group cancelled; one person of a group cancelled. */
+static void
+build_groups(void)
+{
+	json_int_t g[6];
+	json_t *r;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		char first[16];
+
+		snprintf(first, sizeof first, "Groupe%d", i);
+		g[i] = i < 4 ? w_beneficiary(W.ref, first, "Sortie") :
+		    take_id(OK(W.admin, "beneficiary.create",
+			"{s:s, s:s, s:b, s:I}", "first_name", first,
+			"last_name", "Sortie", "consent", 1, "structure_id",
+			structure3_id));
+	}
+	/* per-person codes: the group's admits its 2 staff */
+	r = OK(W.ref, "booking.create_group", "{s:I, s:[I, I], s:[i, i], s:i}",
+	    "offer_id", offers[0], "beneficiary_ids", g[0], g[1], "seats", 2, 1,
+	    "staff_seats", 2);
+	json_decref(OK(W.partner, "ticket.check_in", "{s:s}", "code",
+	    w_str(r, "code")));
+	json_decref(r);
+	/* one code for everyone */
+	json_decref(OK(W.admin, "offer.update", "{s:I, s:s}", "offer_id",
+	    offers[4], "group_codes", "group"));
+	r = OK(W.admin, "booking.create_group", "{s:I, s:[I, I], s:i}",
+	    "offer_id", offers[4], "beneficiary_ids", g[4], g[5],
+	    "staff_seats", 1);
+	json_decref(OK(W.admin, "ticket.check_in", "{s:s}", "code",
+	    w_str(r, "code")));
+	json_decref(r);
+	/* on the offer its partner cancels: the group goes too */
+	json_decref(OK(W.ref, "booking.create_group", "{s:I, s:[I], s:i}",
+	    "offer_id", offers[7], "beneficiary_ids", g[2], "staff_seats", 3));
+	/* in the future, one person cancelled: the staff stay */
+	r = OK(W.ref, "booking.create_group", "{s:I, s:[I, I], s:i}",
+	    "offer_id", offers[12], "beneficiary_ids", g[2], g[3],
+	    "staff_seats", 1);
+	json_decref(OK(W.ref, "booking.cancel", "{s:I}", "booking_id",
+	    w_int(json_array_get(json_object_get(r, "members"), 1), "id")));
+	json_decref(r);
+	/* cancelled as a whole */
+	r = OK(W.ref, "booking.create_group", "{s:I, s:[I], s:i}", "offer_id",
+	    offers[9], "beneficiary_ids", g[3], "staff_seats", 2);
+	json_decref(OK(W.ref, "booking.cancel_group", "{s:I}", "group_id",
+	    w_int(r, "id")));
+	json_decref(r);
+}
+
 static void
 build_network(void)
 {
@@ -759,6 +848,8 @@ build_network(void)
 			n_bookings++;
 			json_decref(r);
 		}
+
+	build_groups();
 
 	/* Some cancel; some are checked in early (before their offer
 	 * moves: the move must carry their flags along). */
@@ -923,6 +1014,19 @@ test_month_ranges(void **state)
 	 * first, just out of the second; its month is in both answers. */
 	check_range("2024-02-29T23:30:00Z", "2024-04-14T23:30:00Z");
 	check_range("2024-02-29T23:31:00Z", "2025-01-15T12:00:00+01:00");
+}
+
+static void
+test_staff_seats(void **state)
+{
+	/* The groups' staff seats are in the cross-checks above; here their
+	 * sum: 2 (checked in, 2023) + 1 (2024); the cancelled ones count 0. */
+	json_t *r = OK(W.admin, "report.activity", "{s:s, s:s, s:s}", "from",
+	    "2023-11-01T00:00:00Z", "to", "2024-12-04T12:00:00Z", "group_by",
+	    "structure");
+
+	assert_int_equal(w_int(json_object_get(r, "total"), "staff_seats"), 3);
+	json_decref(r);
 }
 
 static void
@@ -1131,6 +1235,7 @@ main(void)
 		cmocka_unit_test(test_calendar_month),
 		cmocka_unit_test(test_other_ranges),
 		cmocka_unit_test(test_month_ranges),
+		cmocka_unit_test(test_staff_seats),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_concurrent_check_ins),

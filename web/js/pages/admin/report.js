@@ -12,7 +12,8 @@ import { barChart } from './chart.js';
 
 const GROUPS = ['month', 'category', 'territory', 'partner', 'structure'];
 const FIGURES = ['seats_offered', 'seats_booked', 'seats_attended',
-    'no_shows', 'beneficiaries', 'first_timers', 'withdrawn_late', 'demand'];
+    'no_shows', 'beneficiaries', 'first_timers', 'staff_seats', 'withdrawn_late',
+    'demand'];
 
 // A row's name for people: "mars 2026", "Musée", the partner's name.
 function rowLabel(groupBy, item) {

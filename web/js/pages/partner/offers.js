@@ -57,6 +57,9 @@ function offerFields(o, isNew) {
 		attrs: { value: toLocalInput(o && o.booking_deadline) } }),
 	    f('delivery', { options: DELIVERY.map((d) =>
 		[d, t(`partner.delivery.${d}`)]) }),
+	    // what a group outing's code admits (docs/booking-rules.md)
+	    f('group_codes', { options: ['person', 'group'].map((g) =>
+		[g, t(`partner.gc.${g}`)]) }),
 	    f('description', { type: 'textarea', attrs: { maxlength: 4000, rows: 4 } }),
 	    f('accessibility', { type: 'textarea', hint: t('partner.h.accessibility'),
 		attrs: { maxlength: 1000, rows: 2 } }));
@@ -88,6 +91,7 @@ function offerParams(data, before) {
 	if (dl)
 		p.booking_deadline = dl;
 	p.delivery = data.get('delivery');
+	p.group_codes = data.get('group_codes');
 	p.description = text('description') || null;
 	p.accessibility = text('accessibility') || null;
 	if (!before) {
@@ -477,7 +481,14 @@ export const partnerGuests = {
 			t('partner.col.seats'), t('partner.col.code'),
 			t('partner.col.structure'), t('partner.col.status')], rows,
 			{ 'data-test': 'guest-list', class: 'guests' })
-			: el('p', { class: 'muted' }, t('partner.guests.none'))));
+			: el('p', { class: 'muted' }, t('partner.guests.none')),
+		    // group outings: their people are rows above; the staff here
+		    (r.groups || []).length ? el('section', { 'data-test': 'guest-groups' },
+			el('h2', {}, t('partner.guests.groups')),
+			el('ul', {}, r.groups.map((g) => el('li', {},
+			    t('partner.guests.group', { structure: g.structure,
+				members: g.members, staff: g.staff_seats, code: g.code })))))
+			: null));
 		document.title = `${t('partner.guests.title')} – ${o.title}`;
 	},
 };

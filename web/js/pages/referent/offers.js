@@ -6,7 +6,7 @@ import { call, idempotencyKey, subscribe } from '../../rpc.js';
 import { t } from '../../i18n.js';
 import * as fmt from '../../fmt.js';
 import { el, clear, field, onSubmit, showFormError, toast, loading,
-	failure } from '../../ui.js';
+	failure, errorText } from '../../ui.js';
 import { personPicker, personName, noPerson } from './picker.js';
 import { voucherLink } from './people.js';
 
@@ -136,7 +136,7 @@ function card(o, picker) {
 		seats,
 		el('p', { class: 'muted' }, t('offers.deadline', { when: fmt.dateTime(o.booking_deadline) })),
 		o.accessibility ? el('p', { class: 'muted' }, t('offers.accessibility'), ' ', o.accessibility) : null,
-		form);
+		form, groupForm(o));
 	li.update = (n) => {
 		o = { ...o, ...n };
 		seats.textContent = seatsText(o);
@@ -179,4 +179,86 @@ function card(o, picker) {
 		}
 	});
 	return li;
+}
+
+// A group outing (docs/booking-rules.md, "Group outings"): people added
+// one by one, each with their companions, and staff seats; one call
+// books them all or nobody (booking.create_group).
+function groupForm(o) {
+	const picker = personPicker({ label: t('group.person'), test: 'group-person' });
+	const members = [];          // {person, seats field, li}
+	const list = el('ul', { class: 'group-members', 'data-test': 'group-members',
+		'aria-label': t('group.members') });
+	const add = el('button', { type: 'button', 'data-test': 'group-add' }, t('group.add'));
+	const staff = field({ name: 'staff_seats', label: t('group.staff'), type: 'number',
+		hint: t('group.staff_hint'), attrs: { min: 0, max: 20, value: '1',
+			inputmode: 'numeric', 'data-test': 'group-staff' } });
+	const result = el('div', { role: 'status' });
+	const form = el('form', { novalidate: true, 'data-test': 'group-form' },
+		// API errors on the list of people land under the picker
+		el('div', { 'data-field': 'beneficiary_ids' }, picker),
+		el('div', { class: 'actions' }, add), list, staff,
+		el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary',
+			'data-test': 'group-book' }, t('group.book'))), result);
+	form.querySelector('[data-field="beneficiary_ids"]').control = picker.control;
+
+	add.addEventListener('click', () => {
+		const b = picker.person;
+		if (!b)
+			return showFormError(form, noPerson());
+		if (members.some(m => m.person.id === b.id))
+			return showFormError(form, { reason: 'duplicate', field: 'beneficiary_id',
+				data: {}, message: t('group.twice', { name: personName(b) }) },
+				t('group.twice', { name: personName(b) }));
+		const seats = field({ name: 'seats-' + b.id,
+			label: t('group.party', { name: personName(b) }), type: 'number',
+			attrs: { min: 1, max: o.max_per_booking, value: '1', inputmode: 'numeric',
+				'data-test': 'group-seats' } });
+		const m = { person: b, seats };
+		m.li = el('li', { 'data-test': 'group-member' }, seats,
+			el('button', { type: 'button', onclick: () => {
+				members.splice(members.indexOf(m), 1);
+				m.li.remove();
+				add.focus();
+			} }, t('group.remove', { name: personName(b) })));
+		members.push(m);
+		list.append(m.li);
+		picker.reset();
+		picker.control.focus();
+	});
+
+	let key = idempotencyKey();
+	onSubmit(form, async () => {
+		if (!members.length)
+			return showFormError(form, noPerson());
+		let g;
+		try {
+			g = await call('booking.create_group', { offer_id: o.id,
+				beneficiary_ids: members.map(m => m.person.id),
+				seats: members.map(m => Number(m.seats.control.value) || 1),
+				staff_seats: Number(staff.control.value) || 0, idempotency_key: key });
+		} catch (err) {
+			if (!['unavailable', 'timeout'].includes(err.reason))
+				key = idempotencyKey();
+			// The refusal names the person it is about.
+			const who = members.find(m => m.person.id === err.data?.beneficiary_id);
+			if (who)
+				return showFormError(form, { ...err, field: null },
+					personName(who.person) + ' : ' + errorText(err));
+			throw err;
+		}
+		key = idempotencyKey();
+		clear(result, el('p', { 'data-test': 'group-booked' },
+			t('group.booked', { n: g.members.length, staff: g.staff_seats,
+				seats: g.seats, code: g.code }),
+			' ', t(g.code_admits === 'everyone' ? 'group.admits_everyone'
+				: 'group.admits_staff')),
+			el('ul', {}, g.members.map(bk => el('li', {},
+				personName(members.find(m => m.person.id === bk.beneficiary_id).person),
+				' : ', bk.code, ' ', voucherLink(bk.code)))));
+		members.splice(0).forEach(m => m.li.remove());
+		toast(t('group.booked_toast'));
+	});
+	return el('details', { class: 'group', 'data-test': 'group' },
+		el('summary', {}, t('group.title')), form);
 }
