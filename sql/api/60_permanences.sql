@@ -62,8 +62,8 @@ BEGIN
 END $$;
 
 -- Claims at the desk (permanence.claim) are taken while the permanence is
--- open, and after its draw if it was opened and is not closed: walk-ins
--- take what is left of its blocks, then the pool (docs/draw.md).
+-- open, and after its draw if it was opened before it and is not closed:
+-- walk-ins take what is left of its blocks, then the pool (docs/draw.md).
 CREATE OR REPLACE FUNCTION core.permanence_claims_open(pm permanences) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT pm.state = 'open' OR (pm.state = 'drawn' AND pm.opened_at IS NOT NULL)
@@ -478,15 +478,9 @@ DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
 BEGIN
+    -- already done: same answer (a desk opened before its draw stays
+    -- open for claims after it)
     IF pm.state = 'open' OR (pm.state = 'drawn' AND pm.opened_at IS NOT NULL) THEN
-        RETURN permanence_json(pm);          -- already done: same answer
-    END IF;
-    -- A permanence drawn before its desk opened opens for claims after
-    -- the draw; it stays drawn.
-    IF pm.state = 'drawn' THEN
-        UPDATE permanences SET opened_at = now()
-         WHERE id = pm.id RETURNING * INTO pm;
-        PERFORM audit(u, 'permanence.open', 'permanence', pm.id, '{}', p_addr);
         RETURN permanence_json(pm);
     END IF;
     IF pm.state <> 'scheduled' THEN
