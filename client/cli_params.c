@@ -98,6 +98,8 @@ static const struct {
     {"weekday", N_("day of the week")},
     {"address", N_("the venue's street address, shown on vouchers")},
     {"notes", N_("what to know or bring, shown to the public")},
+    {"waitlist_all", N_("if nothing is granted, wait for every full choice, "
+		      "not the first only")},
 };
 
 const char *
