@@ -69,7 +69,8 @@ RETURNS timestamptz LANGUAGE sql STABLE AS $$
 $$;
 
 -- Computes again the record and score (core.person_history) of every entry
--- waiting on the offer. Caller holds the offer's row lock.
+-- waiting on the offer; only entries whose record changed are written.
+-- Caller holds the offer's row lock.
 CREATE OR REPLACE FUNCTION core.waitlist_rescore(o offers, p_policy jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -82,7 +83,9 @@ BEGIN
       FROM waitlist_entries w
      CROSS JOIN LATERAL person_history(w.beneficiary_id, v_from, o.starts_at,
                                        p_policy) h
-     WHERE e.id = w.id AND w.offer_id = o.id AND w.status = 'waiting';
+     WHERE e.id = w.id AND w.offer_id = o.id AND w.status = 'waiting'
+       AND (e.score, e.attended, e.no_shows, e.withdrawn_late)
+           IS DISTINCT FROM (h.score, h.attended, h.no_shows, h.withdrawn_late);
 END $$;
 
 -- Seats freed on an offer go to the first waiting entry, in the order of
@@ -198,9 +201,17 @@ BEGIN
     END IF;
     INSERT INTO waitlist_entries (offer_id, beneficiary_id, structure_id, seats, created_by)
     VALUES (o.id, b.id, b.structure_id, n, u.id) RETURNING * INTO e;
-    -- The whole queue by today's records, so that positions compare.
-    PERFORM waitlist_rescore(o, p_policy);
-    SELECT * INTO e FROM waitlist_entries WHERE id = e.id;
+    -- The newcomer's score only: the whole queue is scored again when seats
+    -- are served, not at every join (a hundred joins at once would each
+    -- score the whole queue, one after the other, under the offer's lock).
+    UPDATE waitlist_entries x
+       SET attended = h.attended, no_shows = h.no_shows,
+           withdrawn_late = h.withdrawn_late, score = h.score,
+           scored_at = now()
+      FROM person_history(b.id, waitlist_window_from(o, p_policy),
+                          o.starts_at, p_policy) h
+     WHERE x.id = e.id
+    RETURNING x.* INTO e;
     PERFORM audit(u, 'waitlist.join', 'waitlist_entry', e.id,
                   jsonb_build_object('offer_id', o.id, 'seats', n), p_addr);
     RETURN waitlist_json(e);
