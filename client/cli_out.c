@@ -128,6 +128,7 @@ static const struct cli_col waitlist_cols[] = {
     {N_("SEATS"), "seats", C_INT, NULL, 0},
     {N_("STATUS"), "status", C_STATUS, NULL, 0},
     {N_("POSITION"), "position", C_INT, NULL, 0},
+    {N_("SCORE"), "score", C_INT, NULL, 0},
     {N_("UNTIL"), "expires_at", C_TIME, NULL, 0},
     {N_("BOOKING"), "booking_id", C_INT, NULL, 0},
     END};
@@ -175,6 +176,7 @@ static const struct cli_col draw_cols[] = {
     {N_("SEATS"), "seats", C_INT, NULL, 0},
     {N_("CODE"), "code", C_STR, NULL, 0},
     {N_("REASON"), "reason", C_STATUS, NULL, 0},
+    {N_("WAITING FOR"), "waitlist", C_JSON, NULL, 0},
     END};
 static const struct cli_col record_cols[] = {
     {N_("STARTS"), "starts_at", C_TIME, NULL, 0},
@@ -1135,13 +1137,14 @@ LIST_VIEW(view_users, user_cols, NULL);
 ONE_VIEW(view_user, user_cols, NULL);
 LIST_VIEW(view_waitlists, waitlist_cols, NULL);
 ONE_VIEW(view_waitlist, waitlist_cols,
-	 "id status position offer_id beneficiary_id seats offered_at "
-	 "expires_at booking_id");
+	 "id status position score attended no_shows withdrawn_late source "
+	 "offer_id beneficiary_id seats offered_at expires_at booking_id");
 const struct cli_view view_checkin = {NULL, checkin_cols, head_checkin, true,
 				      NULL, NULL};
 LIST_VIEW(view_audit, audit_cols, NULL);
 ONE_VIEW(view_permanence, permanence_cols,
-	 "id title location state starts_at ends_at timezone structure_id "
+	 "id title location state claims_open starts_at ends_at timezone "
+	 "structure_id "
 	 "series_id seed_sha256 seed seats_set_aside seats_claimed "
 	 "seats_remaining blocks block wishes_count wishes");
 LIST_VIEW(view_permanences, permanence_cols, head_series);

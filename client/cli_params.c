@@ -109,6 +109,8 @@ static const struct {
     {"arrived_late", N_("bookings seen coming in late, without a scan: "
 	     "attended")},
     {"at", N_("end of the window counted (default now)")},
+    {"waitlist_all", N_("if nothing is granted, wait for every full choice, "
+		      "not the first only")},
 };
 
 const char *

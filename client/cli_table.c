@@ -155,7 +155,7 @@ const struct cli_command cli_commands[] = {
 {"permanence", "release-block", "permanence.release_block", "permanence_id", "permanence_id! offer_id! seats:int", &view_permanence, 0, NULL, N_("give set-aside seats back")},
 {"permanence", "open", "permanence.open", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, N_("open a drop-in: wishes and claims")},
 {"permanence", "close", "permanence.close", "permanence_id", "permanence_id!", &view_permanence, 0, NULL, N_("close a drop-in, unclaimed seats back")},
-{"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int!", NULL, 0, NULL, N_("record a person's 1 to 3 choices")},
+{"permanence", "wish", "permanence.wish", "permanence_id", "permanence_id! beneficiary_id! choices:ids! seats:int! waitlist_all:bool", NULL, 0, NULL, N_("record a person's 1 to 3 choices")},
 {"permanence", "draw", "permanence.draw", "permanence_id", "permanence_id!", &view_draw, CMD_LIST, NULL, N_("share the seats out fairly")},
 {"permanence", "public-list", "permanence.public_list", "structure_id", "structure_id!", NULL, CMD_ANON, NULL, N_("a structure's upcoming drop-ins, as the public page shows them (no login)")},
 {"permanence", "claim", "permanence.claim", "permanence_id", "permanence_id! beneficiary_id! offer_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book at the desk, first come first served")},

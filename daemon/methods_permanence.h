@@ -63,6 +63,8 @@ static const struct param permanence_wish_params[] = {
 	{"beneficiary_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	{"choices", PT_ID_ARRAY, P_REQUIRED, 1, 3, NULL},
 	{"seats", PT_INT, P_REQUIRED, 1, 100, NULL},
+	/* got nothing at the draw: wait for every choice, not the first only */
+	{"waitlist_all", PT_BOOL, 0, 0, 0, NULL},
 	PERMANENCE_END};
 /* No seed: the server drew it at scheduling and published its SHA-256
  * (sql/api/60_permanences.sql); a `seed` is refused as an unknown param. */

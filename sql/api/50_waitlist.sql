@@ -34,24 +34,67 @@ CREATE OR REPLACE TRIGGER waitlist_count_held
 CREATE OR REPLACE FUNCTION core.waitlist_json(e waitlist_entries) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
+    -- position: the entry's place in the order the queue is served
+    -- (docs/waitlist.md), by the scores last computed.
     RETURN (SELECT jsonb_build_object('id', e.id, 'offer_id', e.offer_id,
             'beneficiary_id', e.beneficiary_id, 'structure_id', e.structure_id,
             'seats', e.seats, 'status', e.status,
             'position', CASE WHEN e.status = 'waiting' THEN
                 (SELECT count(*) FROM waitlist_entries w
                   WHERE w.offer_id = e.offer_id AND w.status = 'waiting'
-                    AND w.id <= e.id) END,
+                    AND (coalesce(w.score, 0), w.created_at, w.id)
+                        <= (coalesce(e.score, 0), e.created_at, e.id)) END,
+            'score', e.score, 'attended', e.attended,
+            'no_shows', e.no_shows, 'withdrawn_late', e.withdrawn_late,
+            'source', e.source, 'wish_id', e.wish_id,
             'created_at', ts(e.created_at), 'offered_at', ts(e.offered_at),
             'expires_at', ts(e.expires_at), 'ended_at', ts(e.ended_at),
             'booking_id', e.booking_id));
 END $$;
 
--- Seats freed on an offer go to the oldest waiting entry that fits, then
--- the next, while seats remain. Caller holds the offer's row lock.
--- Seats freed on an offer go to the oldest waiting entry that fits and
--- whose person could accept them (no live booking of this offer, within
--- the caps), then the next, while seats remain. Caller holds the offer's
--- row lock.
+-- What an event tells of an entry: its person's record stays with the
+-- referents, who read it in waitlist.list.
+CREATE OR REPLACE FUNCTION core.waitlist_event_json(e waitlist_entries) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT waitlist_json(e) - 'score' - 'attended' - 'no_shows' - 'withdrawn_late'
+$$;
+
+-- The start of the window an offer's waiting list is scored over
+-- (docs/waitlist.md): history_window_days periods of 24 hours ending at
+-- the offer's start, as the draw's window ends at the permanence's start.
+CREATE OR REPLACE FUNCTION core.waitlist_window_from(o offers, p_policy jsonb)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT o.starts_at - make_interval(hours => 24
+        * coalesce((p_policy->>'history_window_days')::integer, 365))
+$$;
+
+-- Computes again the record and score (core.person_history) of every entry
+-- waiting on the offer; only entries whose record changed are written.
+-- Caller holds the offer's row lock.
+CREATE OR REPLACE FUNCTION core.waitlist_rescore(o offers, p_policy jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_from timestamptz := waitlist_window_from(o, p_policy);
+BEGIN
+    UPDATE waitlist_entries e
+       SET attended = h.attended, no_shows = h.no_shows,
+           withdrawn_late = h.withdrawn_late, score = h.score,
+           scored_at = now()
+      FROM waitlist_entries w
+     CROSS JOIN LATERAL person_history(w.beneficiary_id, v_from, o.starts_at,
+                                       p_policy) h
+     WHERE e.id = w.id AND w.offer_id = o.id AND w.status = 'waiting'
+       AND (e.score, e.attended, e.no_shows, e.withdrawn_late)
+           IS DISTINCT FROM (h.score, h.attended, h.no_shows, h.withdrawn_late);
+END $$;
+
+-- Seats freed on an offer go to the first waiting entry, in the order of
+-- docs/waitlist.md (lowest score, then longest wait, then entry id), whose
+-- seats fit and whose person could accept them (no live booking of this
+-- offer, within the caps); then the next, while seats remain. Entries
+-- passed over keep their place. Each entry offered seats gets a row of
+-- waitlist_rounds: the queue as it stood, for replay. Caller holds the
+-- offer's row lock.
 CREATE OR REPLACE FUNCTION core.waitlist_serve(p_offer_id bigint, p_policy jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -60,7 +103,11 @@ DECLARE
     b beneficiaries;
     served integer := 0;
     hold interval := make_interval(secs => coalesce((p_policy->>'waitlist_hold')::integer, 86400));
-    found_one boolean;
+    v_free integer;
+    v_chosen bigint;
+    v_outcome text;
+    v_queue jsonb;
+    v_scored boolean := false;
 BEGIN
     LOOP
         SELECT * INTO o FROM offers WHERE id = p_offer_id;
@@ -68,29 +115,57 @@ BEGIN
         -- deadline (a late withdrawal, a block returned at the deadline)
         -- still go to the people waiting.
         EXIT WHEN o.status <> 'published' OR o.starts_at <= now();
-        found_one := false;
+        v_free := o.seats_total - o.seats_taken - o.seats_held;
+        EXIT WHEN v_free <= 0;
+        IF NOT v_scored THEN
+            PERFORM waitlist_rescore(o, p_policy);
+            v_scored := true;
+        END IF;
+        v_chosen := NULL;
+        v_queue := '[]';
         FOR e IN SELECT * FROM waitlist_entries
                   WHERE offer_id = p_offer_id AND status = 'waiting'
-                    AND seats <= o.seats_total - o.seats_taken - o.seats_held
-                  ORDER BY id
+                  ORDER BY score, created_at, id
         LOOP
-            SELECT * INTO b FROM beneficiaries WHERE id = e.beneficiary_id;
-            CONTINUE WHEN b.erased_at IS NOT NULL
-                OR booking_cap_hit(b, o, p_policy) IS NOT NULL
-                OR EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
-                             AND beneficiary_id = b.id
-                             AND status IN ('confirmed', 'attended', 'no_show'));
-            UPDATE waitlist_entries
-               SET status = 'offered', offered_at = now(),
-                   expires_at = least(now() + hold, o.starts_at)
-             WHERE id = e.id RETURNING * INTO e;
-            PERFORM emit('waitlist.offered', o.partner_id, e.structure_id,
-                         waitlist_json(e));
-            served := served + 1;
-            found_one := true;
-            EXIT;
+            IF v_chosen IS NOT NULL THEN
+                v_outcome := 'behind';
+            ELSE
+                SELECT * INTO b FROM beneficiaries WHERE id = e.beneficiary_id;
+                v_outcome := CASE
+                    WHEN b.erased_at IS NOT NULL THEN 'erased'
+                    WHEN e.seats > v_free THEN 'too_many_seats'
+                    WHEN EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
+                                   AND beneficiary_id = b.id
+                                   AND status IN ('confirmed', 'attended', 'no_show'))
+                        THEN 'duplicate'
+                    WHEN booking_cap_hit(b, o, p_policy) IS NOT NULL
+                        THEN 'limit_reached'
+                    ELSE 'offered' END;
+                IF v_outcome = 'offered' THEN
+                    v_chosen := e.id;
+                END IF;
+            END IF;
+            v_queue := v_queue || jsonb_build_object('entry_id', e.id,
+                'seats', e.seats, 'attended', e.attended,
+                'no_shows', e.no_shows, 'withdrawn_late', e.withdrawn_late,
+                'score', e.score, 'waiting_since', ts(e.created_at),
+                'outcome', v_outcome);
         END LOOP;
-        EXIT WHEN NOT found_one;
+        EXIT WHEN v_chosen IS NULL;
+        UPDATE waitlist_entries
+           SET status = 'offered', offered_at = now(),
+               expires_at = least(now() + hold, o.starts_at)
+         WHERE id = v_chosen RETURNING * INTO e;
+        INSERT INTO waitlist_rounds (offer_id, entry_id, window_from, window_to,
+                                     no_show_weight, withdrawn_late_weight,
+                                     seats_free, queue)
+        VALUES (o.id, e.id, waitlist_window_from(o, p_policy), o.starts_at,
+                coalesce((p_policy->>'no_show_weight')::numeric, 2),
+                coalesce((p_policy->>'withdrawn_late_weight')::numeric, 0.5),
+                v_free, v_queue);
+        PERFORM emit('waitlist.offered', o.partner_id, e.structure_id,
+                     waitlist_event_json(e));
+        served := served + 1;
     END LOOP;
     RETURN served;
 END $$;
@@ -129,6 +204,17 @@ BEGIN
     END IF;
     INSERT INTO waitlist_entries (offer_id, beneficiary_id, structure_id, seats, created_by)
     VALUES (o.id, b.id, b.structure_id, n, u.id) RETURNING * INTO e;
+    -- The newcomer's score only: the whole queue is scored again when seats
+    -- are served, not at every join (a hundred joins at once would each
+    -- score the whole queue, one after the other, under the offer's lock).
+    UPDATE waitlist_entries x
+       SET attended = h.attended, no_shows = h.no_shows,
+           withdrawn_late = h.withdrawn_late, score = h.score,
+           scored_at = now()
+      FROM person_history(b.id, waitlist_window_from(o, p_policy),
+                          o.starts_at, p_policy) h
+     WHERE x.id = e.id
+    RETURNING x.* INTO e;
     PERFORM audit(u, 'waitlist.join', 'waitlist_entry', e.id,
                   jsonb_build_object('offer_id', o.id, 'seats', n), p_addr);
     RETURN waitlist_json(e);

@@ -61,6 +61,14 @@ BEGIN
           FROM offers o WHERE o.id = k.offer_id);
 END $$;
 
+-- Claims at the desk (permanence.claim) are taken while the permanence is
+-- open, and after its draw if it was opened before it and is not closed:
+-- walk-ins take what is left of its blocks, then the pool (docs/draw.md).
+CREATE OR REPLACE FUNCTION core.permanence_claims_open(pm permanences) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT pm.state = 'open' OR (pm.state = 'drawn' AND pm.opened_at IS NOT NULL)
+$$;
+
 -- As schema 4's, plus seed_sha256; `seed` stays the revealed one, null
 -- until the draw. draw_secret itself appears in no answer.
 CREATE OR REPLACE FUNCTION core.permanence_json(pm permanences) RETURNS jsonb
@@ -76,6 +84,7 @@ BEGIN
             'local_ends_at', to_char(pm.ends_at AT TIME ZONE s.timezone,
                                      'YYYY-MM-DD"T"HH24:MI'),
             'state', pm.state, 'opened_at', ts(pm.opened_at),
+            'claims_open', permanence_claims_open(pm),
             'drawn_at', ts(pm.drawn_at), 'closed_at', ts(pm.closed_at),
             'seed_sha256', seed_sha256(pm.draw_secret),
             'seed', pm.draw_seed,
@@ -102,8 +111,8 @@ CREATE OR REPLACE FUNCTION core.wish_json(w wishes) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', w.id, 'permanence_id', w.permanence_id,
         'beneficiary_id', w.beneficiary_id, 'choices', to_jsonb(w.choices),
-        'seats', w.seats, 'created_at', ts(w.created_at),
-        'replaced_at', ts(w.replaced_at),
+        'seats', w.seats, 'waitlist_all', w.waitlist_all,
+        'created_at', ts(w.created_at), 'replaced_at', ts(w.replaced_at),
         'rank', w.granted_rank, 'booking_id', w.booking_id, 'reason', w.reason)
 $$;
 
@@ -469,8 +478,10 @@ DECLARE
     u users := auth_user(p_token);
     pm permanences := scope_permanence(u, (p->>'permanence_id')::bigint, 'update');
 BEGIN
-    IF pm.state = 'open' THEN
-        RETURN permanence_json(pm);          -- already done: same answer
+    -- already done: same answer (a desk opened before its draw stays
+    -- open for claims after it)
+    IF pm.state = 'open' OR (pm.state = 'drawn' AND pm.opened_at IS NOT NULL) THEN
+        RETURN permanence_json(pm);
     END IF;
     IF pm.state <> 'scheduled' THEN
         PERFORM permanence_refuse_state(pm, 'opening');
@@ -572,11 +583,14 @@ BEGIN
     UPDATE wishes SET replaced_at = now()
      WHERE permanence_id = pm.id AND beneficiary_id = b.id AND replaced_at IS NULL
     RETURNING id INTO old_id;
-    INSERT INTO wishes (permanence_id, beneficiary_id, choices, seats, created_by)
-    VALUES (pm.id, b.id, v_choices, n, u.id) RETURNING * INTO w;
+    INSERT INTO wishes (permanence_id, beneficiary_id, choices, seats, created_by,
+                        waitlist_all)
+    VALUES (pm.id, b.id, v_choices, n, u.id,
+            coalesce((p->>'waitlist_all')::boolean, false)) RETURNING * INTO w;
     PERFORM audit(u, 'permanence.wish', 'wish', w.id,
                   jsonb_build_object('permanence_id', pm.id, 'choices', to_jsonb(v_choices),
-                                     'seats', n, 'replaces', old_id), p_addr);
+                                     'seats', n, 'replaces', old_id,
+                                     'waitlist_all', w.waitlist_all), p_addr);
     RETURN wish_json(w) || jsonb_build_object('replaces_wish_id', old_id);
 END $$;
 
@@ -598,8 +612,10 @@ $$;
 
 ------------------------------------------------------------------ claims
 
--- At the desk, while open: first come, first served, block first, then the
--- pool; the rules and errors of booking.create, idempotency key included.
+-- At the desk, while open (and after the draw, if it was opened: what the
+-- draw left of the blocks): first come, first served, block first, then
+-- the pool; the rules and errors of booking.create, idempotency key
+-- included.
 CREATE OR REPLACE FUNCTION api.permanence_claim(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -620,7 +636,7 @@ BEGIN
     END IF;
     -- FOR SHARE: claims run side by side; close and draw wait for them.
     pm := scope_permanence(u, (p->>'permanence_id')::bigint, 'share');
-    IF pm.state <> 'open' THEN
+    IF NOT permanence_claims_open(pm) THEN
         PERFORM permanence_refuse_state(pm, 'claiming seats');
     END IF;
     b := permanence_beneficiary(u, pm, (p->>'beneficiary_id')::bigint);
@@ -781,6 +797,11 @@ DECLARE
     a_seats integer[] := '{}';
     a_from integer[] := '{}';
     a_reason text[] := '{}';
+    -- The waiting lists the wishes that got nothing join: (position, offer).
+    wl_pos integer[] := '{}';
+    wl_offer bigint[] := '{}';
+    v_waitlisted integer := 0;
+    v_o offers;
     res json;
 BEGIN
     IF pm.draw_result IS NOT NULL THEN
@@ -830,7 +851,8 @@ BEGIN
     -- the offer's index, and the refusal that does not depend on seats.
     FOR r IN
         WITH w AS (
-            SELECT w.id, w.beneficiary_id, w.choices, w.seats, s.timezone AS tz
+            SELECT w.id, w.beneficiary_id, w.choices, w.seats, w.waitlist_all,
+                   s.timezone AS tz
               FROM wishes w
               JOIN beneficiaries bb ON bb.id = w.beneficiary_id
               JOIN structures s ON s.id = bb.structure_id
@@ -895,7 +917,7 @@ BEGIN
                AND live.starts_at >= v_from AND live.starts_at < pm.starts_at
              GROUP BY w.id
         )
-        SELECT w.id, w.beneficiary_id, w.seats,
+        SELECT w.id, w.beneficiary_id, w.seats, w.waitlist_all,
                coalesce(h.attended, 0) AS n_att, coalesce(h.no_shows, 0) AS n_ns,
                coalesce(h.withdrawn_late, 0) AS n_wl,
                trim_scale(coalesce(h.attended, 0) + v_weight * coalesce(h.no_shows, 0)
@@ -939,6 +961,19 @@ BEGIN
             END IF;
             a_reason[v_pos] := coalesce(a_reason[v_pos], v_why);
         END LOOP;
+        -- Nothing granted: the wish joins the waiting list of its first
+        -- choice, and with waitlist_all of its other choices, each one
+        -- refused only for want of seats (docs/waitlist.md). Nothing was
+        -- taken since its choices were tried, so a choice with no other
+        -- refusal was sold out.
+        IF a_offer[v_pos] IS NULL THEN
+            FOR v_i IN 1 .. cardinality(r.idx) LOOP
+                IF r.why[v_i] IS NULL AND (v_i = 1 OR r.waitlist_all) THEN
+                    wl_pos := wl_pos || v_pos;
+                    wl_offer := wl_offer || v_ids[r.idx[v_i]];
+                END IF;
+            END LOOP;
+        END IF;
     END LOOP;
 
     -- Step 3, in one statement: the bookings, in draw order (their ids
@@ -967,9 +1002,14 @@ BEGIN
           JOIN offers o ON o.id = g.offer_id
          ORDER BY g.pos
         RETURNING id, beneficiary_id, code
+    ), wl AS (
+        SELECT x.pos, json_agg(x.offer_id ORDER BY x.n) AS offers
+          FROM unnest(wl_pos, wl_offer) WITH ORDINALITY AS x(pos, offer_id, n)
+         GROUP BY x.pos
     ), dx AS (
-        SELECT d.*, ins.id AS booking_id, ins.code
+        SELECT d.*, ins.id AS booking_id, ins.code, wl.offers AS waitlist
           FROM d LEFT JOIN ins ON ins.beneficiary_id = d.ben
+          LEFT JOIN wl ON wl.pos = d.pos
     ), upd AS (
         UPDATE wishes w SET draw_position = dx.pos, attended = dx.att,
                no_shows = dx.ns, withdrawn_late = dx.wl,
@@ -987,7 +1027,8 @@ BEGIN
                'rank', dx.rank, 'offer_id', dx.offer_id,
                'booking_id', dx.booking_id,
                'code', ticket_display(dx.code),
-               'from_block', dx.from_block, 'reason', dx.reason)
+               'from_block', dx.from_block, 'reason', dx.reason,
+               'waitlist', coalesce(dx.waitlist, '[]'::json))
                ORDER BY dx.pos)
       INTO v_results
       FROM dx JOIN wishes w ON w.id = dx.wish_id;
@@ -998,12 +1039,30 @@ BEGIN
                    WHERE permanence_id = pm.id AND source = 'draw')
        AND last_activity_at < now() - interval '1 day';
 
+    -- The waiting lists, in draw order: the entries' ids follow it, and
+    -- with the same created_at, so does their waiting time. A person
+    -- already on one of those lists keeps their entry.
+    INSERT INTO waitlist_entries (offer_id, beneficiary_id, structure_id, seats,
+                                  created_by, source, wish_id)
+    SELECT x.offer_id, a_ben[x.pos], b.structure_id, a_seats[x.pos], u.id,
+           'draw', a_wish[x.pos]
+      FROM unnest(wl_pos, wl_offer) WITH ORDINALITY AS x(pos, offer_id, n)
+      JOIN beneficiaries b ON b.id = a_ben[x.pos]
+     ORDER BY x.n
+        ON CONFLICT (offer_id, beneficiary_id)
+           WHERE status IN ('waiting', 'offered') DO NOTHING;
+    GET DIAGNOSTICS v_waitlisted = ROW_COUNT;
+    FOR v_o IN SELECT * FROM offers
+                WHERE id IN (SELECT unnest(wl_offer)) ORDER BY id LOOP
+        PERFORM waitlist_rescore(v_o, p_policy);
+    END LOOP;
+
     res := json_build_object('permanence_id', pm.id, 'seed', v_seed,
         'drawn_at', ts(now()), 'no_show_weight', trim_scale(v_weight),
         'withdrawn_late_weight', trim_scale(v_wl_weight),
         'history_window_days', v_days,
         'window_from', ts(v_from), 'window_to', ts(pm.starts_at),
-        'wishes', v_pos, 'granted', v_granted,
+        'wishes', v_pos, 'granted', v_granted, 'waitlisted', v_waitlisted,
         'offers', coalesce(v_offers, '[]'::json),
         'results', coalesce(v_results, '[]'::json));
     UPDATE permanences SET state = 'drawn', draw_seed = v_seed,
@@ -1039,7 +1098,8 @@ BEGIN
      ORDER BY o.id, e.k;
     PERFORM audit(u, 'permanence.draw', 'permanence', pm.id,
                   jsonb_build_object('seed', v_seed, 'wishes', v_pos,
-                                     'granted', v_granted), p_addr);
+                                     'granted', v_granted,
+                                     'waitlisted', v_waitlisted), p_addr);
     RETURN res;
 END $$;
 

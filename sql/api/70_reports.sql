@@ -857,10 +857,10 @@ CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
 -- Unmet demand (docs/reports.md, "Demand"): per person and offer, the
 -- seats asked for and not granted, as of now. A person asked for an
 -- offer when a draw left their wish without seats (the wish counts for its
--- first choice) or when they waited for it and were never offered seats.
--- A person who holds a live booking of the offer, however it came, was
--- granted it; so was one who withdrew late from it (the seats were theirs
--- and went back). Asking twice (a lost wish, then the waiting list) is one
+-- first choice) or when they joined its waiting list. The request was
+-- granted when seats were offered to them from the list (taken or not),
+-- when they hold a live booking of the offer, however it came, or when
+-- they withdrew late from one (the seats were theirs and went back). Asking twice (a lost wish, then the waiting list) is one
 -- request: the larger number of seats. Offers cancelled by their partner
 -- count no demand, as they count no seats offered.
 -- Scope: p_partner_id, p_structure_id and p_offer_id narrow when not NULL.
@@ -880,15 +880,15 @@ BEGIN
            AND (p_offer_id IS NULL OR x.id = p_offer_id)
     ), asked AS (
         SELECT w.choices[1] AS offer_id, w.beneficiary_id, b.structure_id,
-               w.seats
+               w.seats, false AS offered
           FROM o JOIN wishes w ON w.choices[1] = o.id
                  AND w.replaced_at IS NULL AND w.draw_position IS NOT NULL
                  AND w.granted_rank IS NULL
           JOIN beneficiaries b ON b.id = w.beneficiary_id
         UNION ALL
-        SELECT e.offer_id, e.beneficiary_id, e.structure_id, e.seats
+        SELECT e.offer_id, e.beneficiary_id, e.structure_id, e.seats,
+               e.offered_at IS NOT NULL
           FROM o JOIN waitlist_entries e ON e.offer_id = o.id
-                 AND e.offered_at IS NULL
     )
     SELECT a.offer_id, a.beneficiary_id, min(a.structure_id),
            max(a.seats)::integer
@@ -899,7 +899,8 @@ BEGIN
                           AND bk.beneficiary_id = a.beneficiary_id
                           AND bk.status IN ('confirmed', 'attended', 'no_show',
                                             'withdrawn_late'))
-     GROUP BY a.offer_id, a.beneficiary_id;
+     GROUP BY a.offer_id, a.beneficiary_id
+    HAVING NOT bool_or(a.offered);
 END $$;
 
 -- The report's demand per group, keyed as report_activity_unchecked keys

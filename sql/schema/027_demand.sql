@@ -7,13 +7,12 @@
 -- strapontin schema 27: demand (docs/reports.md, "Demand").
 --
 -- Unmet demand is read from the wishes a draw left without seats and the
--- waiting-list entries never offered any, per offer: two indexes reach
--- them from the offers of a range without reading every wish or entry.
+-- waiting-list entries, per offer: two indexes reach them from the offers
+-- of a range without reading every wish or entry.
 CREATE INDEX wishes_lost_first_choice ON wishes ((choices[1]))
     WHERE replaced_at IS NULL AND draw_position IS NOT NULL
       AND granted_rank IS NULL;
-CREATE INDEX waitlist_never_offered ON waitlist_entries (offer_id)
-    WHERE offered_at IS NULL;
+CREATE INDEX waitlist_offer ON waitlist_entries (offer_id);
 -- wishes naming an offer at any rank, for the partner's view
 CREATE INDEX wishes_choices ON wishes USING gin (choices)
     WHERE replaced_at IS NULL;

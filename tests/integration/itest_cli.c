@@ -1399,10 +1399,12 @@ test_permanences(void **state)
 	   num(offer), "--seats", "4");
 	OK("ref", "permanence", "open", num(perm));
 	OK("ref", "permanence", "wish", num(perm), "--beneficiary-id", num(ben),
-	   "--choices", num(offer), "--seats", "1");
+	   "--choices", num(offer), "--seats", "1", "--waitlist-all");
 	/* The seed is the server's: get shows its SHA-256 before the draw,
 	 * the draw shows the seed, and nobody can pass one. */
 	j = JSON("ref", "--json", "permanence", "get", num(perm));
+	assert_true(json_is_true(json_object_get(json_array_get(
+	    json_object_get(j, "wishes"), 0), "waitlist_all")));
 	snprintf(hash, sizeof hash, "%s", w_str(j, "seed_sha256"));
 	assert_int_equal(strlen(hash), 64);
 	json_decref(j);
@@ -1428,6 +1430,7 @@ test_permanences(void **state)
 	OK("ref", "permanence", "get", num(perm));
 	CONTAINS(R.out, "Permanence CLI");
 	CONTAINS(R.out, "drawn");
+	CONTAINS(R.out, "claims open:     yes");  /* after the draw */
 	OK("ref", "permanence", "list", "--state", "drawn");
 	CONTAINS(R.out, "Permanence CLI");
 	OK("ref", "permanence", "close", num(perm));

@@ -147,29 +147,27 @@ test_demand(void **state)
 
 	/* The draw grants one: two wishes lost, 4 seats unmet. */
 	json_decref(OK(W.ref, "permanence.draw", "{s:I}", "permanence_id", pm));
-	expect_demand(offer_a, 3, 0, 0, 2, 2, 4);
+	/* The losers joined A's waiting list (docs/waitlist.md): a lost wish
+	 * and its wait are one request each. */
+	expect_demand(offer_a, 3, 2, 4, 2, 6, 4);
 	assert_int_equal(report_demand(W.admin, "category", "museum"), 4);
 
-	/* Two more seats, and one loser booked directly: granted. */
+	/* Two more seats: offered to a loser, who accepts: granted. */
 	json_decref(OK(W.partner, "offer.set_seats", "{s:I, s:i}", "offer_id",
 	    offer_a, "seats", 4));
 	{
-		int loser = atoi(h_db_exec(db, "SELECT min(beneficiary_id) FROM wishes "
-		    "WHERE granted_rank IS NULL AND replaced_at IS NULL"));
-		int other = atoi(h_db_exec(db, "SELECT max(beneficiary_id) FROM wishes "
-		    "WHERE granted_rank IS NULL AND replaced_at IS NULL"));
+		json_int_t entry = atoll(h_db_exec(db, "SELECT id FROM "
+		    "waitlist_entries WHERE status = 'offered'"));
 
-		json_decref(w_book(W.ref, offer_a, loser, 2));
-		expect_demand(offer_a, 3, 0, 0, 4, 4, 2);
-
-		/* Sold out again: a new person and the other loser wait; the
-		 * loser's wish and wait are one request. */
-		json_decref(OK(W.ref, "waitlist.join", "{s:I, s:I, s:i}",
-		    "offer_id", offer_a, "beneficiary_id", p[3], "seats", 1));
-		json_decref(OK(W.ref, "waitlist.join", "{s:I, s:I, s:i}",
-		    "offer_id", offer_a, "beneficiary_id", (json_int_t)other,
-		    "seats", 2));
+		/* offered seats are granted, even before they are taken */
+		expect_demand(offer_a, 3, 2, 4, 2, 6, 2);
+		json_decref(OK(W.ref, "waitlist.accept", "{s:I}", "entry_id",
+		    entry));
+		expect_demand(offer_a, 3, 1, 2, 4, 6, 2);
 	}
+	/* Sold out again: a new person waits too. */
+	json_decref(OK(W.ref, "waitlist.join", "{s:I, s:I, s:i}", "offer_id",
+	    offer_a, "beneficiary_id", p[3], "seats", 1));
 	expect_demand(offer_a, 3, 2, 3, 4, 7, 3);
 
 	/* The report: by every group_by the rows add up to the total. */

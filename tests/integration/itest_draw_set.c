@@ -146,8 +146,12 @@ snapshot(json_int_t pm)
 	    "   w.granted_rank, w.reason, b.offer_id, b.seats), ', ' "
 	    "   ORDER BY w.id) FROM wishes w LEFT JOIN bookings b ON "
 	    "   b.id = w.booking_id WHERE w.permanence_id = %lld), "
+	    /* the wishes that got nothing join waiting lists since
+	     * (docs/waitlist.md), which is activity: only the new draw does */
 	    " (SELECT 'active ' || string_agg(id::text, ' ' ORDER BY id) "
-	    "   FROM beneficiaries WHERE last_activity_at >= p.drawn_at), "
+	    "   FROM beneficiaries WHERE last_activity_at >= p.drawn_at "
+	    "    AND id NOT IN (SELECT beneficiary_id FROM waitlist_entries "
+	    "                    WHERE source = 'draw')), "
 	    " (SELECT 'report offers ' || string_agg(t::text, ', ' "
 	    "   ORDER BY t.offer_id) FROM report_offers t), "
 	    " (SELECT 'report months ' || md5(string_agg(t::text, ', ' "

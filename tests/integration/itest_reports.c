@@ -140,9 +140,10 @@ load_raw(void)
 	res = query("SELECT e.offer_id, e.beneficiary_id, e.structure_id, "
 	    "e.seats, e.offered_at IS NOT NULL FROM waitlist_entries e "
 	    "UNION ALL SELECT w.choices[1], w.beneficiary_id, b.structure_id, "
-	    "w.seats, w.granted_rank IS NOT NULL OR w.draw_position IS NULL "
+	    "w.seats, false "
 	    "FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id "
-	    "WHERE w.replaced_at IS NULL");
+	    "WHERE w.replaced_at IS NULL AND w.draw_position IS NOT NULL "
+	    "AND w.granted_rank IS NULL");
 	n_ra = PQntuples(res);
 	assert_true(n_ra <= MAX_BOOKINGS);
 	for (i = 0; i < n_ra; i++) {
@@ -410,18 +411,21 @@ add_demand(struct expect *e, const char *by, long long from, long long to,
 		const struct raw_ask *a = &ra[i];
 		const struct raw_offer *o = offer_of(a->offer);
 		long long seats = 0;
-		bool first = true;
+		bool first = true, offered = false;
 
 		/* the pair's first row counts for all its rows: the seats of
-		 * the largest request never offered any */
+		 * the largest request, unless seats were offered to one */
 		for (j = 0; j < n_ra; j++) {
 			if (ra[j].offer != a->offer || ra[j].person != a->person)
 				continue;
 			if (j < i)
 				first = false;
-			if (!ra[j].offered && ra[j].seats > seats)
+			offered |= ra[j].offered;
+			if (ra[j].seats > seats)
 				seats = ra[j].seats;
 		}
+		if (offered)
+			continue;
 		if (!first || seats == 0 || o->starts < from || o->starts >= to ||
 		    o->cancelled || (partner != 0 && o->partner != partner) ||
 		    (structure != 0 && a->structure != structure) ||

@@ -191,8 +191,11 @@ function wishForm(d) {
 	const seats = field({ name: 'seats', label: t('desk.party'), type: 'number', required: true,
 		hint: t('desk.party_hint'),
 		attrs: { min: 1, max: 100, value: '1', inputmode: 'numeric', 'data-test': 'wish-seats' } });
+	// Got nothing at the draw: wait for every full choice (docs/waitlist.md).
+	const waitAll = field({ name: 'waitlist_all', label: t('desk.waitlist_all'), type: 'checkbox',
+		hint: t('desk.waitlist_all_hint'), attrs: { 'data-test': 'wish-waitlist-all' } });
 	const form = el('form', { novalidate: true, 'data-test': 'wish-form' },
-		picker, el('div', { class: 'row' }, choices), seats,
+		picker, el('div', { class: 'row' }, choices), seats, waitAll,
 		el('div', { class: 'actions' },
 			el('button', { type: 'submit', class: 'primary', 'data-test': 'wish-submit' }, t('desk.add_wish'))));
 	onSubmit(form, async () => {
@@ -205,7 +208,8 @@ function wishForm(d) {
 			return showFormError(form, { reason: 'invalid_params', field: 'choices', data: {} });
 		const res = await call('permanence.wish', { permanence_id: d.pm.id,
 			beneficiary_id: picker.value, choices: ids,
-			seats: Number(seats.control.value) || 1 });
+			seats: Number(seats.control.value) || 1,
+			waitlist_all: waitAll.control.checked });
 		toast(t(res.replaces_wish_id ? 'desk.wish_replaced' : 'desk.wish_added',
 			{ name: personName(picker.person) }));
 		await d.reload();
@@ -221,8 +225,12 @@ function wishForm(d) {
 function outcome(titles, w) {
 	if (w.rank)
 		return t('desk.granted', { rank: w.rank, title: offerLabel(titles, w.offer_id || w.choices[w.rank - 1]) });
-	if (w.reason)
-		return t('desk.refused', { reason: t('reason.' + w.reason) });
+	if (w.reason) {
+		const refused = t('desk.refused', { reason: t('reason.' + w.reason) });
+		return w.waitlist && w.waitlist.length
+			? refused + ' – ' + t('desk.waiting_for', { titles: w.waitlist.map(o => offerLabel(titles, o)).join(', ') })
+			: refused;
+	}
 	return '—';
 }
 

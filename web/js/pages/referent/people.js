@@ -283,6 +283,8 @@ async function waitlist(entries, reload) {
 			el('td', {}, String(e.seats)),
 			el('td', {}, t('wl.' + e.status),
 				e.position ? ' (' + t('wl.position', { n: e.position }) + ')' : '',
+				e.position && e.score != null ? ' – ' + t('wl.score', { score: e.score,
+					attended: e.attended, no_shows: e.no_shows }) : '',
 				e.expires_at ? ' – ' + t('wl.until', { when: fmt.dateTime(e.expires_at) }) : ''),
 			el('td', {}, e.status === 'offered'
 				? act(t('wl.accept'), 'waitlist.accept', t('wl.accepted_toast')) : null, ' ',
