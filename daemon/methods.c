@@ -84,14 +84,22 @@ static const struct param user_id_params[] = {
 	{"accessibility", PT_TEXT, P_NULLABLE, 0, 1000, NULL}, \
 	{"address", PT_STRING, P_NULLABLE, 1, 300, NULL}
 
+/* Targeted offers (docs/booking-rules.md, "Targeted offers"). */
+#define OFFER_TARGETS \
+	{"target_structure_ids", PT_ID_ARRAY, P_NULLABLE, 0, 200, NULL}, \
+	{"target_territories", PT_STRING_ARRAY, P_NULLABLE, 0, 50, NULL}, \
+	{"opens_to_all_at", PT_TIME, P_NULLABLE, 0, 0, NULL}
+
 static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),
 	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
+	OFFER_TARGETS,
 	{0}};
 static const struct param offer_update_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
 	OFFER_FIELDS(0),
+	OFFER_TARGETS,
 	{0}};
 static const struct param offer_seats_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
