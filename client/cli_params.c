@@ -93,10 +93,9 @@ static const struct {
     {"starts_at", N_("start time")},
     {"structure_id", N_("the structure")},
     {"territory", N_("area the structure serves")},
-    {"target_structure_ids", N_("keep the offer for these structures "
-			       "(null: for everyone)")},
+    {"target_structure_ids", N_("keep the offer for these structures")},
     {"target_territories", N_("keep the offer for the structures of these "
-			     "territories (null: for everyone)")},
+			     "territories")},
     {"opens_to_all_at", N_("when a kept offer opens to everyone")},
     {"timezone", N_("IANA zone (default Europe/Paris)")},
     {"to", N_("before this time")},
