@@ -47,10 +47,11 @@ BEGIN
     VALUES (p_topic, p_partner_id, p_structure_id,
             p_data - 'description' - 'accessibility',
             -- an offer kept for its targets: only they hear of it
-            -- (docs/booking-rules.md, "Targeted offers")
+            -- (docs/booking-rules.md, "Targeted offers"); qualified, as
+            -- tests call emit() from a session whose path lacks core
             CASE WHEN p_topic LIKE 'offer.%'
                       AND (p_data->>'open_to_all')::boolean IS FALSE
-                 THEN (SELECT offer_audience(x) FROM offers x
+                 THEN (SELECT core.offer_audience(x) FROM offers x
                         WHERE x.id = (p_data->>'id')::bigint) END);
 END $$;
 
