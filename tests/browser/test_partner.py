@@ -75,6 +75,10 @@ def test_guest_list_and_seats(desk):
     desk.goto("#/partner/offers/%d" % o["id"])
     desk.wait_text("2", css="[data-test=offer-facts] [data-test=seats-taken]")
     assert desk.find("[data-test=offer-facts] [data-test=seats-left]").text == "8"
+    # Not kept for anyone: said so, and the edit form offers the targets.
+    assert desk.find("[data-test=offer-targets]").text == "Pour toutes les structures"
+    desk.find("[data-test=edit-form] details.targets > summary").click()
+    desk.wait_for("[data-test=edit-form] [data-test=offer-target_territories] input")
 
 
 def lookalike(code):
