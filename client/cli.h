@@ -120,6 +120,7 @@ enum cli_ptype {
 	CP_DATE,
 	CP_HHMM,
 	CP_IDS,
+	CP_STRS, /* an array of names: "a,b" on the command line */
 	CP_CURSOR,
 	CP_ENUM,
 	CP_ENUMS, /* an array of choices: "a,b" on the command line */

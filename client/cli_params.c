@@ -30,6 +30,7 @@ static const struct {
     {"date", CP_DATE, "YYYY-MM-DD"},
     {"hhmm", CP_HHMM, "HH:MM"},
     {"ids", CP_IDS, "ID,ID,..."},
+    {"strs", CP_STRS, "NAME,NAME,..."},
     {"cursor", CP_CURSOR, "CURSOR"},
     {"ticket", CP_TICKET, "CODE"},
 };
@@ -95,6 +96,10 @@ static const struct {
     {"starts_at", N_("start time")},
     {"structure_id", N_("the structure")},
     {"territory", N_("area the structure serves")},
+    {"target_structure_ids", N_("keep the offer for these structures")},
+    {"target_territories", N_("keep the offer for the structures of these "
+			     "territories")},
+    {"opens_to_all_at", N_("when a kept offer opens to everyone")},
     {"timezone", N_("IANA zone (default Europe/Paris)")},
     {"to", N_("before this time")},
     {"user_id", N_("the account")},
@@ -348,6 +353,33 @@ fail:
 	return NULL;
 }
 
+/* "a,b,c": names (territories), blanks around each trimmed. */
+static json_t *
+strs_value(const char *s)
+{
+	json_t *a = json_array(), *v;
+	size_t l, t;
+
+	while (*s != '\0') {
+		while (*s == ' ')
+			s++;
+		l = strcspn(s, ",");
+		for (t = l; t > 0 && s[t - 1] == ' '; t--)
+			;
+		if (t == 0 || (v = json_stringn(s, t)) == NULL)
+			goto fail;
+		json_array_append_new(a, v);
+		s += l;
+		if (*s == ',')
+			s++;
+	}
+	if (json_array_size(a) > 0)
+		return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
 /* The JSON for a flag's value, or NULL with a message printed. */
 static json_t *
 param_value(struct cli *cli, const struct cli_param *p, const char *s)
@@ -393,6 +425,13 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 			return j;
 		cli_warnx(_("%s: %s wants ids separated by commas (4,9,12), "
 			  "not '%s'"),
+			  cli->words, flag, s);
+		return NULL;
+	case CP_STRS:
+		if ((j = strs_value(s)) != NULL)
+			return j;
+		cli_warnx(_("%s: %s wants names separated by commas "
+			  "(Billom,Thiers), not '%s'"),
 			  cli->words, flag, s);
 		return NULL;
 	case CP_TICKET:

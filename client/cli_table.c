@@ -8,7 +8,7 @@
  * Spec language, one word per param, separated by spaces:
  *	name[:type][!|?][*]
  * type is str (the default, and id for names ending in _id), text, int,
- * id, bool, email, time, date, hhmm, ids, cursor, or the name of an
+ * id, bool, email, time, date, hhmm, ids, strs, cursor, or the name of an
  * enumeration below; "!" marks a required param, "?" one that accepts
  * null ("--field null" clears it), "*" a secret that is never taken from
  * the command line (prompted for, or read from standard input).
@@ -43,7 +43,7 @@ static const char *const group_bys[] = {"month", "structure", "partner",
     "category", "territory", NULL};
 static const char *const event_topics[] = {"offer.published",
     "offer.cancelled", "offer.seats_changed", "booking.created",
-    "booking.cancelled", "waitlist.offered", NULL};
+    "booking.cancelled", "waitlist.offered", "offer.opened", NULL};
 
 static const struct cli_enum enums[] = {
     {"partner_kind", partner_kinds},
@@ -80,7 +80,9 @@ cli_enum_values(const char *name)
 #define OFFER_WHAT(R)                                                          \
 	" title" R " category:category" R " venue" R " city" R                 \
 	" max_per_booking:int delivery:delivery description:text?"             \
-	" accessibility:text? address? group_codes:group_codes"
+	" accessibility:text? address? group_codes:group_codes"                \
+	" target_structure_ids:ids? target_territories:strs?"                  \
+	" opens_to_all_at:time?"
 #define OFFER_FIELDS(R)                                                        \
 	OFFER_WHAT(R) " starts_at:time" R " ends_at:time?"                     \
 	" booking_deadline:time"

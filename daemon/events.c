@@ -33,7 +33,7 @@ static const char announce_sql[] = "NOTIFY " EVENTS_OUTBOX_CHANNEL;
 
 const char *const events_topics[EVENTS_TOPICS + 1] = {"offer.published",
     "offer.cancelled", "offer.seats_changed", "booking.created",
-    "booking.cancelled", "waitlist.offered", NULL};
+    "booking.cancelled", "waitlist.offered", "offer.opened", NULL};
 
 struct subscriber {
 	struct rpc_peer *peer;      /* held */
@@ -113,14 +113,32 @@ events_peer_gone(struct rpc_peer *p)
 		subscriber_free(s);
 }
 
-/* Offers are public to every role; the rest to the partner whose offer it
- * is and to the structure whose person it is. */
+/* Whether id is in the array of ids. */
+static bool
+in_ids(json_t *ids, json_int_t id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(ids, i, v)
+		if (json_integer_value(v) == id)
+			return true;
+	return false;
+}
+
+/* Offers are public to every role, but an offer kept for its targets
+ * (docs/booking-rules.md, "Targeted offers") only to the referents of
+ * its audience; the rest to the partner whose offer it is and to the
+ * structure whose person it is. */
 static bool
 visible(const struct session *s, const char *topic, json_int_t partner_id,
-    json_int_t structure_id)
+    json_int_t structure_id, json_t *audience)
 {
-	if (s->role == ROLE_ADMIN || strncmp(topic, "offer.", 6) == 0)
+	if (s->role == ROLE_ADMIN)
 		return true;
+	if (strncmp(topic, "offer.", 6) == 0)
+		return s->role != ROLE_REFERENT || !json_is_array(audience) ||
+		    in_ids(audience, s->structure_id);
 	if (s->role == ROLE_PARTNER)
 		return partner_id != 0 && partner_id == s->partner_id;
 	if (s->role == ROLE_REFERENT)
@@ -202,6 +220,7 @@ fan_out(const char *topic, unsigned bit, json_t *n, long long id)
 {
 	json_int_t pid = json_integer_value(json_object_get(n, "partner_id"));
 	json_int_t sid = json_integer_value(json_object_get(n, "structure_id"));
+	json_t *audience = json_object_get(n, "audience");
 	json_t *data = json_object_get(n, "data"), *partner_view = NULL;
 	char *line = NULL, *partner_line = NULL;
 	const struct session *ses;
@@ -211,7 +230,7 @@ fan_out(const char *topic, unsigned bit, json_t *n, long long id)
 	TAILQ_FOREACH(s, &subscribers, entry) {
 		ses = rpc_peer_session(s->peer);
 		if (id <= s->after || !(s->topics & bit) ||
-		    !visible(ses, topic, pid, sid))
+		    !visible(ses, topic, pid, sid, audience))
 			continue;
 		/* A venue needs the booking, not who holds it, nor why
 		 * they withdrew (docs/privacy.md). */

@@ -32,7 +32,7 @@ struct app;
 
 /* The one table of topics, NULL-terminated, and its length. */
 extern const char *const events_topics[];
-#define EVENTS_TOPICS 6
+#define EVENTS_TOPICS 7
 
 void events_start(struct app *app);
 void events_stop(void);

@@ -93,10 +93,17 @@ static const struct param user_id_params[] = {
 	{"ends_at", PT_TIME, P_NULLABLE, 0, 0, NULL}, \
 	{"booking_deadline", PT_TIME, 0, 0, 0, NULL}
 
+/* Targeted offers (docs/booking-rules.md, "Targeted offers"). */
+#define OFFER_TARGETS \
+	{"target_structure_ids", PT_ID_ARRAY, P_NULLABLE, 0, 200, NULL}, \
+	{"target_territories", PT_STRING_ARRAY, P_NULLABLE, 0, 50, NULL}, \
+	{"opens_to_all_at", PT_TIME, P_NULLABLE, 0, 0, NULL}
+
 static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),
 	{"seats", PT_INT, P_REQUIRED, 1, 100000, NULL},
 	{"partner_id", PT_ID, 0, 0, 0, NULL},
+	OFFER_TARGETS,
 	{0}};
 /* scope "following": this offer and the later ones of its series, whose
  * times are then given as wall clock (docs/series.md). */
@@ -108,6 +115,7 @@ static const struct param offer_update_params[] = {
 	{"start_time", PT_HHMM, 0, 0, 0, NULL},
 	{"end_time", PT_HHMM, P_NULLABLE, 0, 0, NULL},
 	{"deadline_hours", PT_INT, 0, 0, 720, NULL},
+	OFFER_TARGETS,
 	{0}};
 static const struct param offer_seats_params[] = {
 	{"offer_id", PT_ID, P_REQUIRED, 0, 0, NULL},
@@ -247,6 +255,7 @@ static const struct param offer_series_params[] = {
 	{"count", PT_INT, 0, 1, 120, NULL},
 	{"until_date", PT_DATE, 0, 0, 0, NULL},
 	{"deadline_hours", PT_INT, 0, 0, 720, NULL},
+	OFFER_TARGETS,
 	{0}};
 
 /* api.voucher_get() never raises, so that a refusal keeps the count of

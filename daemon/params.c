@@ -183,6 +183,23 @@ list_choices(const char *const *choices, char *msg, size_t len, const char *name
 		n += (size_t)snprintf(msg + n, len - n, " %s", *choices);
 }
 
+/* An item of a PT_STRING_ARRAY: a name (a territory), not free text. */
+#define ARRAY_STRING_MAX 200
+
+static bool
+array_string(json_t *e)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(e))
+		return false;
+	s = json_string_value(e);
+	n = json_string_length(e);
+	return n >= 1 && n <= ARRAY_STRING_MAX && strlen(s) == n &&
+	    !has_control(s, false) && strspn(s, " ") < n;
+}
+
 #define FAIL(...) do { snprintf(msg, len, __VA_ARGS__); return false; } while (0)
 
 static bool
@@ -217,6 +234,7 @@ check_one(const struct param *p, json_t *v, char *msg, size_t len)
 		return true;
 	case PT_ID_ARRAY:
 	case PT_ENUM_ARRAY:
+	case PT_STRING_ARRAY:
 		if (!json_is_array(v))
 			FAIL("%s must be an array", p->name);
 		n = json_array_size(v);
@@ -236,6 +254,9 @@ check_one(const struct param *p, json_t *v, char *msg, size_t len)
 				list_choices(p->choices, msg, len, p->name);
 				return false;
 			}
+			if (p->type == PT_STRING_ARRAY && !array_string(e))
+				FAIL("%s must hold strings of 1 to %d bytes, "
+				    "on one line", p->name, ARRAY_STRING_MAX);
 		}
 		return true;
 	default:

@@ -22,6 +22,8 @@ enum ptype {
 	PT_HHMM,     /* HH:MM */
 	PT_ID_ARRAY, /* array of ids, length in [min, max] */
 	PT_ENUM_ARRAY, /* array of choices, length in [min, max] */
+	PT_STRING_ARRAY, /* array of PT_STRING of 1 to 200 bytes, length in
+	                  * [min, max] */
 	PT_CURSOR,   /* list cursor: "id" or "microseconds:id" */
 };
 

@@ -16,6 +16,135 @@ BEGIN
     RETURN offer_json_of(o, pname);
 END $$;
 
+------------------------------------------------------------ targeted offers
+
+-- docs/booking-rules.md, "Targeted offers". An offer with no target is for
+-- everyone; a targeted one is for its target structures and the
+-- structures of its target territories, and for everyone from
+-- opens_to_all_at on. Admins and partners see every offer; the rule is for
+-- referents, and for bookings, by the beneficiary's structure.
+CREATE OR REPLACE FUNCTION core.offer_open_to_all(o offers) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (cardinality(o.target_structure_ids) = 0
+            AND cardinality(o.target_territories) = 0)
+        OR coalesce(o.opens_to_all_at <= now(), false)
+$$;
+
+-- The same, for a structure whose territory the caller read already (the
+-- catalogue's query: inlined there).
+CREATE OR REPLACE FUNCTION core.offer_in_target(o offers, p_structure_id bigint,
+                                                p_territory text)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT offer_open_to_all(o)
+        OR coalesce(p_structure_id = ANY (o.target_structure_ids), false)
+        OR coalesce(p_territory = ANY (o.target_territories), false)
+$$;
+
+-- Whether the structure may see and book the offer now.
+CREATE OR REPLACE FUNCTION core.offer_open_to(o offers, p_structure_id bigint)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF offer_open_to_all(o) THEN
+        RETURN true;
+    END IF;
+    RETURN offer_in_target(o, p_structure_id,
+        (SELECT territory FROM structures WHERE id = p_structure_id));
+END $$;
+
+-- Whether the caller may see the offer now.
+CREATE OR REPLACE FUNCTION core.offer_visible(u users, o offers)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN u.role <> 'referent' OR offer_open_to(o, u.structure_id);
+END $$;
+
+-- The structures that may see the offer now, for its events (NULL: all).
+CREATE OR REPLACE FUNCTION core.offer_audience(o offers)
+RETURNS bigint[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF o.id IS NULL OR offer_open_to_all(o) THEN
+        RETURN NULL;
+    END IF;
+    RETURN coalesce((SELECT array_agg(s.id ORDER BY s.id) FROM structures s
+                      WHERE s.id = ANY (o.target_structure_ids)
+                         OR s.territory = ANY (o.target_territories)),
+                    '{}');
+END $$;
+
+-- The targets of offer.publish and offer.update (null or [] for none),
+-- checked: structures that exist, territories some structure is in, an opening only for a targeted
+-- offer and no later than its booking deadline. Sets the row's fields.
+CREATE OR REPLACE FUNCTION core.offer_targets_set(o offers, p jsonb)
+RETURNS offers LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    bad text;
+BEGIN
+    IF p ? 'target_structure_ids' THEN
+        o.target_structure_ids := ARRAY(SELECT DISTINCT x::bigint
+            FROM jsonb_array_elements_text(nullif(p->'target_structure_ids', 'null'))
+                 x ORDER BY 1);
+        SELECT x INTO bad FROM unnest(o.target_structure_ids) x
+         WHERE NOT EXISTS (SELECT 1 FROM structures s WHERE s.id = x) LIMIT 1;
+        IF FOUND THEN
+            PERFORM api_error('not_found', format('No such structure: %s.', bad),
+                              jsonb_build_object('field', 'target_structure_ids',
+                                                 'structure_id', bad::bigint));
+        END IF;
+    END IF;
+    IF p ? 'target_territories' THEN
+        o.target_territories := ARRAY(SELECT DISTINCT x
+            FROM jsonb_array_elements_text(nullif(p->'target_territories', 'null'))
+                 x ORDER BY 1);
+        SELECT x INTO bad FROM unnest(o.target_territories) x
+         WHERE NOT EXISTS (SELECT 1 FROM structures s WHERE s.territory = x) LIMIT 1;
+        IF FOUND THEN
+            PERFORM bad_param('target_territories',
+                format('no structure is in the territory "%s"', bad));
+        END IF;
+    END IF;
+    IF p ? 'opens_to_all_at' THEN
+        o.opens_to_all_at := (p->>'opens_to_all_at')::timestamptz;
+    END IF;
+    IF cardinality(o.target_structure_ids) + cardinality(o.target_territories) = 0 THEN
+        IF p->>'opens_to_all_at' IS NOT NULL THEN
+            PERFORM bad_param('opens_to_all_at',
+                'opens_to_all_at needs target_structure_ids or target_territories');
+        END IF;
+        o.opens_to_all_at := NULL;
+    ELSIF o.opens_to_all_at > o.booking_deadline THEN
+        PERFORM bad_param('opens_to_all_at',
+            'opens_to_all_at must not be after the booking deadline');
+    END IF;
+    RETURN o;
+END $$;
+
+-- Run by every daemon from waitlist_sweep(), each second: offers whose
+-- opening time has come are marked opened, and those still bookable with
+-- seats free are announced (offer.opened) to everyone. The row lock
+-- (SKIP LOCKED) and opened_at make each opening announced once whatever
+-- the number of daemons. Returns how many were announced.
+CREATE OR REPLACE FUNCTION core.offer_open_sweep() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    o offers;
+    n integer := 0;
+BEGIN
+    FOR o IN
+        UPDATE offers SET opened_at = now()
+         WHERE id IN (SELECT id FROM offers
+                       WHERE opened_at IS NULL AND opens_to_all_at <= now()
+                       ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)
+           AND opened_at IS NULL
+        RETURNING *
+    LOOP
+        CONTINUE WHEN o.status <> 'published' OR o.booking_deadline <= now()
+                   OR o.seats_total - o.seats_taken - o.seats_held <= 0;
+        PERFORM emit('offer.opened', o.partner_id, NULL, offer_json(o));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
 ------------------------------------------------------------------ offers
 
 -- Whose offer a publication is: a partner's own, or the one an admin names.
@@ -59,16 +188,25 @@ BEGIN
     IF deadline > starts THEN
         PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
     END IF;
+    o.booking_deadline := deadline;
+    o.target_structure_ids := '{}';
+    o.target_territories := '{}';
+    o := offer_targets_set(o, p);
     INSERT INTO offers (partner_id, title, category, venue, city, starts_at,
                         ends_at, seats_total, max_per_booking,
                         booking_deadline, delivery, description,
-                        accessibility, address, group_codes, created_by, series_id)
+                        accessibility, address, group_codes, created_by, series_id,
+                        target_structure_ids, target_territories,
+                        opens_to_all_at, opened_at)
     VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
             (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
             coalesce((p->>'max_per_booking')::integer, 4), deadline,
             coalesce(p->>'delivery', 'guest_list'), p->>'description',
             p->>'accessibility', p->>'address',
-            coalesce(p->>'group_codes', 'person'), u.id, p_series_id)
+            coalesce(p->>'group_codes', 'person'), u.id, p_series_id,
+            o.target_structure_ids, o.target_territories, o.opens_to_all_at,
+            -- open already: nothing left to announce
+            CASE WHEN o.opens_to_all_at <= now() THEN now() END)
     RETURNING * INTO o;
     PERFORM emit('offer.published', o.partner_id, NULL, offer_json(o));
     RETURN o;
@@ -225,6 +363,7 @@ END $$;
 CREATE OR REPLACE FUNCTION core.offer_update_one(u users, o offers, p jsonb, p_addr text)
 RETURNS offers LANGUAGE plpgsql AS $$
 DECLARE
+    t offers;
     starts timestamptz;
     deadline timestamptz;
     ends timestamptz;
@@ -247,6 +386,9 @@ BEGIN
     IF deadline > starts THEN
         PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
     END IF;
+    t := o;
+    t.booking_deadline := deadline;
+    t := offer_targets_set(t, p);
     UPDATE offers SET
         title = coalesce(p->>'title', title),
         category = coalesce(p->>'category', category),
@@ -259,6 +401,13 @@ BEGIN
         description = CASE WHEN p ? 'description' THEN p->>'description' ELSE description END,
         accessibility = CASE WHEN p ? 'accessibility' THEN p->>'accessibility' ELSE accessibility END,
         address = CASE WHEN p ? 'address' THEN p->>'address' ELSE address END,
+        target_structure_ids = t.target_structure_ids,
+        target_territories = t.target_territories,
+        opens_to_all_at = t.opens_to_all_at,
+        -- An offer that was kept for its targets and opens now, or will
+        -- open later, is announced when it opens (offer_open_sweep()).
+        opened_at = CASE WHEN offer_open_to_all(o) AND offer_open_to_all(t)
+                         THEN coalesce(opened_at, now()) END,
         updated_at = now()
      WHERE id = o.id RETURNING * INTO o;
     PERFORM audit(u, 'offer.update', 'offer', o.id,
@@ -355,7 +504,7 @@ DECLARE
     o offers;
 BEGIN
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT offer_visible(u, o) THEN
         PERFORM not_found('offer', 'offer_id');
     END IF;
     RETURN offer_json(o);
@@ -369,6 +518,10 @@ DECLARE
     u users := auth_user(p_token);
     lim integer := page_limit(p);
     c record := time_cursor(p);
+    -- referents see a targeted offer once open, or if theirs (a NULL
+    -- structure: everything, for admins and partners)
+    v_sid bigint := CASE WHEN u.role = 'referent' THEN u.structure_id END;
+    v_terr text := (SELECT territory FROM structures WHERE id = v_sid);
     items jsonb;
 BEGIN
     SELECT jsonb_agg(offer_json_of(x.o, x.partner_name)
@@ -381,6 +534,7 @@ BEGIN
                AND (p->>'category' IS NULL OR o.category = p->>'category')
                AND (p->>'city' IS NULL OR lower(o.city) = lower(p->>'city'))
                AND (p->>'partner_id' IS NULL OR o.partner_id = (p->>'partner_id')::bigint)
+               AND (v_sid IS NULL OR offer_in_target(o, v_sid, v_terr))
                AND (coalesce((p->>'available_only')::boolean, false) = false
                     OR (o.status = 'published' AND o.booking_deadline > now()
                         AND o.seats_total - o.seats_taken - o.seats_held > 0))
@@ -595,5 +749,9 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'cancel_reason', o.cancel_reason, 'cancelled_at', ts(o.cancelled_at),
         'attendance_closed_at', ts(o.attendance_closed_at),
         'series_id', o.series_id,
+        'target_structure_ids', to_jsonb(o.target_structure_ids),
+        'target_territories', to_jsonb(o.target_territories),
+        'opens_to_all_at', ts(o.opens_to_all_at),
+        'open_to_all', offer_open_to_all(o),
         'created_at', ts(o.created_at), 'updated_at', ts(o.updated_at))
 $$;

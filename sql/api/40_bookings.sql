@@ -163,7 +163,11 @@ CREATE OR REPLACE FUNCTION core.booking_check(b beneficiaries, o offers, p_seats
                                 OUT why text, OUT cap text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF o.status = 'cancelled' THEN
+    -- An offer kept for other structures is none of this one's, unless
+    -- seats of it are held for this booking (given while it was).
+    IF p_from_held = 0 AND NOT offer_open_to(o, b.structure_id) THEN
+        why := 'not_targeted';
+    ELSIF o.status = 'cancelled' THEN
         why := 'offer_cancelled';
     ELSIF now() > o.booking_deadline THEN
         why := 'deadline_passed';
@@ -235,7 +239,7 @@ DECLARE
     why text;
 BEGIN
     SELECT * INTO o FROM offers WHERE id = p_offer_id FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT offer_open_to(o, b.structure_id) THEN
         PERFORM not_found('offer', 'offer_id');
     END IF;
     IF p_seats > o.max_per_booking THEN
@@ -556,6 +560,10 @@ CREATE OR REPLACE FUNCTION core.booking_refusal_error(p_reason text, p_cap text,
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 BEGIN
     CASE p_reason
+    WHEN 'not_targeted' THEN
+        RETURN jsonb_build_object('reason', 'not_found',
+            'message', 'No such offer.',
+            'data', jsonb_build_object('field', 'offer_id'));
     WHEN 'offer_cancelled' THEN
         RETURN jsonb_build_object('reason', p_reason,
             'message', 'This offer was cancelled.');
@@ -690,7 +698,7 @@ BEGIN
             IF v_replay_of[i] IS NULL THEN
                 b := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, false);
                 SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint;
-                IF NOT FOUND THEN
+                IF NOT FOUND OR NOT offer_open_to(o, b.structure_id) THEN
                     PERFORM not_found('offer', 'offer_id');
                 END IF;
                 IF (p->>'seats')::integer > o.max_per_booking THEN

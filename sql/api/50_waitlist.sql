@@ -183,7 +183,7 @@ DECLARE
     why text;
 BEGIN
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT offer_open_to(o, b.structure_id) THEN
         PERFORM not_found('offer', 'offer_id');
     END IF;
     IF n > o.max_per_booking THEN
@@ -305,6 +305,7 @@ DECLARE
     k integer;
 BEGIN
     PERFORM permanence_block_sweep(p_policy);
+    PERFORM offer_open_sweep();
     FOR oid_ IN
         SELECT DISTINCT e.offer_id FROM waitlist_entries e JOIN offers o ON o.id = e.offer_id
          WHERE (e.status = 'offered' AND e.expires_at <= now())

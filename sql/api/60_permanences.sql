@@ -367,7 +367,7 @@ BEGIN
         PERFORM permanence_refuse_state(pm, 'setting seats aside');
     END IF;
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT offer_open_to(o, pm.structure_id) THEN
         PERFORM not_found('offer', 'offer_id');
     END IF;
     IF o.status = 'cancelled' THEN
@@ -559,7 +559,7 @@ BEGIN
     END IF;
     FOREACH c IN ARRAY v_choices LOOP
         SELECT * INTO o FROM offers WHERE id = c;
-        IF NOT FOUND THEN
+        IF NOT FOUND OR NOT offer_open_to(o, pm.structure_id) THEN
             PERFORM api_error('not_found', format('No such offer: %s.', c),
                               jsonb_build_object('field', 'choices', 'offer_id', c));
         END IF;
@@ -641,14 +641,16 @@ BEGIN
     END IF;
     b := permanence_beneficiary(u, pm, (p->>'beneficiary_id')::bigint);
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
-    IF NOT FOUND THEN
+    IF FOUND THEN
+        v_left := permanence_block_left(pm.id, o.id);
+    END IF;
+    IF NOT FOUND OR (v_left = 0 AND NOT offer_open_to(o, b.structure_id)) THEN
         PERFORM not_found('offer', 'offer_id');
     END IF;
     IF n > o.max_per_booking THEN
         PERFORM bad_param('seats', format('seats must be from 1 to %s for this offer',
                                           o.max_per_booking));
     END IF;
-    v_left := permanence_block_left(pm.id, o.id);
     why := booking_refusal(b, o, n, p_policy, v_left);
     IF why IS NOT NULL THEN
         PERFORM booking_refuse(why, b, o, p_policy, v_left);

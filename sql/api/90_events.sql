@@ -43,9 +43,16 @@ BEGIN
     -- events_read() rely on it. Every caller has written already, so
     -- this only reads the xid it has.
     PERFORM pg_current_xact_id();
-    INSERT INTO event_outbox (topic, partner_id, structure_id, data)
+    INSERT INTO event_outbox (topic, partner_id, structure_id, data, audience)
     VALUES (p_topic, p_partner_id, p_structure_id,
-            p_data - 'description' - 'accessibility');
+            p_data - 'description' - 'accessibility',
+            -- an offer kept for its targets: only they hear of it
+            -- (docs/booking-rules.md, "Targeted offers"); qualified, as
+            -- tests call emit() from a session whose path lacks core
+            CASE WHEN p_topic LIKE 'offer.%'
+                      AND (p_data->>'open_to_all')::boolean IS FALSE
+                 THEN (SELECT core.offer_audience(x) FROM offers x
+                        WHERE x.id = (p_data->>'id')::bigint) END);
 END $$;
 
 -- PL/pgSQL: its query planned once a session, not at every call as a
@@ -115,7 +122,8 @@ BEGIN
     SELECT (SELECT upto FROM event_outbox_pruned),
            coalesce(jsonb_agg(jsonb_build_object('id', e.id,
                     'topic', e.topic, 'partner_id', e.partner_id,
-                    'structure_id', e.structure_id, 'data', e.data)
+                    'structure_id', e.structure_id, 'audience', e.audience,
+                    'data', e.data)
                     ORDER BY e.id), '[]')
       INTO r_pruned, r_events
       FROM (SELECT * FROM event_outbox

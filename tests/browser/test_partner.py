@@ -108,6 +108,10 @@ def test_guest_list_and_seats(desk):
     # The demand, in numbers: two seats booked, nobody named.
     desk.wait_text("2", css="[data-test=offer-demand] [data-test=demand-seats_booked]")
     assert "Jeanne" not in desk.find("[data-test=offer-demand]").text
+    # Not kept for anyone: said so, and the edit form offers the targets.
+    assert desk.find("[data-test=offer-targets]").text == "Pour toutes les structures"
+    desk.find("[data-test=edit-form] details.targets > summary").click()
+    desk.wait_for("[data-test=edit-form] [data-test=offer-target_territories] input")
 
 
 def lookalike(code):

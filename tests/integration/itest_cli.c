@@ -406,6 +406,8 @@ daemon_type(const struct param *p, char *buf, size_t len)
 		return "hhmm";
 	case PT_ID_ARRAY:
 		return "ids";
+	case PT_STRING_ARRAY:
+		return "strs";
 	case PT_CURSOR:
 		return "cursor";
 	case PT_ENUM:

@@ -451,6 +451,29 @@ test_enum_array(void **state)
 	BADJ(PT_ENUM_ARRAY, 1, 3, colours, "\"red\"");
 }
 
+/* Territory names: one line each, never empty or blank. */
+static void
+test_string_array(void **state)
+{
+	char big[300];
+
+	GOODJ(PT_STRING_ARRAY, 0, 3, NULL, "[]");
+	GOODJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"Livradois-Forez\"]");
+	GOODJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"Billom\",\"Brive\",\"Thiers\"]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"a\",\"b\",\"c\",\"d\"]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"\"]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"   \"]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[\"a\\nb\"]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[1]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "[null]");
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, "\"Billom\"");
+	snprintf(big, sizeof big, "[\"%0201d\"]", 0);
+	BADJ(PT_STRING_ARRAY, 1, 3, NULL, big);
+	snprintf(big, sizeof big, "[\"%0200d\"]", 0);
+	GOODJ(PT_STRING_ARRAY, 1, 3, NULL, big);
+}
+
 static void
 test_cursor(void **state)
 {
@@ -618,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_hhmm),
 		cmocka_unit_test(test_id_array),
 		cmocka_unit_test(test_enum_array),
+		cmocka_unit_test(test_string_array),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_unknown_member),

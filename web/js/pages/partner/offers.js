@@ -163,6 +163,90 @@ function scopeField(o, hint) {
 	    attrs: { 'data-test': 'offer-scope' } });
 }
 
+// Keeping the offer for some structures or territories until a time
+// (docs/booking-rules.md, "Targeted offers"): two groups of check boxes,
+// from the structures every user may list, and the opening time.
+function checkGroup(name, legend, hint, choices, picked) {
+	const id = `${name}-${Math.random().toString(36).slice(2, 8)}`;
+	const boxes = choices.map(([value, text], i) => {
+		const box = el('input', { type: 'checkbox', name, value: String(value),
+		    id: `${id}-${i}`, 'aria-describedby': `${id}-hint ${id}-err` });
+		box.checked = picked.includes(value);
+		return el('div', { class: 'field check' }, box,
+		    el('label', { for: `${id}-${i}` }, text));
+	});
+	const wrap = el('fieldset', { class: 'targets', 'data-field': name,
+	    'data-test': `offer-${name}` },
+	    el('legend', {}, legend),
+	    el('p', { class: 'hint', id: `${id}-hint` }, hint),
+	    boxes.length ? boxes : el('p', { class: 'muted' }, t('partner.targets.none')),
+	    el('p', { class: 'error', id: `${id}-err` }));
+	wrap.control = wrap.querySelector('input') || wrap;
+	return wrap;
+}
+
+function targetFields(o, structures) {
+	const territories = [...new Set(structures.map((s) => s.territory))]
+	    .sort((a, b) => a.localeCompare(b, 'fr'));
+	const opens = field({ name: 'opens_to_all_at', type: 'datetime-local',
+	    label: t('partner.f.opens_to_all_at'), hint: t('partner.h.opens_to_all_at'),
+	    attrs: { value: toLocalInput(o && o.opens_to_all_at),
+		'data-test': 'offer-opens_to_all_at' } });
+	return el('details', { class: 'targets', open: !!(o && !o.open_to_all) },
+	    el('summary', {}, t('partner.targets.title')),
+	    el('p', { class: 'hint' }, t('partner.h.targets')),
+	    checkGroup('target_territories', t('partner.f.target_territories'),
+		t('partner.h.target_territories'), territories.map((x) => [x, x]),
+		(o && o.target_territories) || []),
+	    checkGroup('target_structure_ids', t('partner.f.target_structure_ids'),
+		t('partner.h.target_structure_ids'),
+		structures.map((s) => [s.id, `${s.name} (${s.territory})`]),
+		(o && o.target_structure_ids) || []),
+	    opens);
+}
+
+// The targets of the form as params: for an update, only if changed.
+function targetParams(data, before) {
+	const terr = data.getAll('target_territories').sort();
+	const ids = data.getAll('target_structure_ids').map(Number)
+	    .sort((a, b) => a - b);
+	const opens = fromLocalInput(data.get('opens_to_all_at'));
+	const p = {};
+	if (!before) {
+		if (terr.length)
+			p.target_territories = terr;
+		if (ids.length)
+			p.target_structure_ids = ids;
+		if (opens)
+			p.opens_to_all_at = opens;
+		return p;
+	}
+	const same = (a, b) => JSON.stringify([...a].sort()) ===
+	    JSON.stringify([...b].sort());
+	if (!same(terr, before.target_territories || []))
+		p.target_territories = terr;
+	if (!same(ids, before.target_structure_ids || []))
+		p.target_structure_ids = ids;
+	if (toLocalInput(before.opens_to_all_at) !== data.get('opens_to_all_at'))
+		p.opens_to_all_at = opens;
+	return p;
+}
+
+// "Kept for …, open to everyone from …": for the offer's facts.
+function targetText(o) {
+	const who = [...(o.target_territories || [])];
+	if ((o.target_structure_ids || []).length)
+		who.push(t('partner.targets.structures',
+		    { n: o.target_structure_ids.length }));
+	if (!who.length)
+		return t('partner.targets.everyone');
+	const base = t('partner.targets.kept', { who: who.join(', ') });
+	if (!o.opens_to_all_at)
+		return base;
+	return t(o.open_to_all ? 'partner.targets.opened' : 'partner.targets.until',
+	    { base, when: fmt.dateTime(o.opens_to_all_at, ZONE) });
+}
+
 function checkRequired(form, data, names) {
 	for (const n of names) {
 		if (!String(data.get(n) || '').trim()) {
@@ -214,9 +298,10 @@ export const partnerOffers = {
 	title: 'partner.offers.title',
 	async render(root, ctx) {
 		const list = el('div', {}, loading());
+		const structures = await listAll('structure.list').catch(() => []);
 		const form = el('form', { class: 'offer-form', novalidate: true,
 		    'data-test': 'publish-form' },
-		    offerFields(null, true),
+		    offerFields(null, true), targetFields(null, structures),
 		    el('div', { class: 'actions' }, el('button', { type: 'submit',
 			class: 'primary', 'data-test': 'publish-submit' },
 			t('partner.publish.submit'))));
@@ -243,13 +328,13 @@ export const partnerOffers = {
 			    'starts_at', 'seats']);
 			if (data.get('repeat') !== 'once') {
 				checkRequired(form, data, ['until_date']);
-				const r = await call('offer.publish_series',
-				    seriesParams(data));
+				const r = await call('offer.publish_series', {
+				    ...seriesParams(data), ...targetParams(data, null) });
 				toast(t('partner.publish.series_done', {
 				    title: r.items[0].title, n: r.items.length }));
 			} else {
-				const o = await call('offer.publish',
-				    offerParams(data, null));
+				const o = await call('offer.publish', {
+				    ...offerParams(data, null), ...targetParams(data, null) });
 				toast(t('partner.publish.done', { title: o.title }));
 			}
 			form.reset();
@@ -328,7 +413,9 @@ export const partnerOffer = {
 			    el('dd', { 'data-test': 'seats-left' }, String(o.seats_available)),
 			    el('dt', {}, t('partner.col.status')),
 			    el('dd', {}, statusBadge(o),
-				o.cancel_reason ? ` ${o.cancel_reason}` : ''));
+				o.cancel_reason ? ` ${o.cancel_reason}` : ''),
+			    el('dt', {}, t('partner.targets.title')),
+			    el('dd', { 'data-test': 'offer-targets' }, targetText(o)));
 		}
 		showFacts();
 		const demand = el('section', { class: 'card', 'data-test': 'offer-demand' },
@@ -341,14 +428,16 @@ export const partnerOffer = {
 		if (o.status === 'cancelled')
 			return;
 
+		const structures = await listAll('structure.list').catch(() => []);
 		const edit = el('form', { class: 'offer-form', novalidate: true,
 		    'data-test': 'edit-form' }, offerFields(o, false),
 		    scopeField(o, t('partner.h.scope_edit')),
+		    targetFields(o, structures),
 		    el('div', { class: 'actions' }, el('button', { type: 'submit',
 			class: 'primary' }, t('ui.save'))));
 		submitWith(edit, 'partner', async (data) => {
 			checkRequired(edit, data, ['title', 'venue', 'city', 'starts_at']);
-			const p = offerParams(data, o);
+			const p = { ...offerParams(data, o), ...targetParams(data, o) };
 			if (Object.keys(p).length === 0) {
 				toast(t('partner.edit.nothing'));
 				return;

@@ -135,6 +135,9 @@ function card(o, picker) {
 		el('p', {}, o.venue, ', ', o.city, ' · ', o.partner_name),
 		seats,
 		el('p', { class: 'muted' }, t('offers.deadline', { when: fmt.dateTime(o.booking_deadline) })),
+		o.open_to_all === false ? el('p', { class: 'badge', 'data-test': 'offer-kept' },
+			o.opens_to_all_at ? t('offers.kept_until',
+				{ when: fmt.dateTime(o.opens_to_all_at) }) : t('offers.kept')) : null,
 		o.accessibility ? el('p', { class: 'muted' }, t('offers.accessibility'), ' ', o.accessibility) : null,
 		form, groupForm(o));
 	li.update = (n) => {
