@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <jansson.h>
@@ -391,6 +392,7 @@ static bool
 mail_check(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *from = cfg->mail_from;
+	struct in6_addr v6;
 
 	if (cfg->mail_host == NULL)
 		return true;
@@ -400,7 +402,9 @@ mail_check(const struct config *cfg, char *err, size_t errlen)
 		    "address such as no-reply@example.org", cfg->path);
 		return false;
 	}
-	if (strpbrk(cfg->mail_host, " \t/[]@") != NULL) {
+	if (strpbrk(cfg->mail_host, " \t/[]@") != NULL ||
+	    (strchr(cfg->mail_host, ':') != NULL &&
+	    inet_pton(AF_INET6, cfg->mail_host, &v6) != 1)) {
 		snprintf(err, errlen, "%s: mail.host must be a host name or "
 		    "an address, without a port (mail.port)", cfg->path);
 		return false;
