@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The SMTP relay of the e-mail tests (tests/harness/smtpsink.h).
 
-    smtp_sink.py PORT FILE
+    smtp_sink.py PORT FILE [--tls CERT KEY] [--auth USER PASSWORD]
 
-Listens on 127.0.0.1:PORT (no TLS: a relay on the same host, the one case
-where mail.starttls may be off) and appends each message it accepts to
+Listens on 127.0.0.1:PORT (without --tls: a relay on the same host, the
+one case where mail.starttls may be off; with it, STARTTLS is required
+before anything else, and with --auth a login too) and appends each message it accepts to
 FILE as one JSON line, written and synced before the relay answers 250,
 so a message the daemon was told is accepted is always in FILE:
 {"from", "to": [...], "message_id", "subject" (decoded), "body" (decoded),
@@ -23,7 +24,8 @@ import os
 import signal
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+import ssl
 
 
 class Sink:
@@ -59,17 +61,37 @@ class Sink:
         return '250 2.0.0 OK queued'
 
 
-async def main(port, path):
+def authenticator(user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == user.encode()
+              and auth_data.password == password.encode())
+        return AuthResult(success=ok)
+    return check
+
+
+async def main(port, path, opts):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    kw = {}
+    if '--tls' in opts:
+        i = opts.index('--tls')
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(opts[i + 1], opts[i + 2])
+        kw.update(tls_context=ctx, require_starttls=True)
+    if '--auth' in opts:
+        i = opts.index('--auth')
+        kw.update(authenticator=authenticator(opts[i + 1], opts[i + 2]),
+                  auth_required=True)
     server = await loop.create_server(
-        lambda: SMTP(Sink(path), hostname='sink.test'), '127.0.0.1', port)
+        lambda: SMTP(Sink(path), hostname='sink.test', **kw),
+        '127.0.0.1', port)
     print('smtp sink: ready', flush=True)
     await stop.wait()
     server.close()
 
 
 if __name__ == '__main__':
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3:]))

@@ -58,12 +58,29 @@ void
 h_sink_start(struct h_sink *s)
 {
 	char script[600], port[16];
+	const char *argv[12];
 	long long deadline;
+	size_t n = 0;
 	int fd, st;
 
 	snprintf(script, sizeof script, "%s/tests/harness/smtp_sink.py",
 	    h_env("ST_SOURCE_DIR"));
 	snprintf(port, sizeof port, "%d", s->port);
+	argv[n++] = "python3";
+	argv[n++] = script;
+	argv[n++] = port;
+	argv[n++] = s->file;
+	if (s->tls_cert != NULL) {
+		argv[n++] = "--tls";
+		argv[n++] = s->tls_cert;
+		argv[n++] = s->tls_key;
+	}
+	if (s->user != NULL) {
+		argv[n++] = "--auth";
+		argv[n++] = s->user;
+		argv[n++] = s->password;
+	}
+	argv[n] = NULL;
 	fflush(NULL);
 	if ((s->pid = fork()) == -1)
 		h_fail("fork: %s", strerror(errno));
@@ -76,8 +93,7 @@ h_sink_start(struct h_sink *s)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execlp(python(), "python3", script, port, s->file,
-		    (char *)NULL);
+		execvp(python(), (char *const *)argv);
 		_exit(127);
 	}
 	deadline = h_now_ms() + 10000LL * h_timeout_scale();

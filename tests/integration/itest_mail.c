@@ -6,10 +6,12 @@
  * (French text intact, the headers a mail client needs). A refused
  * recipient and a message too old are given up; a refusal for now is
  * retried; an address that could add a header is never sent; a message
- * not due yet waits.
+ * not due yet waits. A reload moves the sender to a relay that wants
+ * STARTTLS (certificate checked) and a login (password from a file).
  */
 #include "world.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +61,8 @@ teardown(void **state)
 {
 	h_sink_stop(sink);
 	PQfinish(db);
-	h_daemon_stop(d2);
+	if (d2->running)
+		h_daemon_stop(d2);
 	h_daemon_stop(d1);
 	free(sink);
 	return 0;
@@ -267,12 +270,63 @@ test_refusals(void **state)
 	    == 2);
 }
 
+/* SIGHUP moves the sender to another relay: STARTTLS with the test CA,
+ * and a login whose password is read from mail.password_file. */
+static void
+test_starttls_login_after_reload(void **state)
+{
+	struct h_sink *tls = h_sink_new("mail_tls");
+	char cert[600], key[600], ca[600], pwfile[600], conf[2048];
+	json_t *all;
+	FILE *f;
+
+	/* One daemon, so that the message goes through the reloaded one. */
+	h_daemon_stop(d2);
+	snprintf(cert, sizeof cert, "%s/server.pem", h_certs_dir());
+	snprintf(key, sizeof key, "%s/server.key", h_certs_dir());
+	snprintf(ca, sizeof ca, "%s/ca.pem", h_certs_dir());
+	snprintf(pwfile, sizeof pwfile, "%s/smtp-password", d1->dir);
+	tls->tls_cert = cert;
+	tls->tls_key = key;
+	tls->user = "strapontin";
+	tls->password = "s3cret pass";
+	h_sink_start(tls);
+	if ((f = fopen(pwfile, "w")) == NULL)
+		h_fail("cannot write %s", pwfile);
+	fputs("s3cret pass\n", f);
+	fclose(f);
+	snprintf(conf, sizeof conf, "[mail]\nhost = localhost\nport = %d\n"
+	    "from = no-reply@strapontin.test\nca_file = %s\n"
+	    "username = strapontin\npassword_file = %s\ninterval = 1\n"
+	    "retry_min = 1\nretry_max = 2\ntimeout = 5\nlease = 30\n"
+	    "[http]\nlisten = 127.0.0.1:%d\nmetrics_allow = 127.0.0.1/32\n",
+	    tls->port, ca, pwfile, http1);
+	h_daemon_write_conf(d1, conf);
+	assert_int_equal(h_daemon_signal(d1, SIGHUP), 0);
+	if (!h_log_wait(d1, "configuration reloaded", 10000))
+		h_fail("no reload");
+	h_db_exec(db, "SELECT core.mail_queue('voucher', "
+	    "'tls@example.org', 'Votre billet – chiffré', 'Bonjour Zoé', "
+	    "'itest:tls')");
+	wait_count("dedup_key = 'itest:tls' AND sent_at IS NOT NULL", 1);
+	all = h_sink_messages(tls);
+	assert_int_equal(json_array_size(all), 1);
+	assert_string_equal(w_str(json_array_get(all, 0), "subject"),
+	    "Votre billet – chiffré");
+	assert_string_equal(w_str(json_array_get(all, 0), "body"),
+	    "Bonjour Zoé");
+	json_decref(all);
+	h_sink_stop(tls);
+	free(tls);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_down_two_daemons),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_starttls_login_after_reload),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
