@@ -533,12 +533,12 @@ claim(void)
 static void
 mail_kick(void)
 {
-	if (mail.stopped || mail.app->cfg->mail_host == NULL ||
-	    !db_pool_up(mail.app->db))
+	if (mail.stopped || !db_pool_up(mail.app->db))
 		return;
+	/* Outcomes are recorded even if a reload just unset mail.host. */
 	if (mail.settling == NULL && json_array_size(mail.results) > 0)
 		settle();
-	else if (idle() && mail.claim_due)
+	else if (idle() && mail.claim_due && mail.app->cfg->mail_host != NULL)
 		claim();
 }
 
