@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <jansson.h>
@@ -101,6 +102,21 @@ static const struct cdef cdefs[] = {
 	{"http", "proxy_protocol", C_BOOL, O(http_proxy_protocol), "off", 0, 0, true},
 	{"http", "metrics_allow", C_NETS, O(http_metrics_allow), NULL, 0, 0, true},
 	{"http", "metrics_listen", C_LIST, O(http_metrics_listen), NULL, 0, 0, false},
+
+	{"mail", "host", C_STRING, O(mail_host), NULL, 0, 0, true},
+	{"mail", "port", C_INT, O(mail_port), "587", 1, 65535, true},
+	{"mail", "starttls", C_BOOL, O(mail_starttls), "on", 0, 0, true},
+	{"mail", "username", C_STRING, O(mail_username), NULL, 0, 0, true},
+	{"mail", "password_file", C_STRING, O(mail_password_file), NULL, 0, 0, true},
+	{"mail", "from", C_STRING, O(mail_from), NULL, 0, 0, true},
+	{"mail", "ca_file", C_STRING, O(mail_ca_file), NULL, 0, 0, true},
+	{"mail", "batch", C_INT, O(mail_batch), "20", 1, 500, true},
+	{"mail", "interval", C_DURATION, O(mail_interval), "5", 1, 3600, true},
+	{"mail", "timeout", C_DURATION, O(mail_timeout), "60", 1, 600, true},
+	{"mail", "lease", C_DURATION, O(mail_lease), "5m", 10, DAY, true},
+	{"mail", "retry_min", C_DURATION, O(mail_retry_min), "1m", 1, DAY, true},
+	{"mail", "retry_max", C_DURATION, O(mail_retry_max), "1h", 1, 7 * DAY, true},
+	{"mail", "give_up_after", C_DURATION, O(mail_give_up_after), "3d", 60, 30 * DAY, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
@@ -367,6 +383,61 @@ config_defaults(struct parse_state *ps)
 	ps->listen_seen = false;
 }
 
+/* A host on this machine: the only relay to which mail may go without
+ * STARTTLS (the password and the messages never cross a network). */
+static bool
+is_loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	    strncmp(host, "127.", 4) == 0;
+}
+
+/* [mail] keys that only make sense together (docs/configuration.md). */
+static bool
+mail_check(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *from = cfg->mail_from;
+	struct in6_addr v6;
+
+	if (cfg->mail_host == NULL)
+		return true;
+	if (from == NULL || strchr(from, '@') == NULL ||
+	    strpbrk(from, " \t\r\n<>,\"") != NULL) {
+		snprintf(err, errlen, "%s: mail.host needs mail.from, an "
+		    "address such as no-reply@example.org", cfg->path);
+		return false;
+	}
+	if (strpbrk(cfg->mail_host, " \t/[]@") != NULL ||
+	    (strchr(cfg->mail_host, ':') != NULL &&
+	    inet_pton(AF_INET6, cfg->mail_host, &v6) != 1)) {
+		snprintf(err, errlen, "%s: mail.host must be a host name or "
+		    "an address, without a port (mail.port)", cfg->path);
+		return false;
+	}
+	if (!cfg->mail_starttls && !is_loopback(cfg->mail_host)) {
+		snprintf(err, errlen, "%s: mail.starttls may be off only for a "
+		    "relay on this host (localhost, 127.0.0.1, ::1)", cfg->path);
+		return false;
+	}
+	if (cfg->mail_password_file != NULL && cfg->mail_username == NULL) {
+		snprintf(err, errlen, "%s: mail.password_file needs "
+		    "mail.username", cfg->path);
+		return false;
+	}
+	if (cfg->mail_timeout >= cfg->mail_lease) {
+		snprintf(err, errlen, "%s: mail.timeout must be shorter than "
+		    "mail.lease, or a slow message could be sent twice",
+		    cfg->path);
+		return false;
+	}
+	if (cfg->mail_retry_min > cfg->mail_retry_max) {
+		snprintf(err, errlen, "%s: mail.retry_min must not be longer "
+		    "than mail.retry_max", cfg->path);
+		return false;
+	}
+	return true;
+}
+
 /* Parses f, named path in messages; does not close it. */
 static struct config *
 config_parse(FILE *f, const char *path, char *err, size_t errlen)
@@ -418,6 +489,8 @@ config_parse(FILE *f, const char *path, char *err, size_t errlen)
 		    "server.proxy_from, the balancers' addresses", path);
 		goto fail;
 	}
+	if (!mail_check(ps.cfg, err, errlen))
+		goto fail;
 	pwhash_set_cost((int)ps.cfg->policy.password_cost);
 	return ps.cfg;
 fail:

@@ -98,6 +98,22 @@ struct config {
 
 	struct policy policy;
 
+	/* [mail]: the sender of mail_outbox (docs/mail.md, "Transport") */
+	char *mail_host;               /* NULL: nothing is sent */
+	long long mail_port;
+	bool mail_starttls;
+	char *mail_username;
+	char *mail_password_file;
+	char *mail_from;
+	char *mail_ca_file;            /* NULL: the system's trust store */
+	long long mail_batch;          /* messages per claim */
+	long long mail_interval;       /* seconds between looks at the outbox */
+	long long mail_timeout;        /* seconds one message may take */
+	long long mail_lease;          /* seconds a claim holds its rows */
+	long long mail_retry_min;      /* seconds, first retry */
+	long long mail_retry_max;      /* seconds, longest wait between tries */
+	long long mail_give_up_after;  /* seconds after which a message is dropped */
+
 	char *log_level;
 	char *log_format;
 };

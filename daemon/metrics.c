@@ -92,6 +92,19 @@ static const struct metric_def metric_defs[M_NMETRICS] = {
 	    {NULL, NULL}, NULL, 0},
 	[M_BOOKING_BATCH_SIZE] = {"strapontin_booking_batch_size", HISTOGRAM,
 	    "Bookings per group commit.", {NULL, NULL}, B(batch_bounds)},
+	[M_MAIL_SENT] = {"strapontin_mail_sent_total", COUNTER,
+	    "E-mails of mail_outbox the relay accepted from this daemon.",
+	    {NULL, NULL}, NULL, 0},
+	[M_MAIL_FAILED] = {"strapontin_mail_failed_total", COUNTER,
+	    "Attempts to send an e-mail that failed, by kind (temporary: "
+	    "retried; permanent: the recipient was refused).",
+	    {"kind", NULL}, NULL, 0},
+	[M_MAIL_GIVEN_UP] = {"strapontin_mail_given_up_total", COUNTER,
+	    "E-mails this daemon gave up (refused recipient, or "
+	    "mail.give_up_after passed).", {NULL, NULL}, NULL, 0},
+	[M_MAIL_BACKLOG] = {"strapontin_mail_backlog", GAUGE,
+	    "E-mails neither sent nor given up, due or not (at this daemon's "
+	    "last claim).", {NULL, NULL}, NULL, 0},
 	[M_METRICS_REFUSED] = {"strapontin_metrics_refused_total", COUNTER,
 	    "Scrapes of /metrics refused: the address is not in "
 	    "http.metrics_allow.", {NULL, NULL}, NULL, 0},

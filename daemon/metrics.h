@@ -44,6 +44,10 @@ enum metric {
 	M_OUTBOX_BACKLOG,
 	M_BOOKING_BATCHES,
 	M_BOOKING_BATCH_SIZE,
+	M_MAIL_SENT,
+	M_MAIL_FAILED,          /* kind */
+	M_MAIL_GIVEN_UP,
+	M_MAIL_BACKLOG,
 	M_METRICS_REFUSED,
 	M_START_TIME,
 	M_BUILD_INFO,           /* version, protocol */

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "http.h"
 #include "janitor.h"
+#include "mail.h"
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"
@@ -891,6 +892,7 @@ server_drain(void)
 	if (srv.http != NULL)
 		http_drain(srv.http);
 	janitor_stop();
+	mail_stop();
 	/* conn_drain() only schedules closes: the list does not change
 	 * under this loop. */
 	TAILQ_FOREACH(cl, &srv.clients, entry)
@@ -1032,6 +1034,7 @@ server_reload(char *err, size_t errlen)
 	srv.cfg = cfg;
 	apply_log_config(cfg);
 	apply_limits();
+	mail_reload();
 	db_pool_set_timeouts(srv.db, (int)cfg->db_connect_timeout,
 	    (int)cfg->db_queue_timeout);
 	if (srv.replica != NULL) {
@@ -1153,6 +1156,7 @@ server_free(void)
 	metrics_listen_free(srv.metrics);
 	srv.metrics = NULL;
 	janitor_stop();
+	mail_stop();
 	/* A forced stop (second signal, drain timeout) does not hash every
 	 * queued password first. */
 	workpool_abandon(srv.workers);
@@ -1174,6 +1178,7 @@ server_free(void)
 		free(cl);
 	}
 	janitor_free();
+	mail_free();
 	for (i = 0; i < nitems(srv.signals); i++)
 		if (srv.signals[i] != NULL)
 			event_free(srv.signals[i]);
@@ -1273,6 +1278,7 @@ server_run(struct config *cfg)
 	srv.ready_timer = evtimer_new(srv.base, ready_cb, NULL);
 	evtimer_add(srv.ready_timer, &zero);
 	janitor_start(srv.app);
+	mail_start(srv.app);
 
 	event_base_dispatch(srv.base);
 	log_info("stopped after %llu requests",

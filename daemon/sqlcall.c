@@ -31,6 +31,10 @@ static const char *const internal_sql[STMT_INTERNAL_COUNT] = {
 	[STMT_BOOKING_CREATE_BATCH] =
 	    "SELECT api.booking_create_batch($1::jsonb, $2::jsonb)",
 	[STMT_PERMANENCE_ICS] = "SELECT api.permanence_ics($1::bigint)",
+	[STMT_MAIL_CLAIM] = "SELECT api.mail_claim($1, $2::integer, "
+	    "$3::integer)",
+	[STMT_MAIL_SETTLE] = "SELECT api.mail_settle($1, $2::jsonb, "
+	    "$3::integer, $4::integer, $5::integer)",
 };
 
 static size_t first_internal;

@@ -23,7 +23,7 @@ declare -A layer=(
 	[app]=4 [sqlcall]=4 [methods]=4 [methods_permanence]=4
 	[methods_report]=4 [auth]=4 [events]=4 [system]=4 [booking_batch]=4
 	# 5 assembly
-	[server]=5 [janitor]=5 [main]=5
+	[server]=5 [janitor]=5 [main]=5 [mail]=5
 )
 names=(base infra transport protocol application assembly)
 fail=0

@@ -945,6 +945,50 @@ test_load_mem(void **state)
 	assert_string_equal(err, "inline: database.conninfo is required");
 }
 
+/* [mail] (docs/configuration.md): nothing sent by default; STARTTLS on
+ * unless the relay is on this host; from required; the keys that only
+ * make sense together. A whole-file check reports no line (0). */
+static void
+test_mail(void **state)
+{
+	struct config *cfg;
+
+	cfg = load_ok("");
+	assert_null(cfg->mail_host);
+	assert_true(cfg->mail_starttls);
+	assert_int_equal(cfg->mail_port, 587);
+	assert_int_equal(cfg->mail_batch, 20);
+	assert_int_equal(cfg->mail_lease, 300);
+	assert_int_equal(cfg->mail_retry_min, 60);
+	assert_int_equal(cfg->mail_retry_max, 3600);
+	assert_int_equal(cfg->mail_give_up_after, 3 * 86400);
+	config_free(cfg);
+	cfg = load_ok("[mail]\nhost = smtp.example.org\n"
+	    "from = no-reply@example.org\nusername = u\n"
+	    "password_file = /etc/pw\n");
+	assert_string_equal(cfg->mail_host, "smtp.example.org");
+	config_free(cfg);
+	config_free(load_ok("[mail]\nhost = 127.0.0.1\nstarttls = off\n"
+	    "port = 25\nfrom = a@b.org\n"));
+	config_free(load_ok("[mail]\nhost = ::1\nstarttls = off\n"
+	    "from = a@b.org\n"));
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\nstarttls = off\n"
+	    "from = a@b.org\n", 0, "only for a relay on this host");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\n", 0,
+	    "needs mail.from");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\n"
+	    "from = Me <a@b.org>\n", 0, "needs mail.from");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org:25\n"
+	    "from = a@b.org\n", 0, "without a port");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\nfrom = a@b.org\n"
+	    "password_file = /etc/pw\n", 0, "needs mail.username");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\nfrom = a@b.org\n"
+	    "timeout = 60\nlease = 60\n", 0, "shorter than mail.lease");
+	refuse_text(BASE "[mail]\nhost = smtp.example.org\nfrom = a@b.org\n"
+	    "retry_min = 2h\nretry_max = 1h\n", 0, "retry_min");
+	refuse("[mail]\nbatch = 0\n", 2, "mail.batch");
+}
+
 int
 main(void)
 {
@@ -973,6 +1017,7 @@ main(void)
 		cmocka_unit_test(test_keep_static),
 		cmocka_unit_test(test_split_hostport),
 		cmocka_unit_test(test_load_mem),
+		cmocka_unit_test(test_mail),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
