@@ -97,6 +97,9 @@ static const struct cdef cdefs[] = {
 	{"http", "metrics_allow", C_NETS, O(http_metrics_allow), NULL, 0, 0, true},
 	{"http", "metrics_listen", C_LIST, O(http_metrics_listen), NULL, 0, 0, false},
 
+	{"privacy", "identity_secret_file", C_STRING, O(privacy_identity_secret_file), NULL, 0, 0, true},
+	{"privacy", "identity_previous_secret_file", C_STRING, O(privacy_identity_previous_secret_file), NULL, 0, 0, true},
+
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},
 };

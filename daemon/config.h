@@ -93,6 +93,10 @@ struct config {
 
 	struct policy policy;
 
+	/* [privacy]: the secrets of identity keys (docs/privacy.md) */
+	char *privacy_identity_secret_file;          /* NULL: no keys */
+	char *privacy_identity_previous_secret_file; /* during a rotation */
+
 	char *log_level;
 	char *log_format;
 };

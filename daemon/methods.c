@@ -187,6 +187,7 @@ static const struct param audit_list_params[] = {
 
 #include "methods_permanence.h"
 #include "methods_report.h"
+#include "methods_identity.h"
 
 /* api.voucher_get() never raises, so that a refusal keeps the count of
  * the rate limit it wrote: it answers {"result": ...} or {"error":
@@ -268,6 +269,7 @@ struct method methods[] = {
 
 	PERMANENCE_METHODS
 	REPORT_METHODS
+	IDENTITY_METHODS
 
 	{"events.subscribe", events_subscribe, ROLES_USERS, subscribe_params, SQL("events_subscribe"), 0},
 };
