@@ -359,7 +359,7 @@ test_two_daemons(void **state)
 	struct world w;
 	struct st_client *ref2;
 	PGconn *db = h_db_connect(d1->conninfo);
-	struct st_error err;
+	struct st_error err = {0};
 	json_int_t a, b, offers[8];
 	int64_t ids[16];
 	struct st_client *who[16];
@@ -389,9 +389,10 @@ test_two_daemons(void **state)
 
 		if (st_wait(who[i], ids[i], &res, &err) == ST_OK)
 			granted++;
-		else
+		else {
 			assert_string_equal(err.reason, "limit_reached");
-		st_error_clear(&err);
+			st_error_clear(&err);
+		}
 		json_decref(res);
 	}
 	assert_int_equal(granted, 3);
@@ -414,9 +415,10 @@ test_two_daemons(void **state)
 	for (i = 0; i < n; i++) {
 		json_t *res = NULL;
 
-		if (st_wait(who[i], ids[i], &res, &err) != ST_OK)
+		if (st_wait(who[i], ids[i], &res, &err) != ST_OK) {
 			assert_string_equal(err.reason, "duplicate");
-		st_error_clear(&err);
+			st_error_clear(&err);
+		}
 		json_decref(res);
 	}
 	for (i = 0; i < 3; i++) {
