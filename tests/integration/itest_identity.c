@@ -378,10 +378,12 @@ test_two_daemons(void **state)
 	/* Caps: A asks for offers 0-3 through the first daemon, B for
 	 * offers 4-7 through the second, all at once. */
 	for (i = 0; i < 8; i++) {
+		json_t *p = json_pack("{s:I, s:I, s:i}", "offer_id", offers[i],
+		    "beneficiary_id", i < 4 ? a : b, "seats", 1);
+
 		who[n] = i < 4 ? w.ref : ref2;
-		ids[n] = st_send(who[n], "booking.create", json_pack(
-		    "{s:I, s:I, s:i}", "offer_id", offers[i], "beneficiary_id",
-		    i < 4 ? a : b, "seats", 1), &err);
+		ids[n] = st_send(who[n], "booking.create", p, &err);
+		json_decref(p);
 		assert_true(ids[n++] > 0);
 	}
 	for (i = 0; i < n; i++) {
@@ -406,10 +408,12 @@ test_two_daemons(void **state)
 	    "cancelled_at = now() WHERE status = 'confirmed'");
 	n = 0;
 	for (i = 0; i < 6; i++) {
+		json_t *p = json_pack("{s:I, s:I, s:i}", "offer_id",
+		    offers[i / 2], "beneficiary_id", i % 2 ? b : a, "seats", 1);
+
 		who[n] = i % 2 ? ref2 : w.ref;
-		ids[n] = st_send(who[n], "booking.create", json_pack(
-		    "{s:I, s:I, s:i}", "offer_id", offers[i / 2],
-		    "beneficiary_id", i % 2 ? b : a, "seats", 1), &err);
+		ids[n] = st_send(who[n], "booking.create", p, &err);
+		json_decref(p);
 		assert_true(ids[n++] > 0);
 	}
 	for (i = 0; i < n; i++) {
