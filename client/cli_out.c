@@ -1128,8 +1128,8 @@ LIST_VIEW(view_beneficiaries, beneficiary_cols, NULL);
 ONE_VIEW(view_beneficiary, beneficiary_cols,
 	 "id first_name last_name birth_year household_size postal_code "
 	 "structure_id consent consent_at email reminders "
-	 "reminders_consent_at outings_12m no_shows_12m withdrawn_late_12m "
-	 "upcoming");
+	 "reminders_consent_at identity_set_at outings_12m no_shows_12m "
+	 "withdrawn_late_12m upcoming");
 LIST_VIEW(view_partners, partner_cols, NULL);
 ONE_VIEW(view_partner, partner_cols, NULL);
 LIST_VIEW(view_structures, structure_cols, NULL);

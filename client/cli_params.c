@@ -63,6 +63,7 @@ static const struct {
     {"available_only", N_("only offers with seats left")},
     {"beneficiary_id", N_("the person")},
     {"birth_year", N_("year of birth")},
+    {"birth_date", N_("date of birth: only for the identity key, never stored")},
     {"booking_deadline", N_("last time to book (default: 48 h before)")},
     {"booking_id", N_("the booking")},
     {"choices", N_("1 to 3 offer ids, best first")},

@@ -134,6 +134,9 @@ const struct cli_command cli_commands[] = {
 {"beneficiary", "erase", "beneficiary.erase", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("erase a person's data for good")},
 {"beneficiary", "export", "beneficiary.export", "beneficiary_id", "beneficiary_id!", NULL, 0, NULL, N_("everything held about a person")},
 {"beneficiary", "record", "beneficiary.record", "beneficiary_id", "beneficiary_id! at:time", &view_record, CMD_LIST, NULL, N_("a person's outings, no-shows and late withdrawals, and the draw's score")},
+{"beneficiary", "set-identity", "beneficiary.set_identity", "beneficiary_id", "beneficiary_id! last_name! first_name! birth_date:date! consent:bool!", &view_beneficiary, 0, NULL, N_("count a person once across structures (identity key, with their consent)")},
+{"beneficiary", "clear-identity", "beneficiary.clear_identity", "beneficiary_id", "beneficiary_id!", &view_beneficiary, 0, NULL, N_("forget a person's identity key")},
+{"identity", "status", "identity.status", NULL, "", NULL, 0, NULL, N_("identity keys under each secret, for a rotation")},
 {"booking", "create", "booking.create", NULL, "offer_id! beneficiary_id! seats:int! idempotency_key", &view_booking, 0, NULL, N_("book seats for a person")},
 {"booking", "cancel", "booking.cancel", "booking_id", "booking_id!", &view_booking, 0, NULL, N_("cancel a booking, freeing its seats")},
 {"booking", "withdraw", "booking.withdraw", "booking_id", "booking_id! reason:withdraw_reason!", &view_booking, 0, NULL, N_("give the seats back after the deadline, before the show")},
@@ -186,6 +189,7 @@ static const struct {
     {"permanence", N_("drop-ins: blocks of seats, wishes, the draw")},
     {"report", N_("what was given and used")},
     {"audit", N_("the log of changes (admin)")},
+    {"identity", N_("identity keys of people followed by several structures (admin)")},
     {"events", N_("live news of offers, bookings, waiting lists")},
 };
 

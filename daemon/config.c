@@ -117,6 +117,8 @@ static const struct cdef cdefs[] = {
 	{"mail", "retry_min", C_DURATION, O(mail_retry_min), "1m", 1, DAY, true},
 	{"mail", "retry_max", C_DURATION, O(mail_retry_max), "1h", 1, 7 * DAY, true},
 	{"mail", "give_up_after", C_DURATION, O(mail_give_up_after), "3d", 60, 30 * DAY, true},
+	{"privacy", "identity_secret_file", C_STRING, O(privacy_identity_secret_file), NULL, 0, 0, true},
+	{"privacy", "identity_previous_secret_file", C_STRING, O(privacy_identity_previous_secret_file), NULL, 0, 0, true},
 
 	{"log", "level", C_LEVEL, O(log_level), "info", 0, 0, true},
 	{"log", "format", C_FORMAT, O(log_format), "text", 0, 0, true},

@@ -113,6 +113,9 @@ struct config {
 	long long mail_retry_min;      /* seconds, first retry */
 	long long mail_retry_max;      /* seconds, longest wait between tries */
 	long long mail_give_up_after;  /* seconds after which a message is dropped */
+	/* [privacy]: the secrets of identity keys (docs/privacy.md) */
+	char *privacy_identity_secret_file;          /* NULL: no keys */
+	char *privacy_identity_previous_secret_file; /* during a rotation */
 
 	char *log_level;
 	char *log_format;

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "idkey.h"
 #include "log.h"
 #include "migrate.h"
 #include "params.h"
@@ -211,6 +212,13 @@ main(int argc, char **argv)
 			return 1;
 		}
 		SSL_CTX_free(ctx);
+		if (!idkey_configure(cfg, err, sizeof err)) {
+			fprintf(stderr, "%sstrapontind: %s\n",
+			    log_prefix(LL_ERROR), err);
+			config_free(cfg);
+			return 1;
+		}
+		idkey_reset();
 		printf("%s: configuration OK\n", path);
 		config_free(cfg);
 		return 0;

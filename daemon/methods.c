@@ -240,6 +240,7 @@ static const struct param audit_list_params[] = {
 
 #include "methods_permanence.h"
 #include "methods_report.h"
+#include "methods_identity.h"
 
 /* The rule is permanence.schedule_series's, nth optional (every week);
  * count or until_date, one of them (checked in SQL). */
@@ -344,6 +345,7 @@ struct method methods[] = {
 
 	PERMANENCE_METHODS
 	REPORT_METHODS
+	IDENTITY_METHODS
 
 	{"events.subscribe", events_subscribe, ROLES_USERS, subscribe_params, SQL("events_subscribe"), 0},
 };

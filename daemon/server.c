@@ -21,6 +21,7 @@
 #include "db.h"
 #include "events.h"
 #include "http.h"
+#include "idkey.h"
 #include "janitor.h"
 #include "mail.h"
 #include "log.h"
@@ -1018,6 +1019,13 @@ server_reload(char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
+	if (!idkey_configure(cfg, err, errlen)) {
+		log_error("reload failed, keeping the running configuration "
+		    "and certificate: %s", err);
+		SSL_CTX_free(ctx);
+		config_free(cfg);
+		return false;
+	}
 	if (!config_reloadable(srv.cfg, cfg, err, errlen))
 		log_warn("changed settings that need a restart (kept as "
 		    "they were): %s", err);
@@ -1195,6 +1203,7 @@ server_free(void)
 	app_free(srv.app);
 	addrcount_free(srv.addrs);
 	SSL_CTX_free(srv.ssl_ctx);
+	idkey_reset();
 	config_free(srv.cfg);
 	event_base_free(srv.base);
 	free(srv.statements);
@@ -1224,6 +1233,8 @@ server_run(struct config *cfg)
 	if ((srv.base = event_base_new()) == NULL)
 		fatal("cannot create the event loop");
 	if ((srv.ssl_ctx = tls_server_ctx(cfg, err, sizeof err)) == NULL)
+		fatal("%s", err);
+	if (!idkey_configure(cfg, err, sizeof err))
 		fatal("%s", err);
 	check_schema(cfg);
 

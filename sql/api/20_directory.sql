@@ -32,7 +32,8 @@ LANGUAGE sql STABLE AS $$
         'consent_at', ts(b.consent_at), 'created_at', ts(b.created_at),
         'updated_at', ts(b.updated_at), 'erased_at', ts(b.erased_at),
         'email', b.email, 'reminders', b.reminders_consent_at IS NOT NULL,
-        'reminders_consent_at', ts(b.reminders_consent_at))
+        'reminders_consent_at', ts(b.reminders_consent_at),
+        'identity_set_at', ts(b.identity_set_at))
 $$;
 
 ---------------------------------------------------------------- accounts
@@ -296,6 +297,8 @@ BEGIN
     UPDATE beneficiaries SET first_name = NULL, last_name = NULL,
                birth_year = NULL, household_size = NULL, postal_code = NULL,
                email = NULL, reminders_consent_at = NULL,
+               identity_key = NULL, identity_secret_id = NULL,
+               identity_set_at = NULL,
                erased_at = now(), updated_at = now()
          WHERE id = b.id;
 END $$;
@@ -339,6 +342,138 @@ BEGIN
                               FROM wishes w WHERE w.beneficiary_id = b.id), '[]'::jsonb),
         'history', (SELECT jsonb_agg(jsonb_build_object('at', ts(a.at), 'method', a.method))
                       FROM audit_log a WHERE a.object_type = 'beneficiary' AND a.object_id = b.id));
+END $$;
+
+------------------------------------------------------------ identity keys
+
+-- One person, several structures (docs/privacy.md). Records with the same
+-- identity key are one person for the rules: the caps, the fairness
+-- score, the waiting lists, one live booking per offer. These helpers
+-- serve the rules only: no answer ever names, counts or hints at the
+-- records of another structure.
+
+-- The records of b's person, b included, in id order; b alone without a
+-- key (erased records have none).
+CREATE OR REPLACE FUNCTION core.person_ids(b beneficiaries) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF b.identity_key IS NULL THEN
+        RETURN ARRAY[b.id];
+    END IF;
+    RETURN ARRAY(SELECT x.id FROM beneficiaries x
+                  WHERE x.identity_key = b.identity_key ORDER BY x.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION core.person_ids_of(p_beneficiary_id bigint) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    b beneficiaries;
+BEGIN
+    SELECT * INTO b FROM beneficiaries WHERE id = p_beneficiary_id;
+    IF NOT FOUND THEN
+        RETURN ARRAY[p_beneficiary_id];
+    END IF;
+    RETURN core.person_ids(b);
+END $$;
+
+-- The advisory lock of a person: two structures booking the same person
+-- at once see each other's bookings for the caps. Taken after the rows of
+-- the beneficiaries a transaction locks and before its offers' rows (the
+-- lock order of docs/booking-rules.md), several in key order.
+CREATE OR REPLACE FUNCTION core.person_lock_key(p_key bytea) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT hashtextextended('person:' || encode(p_key, 'hex'), 0)
+$$;
+
+CREATE OR REPLACE FUNCTION core.person_lock(b beneficiaries) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF b.identity_key IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(person_lock_key(b.identity_key));
+    END IF;
+END $$;
+
+-- beneficiary.set_identity: the daemon made the key (daemon/idkey.c) from
+-- what the referent typed; only the key reaches this function. The answer
+-- is the same whether other structures follow the person or not. During a
+-- rotation of the secret (previous_key given), the person's records still
+-- under the previous secret take the new key: each person is re-keyed the
+-- first time any of their structures gives their identity again. No
+-- person lock: this makes no booking, and taking one while re-keying
+-- rows that a booking holds (row, then person lock) could deadlock. A
+-- booking made while two records are being linked is checked as they
+-- stood, like the bookings made before.
+CREATE OR REPLACE FUNCTION api.beneficiary_set_identity(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, true);
+    v_key bytea := decode(p->>'identity_key', 'hex');
+    v_prev bytea := decode(p->>'previous_key', 'hex');
+    other bigint;
+BEGIN
+    -- The structure's own duplicate: it sees both records already.
+    SELECT x.id INTO other FROM beneficiaries x
+     WHERE x.structure_id = b.structure_id AND x.id <> b.id
+       AND (x.identity_key = v_key OR x.identity_key = v_prev)
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM api_error('duplicate',
+            'Another person of your structure has this identity: keep one record.',
+            jsonb_build_object('field', 'beneficiary_id', 'beneficiary_id', other));
+    END IF;
+    IF v_prev IS NOT NULL THEN
+        UPDATE beneficiaries x SET identity_key = v_key,
+               identity_secret_id = p->>'identity_secret_id'
+         WHERE x.identity_key = v_prev AND x.id <> b.id
+           AND NOT EXISTS (SELECT 1 FROM beneficiaries y
+                            WHERE y.structure_id = x.structure_id
+                              AND y.identity_key = v_key);
+    END IF;
+    UPDATE beneficiaries SET identity_key = v_key,
+           identity_secret_id = p->>'identity_secret_id',
+           identity_set_at = now(), updated_at = now()
+     WHERE id = b.id RETURNING * INTO b;
+    PERFORM audit(u, 'beneficiary.set_identity', 'beneficiary', b.id, '{}', p_addr);
+    RETURN beneficiary_json(b);
+END $$;
+
+-- The person withdrew their consent: the key is forgotten, the record is
+-- on its own again.
+CREATE OR REPLACE FUNCTION api.beneficiary_clear_identity(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    b beneficiaries := scope_beneficiary(u, (p->>'beneficiary_id')::bigint, true);
+BEGIN
+    IF b.identity_key IS NOT NULL THEN
+        UPDATE beneficiaries SET identity_key = NULL, identity_secret_id = NULL,
+               identity_set_at = NULL, updated_at = now()
+         WHERE id = b.id RETURNING * INTO b;
+        PERFORM audit(u, 'beneficiary.clear_identity', 'beneficiary', b.id, '{}', p_addr);
+    END IF;
+    RETURN beneficiary_json(b);
+END $$;
+
+-- identity.status, for the rotation of the secret: how many records hold
+-- a key under each secret. The daemon adds the ids of the secrets it
+-- holds; records under neither cannot be re-keyed until their identity is
+-- given again.
+CREATE OR REPLACE FUNCTION api.identity_status(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cur text := p->>'current_secret_id';
+    v_prev text := p->>'previous_secret_id';
+BEGIN
+    PERFORM auth_admin(p_token);
+    RETURN (SELECT jsonb_build_object(
+        'current_secret_id', v_cur, 'previous_secret_id', v_prev,
+        'records', count(*),
+        'current', count(*) FILTER (WHERE identity_secret_id = v_cur),
+        'previous', count(*) FILTER (WHERE identity_secret_id = v_prev),
+        'other', count(*) FILTER (WHERE identity_secret_id IS DISTINCT FROM v_cur
+                                    AND identity_secret_id IS DISTINCT FROM v_prev))
+      FROM beneficiaries WHERE identity_key IS NOT NULL);
 END $$;
 
 CREATE OR REPLACE FUNCTION api.partner_create(p_token text, p jsonb, p_addr text, p_policy jsonb)

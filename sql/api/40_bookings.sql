@@ -111,16 +111,19 @@ END $$;
 -- Both counts read the person's own bookings through their index and the
 -- start each booking copies from its offer (offer_starts_at, kept by the
 -- offers trigger when a show moves): never a pass over every offer, which
--- a test on the month of each offer's start would need.
+-- a test on the month of each offer's start would need. A person followed
+-- by several structures has one set of caps: the bookings of all their
+-- records count (person_ids(), docs/privacy.md).
 CREATE OR REPLACE FUNCTION core.booking_caps(b beneficiaries, o offers, p_policy jsonb,
                                 p_prior_upcoming integer, p_prior_month integer)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     tz text;
     m timestamp;
+    ids bigint[] := person_ids(b);
 BEGIN
     IF (SELECT count(*) FROM bookings bk
-         WHERE bk.beneficiary_id = b.id AND bk.status = 'confirmed'
+         WHERE bk.beneficiary_id = ANY (ids) AND bk.status = 'confirmed'
            AND bk.offer_starts_at > now()) + p_prior_upcoming
        >= coalesce((p_policy->>'max_upcoming_per_beneficiary')::integer, 2) THEN
         RETURN 'max_upcoming_per_beneficiary';
@@ -130,7 +133,7 @@ BEGIN
     -- No range on offer_starts_at here: the planner would then prefer the
     -- reports' index over a month of everybody's bookings.
     IF (SELECT count(*) FROM bookings bk
-         WHERE bk.beneficiary_id = b.id
+         WHERE bk.beneficiary_id = ANY (ids)
            AND bk.status IN ('confirmed', 'attended', 'no_show')
            AND date_trunc('month', bk.offer_starts_at AT TIME ZONE tz) = m) + p_prior_month
        >= coalesce((p_policy->>'max_per_month')::integer, 2) THEN
@@ -172,7 +175,7 @@ BEGIN
     ELSIF now() > o.booking_deadline THEN
         why := 'deadline_passed';
     ELSIF p_prior_dup OR EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
-                                    AND beneficiary_id = b.id
+                                    AND beneficiary_id = ANY (person_ids(b))
                                     AND status IN ('confirmed', 'attended', 'no_show')) THEN
         why := 'duplicate';
     ELSE
@@ -238,6 +241,7 @@ DECLARE
     o offers;
     why text;
 BEGIN
+    PERFORM person_lock(b);
     SELECT * INTO o FROM offers WHERE id = p_offer_id FOR UPDATE;
     IF NOT FOUND OR NOT offer_open_to(o, b.structure_id) THEN
         PERFORM not_found('offer', 'offer_id');
@@ -627,6 +631,9 @@ DECLARE
     a_ben bigint[] := '{}';
     a_offer bigint[] := '{}';
     a_month date[] := '{}';
+    -- the person of each: their identity key, or the record's own id
+    a_person text[] := '{}';
+    v_person text;
     item jsonb;
     p jsonb;
     u users;
@@ -724,6 +731,12 @@ BEGIN
       INTO bens, ben_ids
       FROM (SELECT * FROM beneficiaries
              WHERE id = ANY (v_ben) ORDER BY id FOR UPDATE) x;
+    -- the persons' locks (person_lock()), in key order: after the
+    -- beneficiaries' rows, before the offers'
+    PERFORM pg_advisory_xact_lock(k)
+       FROM (SELECT DISTINCT person_lock_key(x.identity_key) AS k
+               FROM unnest(bens) x WHERE x.identity_key IS NOT NULL
+              ORDER BY 1) pk;
     SELECT array_agg(x ORDER BY x.id), array_agg(x.id ORDER BY x.id)
       INTO offs, off_ids
       FROM (SELECT * FROM offers
@@ -758,9 +771,11 @@ BEGIN
         mon := date_trunc('month', o.starts_at AT TIME ZONE tzs[bi])::date;
         -- An accepted request of this batch is upcoming (its deadline
         -- has not passed, and a deadline is never after the show).
-        SELECT count(*) FILTER (WHERE a_ben[g] = b.id AND a_offer[g] = o.id) > 0,
-               count(*) FILTER (WHERE a_ben[g] = b.id),
-               count(*) FILTER (WHERE a_ben[g] = b.id AND a_month[g] = mon)
+        -- (one person's records of several structures count together)
+        v_person := coalesce(encode(b.identity_key, 'hex'), b.id::text);
+        SELECT count(*) FILTER (WHERE a_person[g] = v_person AND a_offer[g] = o.id) > 0,
+               count(*) FILTER (WHERE a_person[g] = v_person),
+               count(*) FILTER (WHERE a_person[g] = v_person AND a_month[g] = mon)
           INTO dup, up_count, mon_count
           FROM generate_subscripts(a_item, 1) g;
         SELECT c.why, c.cap INTO why, cap
@@ -776,6 +791,7 @@ BEGIN
         a_ben := a_ben || b.id;
         a_offer := a_offer || o.id;
         a_month := a_month || mon;
+        a_person := a_person || v_person;
     END LOOP;
 
     IF array_length(a_item, 1) IS NOT NULL THEN
@@ -919,7 +935,8 @@ END $$;
 -- wishes in one query (api.permanence_draw); every other reader of a
 -- person's score (the waiting list's order, the referent's view of a
 -- person) calls this function, so the formula lives in two places only,
--- and a test compares them.
+-- and a test compares them. The record is the person's: the bookings of
+-- every record with the same identity key (docs/privacy.md).
 CREATE OR REPLACE FUNCTION core.person_history(p_beneficiary_id bigint,
         p_from timestamptz, p_to timestamptz, p_policy jsonb,
         OUT attended integer, OUT no_shows integer,
@@ -931,7 +948,7 @@ BEGIN
            count(*) FILTER (WHERE bk.status = 'withdrawn_late')
       INTO attended, no_shows, withdrawn_late
       FROM bookings bk
-     WHERE bk.beneficiary_id = p_beneficiary_id
+     WHERE bk.beneficiary_id = ANY (core.person_ids_of(p_beneficiary_id))
        AND bk.status IN ('attended', 'no_show', 'withdrawn_late')
        AND bk.offer_starts_at >= p_from AND bk.offer_starts_at < p_to;
     score := trim_scale(attended

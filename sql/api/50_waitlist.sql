@@ -135,7 +135,7 @@ BEGIN
                     WHEN b.erased_at IS NOT NULL THEN 'erased'
                     WHEN e.seats > v_free THEN 'too_many_seats'
                     WHEN EXISTS (SELECT 1 FROM bookings WHERE offer_id = o.id
-                                   AND beneficiary_id = b.id
+                                   AND beneficiary_id = ANY (person_ids(b))
                                    AND status IN ('confirmed', 'attended', 'no_show'))
                         THEN 'duplicate'
                     WHEN booking_cap_hit(b, o, p_policy) IS NOT NULL
@@ -182,6 +182,7 @@ DECLARE
     e waitlist_entries;
     why text;
 BEGIN
+    PERFORM person_lock(b);
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
     IF NOT FOUND OR NOT offer_open_to(o, b.structure_id) THEN
         PERFORM not_found('offer', 'offer_id');
@@ -198,8 +199,11 @@ BEGIN
     ELSIF why <> 'sold_out' THEN
         PERFORM booking_refuse(why, b, o, p_policy, 0);
     END IF;
+    -- One place per person in a list, whichever of their structures
+    -- asked first (docs/privacy.md): the same refusal as for one record.
     IF EXISTS (SELECT 1 FROM waitlist_entries WHERE offer_id = o.id
-                 AND beneficiary_id = b.id AND status IN ('waiting', 'offered')) THEN
+                 AND beneficiary_id = ANY (person_ids(b))
+                 AND status IN ('waiting', 'offered')) THEN
         PERFORM api_error('duplicate', 'This person is already on the waitlist of this offer.');
     END IF;
     INSERT INTO waitlist_entries (offer_id, beneficiary_id, structure_id, seats, created_by)
@@ -268,6 +272,7 @@ DECLARE
     why text;
 BEGIN
     SELECT * INTO b FROM beneficiaries WHERE id = e.beneficiary_id FOR UPDATE;
+    PERFORM person_lock(b);
     SELECT * INTO o FROM offers WHERE id = e.offer_id FOR UPDATE;
     SELECT * INTO e FROM waitlist_entries WHERE id = e.id FOR UPDATE;
     IF e.status <> 'offered' OR e.expires_at <= now() THEN

@@ -640,6 +640,7 @@ BEGIN
         PERFORM permanence_refuse_state(pm, 'claiming seats');
     END IF;
     b := permanence_beneficiary(u, pm, (p->>'beneficiary_id')::bigint);
+    PERFORM person_lock(b);
     SELECT * INTO o FROM offers WHERE id = (p->>'offer_id')::bigint FOR UPDATE;
     IF FOUND THEN
         v_left := permanence_block_left(pm.id, o.id);
@@ -826,6 +827,13 @@ BEGIN
      WHERE id IN (SELECT beneficiary_id FROM wishes
                    WHERE permanence_id = pm.id AND replaced_at IS NULL)
      ORDER BY id FOR UPDATE;
+    -- then the persons' (person_lock()), in key order
+    PERFORM pg_advisory_xact_lock(k)
+       FROM (SELECT DISTINCT person_lock_key(b.identity_key) AS k
+               FROM wishes w JOIN beneficiaries b ON b.id = w.beneficiary_id
+              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
+                AND b.identity_key IS NOT NULL
+              ORDER BY 1) pk;
     PERFORM 1 FROM offers
      WHERE id IN (SELECT unnest(choices) FROM wishes
                    WHERE permanence_id = pm.id AND replaced_at IS NULL
@@ -854,19 +862,28 @@ BEGIN
     FOR r IN
         WITH w AS (
             SELECT w.id, w.beneficiary_id, w.choices, w.seats, w.waitlist_all,
-                   s.timezone AS tz
+                   s.timezone AS tz, bb.identity_key
               FROM wishes w
               JOIN beneficiaries bb ON bb.id = w.beneficiary_id
               JOIN structures s ON s.id = bb.structure_id
              WHERE w.permanence_id = pm.id AND w.replaced_at IS NULL
                AND bb.erased_at IS NULL
+        ), rec AS (
+            -- each wisher's records: their own, and those of other
+            -- structures with the same identity key (docs/privacy.md)
+            SELECT w.beneficiary_id, w.beneficiary_id AS rec_id, w.tz FROM w
+            UNION ALL
+            SELECT w.beneficiary_id, x.id, w.tz
+              FROM w JOIN beneficiaries x ON x.identity_key = w.identity_key
+             WHERE w.identity_key IS NOT NULL AND x.id <> w.beneficiary_id
         ), mine AS (
-            -- the live bookings of those people, with what the caps need,
-            -- and their late withdrawals, which only the score counts
-            SELECT bk.beneficiary_id, bk.offer_id, bk.status, x.starts_at,
-                   date_trunc('month', x.starts_at AT TIME ZONE w.tz) AS month
-              FROM w
-              JOIN bookings bk ON bk.beneficiary_id = w.beneficiary_id
+            -- the live bookings of those people (of all their records),
+            -- with what the caps need, and their late withdrawals, which
+            -- only the score counts
+            SELECT rec.beneficiary_id, bk.offer_id, bk.status, x.starts_at,
+                   date_trunc('month', x.starts_at AT TIME ZONE rec.tz) AS month
+              FROM rec
+              JOIN bookings bk ON bk.beneficiary_id = rec.rec_id
               JOIN offers x ON x.id = bk.offer_id
              WHERE bk.status IN ('confirmed', 'attended', 'no_show', 'withdrawn_late')
         ), live AS (

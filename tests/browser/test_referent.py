@@ -3,10 +3,13 @@
 guichet du référent"): log in, take wishes at the permanence, run the
 draw and read its table, open a voucher, create a person (consent
 required), book and cancel for them, log out."""
+import atexit
 import datetime
 import hashlib
+import os
 import re
 import subprocess
+import tempfile
 
 import harness
 from harness import PARTNER, REFERENT
@@ -21,6 +24,14 @@ BLOCK_OFFER = "Promenade commentée du parc"
 CODE = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 # Logging in checks a scrypt hash: slower than a page on a busy machine.
 LOGIN_WAIT = 60
+
+# The secret of identity keys (docs/privacy.md), so a person's page can
+# record one.
+_fd, _secret = tempfile.mkstemp(prefix="identity-", suffix=".secret")
+os.write(_fd, b"the-browser-tests-identity-secret-0123456789")
+os.close(_fd)
+atexit.register(os.unlink, _secret)
+EXTRA_INI = "[privacy]\nidentity_secret_file = %s\n" % _secret
 
 
 def pick_person(desk, prefix, typed, name):
@@ -194,6 +205,12 @@ def test_person_consent_booking_and_cancellation(desk):
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait_text("Aucun résultat", css="[data-test=upcoming]")
     desk.wait_text("annulée", css="[data-test=history]")
+
+    # Her identity key, with her consent: the page says when, nothing more.
+    desk.find("[data-test=identity-birth-date]").send_keys("02041961")
+    desk.find("[data-test=identity-consent]").click()
+    desk.find("[data-test=identity-submit]").click()
+    desk.wait_text("Clé d’identité enregistrée le", css="[data-test=identity-state]")
 
     # Too late to cancel: said in French on the person's page.
     start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10)

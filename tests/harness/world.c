@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 json_int_t
 w_int(const json_t *o, const char *key)
@@ -123,4 +124,19 @@ w_book(struct st_client *ref, json_int_t offer, json_int_t beneficiary,
 {
 	return h_call_ok(ref, "booking.create", json_pack("{s:I, s:I, s:i}",
 	    "offer_id", offer, "beneficiary_id", beneficiary, "seats", seats));
+}
+
+const char *
+w_secret_file(const char *name, const char *secret)
+{
+	static char bufs[4][600];
+	static int next;
+	char *path = bufs[next++ % 4];
+	FILE *f;
+
+	snprintf(path, sizeof bufs[0], "%s/%s.secret", h_test_dir(), name);
+	if ((f = fopen(path, "w")) == NULL || fputs(secret, f) == EOF ||
+	    fclose(f) != 0 || chmod(path, 0600) != 0)
+		h_fail("cannot write %s", path);
+	return path;
 }

@@ -42,6 +42,11 @@ json_int_t w_beneficiary(struct st_client *ref, const char *first,
 json_t *w_book(struct st_client *ref, json_int_t offer, json_int_t beneficiary,
     int seats);
 
+/* Writes secret (mode 0600) to $ST_TEST_DIR/NAME.secret, for [privacy]
+ * identity_secret_file, and returns its path (static buffer, 4 in
+ * rotation). */
+const char *w_secret_file(const char *name, const char *secret);
+
 json_int_t w_int(const json_t *o, const char *key);
 const char *w_str(const json_t *o, const char *key);
 

@@ -171,6 +171,19 @@ static json_t *p_beneficiary_id(enum caller who)
 	return json_pack("{s:I}", "beneficiary_id",
 	    w_beneficiary(F.w.ref, "Paul", "Durand"));
 }
+/* A fresh person each time: a structure holds one identity once. */
+static json_t *p_set_identity(enum caller who)
+{
+	json_t *p = p_beneficiary_id(who);
+	char last[32];
+
+	snprintf(last, sizeof last, "Durand%d", ++F.seq);
+	json_object_set_new(p, "last_name", json_string(last));
+	json_object_set_new(p, "first_name", json_string("Paul"));
+	json_object_set_new(p, "birth_date", json_string("1970-01-01"));
+	json_object_set_new(p, "consent", json_true());
+	return p;
+}
 static json_t *p_beneficiary_update(enum caller who)
 {
 	json_t *p = p_beneficiary_id(who);
@@ -309,6 +322,9 @@ static const struct row rows[] = {
 	{"beneficiary.update", REFERENTS, OF_STRUCTURE, p_beneficiary_update},
 	{"beneficiary.erase", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
 	{"beneficiary.export", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
+	{"beneficiary.set_identity", REFERENTS, OF_STRUCTURE, p_set_identity},
+	{"beneficiary.clear_identity", REFERENTS, OF_STRUCTURE, p_beneficiary_id},
+	{"identity.status", ROLE_ADMIN, ANY, p_none},
 	{"booking.create", REFERENTS, OF_STRUCTURE, p_booking_create},
 	{"booking.cancel", REFERENTS, OF_STRUCTURE, p_booking_id},
 	{"booking.withdraw", REFERENTS, OF_STRUCTURE, p_booking_withdraw},
@@ -466,9 +482,13 @@ test_matrix(void **state)
 static int
 setup(void **state)
 {
-	struct h_daemon *d = h_daemon_start("authz",
-	    "[policy]\nmax_upcoming_per_beneficiary = 1000\n"
-	    "max_per_month = 1000\n");
+	char ini[1024];
+	struct h_daemon *d;
+
+	snprintf(ini, sizeof ini, "[policy]\nmax_upcoming_per_beneficiary = 1000\n"
+	    "max_per_month = 1000\n[privacy]\nidentity_secret_file = %s\n",
+	    w_secret_file("authz", "the-authz-identity-secret-0123456789abcdef"));
+	d = h_daemon_start("authz", ini);
 
 	world_build(&F.w, d);
 	F.db = h_db_connect(d->conninfo);

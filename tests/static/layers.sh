@@ -12,7 +12,7 @@ declare -A layer=(
 	[util]=0 [log]=0 [config]=0 [tls]=0 [pwhash]=0 [workpool]=0
 	[params]=0 [session]=0 [ticket]=0 [version]=0 [qr]=0
 	[httpmsg]=0 [addrcount]=0 [proxyproto]=0 [netlist]=0 [metrics]=0
-	[sdnotify]=0 [reloadsig]=0
+	[sdnotify]=0 [reloadsig]=0 [idkey]=0
 	# 1 infra
 	[db]=1 [migrate]=1
 	# 2 transport
@@ -21,7 +21,7 @@ declare -A layer=(
 	[rpc]=3
 	# 4 application
 	[app]=4 [sqlcall]=4 [methods]=4 [methods_permanence]=4
-	[methods_report]=4 [auth]=4 [events]=4 [system]=4 [booking_batch]=4
+	[methods_report]=4 [auth]=4 [events]=4 [system]=4 [booking_batch]=4 [identity]=4 [methods_identity]=4
 	# 5 assembly
 	[server]=5 [janitor]=5 [main]=5 [mail]=5
 )

@@ -1,12 +1,12 @@
 // People (#/people): find, create with consent; a person (#/people/ID):
 // outings and no-shows, bookings with their vouchers, waiting lists,
-// and a link to book for them.
+// a link to book for them, and their identity key (docs/privacy.md).
 
 import { call, batch } from '../../rpc.js';
 import { t } from '../../i18n.js';
 import * as fmt from '../../fmt.js';
 import { el, clear, field, onSubmit, toast, confirmDialog, table,
-	loading, failure, errorText } from '../../ui.js';
+	loading, failure, errorText, showFormError } from '../../ui.js';
 import { personName } from './picker.js';
 
 export const people = {
@@ -181,7 +181,7 @@ async function renderPerson(root, ctx) {
 		await waitlist(wl.items, reload),
 		bookings(t('person.history'), hist.items.filter(x =>
 			!b.upcoming.some(u => u.id === x.id)), reload, 'history'),
-		mailForm(b, reload));
+		mailForm(b, reload), identity(b, reload));
 }
 
 // What the draw reads of the person (beneficiary.record), so that the
@@ -225,6 +225,62 @@ function withdrawForm(bk, reload, err) {
 					err.textContent = errorText(e, 'withdraw');
 				}
 			} }, t('person.withdraw_submit')));
+}
+
+// The identity key: with the person's consent, the names and birth date
+// typed here become a key in the server; the page never learns whether
+// another structure follows the person.
+function identity(b, reload) {
+	const set = !!b.identity_set_at;
+	const consent = field({ name: 'consent', label: t('identity.consent'), type: 'checkbox',
+		required: true, hint: t('identity.consent_hint'), attrs: { 'data-test': 'identity-consent' } });
+	const form = el('form', { novalidate: true, 'data-test': 'identity-form' },
+		el('div', { class: 'row' },
+			field({ name: 'last_name', label: t('people.last_name'), required: true,
+				attrs: { maxlength: 100, autocomplete: 'off', value: b.last_name } }),
+			field({ name: 'first_name', label: t('people.first_name'), required: true,
+				attrs: { maxlength: 100, autocomplete: 'off', value: b.first_name } }),
+			field({ name: 'birth_date', label: t('identity.birth_date'), type: 'date',
+				required: true, hint: t('identity.birth_date_hint'),
+				attrs: { 'data-test': 'identity-birth-date' } })),
+		consent,
+		el('div', { class: 'actions' },
+			el('button', { type: 'submit', class: 'primary', 'data-test': 'identity-submit' },
+				t(set ? 'identity.replace' : 'identity.record'))));
+	onSubmit(form, async (data) => {
+		try {
+			await call('beneficiary.set_identity', { beneficiary_id: b.id,
+				last_name: data.get('last_name').trim(), first_name: data.get('first_name').trim(),
+				birth_date: data.get('birth_date'), consent: consent.control.checked });
+		} catch (e) {
+			if (!e || !e.reason)
+				throw e;
+			showFormError(form, e, errorText(e, 'identity'));
+			return;
+		}
+		toast(t('identity.recorded'));
+		await reload();
+	});
+	const err = el('p', { class: 'error', role: 'alert' });
+	const clearButton = set ? el('button', { type: 'button', class: 'danger',
+		'data-test': 'identity-clear', onclick: async () => {
+			if (!await confirmDialog(t('identity.clear_confirm'), t('identity.clear')))
+				return;
+			try {
+				await call('beneficiary.clear_identity', { beneficiary_id: b.id });
+				toast(t('identity.cleared'));
+				await reload();
+			} catch (e) {
+				err.textContent = errorText(e);
+			}
+		} }, t('identity.clear')) : null;
+	return el('section', { class: 'card', 'aria-labelledby': 'identity-h', 'data-test': 'identity' },
+		el('h2', { id: 'identity-h' }, t('identity.title')),
+		el('p', {}, t('identity.explain')),
+		el('p', { 'data-test': 'identity-state' }, set
+			? t('identity.set_on', { when: fmt.dateTime(b.identity_set_at) })
+			: t('identity.none')),
+		clearButton, err, form);
 }
 
 function bookings(title, items, reload, test) {
