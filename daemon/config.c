@@ -92,6 +92,7 @@ static const struct cdef cdefs[] = {
 	{"policy", "mail_digest_days", C_INT, O(policy.mail_digest_days), "2", 0, 14, true},
 	{"policy", "mail_hold_notice", C_DURATION, O(policy.mail_hold_notice), "2h", 60, 7 * DAY, true},
 	{"policy", "mail_interval", C_DURATION, O(policy.mail_interval), "60", 1, 3600, true},
+	{"policy", "mail_keep_days", C_INT, O(policy.mail_keep_days), "30", 7, 3650, true},
 
 	{"http", "listen", C_LIST, O(http_listen), NULL, 0, 0, false},
 	{"http", "origin", C_LIST, O(http_origin), NULL, 0, 0, true},

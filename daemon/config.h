@@ -37,6 +37,7 @@ struct policy {
 	long long mail_digest_days;    /* days after today in a digest */
 	long long mail_hold_notice;    /* seconds before a hold expires */
 	long long mail_interval;       /* seconds between mail compositions */
+	long long mail_keep_days;      /* days an e-mail is kept after queued */
 };
 
 struct config {

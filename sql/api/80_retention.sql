@@ -53,6 +53,15 @@ BEGIN
     -- Housekeeping that needs no hurry: old replays and dead sessions.
     DELETE FROM idempotency_keys WHERE created_at < now() - interval '30 days';
     DELETE FROM tokens WHERE expires_at < now() - interval '1 day';
+    -- E-mails, which name people by first name and initial, are kept
+    -- policy.mail_keep_days after they were queued, sent or not (a
+    -- message still unsent by then is about a day long past), unless a
+    -- sender holds it at this moment (docs/privacy.md).
+    DELETE FROM mail_outbox
+     WHERE created_at < now() - make_interval(days =>
+               coalesce((p_policy->>'mail_keep_days')::integer, 30))
+       AND (lease_until IS NULL OR lease_until < now()
+            OR sent_at IS NOT NULL OR given_up_at IS NOT NULL);
     RETURN n;
 END $$;
 

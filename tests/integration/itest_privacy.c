@@ -43,6 +43,18 @@ test_retention_two_daemons(void **state)
 	    "'26 months' WHERE id IN (%lld, %lld)", (long long)o_past,
 	    (long long)o_past, (long long)old, (long long)future);
 	h_db_exec(db, sql);
+	/* E-mails are kept policy.mail_keep_days (30) after they were
+	 * queued, sent or not: two of these four go. */
+	h_db_exec(db, "INSERT INTO mail_outbox (kind, recipient, subject, body, "
+	    "created_at, sent_at, given_up_at) VALUES "
+	    "('digest', 'ref@example.org', 's', 'Odile A.', now() - interval "
+	    "'40 days', now() - interval '40 days', NULL), "
+	    "('digest', 'ref@example.org', 's', 'Rita R.', now() - interval "
+	    "'5 days', now() - interval '5 days', NULL), "
+	    "('reminder', 'x@example.org', 's', 'b', now() - interval "
+	    "'40 days', NULL, NULL), "
+	    "('reminder', 'y@example.org', 's', 'b', now() - interval "
+	    "'2 days', NULL, NULL)");
 
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM beneficiaries WHERE "
 	    "id = %lld AND erased_at IS NOT NULL", (long long)old);
@@ -61,6 +73,8 @@ test_retention_two_daemons(void **state)
 	    "NULL AND birth_year IS NULL AND postal_code IS NULL FROM "
 	    "beneficiaries WHERE id = %lld", (long long)old);
 	assert_string_equal(h_db_exec(db, sql), "t");
+	assert_string_equal(h_db_exec(db, "SELECT string_agg(body, ',' ORDER BY "
+	    "id) FROM mail_outbox WHERE subject = 's'"), "Rita R.,b");
 	/* the outing stays, anonymous, for the statistics */
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
 	    "beneficiary_id = %lld AND status = 'attended' AND seats = 2",

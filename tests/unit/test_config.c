@@ -136,6 +136,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->policy.mail_digest_days, 2);
 	assert_int_equal(cfg->policy.mail_hold_notice, 2 * 3600);
 	assert_int_equal(cfg->policy.mail_interval, 60);
+	assert_int_equal(cfg->policy.mail_keep_days, 30);
 	/* New password hashes at OWASP's scrypt floor, N = 2^17, and the
 	 * loaded file sets the cost pwhash uses. */
 	assert_int_equal(cfg->policy.password_cost, 17);
