@@ -201,15 +201,15 @@ def test_person_consent_booking_and_cancellation(desk):
 
     desk.driver.back()
     desk.wait_text("Atelier modelage en famille", css="[data-test=upcoming]")
-    desk.find("[data-test=upcoming] [data-test=cancel-booking]").click()
+    click_centered(desk, desk.find("[data-test=upcoming] [data-test=cancel-booking]"))
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait_text("Aucun résultat", css="[data-test=upcoming]")
     desk.wait_text("annulée", css="[data-test=history]")
 
     # Her identity key, with her consent: the page says when, nothing more.
     desk.find("[data-test=identity-birth-date]").send_keys("02041961")
-    desk.find("[data-test=identity-consent]").click()
-    desk.find("[data-test=identity-submit]").click()
+    click_centered(desk, desk.find("[data-test=identity-consent]"))
+    click_centered(desk, desk.find("[data-test=identity-submit]"))
     desk.wait_text("Clé d’identité enregistrée le", css="[data-test=identity-state]")
 
     # Too late to cancel: said in French on the person's page.
@@ -228,16 +228,16 @@ def test_person_consent_booking_and_cancellation(desk):
                     "WHERE id = %d" % offer["id"]], check=True)
     desk.goto("#/people/%d" % person["id"])
     desk.wait_text("Conférence du jeudi", css="[data-test=upcoming]")
-    desk.find("[data-test=upcoming] [data-test=cancel-booking]").click()
+    click_centered(desk, desk.find("[data-test=upcoming] [data-test=cancel-booking]"))
     desk.wait_for("[data-test=confirm-ok]").click()
     desk.wait_text("Trop tard pour annuler", css="[data-test=upcoming]")
     # Still booked.
     assert desk.rpc("booking.list", {"beneficiary_id": person["id"]},
                     as_user=REFERENT)["items"][0]["status"] == "confirmed"
     # Until the show, a late withdrawal with its reason gives the seat back.
-    desk.find("[data-test=upcoming] details.withdraw summary").click()
+    click_centered(desk, desk.find("[data-test=upcoming] details.withdraw summary"))
     Select(desk.find("[data-test=withdraw-reason]")).select_by_value("transport")
-    desk.find("[data-test=withdraw-booking]").click()
+    click_centered(desk, desk.find("[data-test=withdraw-booking]"))
     desk.wait_text("désistement tardif", css="[data-test=history]")
     desk.wait_for("[data-test=record-score]")
     got = desk.rpc("booking.list", {"beneficiary_id": person["id"]}, as_user=REFERENT)
