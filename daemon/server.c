@@ -1190,6 +1190,11 @@ server_free(void)
 	for (i = 0; i < nitems(srv.signals); i++)
 		if (srv.signals[i] != NULL)
 			event_free(srv.signals[i]);
+	/* Freeing the events gave SIGTERM and SIGINT back their default,
+	 * deadly action; one more of them now, a repeated Ctrl-C or a
+	 * manager insisting, would turn this clean exit into a kill. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (srv.drain_timer != NULL)
 		event_free(srv.drain_timer);
 	if (srv.ready_timer != NULL)

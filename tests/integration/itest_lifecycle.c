@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 /* The harness configures cheap password hashes; the drain tests need them
  * slow enough (tens of milliseconds each) to still be in flight when the
@@ -554,6 +554,36 @@ test_second_sigterm(void **state)
 		    "the queued work first", elapsed);
 }
 
+/* An operator who presses Ctrl-C again and again, or a manager that
+ * repeats SIGTERM, while the daemon is already on its way out: every
+ * signal, down to the last instructions of the exit, must leave it a
+ * clean exit 0, never a death by signal. */
+static void
+test_signals_while_exiting(void **state)
+{
+	struct h_daemon *d = h_daemon_start("lc_sigstorm", NULL);
+	long long deadline;
+	int st = -2, n = 0;
+
+	(void)state;
+	st_close(h_login_admin(d));
+	deadline = h_now_ms() + 15000;
+	while ((st = h_daemon_wait(d, 0)) == -2 && h_now_ms() < deadline) {
+		kill(d->pid, n++ % 2 ? SIGINT : SIGTERM);
+		usleep(500);
+	}
+	if (st == -2) {
+		h_daemon_signal(d, SIGKILL);
+		h_daemon_wait(d, 5000);
+		h_fail("the daemon still ran 15 s into a storm of SIGTERM");
+	}
+	fprintf(stderr, "exited %d (signal %d) after %d signals\n", st,
+	    d->term_signal, n);
+	assert_int_equal(d->term_signal, 0);
+	assert_int_equal(st, 0);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 /* server.drain_timeout bounds the drain: with more queued work than it
  * allows (62 password hashes on one worker, about 10 s), the daemon gives
  * up after it, closes what is left and exits 0. */
@@ -883,6 +913,7 @@ main(void)
 		cmocka_unit_test(test_drain_outlives_idle_timeout),
 		cmocka_unit_test(test_second_sigterm),
 		cmocka_unit_test(test_drain_timeout),
+		cmocka_unit_test(test_signals_while_exiting),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_migrate_twice),
