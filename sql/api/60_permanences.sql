@@ -982,12 +982,14 @@ BEGIN
         END LOOP;
         -- Nothing granted: the wish joins the waiting list of its first
         -- choice, and with waitlist_all of its other choices, each one
-        -- refused only for want of seats (docs/waitlist.md). Nothing was
+        -- refused only for want of seats (docs/waitlist.md), unless the
+        -- person waits there already as another record. Nothing was
         -- taken since its choices were tried, so a choice with no other
         -- refusal was sold out.
         IF a_offer[v_pos] IS NULL THEN
             FOR v_i IN 1 .. cardinality(r.idx) LOOP
-                IF r.why[v_i] IS NULL AND (v_i = 1 OR r.waitlist_all) THEN
+                IF r.why[v_i] IS NULL AND (v_i = 1 OR r.waitlist_all)
+                   AND NOT waits_as_other_record(a_ben[v_pos], v_ids[r.idx[v_i]]) THEN
                     wl_pos := wl_pos || v_pos;
                     wl_offer := wl_offer || v_ids[r.idx[v_i]];
                 END IF;
@@ -1060,7 +1062,9 @@ BEGIN
 
     -- The waiting lists, in draw order: the entries' ids follow it, and
     -- with the same created_at, so does their waiting time. A person
-    -- already on one of those lists keeps their entry.
+    -- already on one of those lists keeps their entry (under another of
+    -- their records, the loop above left that list out: one place per
+    -- person, docs/privacy.md).
     INSERT INTO waitlist_entries (offer_id, beneficiary_id, structure_id, seats,
                                   created_by, source, wish_id)
     SELECT x.offer_id, a_ben[x.pos], b.structure_id, a_seats[x.pos], u.id,

@@ -860,9 +860,14 @@ CREATE OR REPLACE TRIGGER report_booking_starts BEFORE INSERT ON bookings
 -- first choice) or when they joined its waiting list. The request was
 -- granted when seats were offered to them from the list (taken or not),
 -- when they hold a live booking of the offer, however it came, or when
--- they withdrew late from one (the seats were theirs and went back). Asking twice (a lost wish, then the waiting list) is one
--- request: the larger number of seats. Offers cancelled by their partner
--- count no demand, as they count no seats offered.
+-- they withdrew late from one (the seats were theirs and went back).
+-- Asking twice (a lost wish, then the waiting list) is one request: the
+-- larger number of seats. A person is their records sharing an identity
+-- key (docs/privacy.md, "One person, several structures"): asking through
+-- two structures is one request (counted for the lower structure id when
+-- both are in scope), and seats granted or offered through either record
+-- grant it, whatever the scope. Offers cancelled by their partner count no
+-- demand, as they count no seats offered.
 -- Scope: p_partner_id, p_structure_id and p_offer_id narrow when not NULL.
 CREATE OR REPLACE FUNCTION core.unmet_demand(p_from timestamptz,
         p_to timestamptz, p_partner_id bigint, p_structure_id bigint,
@@ -880,27 +885,39 @@ BEGIN
            AND (p_offer_id IS NULL OR x.id = p_offer_id)
     ), asked AS (
         SELECT w.choices[1] AS offer_id, w.beneficiary_id, b.structure_id,
-               w.seats, false AS offered
+               b.identity_key, w.seats, false AS offered
           FROM o JOIN wishes w ON w.choices[1] = o.id
                  AND w.replaced_at IS NULL AND w.draw_position IS NOT NULL
                  AND w.granted_rank IS NULL
           JOIN beneficiaries b ON b.id = w.beneficiary_id
         UNION ALL
-        SELECT e.offer_id, e.beneficiary_id, e.structure_id, e.seats,
-               e.offered_at IS NOT NULL
+        SELECT e.offer_id, e.beneficiary_id, e.structure_id, b.identity_key,
+               e.seats, e.offered_at IS NOT NULL
           FROM o JOIN waitlist_entries e ON e.offer_id = o.id
+          JOIN beneficiaries b ON b.id = e.beneficiary_id
+    ), keyed AS (
+        SELECT a.*, coalesce(encode(a.identity_key, 'hex'),
+                             a.beneficiary_id::text) AS person
+          FROM asked a
+    ), served AS (
+        -- offered seats through any of the person's records, in any scope
+        SELECT k.offer_id, k.person FROM keyed k
+         GROUP BY k.offer_id, k.person HAVING bool_or(k.offered)
     )
-    SELECT a.offer_id, a.beneficiary_id, min(a.structure_id),
+    SELECT a.offer_id, min(a.beneficiary_id), min(a.structure_id),
            max(a.seats)::integer
-      FROM asked a
+      FROM keyed a
      WHERE (p_structure_id IS NULL OR a.structure_id = p_structure_id)
+       AND NOT EXISTS (SELECT 1 FROM served v
+                        WHERE v.offer_id = a.offer_id AND v.person = a.person)
        AND NOT EXISTS (SELECT 1 FROM bookings bk
+                         JOIN beneficiaries bb ON bb.id = bk.beneficiary_id
                         WHERE bk.offer_id = a.offer_id
-                          AND bk.beneficiary_id = a.beneficiary_id
+                          AND (bk.beneficiary_id = a.beneficiary_id
+                               OR bb.identity_key = a.identity_key)
                           AND bk.status IN ('confirmed', 'attended', 'no_show',
                                             'withdrawn_late'))
-     GROUP BY a.offer_id, a.beneficiary_id
-    HAVING NOT bool_or(a.offered);
+     GROUP BY a.offer_id, a.person;
 END $$;
 
 -- The report's demand per group, keyed as report_activity_unchecked keys

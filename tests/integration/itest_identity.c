@@ -276,6 +276,112 @@ test_shared_score(void **state)
 	assert_int_equal(h_daemon_stop(d), 0);
 }
 
+/* The report's demand for a caller over the next weeks. */
+static json_int_t
+demand_total(struct st_client *c)
+{
+	json_t *r = OK(c, "report.activity", "{s:s, s:s, s:s}", "from",
+	    w_time(-W_DAY), "to", w_time(60 * W_DAY), "group_by", "month");
+	json_int_t n = w_int(json_object_get(r, "total"), "demand");
+
+	json_decref(r);
+	return n;
+}
+
+static json_int_t
+unmet_seats(struct st_client *c, json_int_t offer)
+{
+	json_t *r = OK(c, "offer.demand", "{s:I}", "offer_id", offer);
+	json_int_t n = w_int(json_array_get(json_object_get(r, "items"), 0),
+	    "unmet_seats");
+
+	json_decref(r);
+	return n;
+}
+
+/* One place in a waiting list, one request in the demand: the draw's
+ * loser does not join a list that another record of the person is
+ * already on, the person's two requests (a lost wish here, a waiting
+ * entry there) are one unmet seat, and seats offered through either
+ * record answer both. */
+static void
+test_one_place_one_request(void **state)
+{
+	struct h_daemon *d = h_daemon_start("identity_place", ini_with("",
+	    w_secret_file("identity_place", SECRET1), NULL));
+	struct world w;
+	PGconn *db = h_db_connect(d->conninfo);
+	json_int_t a, b, e, f, o, pm, held;
+	json_t *r, *res, *it;
+	char sql[400], want[64];
+	size_t i;
+
+	world_build(&w, d);
+	a = w_beneficiary(w.ref, "Paul", "Marchand");
+	f = w_beneficiary(w.ref, "Lucie", "Autre");
+	b = w_beneficiary(w.ref2, "Paul", "MARCHAND");
+	e = w_beneficiary(w.ref2, "Emma", "Seule");
+	json_decref(set_identity(w.ref, a, "Marchand", "Paul", "1980-02-03"));
+	json_decref(set_identity(w.ref2, b, "Marchand", "Paul", "1980-02-03"));
+
+	/* The one seat is Lucie's; Paul waits for it through the first
+	 * structure. */
+	o = w_offer(w.partner, 1, 1, NULL);
+	held = book_ok(w.ref, o, f);
+	json_decref(OK(w.ref, "waitlist.join", "{s:I, s:I, s:i}", "offer_id",
+	    o, "beneficiary_id", a, "seats", 1));
+
+	/* The second structure's draw: no seat for anyone; Emma joins the
+	 * list, Paul is on it already. */
+	pm = w_int(r = OK(w.ref2, "permanence.schedule", "{s:s, s:s, s:s}",
+	    "starts_at", w_time(2 * W_DAY), "ends_at",
+	    w_time(2 * W_DAY + 7200), "title", "Permanence"), "id");
+	json_decref(r);
+	json_decref(OK(w.ref2, "permanence.wish", "{s:I, s:I, s:[I], s:i}",
+	    "permanence_id", pm, "beneficiary_id", b, "choices", o, "seats", 1));
+	json_decref(OK(w.ref2, "permanence.wish", "{s:I, s:I, s:[I], s:i}",
+	    "permanence_id", pm, "beneficiary_id", e, "choices", o, "seats", 1));
+	r = OK(w.ref2, "permanence.draw", "{s:I}", "permanence_id", pm);
+	assert_int_equal(w_int(r, "waitlisted"), 1);
+	res = json_object_get(r, "results");
+	json_array_foreach(res, i, it) {
+		json_t *wl = json_object_get(it, "waitlist");
+
+		assert_true(json_is_null(json_object_get(it, "booking_id")));
+		assert_int_equal(json_array_size(wl),
+		    w_int(it, "beneficiary_id") == e ? 1 : 0);
+	}
+	json_decref(r);
+	snprintf(sql, sizeof sql, "SELECT string_agg(beneficiary_id::text, ' '"
+	    " ORDER BY id) FROM waitlist_entries WHERE offer_id = %lld AND "
+	    "status = 'waiting'", (long long)o);
+	snprintf(want, sizeof want, "%lld %lld", (long long)a, (long long)e);
+	assert_string_equal(h_db_exec(db, sql), want);
+
+	/* Paul's lost wish and his waiting entry: one request. */
+	assert_int_equal(unmet_seats(w.partner, o), 2);
+	assert_int_equal(demand_total(w.admin), 2);
+	assert_int_equal(demand_total(w.ref), 1);
+	assert_int_equal(demand_total(w.ref2), 2);
+
+	/* Lucie cannot come: the seat is offered to Paul, who waited
+	 * longest, through the first structure. Both structures see his
+	 * request answered; Emma's is what is left. */
+	json_decref(OK(w.ref, "booking.cancel", "{s:I}", "booking_id", held));
+	snprintf(sql, sizeof sql, "SELECT beneficiary_id FROM waitlist_entries "
+	    "WHERE offer_id = %lld AND status = 'offered'", (long long)o);
+	snprintf(want, sizeof want, "%lld", (long long)a);
+	assert_string_equal(h_db_exec(db, sql), want);
+	assert_int_equal(unmet_seats(w.partner, o), 1);
+	assert_int_equal(demand_total(w.admin), 1);
+	assert_int_equal(demand_total(w.ref), 0);
+	assert_int_equal(demand_total(w.ref2), 1);
+
+	world_close(&w);
+	PQfinish(db);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 static json_int_t
 status_count(struct st_client *admin, const char *which)
 {
@@ -445,6 +551,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_rules_and_scoping),
 		cmocka_unit_test(test_shared_score),
+		cmocka_unit_test(test_one_place_one_request),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_two_daemons),
 	};
