@@ -25,10 +25,40 @@
  * and a certificate, a matter of milliseconds. */
 #define RELOAD_TIMEOUT 30
 
+/* An operator reads these: French first, English second, as every
+ * message of strapontind's own command line (docs/operations.md). */
 static void
 usage(FILE *f)
 {
 	fprintf(f,
+	    "usage : strapontind [-c FICHIER] [--check-config | --migrate "
+	    "[--dry-run] |\n"
+	    "                    --add-admin COURRIEL]\n"
+	    "        strapontind --reload PID\n"
+	    "\n"
+	    "  -c, --config FICHIER  configuration (par défaut %s)\n"
+	    "      --check-config    vérifie la configuration, le certificat "
+	    "et la clé, puis s'arrête\n"
+	    "      --migrate         applique les migrations de la base en "
+	    "attente, puis s'arrête\n"
+	    "      --dry-run         avec --migrate : dit ce qui serait "
+	    "appliqué, sans rien changer\n"
+	    "      --add-admin COURRIEL  crée ou réinitialise un "
+	    "administrateur ; le mot de passe\n"
+	    "                        est lu sur l'entrée standard (une ligne), "
+	    "puis s'arrête\n"
+	    "      --reload PID      fait recharger le démon PID (SIGHUP) ; "
+	    "sort avec 0 s'il l'a\n"
+	    "                        fait, 1 s'il a gardé sa configuration, 2 "
+	    "sans réponse\n"
+	    "  -h, --help            cette aide\n"
+	    "  -V, --version         affiche la version\n"
+	    "\n"
+	    "Sans action, sert au premier plan et journalise sur la sortie "
+	    "d'erreur.\n"
+	    "SIGHUP recharge la configuration et le certificat ; SIGTERM "
+	    "vide puis arrête.\n"
+	    "\n"
 	    "usage: strapontind [-c FILE] [--check-config | --migrate "
 	    "[--dry-run] |\n"
 	    "                   --add-admin EMAIL]\n"
@@ -55,7 +85,7 @@ usage(FILE *f)
 	    "Without an action flag, serves in the foreground and logs to "
 	    "stderr.\n"
 	    "SIGHUP reloads the configuration and certificate; SIGTERM "
-	    "drains and exits.\n", DEFAULT_CONFIG);
+	    "drains and exits.\n", DEFAULT_CONFIG, DEFAULT_CONFIG);
 }
 
 static int
@@ -67,20 +97,22 @@ add_admin(const struct config *cfg, const char *email)
 	bool ok;
 
 	if (!params_is_email(email)) {
-		fprintf(stderr, "strapontind: %s is not an e-mail address\n",
-		    email);
+		fprintf(stderr, "strapontind: %s n'est pas une adresse "
+		    "électronique / is not an e-mail address\n", email);
 		return 1;
 	}
 	if ((n = getline(&line, &cap, stdin)) < 0) {
-		fprintf(stderr, "strapontind: no password on standard input\n");
+		fprintf(stderr, "strapontind: aucun mot de passe sur l'entrée "
+		    "standard / no password on standard input\n");
 		free(line);
 		return 1;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (n < 8) {
-		fprintf(stderr, "strapontind: the password must have at least "
-		    "8 characters\n");
+		fprintf(stderr, "strapontind: le mot de passe doit avoir au "
+		    "moins 8 caractères / the password must have at least 8 "
+		    "characters\n");
 		OPENSSL_cleanse(line, cap);
 		free(line);
 		return 1;
@@ -219,7 +251,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 		idkey_reset();
-		printf("%s: configuration OK\n", path);
+		printf("%s : configuration correcte / configuration OK\n",
+		    path);
 		config_free(cfg);
 		return 0;
 	}

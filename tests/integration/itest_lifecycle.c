@@ -749,7 +749,8 @@ test_check_config(void **state)
 
 	argv[2] = good;
 	assert_int_equal(run(argv, NULL, out, sizeof out, 20000), 0);
-	expect_output(out, "configuration OK", "good file");
+	expect_output(out, "configuration correcte / configuration OK",
+	    "good file");
 
 	argv[2] = bad;
 	assert_int_equal(run(argv, NULL, out, sizeof out, 20000), 1);
@@ -875,7 +876,8 @@ test_command_line(void **state)
 	(void)state;
 	/* A password under 8 characters is refused, and nothing is made. */
 	assert_int_equal(run(add, "short\n", out, sizeof out, 30000), 1);
-	expect_output(out, "8 characters", "short password");
+	expect_output(out, "au moins 8 caractères / the password must have at "
+	    "least 8 characters", "short password");
 	assert_int_equal(run(add, "", out, sizeof out, 30000), 1);
 	c = h_connect(d);
 	json_decref(h_call_err(c, "auth.login", json_pack("{s:s, s:s}", "email",
@@ -895,7 +897,11 @@ test_command_line(void **state)
 	assert_int_equal(run(version, NULL, out, sizeof out, 10000), 0);
 	expect_output(out, "strapontind", "--version");
 	assert_int_equal(run(help, NULL, out, sizeof out, 10000), 0);
-	expect_output(out, "usage", "--help");
+	/* French first, then English */
+	expect_output(out, "usage : strapontind", "--help");
+	expect_output(out, "usage: strapontind", "--help");
+	if (strstr(out, "usage : ") > strstr(out, "usage: "))
+		h_fail("--help speaks English first: %s", out);
 	expect_output(out, "--migrate", "--help");
 	assert_int_not_equal(run(bogus, NULL, out, sizeof out, 10000), 0);
 	assert_int_not_equal(run(extra, NULL, out, sizeof out, 10000), 0);
