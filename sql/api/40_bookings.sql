@@ -308,49 +308,17 @@ BEGIN
     RETURN page(items, lim, items->-1->>'id');
 END $$;
 
-CREATE OR REPLACE FUNCTION api.booking_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
+-- booking.cancel and booking.withdraw (docs/booking-rules.md): the seats
+-- go back (to the permanence's block or to the pool) and the waiting list
+-- is served with them. A cancellation is refused after the booking
+-- deadline. A withdrawal is taken until the show: after the deadline the
+-- booking becomes withdrawn_late with its reason, which the draw counts
+-- with policy.withdrawn_late_weight instead of a no-show's weight; before
+-- it, nothing is owed and it is a plain cancellation.
+CREATE OR REPLACE FUNCTION core.booking_give_back(u users, p jsonb,
+        p_withdraw boolean, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    u users := auth_user(p_token);
-    bk bookings := scope_booking(u, (p->>'booking_id')::bigint, false);
-    o offers;
-BEGIN
-    -- offer first, then booking: the order every path takes
-    SELECT * INTO o FROM offers WHERE id = bk.offer_id FOR UPDATE;
-    SELECT * INTO bk FROM bookings WHERE id = bk.id FOR UPDATE;
-    IF bk.status IN ('cancelled', 'cancelled_by_partner', 'withdrawn_late') THEN
-        RETURN booking_json(bk);        -- already done: same answer
-    END IF;
-    IF bk.status IN ('attended', 'no_show') THEN
-        PERFORM api_error('already_used', 'This ticket has already been used or closed.');
-    END IF;
-    IF now() > o.booking_deadline THEN
-        PERFORM api_error('deadline_passed',
-            'The booking deadline has passed; until the show, use booking.withdraw.',
-            jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
-    END IF;
-    UPDATE bookings SET status = 'cancelled', cancelled_at = now()
-     WHERE id = bk.id RETURNING * INTO bk;
-    PERFORM waitlist_serve(o.id, p_policy);
-    PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id, booking_json(bk));
-    PERFORM emit('offer.seats_changed', o.partner_id, NULL,
-                 (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
-    PERFORM audit(u, 'booking.cancel', 'booking', bk.id,
-                  jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats), p_addr);
-    RETURN booking_json(bk);
-END $$;
-
--- booking.withdraw (docs/booking-rules.md): the person cannot come after
--- all. After the booking deadline and before the show, the booking becomes
--- withdrawn_late with its reason: its seats go back at once (to the
--- permanence's block or to the pool, as a cancellation's), the waiting
--- list is served with them (it lives until the show), and the draw counts
--- it with policy.withdrawn_late_weight instead of a no-show's weight.
--- Before the deadline nothing is owed: it is a plain cancellation.
-CREATE OR REPLACE FUNCTION api.booking_withdraw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    u users := auth_user(p_token);
     bk bookings := scope_booking(u, (p->>'booking_id')::bigint, false);
     o offers;
     v_late boolean;
@@ -364,10 +332,14 @@ BEGIN
     IF bk.status IN ('attended', 'no_show') THEN
         PERFORM api_error('already_used', 'This ticket has already been used or closed.');
     END IF;
-    IF now() >= o.starts_at THEN
+    IF p_withdraw AND now() >= o.starts_at THEN
         PERFORM api_error('deadline_passed',
             'The show has started: the venue records who came when it closes attendance.',
             jsonb_build_object('starts_at', ts(o.starts_at)));
+    ELSIF NOT p_withdraw AND now() > o.booking_deadline THEN
+        PERFORM api_error('deadline_passed',
+            'The booking deadline has passed; until the show, use booking.withdraw.',
+            jsonb_build_object('booking_deadline', ts(o.booking_deadline)));
     END IF;
     v_late := now() > o.booking_deadline;
     UPDATE bookings
@@ -379,12 +351,28 @@ BEGIN
     PERFORM emit('booking.cancelled', o.partner_id, bk.structure_id, booking_json(bk));
     PERFORM emit('offer.seats_changed', o.partner_id, NULL,
                  (SELECT offer_json(x) FROM offers x WHERE x.id = o.id));
-    PERFORM audit(u, 'booking.withdraw', 'booking', bk.id,
-                  jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats,
-                                     'status', bk.status, 'reason', p->>'reason'),
-                  p_addr);
+    IF p_withdraw THEN
+        PERFORM audit(u, 'booking.withdraw', 'booking', bk.id,
+                      jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats,
+                                         'status', bk.status, 'reason', p->>'reason'),
+                      p_addr);
+    ELSE
+        PERFORM audit(u, 'booking.cancel', 'booking', bk.id,
+                      jsonb_build_object('offer_id', bk.offer_id, 'seats', bk.seats),
+                      p_addr);
+    END IF;
     RETURN booking_json(bk);
 END $$;
+
+CREATE OR REPLACE FUNCTION api.booking_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE sql AS $$
+    SELECT core.booking_give_back(core.auth_user(p_token), p, false, p_addr, p_policy)
+$$;
+
+CREATE OR REPLACE FUNCTION api.booking_withdraw(p_token text, p jsonb, p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE sql AS $$
+    SELECT core.booking_give_back(core.auth_user(p_token), p, true, p_addr, p_policy)
+$$;
 
 ------------------------------------------------------------ the door
 
