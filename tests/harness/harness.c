@@ -384,6 +384,21 @@ h_db_exec(PGconn *db, const char *sql)
 	return value;
 }
 
+long long
+h_db_int(PGconn *db, const char *fmt, ...)
+{
+	char sql[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(sql, sizeof sql, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof sql)
+		h_fail("SQL longer than %zu bytes: %.80s...", sizeof sql, sql);
+	return atoll(h_db_exec(db, sql));
+}
+
 /* Database and directory names: kept to what needs no quoting anywhere. */
 static void
 check_name(const char *file, int line, const char *name)

@@ -75,6 +75,9 @@ PGconn *h_db_connect(const char *conninfo);
 /* Runs one SQL statement that must succeed; returns the first column of the
  * first row as a static string ("" if none), for quick checks. */
 const char *h_db_exec(PGconn *db, const char *sql);
+/* h_db_exec of a formatted statement, its first value read as a number. */
+long long h_db_int(PGconn *db, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 struct h_daemon {
 	pid_t pid;

@@ -26,17 +26,22 @@ w_str(const json_t *o, const char *key)
 }
 
 const char *
-w_time(long long seconds)
+w_iso(time_t t)
 {
-	static char bufs[4][32];
+	static char bufs[8][32];
 	static int next;
-	char *b = bufs[next++ % 4];
-	time_t t = time(NULL) + (time_t)seconds;
+	char *b = bufs[next++ % 8];
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	strftime(b, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return b;
+}
+
+const char *
+w_time(long long seconds)
+{
+	return w_iso(time(NULL) + (time_t)seconds);
 }
 
 static json_int_t

@@ -7,6 +7,8 @@
 
 #include "harness.h"
 
+#include <time.h>
+
 struct world {
 	struct h_daemon *d;
 	struct st_client *admin;
@@ -30,6 +32,8 @@ void world_close(struct world *w);
 
 /* An RFC 3339 UTC time `seconds` from now (static buffer, 4 in rotation). */
 const char *w_time(long long seconds);
+/* t as RFC 3339 UTC text (static buffer, 8 in rotation). */
+const char *w_iso(time_t t);
 #define W_DAY (86400LL)
 
 /* Publishes an offer (starting in 30 days unless starts_at given) and

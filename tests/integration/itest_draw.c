@@ -37,34 +37,8 @@ static PGconn *db;
 
 /* ------------------------------------------------------------ helpers */
 
-static long long
-sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long
-sql_int(const char *fmt, ...)
-{
-	char sql[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof sql, fmt, ap);
-	va_end(ap);
-	return atoll(h_db_exec(db, sql));
-}
-
-/* RFC 3339 UTC text of t (static buffer, 8 in rotation). */
-static const char *
-iso(time_t t)
-{
-	static char bufs[8][32];
-	static int next;
-	char *b = bufs[next++ % 8];
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(b, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return b;
-}
+/* A number read from the database (db, this file's connection). */
+#define sql_int(...) h_db_int(db, __VA_ARGS__)
 
 /* Calendar month of t in Europe/Paris, the structures' timezone (TZ is set
  * so in main()). */
@@ -186,14 +160,14 @@ offer_at(struct st_client *partner, int seats, int max, time_t starts)
 	return id_of(OK(partner, "offer.publish",
 	    "{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "title", "Sortie",
 	    "category", "show", "venue", "Théâtre", "city", "Clermont",
-	    "starts_at", iso(starts), "seats", seats, "max_per_booking", max));
+	    "starts_at", w_iso(starts), "seats", seats, "max_per_booking", max));
 }
 
 static json_int_t
 permanence_at(struct st_client *ref, time_t starts)
 {
 	return id_of(OK(ref, "permanence.schedule", "{s:s, s:s, s:s}",
-	    "starts_at", iso(starts), "ends_at", iso(starts + 7200), "title",
+	    "starts_at", w_iso(starts), "ends_at", w_iso(starts + 7200), "title",
 	    "Permanence culture"));
 }
 
@@ -582,8 +556,8 @@ history_round(time_t at, bool in_window, bool future)
 			    "code", codes[i]));
 	}
 	snprintf(sql, sizeof sql, "UPDATE offers SET starts_at = '%s', "
-	    "booking_deadline = '%s' WHERE id = %lld", iso(at),
-	    iso(at - 2 * W_DAY), (long long)o);
+	    "booking_deadline = '%s' WHERE id = %lld", w_iso(at),
+	    w_iso(at - 2 * W_DAY), (long long)o);
 	h_db_exec(db, sql);
 	if (!future) {
 		json_t *c = OK(W.partner, "offer.close_attendance", "{s:I}",
@@ -879,8 +853,8 @@ test_draw_rules(void **state)
 	assert_int_equal(w_int(draw1, "history_window_days"), 90);
 	assert_true(json_number_value(json_object_get(draw1,
 	    "no_show_weight")) == 3);
-	assert_string_equal(w_str(draw1, "window_from"), iso(T - 90 * W_DAY));
-	assert_string_equal(w_str(draw1, "window_to"), iso(T));
+	assert_string_equal(w_str(draw1, "window_from"), w_iso(T - 90 * W_DAY));
+	assert_string_equal(w_str(draw1, "window_to"), w_iso(T));
 	compare_offers(&M, draw1);
 	res = m_draw(&M, seed, &nres);
 	assert_int_equal(nres, NB - 1);
@@ -1424,8 +1398,8 @@ past_outing(struct world *w, json_int_t ben, bool attended, time_t at)
 		    w_str(bk, "code")));
 	json_decref(bk);
 	snprintf(sql, sizeof sql, "UPDATE offers SET starts_at = '%s', "
-	    "booking_deadline = '%s' WHERE id = %lld", iso(at),
-	    iso(at - 2 * W_DAY), (long long)o);
+	    "booking_deadline = '%s' WHERE id = %lld", w_iso(at),
+	    w_iso(at - 2 * W_DAY), (long long)o);
 	h_db_exec(db, sql);
 	json_decref(OK(w->partner, "offer.close_attendance", "{s:I}",
 	    "offer_id", o));

@@ -28,38 +28,13 @@
 
 static PGconn *db;
 
-static long long
-sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long
-sql_int(const char *fmt, ...)
-{
-	char sql[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof sql, fmt, ap);
-	va_end(ap);
-	return atoll(h_db_exec(db, sql));
-}
-
-static const char *
-iso(time_t t)
-{
-	static char bufs[8][32];
-	static int next;
-	char *b = bufs[next++ % 8];
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(b, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return b;
-}
+/* A number read from the database (db, this file's connection). */
+#define sql_int(...) h_db_int(db, __VA_ARGS__)
 
 static json_int_t
 offer_in(struct st_client *partner, int seats, long long days)
 {
-	return w_offer(partner, seats, 2, iso(time(NULL) + days * W_DAY));
+	return w_offer(partner, seats, 2, w_iso(time(NULL) + days * W_DAY));
 }
 
 /* One past outing of ben, ten days ago: booked, checked in (attended) or
@@ -77,8 +52,8 @@ past_outing(struct world *w, json_int_t ben, bool attended)
 		    w_str(bk, "code")));
 	json_decref(bk);
 	snprintf(sql, sizeof sql, "UPDATE offers SET starts_at = '%s', "
-	    "booking_deadline = '%s' WHERE id = %lld", iso(at),
-	    iso(at - 2 * W_DAY), (long long)o);
+	    "booking_deadline = '%s' WHERE id = %lld", w_iso(at),
+	    w_iso(at - 2 * W_DAY), (long long)o);
 	h_db_exec(db, sql);
 	json_decref(OK(w->partner, "offer.close_attendance", "{s:I}",
 	    "offer_id", o));
@@ -306,8 +281,8 @@ test_draw_losers(void **state)
 	o3 = offer_in(w.partner, 4, 22);   /* half in the block */
 	json_decref(w_book(w.ref, o2, p4, 1));
 	r = OK(w.ref, "permanence.schedule", "{s:s, s:s, s:s}", "starts_at",
-	    iso(time(NULL) + 2 * W_DAY), "ends_at",
-	    iso(time(NULL) + 2 * W_DAY + 7200), "title", "Permanence culture");
+	    w_iso(time(NULL) + 2 * W_DAY), "ends_at",
+	    w_iso(time(NULL) + 2 * W_DAY + 7200), "title", "Permanence culture");
 	pm = w_int(r, "id");
 	json_decref(r);
 	json_decref(OK(w.ref, "permanence.reserve_block", "{s:I, s:I, s:i}",
@@ -383,8 +358,8 @@ test_draw_losers(void **state)
 
 	/* drawn before its desk opened: no claims, and no opening after */
 	r = OK(w.ref, "permanence.schedule", "{s:s, s:s, s:s}", "starts_at",
-	    iso(time(NULL) + 3 * W_DAY), "ends_at",
-	    iso(time(NULL) + 3 * W_DAY + 7200), "title", "Permanence sport");
+	    w_iso(time(NULL) + 3 * W_DAY), "ends_at",
+	    w_iso(time(NULL) + 3 * W_DAY + 7200), "title", "Permanence sport");
 	pm2 = w_int(r, "id");
 	json_decref(r);
 	r = OK(w.ref, "permanence.draw", "{s:I}", "permanence_id", pm2);
