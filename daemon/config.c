@@ -107,6 +107,7 @@ static const struct cdef cdefs[] = {
 	{"mail", "host", C_STRING, O(mail_host), NULL, 0, 0, true},
 	{"mail", "port", C_INT, O(mail_port), "587", 1, 65535, true},
 	{"mail", "starttls", C_BOOL, O(mail_starttls), "on", 0, 0, true},
+	{"mail", "implicit_tls", C_BOOL, O(mail_implicit_tls), "off", 0, 0, true},
 	{"mail", "username", C_STRING, O(mail_username), NULL, 0, 0, true},
 	{"mail", "password_file", C_STRING, O(mail_password_file), NULL, 0, 0, true},
 	{"mail", "from", C_STRING, O(mail_from), NULL, 0, 0, true},
@@ -415,6 +416,12 @@ mail_check(const struct config *cfg, char *err, size_t errlen)
 	    inet_pton(AF_INET6, cfg->mail_host, &v6) != 1)) {
 		snprintf(err, errlen, "%s: mail.host must be a host name or "
 		    "an address, without a port (mail.port)", cfg->path);
+		return false;
+	}
+	if (cfg->mail_implicit_tls && !cfg->mail_starttls) {
+		snprintf(err, errlen, "%s: mail.implicit_tls is TLS from the "
+		    "first byte; mail.starttls = off says no TLS: choose one",
+		    cfg->path);
 		return false;
 	}
 	if (!cfg->mail_starttls && !is_loopback(cfg->mail_host)) {

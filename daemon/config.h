@@ -103,6 +103,7 @@ struct config {
 	char *mail_host;               /* NULL: nothing is sent */
 	long long mail_port;
 	bool mail_starttls;
+	bool mail_implicit_tls;
 	char *mail_username;
 	char *mail_password_file;
 	char *mail_from;

@@ -26,13 +26,14 @@
  * free. Shared by the messages of one claim; counted on the loop only. */
 struct mail_conf {
 	int refs;
-	char *url;              /* smtp://host:port */
+	char *url;              /* smtp://host:port, smtps:// with implicit TLS */
 	char *from;
 	const char *domain;     /* in from, for the Message-ID */
 	char *username;         /* NULL: no AUTH */
 	char *password;
 	char *ca_file;
 	bool starttls;
+	bool implicit_tls;      /* TLS from the first byte (port 465) */
 	long timeout_ms;
 };
 
@@ -202,9 +203,11 @@ send_setopt(CURL *c, struct mail_msg *m, struct curl_slist *rcpt,
 	char *from = xasprintf("<%s>", m->conf->from);
 
 	curl_easy_setopt(c, CURLOPT_URL, m->conf->url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp");
-	curl_easy_setopt(c, CURLOPT_USE_SSL, m->conf->starttls ?
-	    (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+	/* One scheme only: a URL of the other would never be followed. */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, m->conf->implicit_tls ?
+	    "smtps" : "smtp");
+	curl_easy_setopt(c, CURLOPT_USE_SSL, m->conf->starttls ||
+	    m->conf->implicit_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
 	if (m->conf->username != NULL) {
@@ -320,7 +323,9 @@ conf_new(const struct config *cfg)
 	bool v6 = strchr(cfg->mail_host, ':') != NULL;
 
 	c->refs = 1;
-	c->url = xasprintf("smtp://%s%s%s:%lld", v6 ? "[" : "",
+	c->implicit_tls = cfg->mail_implicit_tls;
+	c->url = xasprintf("%s://%s%s%s:%lld", c->implicit_tls ? "smtps" :
+	    "smtp", v6 ? "[" : "",
 	    cfg->mail_host, v6 ? "]" : "", cfg->mail_port);
 	c->from = xstrdup(cfg->mail_from);
 	c->domain = strchr(c->from, '@') + 1;  /* config.c checked the @ */
@@ -632,8 +637,9 @@ mail_start(struct app *app)
 	evtimer_add(mail.timer, &second);
 	if (app->cfg->mail_host != NULL)
 		log_info("mail: sending to %s port %lld%s as %s", app->cfg->
-		    mail_host, app->cfg->mail_port, app->cfg->mail_starttls ?
-		    " (STARTTLS)" : "", mail.owner);
+		    mail_host, app->cfg->mail_port, app->cfg->mail_implicit_tls ?
+		    " (TLS)" : app->cfg->mail_starttls ? " (STARTTLS)" : "",
+		    mail.owner);
 }
 
 void

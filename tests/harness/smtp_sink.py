@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The SMTP relay of the e-mail tests (tests/harness/smtpsink.h).
 
-    smtp_sink.py PORT FILE [--tls CERT KEY] [--auth USER PASSWORD]
+    smtp_sink.py PORT FILE [--tls CERT KEY [--implicit]] [--auth USER PASSWORD]
 
 Listens on 127.0.0.1:PORT (without --tls: a relay on the same host, the
 one case where mail.starttls may be off; with it, STARTTLS is required
-before anything else, and with --auth a login too) and appends each message it accepts to
+before anything else, or with --implicit TLS from the first byte as
+SMTPS relays do; with --auth a login too) and appends each message it accepts to
 FILE as one JSON line, written and synced before the relay answers 250,
 so a message the daemon was told is accepted is always in FILE:
 {"from", "to": [...], "message_id", "subject" (decoded), "body" (decoded),
@@ -76,18 +77,26 @@ async def main(port, path, opts):
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     kw = {}
+    implicit = None
     if '--tls' in opts:
         i = opts.index('--tls')
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(opts[i + 1], opts[i + 2])
-        kw.update(tls_context=ctx, require_starttls=True)
+        if '--implicit' in opts:
+            implicit = ctx
+        else:
+            kw.update(tls_context=ctx, require_starttls=True)
     if '--auth' in opts:
         i = opts.index('--auth')
         kw.update(authenticator=authenticator(opts[i + 1], opts[i + 2]),
                   auth_required=True)
+        if implicit is not None:
+            # aiosmtpd sees TLS only when it did STARTTLS itself; here the
+            # whole connection is TLS, so the login may be offered.
+            kw.update(auth_require_tls=False)
     server = await loop.create_server(
         lambda: SMTP(Sink(path), hostname='sink.test', **kw),
-        '127.0.0.1', port)
+        '127.0.0.1', port, ssl=implicit)
     print('smtp sink: ready', flush=True)
     await stop.wait()
     server.close()

@@ -74,6 +74,8 @@ h_sink_start(struct h_sink *s)
 		argv[n++] = "--tls";
 		argv[n++] = s->tls_cert;
 		argv[n++] = s->tls_key;
+		if (s->implicit_tls)
+			argv[n++] = "--implicit";
 	}
 	if (s->user != NULL) {
 		argv[n++] = "--auth";

@@ -18,10 +18,11 @@ struct h_sink {
 	int port;
 	char file[600];     /* $ST_TEST_DIR/run/NAME.mail.jsonl */
 	char log[600];      /* its output */
-	/* Set before h_sink_start() (NULL: not wanted): STARTTLS required,
-	 * with this certificate and key; a login required, as user with
-	 * password. */
+	/* Set before h_sink_start() (NULL: not wanted): STARTTLS required
+	 * (or implicit TLS), with this certificate and key; a login
+	 * required, as user with password. */
 	const char *tls_cert, *tls_key;
+	bool implicit_tls;  /* with tls_cert: TLS from the first byte */
 	const char *user, *password;
 };
 

@@ -320,6 +320,60 @@ test_starttls_login_after_reload(void **state)
 	free(tls);
 }
 
+/* A relay that speaks TLS from the first byte (SMTPS): implicit_tls, with
+ * the same certificate checks and the login. */
+static void
+test_implicit_tls(void **state)
+{
+	struct h_sink *tls = h_sink_new("mail_smtps");
+	char cert[600], key[600], ca[600], pwfile[600], conf[2048];
+	json_t *all;
+	int reloads = h_log_count(d1, "configuration reloaded");
+	long long t0;
+	FILE *f;
+
+	(void)state;
+	snprintf(cert, sizeof cert, "%s/server.pem", h_certs_dir());
+	snprintf(key, sizeof key, "%s/server.key", h_certs_dir());
+	snprintf(ca, sizeof ca, "%s/ca.pem", h_certs_dir());
+	snprintf(pwfile, sizeof pwfile, "%s/smtp-password", d1->dir);
+	tls->tls_cert = cert;
+	tls->tls_key = key;
+	tls->implicit_tls = true;
+	tls->user = "strapontin";
+	tls->password = "s3cret pass";
+	h_sink_start(tls);
+	if ((f = fopen(pwfile, "w")) == NULL)
+		h_fail("cannot write %s", pwfile);
+	fputs("s3cret pass\n", f);
+	fclose(f);
+	snprintf(conf, sizeof conf, "[mail]\nhost = localhost\nport = %d\n"
+	    "implicit_tls = on\nfrom = no-reply@strapontin.test\n"
+	    "ca_file = %s\nusername = strapontin\npassword_file = %s\n"
+	    "interval = 1\nretry_min = 1\nretry_max = 2\ntimeout = 5\n"
+	    "lease = 30\n[http]\nlisten = 127.0.0.1:%d\n"
+	    "metrics_allow = 127.0.0.1/32\n", tls->port, ca, pwfile, http1);
+	h_daemon_write_conf(d1, conf);
+	assert_int_equal(h_daemon_signal(d1, SIGHUP), 0);
+	t0 = h_now_ms();
+	while (h_log_count(d1, "configuration reloaded") == reloads) {
+		if (h_now_ms() - t0 > 10000)
+			h_fail("no reload");
+		h_sleep_ms(50);
+	}
+	h_db_exec(db, "SELECT core.mail_queue('voucher', "
+	    "'smtps@example.org', 'Votre billet – SMTPS', 'Bonjour Zoé', "
+	    "'itest:smtps')");
+	wait_count("dedup_key = 'itest:smtps' AND sent_at IS NOT NULL", 1);
+	all = h_sink_messages(tls);
+	assert_int_equal(json_array_size(all), 1);
+	assert_string_equal(w_str(json_array_get(all, 0), "subject"),
+	    "Votre billet – SMTPS");
+	json_decref(all);
+	h_sink_stop(tls);
+	free(tls);
+}
+
 int
 main(void)
 {
@@ -327,6 +381,7 @@ main(void)
 		cmocka_unit_test(test_relay_down_two_daemons),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_starttls_login_after_reload),
+		cmocka_unit_test(test_implicit_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

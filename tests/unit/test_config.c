@@ -957,6 +957,7 @@ test_mail(void **state)
 	cfg = load_ok("");
 	assert_null(cfg->mail_host);
 	assert_true(cfg->mail_starttls);
+	assert_false(cfg->mail_implicit_tls);
 	assert_int_equal(cfg->mail_port, 587);
 	assert_int_equal(cfg->mail_batch, 20);
 	assert_int_equal(cfg->mail_lease, 300);
@@ -975,6 +976,12 @@ test_mail(void **state)
 	    "from = a@b.org\n"));
 	refuse_text(BASE "[mail]\nhost = smtp.example.org\nstarttls = off\n"
 	    "from = a@b.org\n", 0, "only for a relay on this host");
+	cfg = load_ok("[mail]\nhost = smtp.example.org\nport = 465\n"
+	    "implicit_tls = on\nfrom = a@b.org\n");
+	assert_true(cfg->mail_implicit_tls);
+	config_free(cfg);
+	refuse_text(BASE "[mail]\nhost = localhost\nimplicit_tls = on\n"
+	    "starttls = off\nfrom = a@b.org\n", 0, "choose one");
 	refuse_text(BASE "[mail]\nhost = smtp.example.org\n", 0,
 	    "needs mail.from");
 	refuse_text(BASE "[mail]\nhost = smtp.example.org\n"
