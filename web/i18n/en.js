@@ -154,7 +154,7 @@ export default {
 	'partner.h.opens_to_all_at': 'Paris time. The seats still free are then announced to every structure; at the latest when bookings close. Empty: kept to the end.',
 	'partner.f.opens_how': 'Opening to every structure',
 	'partner.opens.at': 'At a date',
-	'partner.opens.hours': 'A number of hours before the show',
+	'partner.opens.hours': 'Hours before the show',
 	'partner.f.opens_to_all_hours': 'Hours before the start (optional)',
 	'partner.h.opens_to_all_hours': 'From 1 to 2160 (90 days), and at least as many as before bookings close (48 h by default). The opening follows the show if it moves; in a series, each date opens in turn. Empty: kept to the end.',
 	'partner.col.when': 'Date',

@@ -156,7 +156,7 @@ export default {
 	'partner.h.opens_to_all_at': 'Heure de Paris. Les places encore libres sont alors annoncées à toutes les structures ; au plus tard à la clôture des réservations. Vide : réservée jusqu’au bout.',
 	'partner.f.opens_how': 'Ouverture à toutes les structures',
 	'partner.opens.at': 'À une date',
-	'partner.opens.hours': 'Un nombre d’heures avant le spectacle',
+	'partner.opens.hours': 'Heures avant le spectacle',
 	'partner.f.opens_to_all_hours': 'Heures avant le début (facultatif)',
 	'partner.h.opens_to_all_hours': 'De 1 à 2160 (90 jours), et au moins autant qu’avant la clôture des réservations (48 h par défaut). L’ouverture suit le spectacle s’il est déplacé ; dans une série, chaque date s’ouvre à son tour. Vide : réservée jusqu’au bout.',
 	'partner.col.when': 'Date',
