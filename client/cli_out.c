@@ -1111,7 +1111,7 @@ ONE_VIEW(view_offer, offer_cols,
 	 "seats_available max_per_booking delivery status description "
 	 "accessibility cancel_reason cancelled_at bookings_cancelled "
 	 "waitlist_ended attendance_closed_at series_id target_structure_ids "
-	 "target_territories opens_to_all_at open_to_all");
+	 "target_territories opens_to_all_at opens_to_all_hours open_to_all");
 LIST_VIEW(view_guest_list, guest_cols, head_guest_list);
 const struct cli_view view_attendance = {NULL, none_cols, head_attendance,
 					 true, NULL, NULL};

@@ -101,6 +101,8 @@ static const struct {
     {"target_territories", N_("keep the offer for the structures of these "
 			     "territories")},
     {"opens_to_all_at", N_("when a kept offer opens to everyone")},
+    {"opens_to_all_hours", N_("hours before the show when a kept offer "
+			      "opens to everyone (instead of a time)")},
     {"timezone", N_("IANA zone (default Europe/Paris)")},
     {"to", N_("before this time")},
     {"user_id", N_("the account")},

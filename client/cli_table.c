@@ -82,7 +82,7 @@ cli_enum_values(const char *name)
 	" max_per_booking:int delivery:delivery description:text?"             \
 	" accessibility:text? address? group_codes:group_codes"                \
 	" target_structure_ids:ids? target_territories:strs?"                  \
-	" opens_to_all_at:time?"
+	" opens_to_all_at:time? opens_to_all_hours:int?"
 #define OFFER_FIELDS(R)                                                        \
 	OFFER_WHAT(R) " starts_at:time" R " ends_at:time?"                     \
 	" booking_deadline:time"

@@ -93,11 +93,14 @@ static const struct param user_id_params[] = {
 	{"ends_at", PT_TIME, P_NULLABLE, 0, 0, NULL}, \
 	{"booking_deadline", PT_TIME, 0, 0, 0, NULL}
 
-/* Targeted offers (docs/booking-rules.md, "Targeted offers"). */
+/* Targeted offers (docs/booking-rules.md, "Targeted offers"): the opening
+ * is an instant or a lead before the show (up to 90 days), one of the
+ * two (checked in SQL, with the targets and the deadline). */
 #define OFFER_TARGETS \
 	{"target_structure_ids", PT_ID_ARRAY, P_NULLABLE, 0, 200, NULL}, \
 	{"target_territories", PT_STRING_ARRAY, P_NULLABLE, 0, 50, NULL}, \
-	{"opens_to_all_at", PT_TIME, P_NULLABLE, 0, 0, NULL}
+	{"opens_to_all_at", PT_TIME, P_NULLABLE, 0, 0, NULL}, \
+	{"opens_to_all_hours", PT_INT, P_NULLABLE, 1, 2160, NULL}
 
 static const struct param offer_publish_params[] = {
 	OFFER_FIELDS(P_REQUIRED),

@@ -72,8 +72,10 @@ BEGIN
 END $$;
 
 -- The targets of offer.publish and offer.update (null or [] for none),
--- checked: structures that exist, territories some structure is in, an opening only for a targeted
--- offer and no later than its booking deadline. Sets the row's fields.
+-- checked: structures that exist, territories some structure is in, an
+-- opening only for a targeted offer and no later than its booking
+-- deadline. Sets the row's fields; o carries the offer's starts_at and
+-- booking_deadline as they will be.
 CREATE OR REPLACE FUNCTION core.offer_targets_set(o offers, p jsonb)
 RETURNS offers LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -102,18 +104,54 @@ BEGIN
                 format('no structure is in the territory "%s"', bad));
         END IF;
     END IF;
-    IF p ? 'opens_to_all_at' THEN
-        o.opens_to_all_at := (p->>'opens_to_all_at')::timestamptz;
-    END IF;
+    o := offer_opening_set(o, p);
     IF cardinality(o.target_structure_ids) + cardinality(o.target_territories) = 0 THEN
+        IF p->>'opens_to_all_hours' IS NOT NULL THEN
+            PERFORM bad_param('opens_to_all_hours',
+                'opens_to_all_hours needs target_structure_ids or target_territories');
+        END IF;
         IF p->>'opens_to_all_at' IS NOT NULL THEN
             PERFORM bad_param('opens_to_all_at',
                 'opens_to_all_at needs target_structure_ids or target_territories');
         END IF;
         o.opens_to_all_at := NULL;
+        o.opens_to_all_hours := NULL;
+    ELSIF o.opens_to_all_at > o.booking_deadline AND o.opens_to_all_hours IS NOT NULL THEN
+        PERFORM bad_param('opens_to_all_hours', format(
+            'opening %s hours before the show would be after the booking deadline (%s hours before)',
+            o.opens_to_all_hours,
+            round(extract(epoch FROM o.starts_at - o.booking_deadline) / 3600)));
     ELSIF o.opens_to_all_at > o.booking_deadline THEN
         PERFORM bad_param('opens_to_all_at',
             'opens_to_all_at must not be after the booking deadline');
+    END IF;
+    RETURN o;
+END $$;
+
+-- When a targeted offer opens: an instant (opens_to_all_at) or a lead
+-- before its show (opens_to_all_hours), one or the other; setting one
+-- clears the other. With a lead the instant is starts_at - lead, computed
+-- again on every write, so a show moved takes its opening with it (and
+-- the constraint offers_opens_hours_instant holds). A null lead clears
+-- the opening it gave: the offer is then kept to the end.
+CREATE OR REPLACE FUNCTION core.offer_opening_set(o offers, p jsonb)
+RETURNS offers LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p->>'opens_to_all_at' IS NOT NULL AND p->>'opens_to_all_hours' IS NOT NULL THEN
+        PERFORM bad_param('opens_to_all_hours',
+            'give opens_to_all_at or opens_to_all_hours, not both');
+    END IF;
+    IF p->>'opens_to_all_hours' IS NOT NULL THEN
+        o.opens_to_all_hours := (p->>'opens_to_all_hours')::integer;
+    ELSIF p ? 'opens_to_all_at' THEN
+        o.opens_to_all_at := (p->>'opens_to_all_at')::timestamptz;
+        o.opens_to_all_hours := NULL;
+    ELSIF p ? 'opens_to_all_hours' AND o.opens_to_all_hours IS NOT NULL THEN
+        o.opens_to_all_at := NULL;
+        o.opens_to_all_hours := NULL;
+    END IF;
+    IF o.opens_to_all_hours IS NOT NULL THEN
+        o.opens_to_all_at := o.starts_at - make_interval(hours => o.opens_to_all_hours);
     END IF;
     RETURN o;
 END $$;
@@ -188,6 +226,7 @@ BEGIN
     IF deadline > starts THEN
         PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
     END IF;
+    o.starts_at := starts;
     o.booking_deadline := deadline;
     o.target_structure_ids := '{}';
     o.target_territories := '{}';
@@ -197,7 +236,7 @@ BEGIN
                         booking_deadline, delivery, description,
                         accessibility, address, group_codes, created_by, series_id,
                         target_structure_ids, target_territories,
-                        opens_to_all_at, opened_at)
+                        opens_to_all_at, opens_to_all_hours, opened_at)
     VALUES (pid, p->>'title', p->>'category', p->>'venue', p->>'city', starts,
             (p->>'ends_at')::timestamptz, (p->>'seats')::integer,
             coalesce((p->>'max_per_booking')::integer, 4), deadline,
@@ -205,6 +244,7 @@ BEGIN
             p->>'accessibility', p->>'address',
             coalesce(p->>'group_codes', 'person'), u.id, p_series_id,
             o.target_structure_ids, o.target_territories, o.opens_to_all_at,
+            o.opens_to_all_hours,
             -- open already: nothing left to announce
             CASE WHEN o.opens_to_all_at <= now() THEN now() END)
     RETURNING * INTO o;
@@ -301,6 +341,12 @@ BEGIN
     IF v_end = v_start THEN
         PERFORM bad_param('end_time', 'end_time must differ from start_time');
     END IF;
+    -- said once for the series rather than by its first date's offer
+    IF (p->>'opens_to_all_hours')::integer < v_hours THEN
+        PERFORM bad_param('opens_to_all_hours', format(
+            'opens_to_all_hours (%s) must be at least deadline_hours (%s): each date would open after its booking deadline',
+            p->>'opens_to_all_hours', v_hours));
+    END IF;
     r := series_dates(p->>'weekday', (p->>'nth')::integer,
                       (p->>'from_date')::date, (p->>'count')::integer,
                       (p->>'until_date')::date);
@@ -387,6 +433,7 @@ BEGIN
         PERFORM bad_param('booking_deadline', 'booking_deadline must not be after starts_at');
     END IF;
     t := o;
+    t.starts_at := starts;
     t.booking_deadline := deadline;
     t := offer_targets_set(t, p);
     UPDATE offers SET
@@ -404,8 +451,12 @@ BEGIN
         target_structure_ids = t.target_structure_ids,
         target_territories = t.target_territories,
         opens_to_all_at = t.opens_to_all_at,
+        opens_to_all_hours = t.opens_to_all_hours,
         -- An offer that was kept for its targets and opens now, or will
         -- open later, is announced when it opens (offer_open_sweep()).
+        -- So is one that had opened and is kept again until a later
+        -- opening (its show moved later with a lead, a new instant): each
+        -- opening is announced once.
         opened_at = CASE WHEN offer_open_to_all(o) AND offer_open_to_all(t)
                          THEN coalesce(opened_at, now()) END,
         updated_at = now()
@@ -752,6 +803,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'target_structure_ids', to_jsonb(o.target_structure_ids),
         'target_territories', to_jsonb(o.target_territories),
         'opens_to_all_at', ts(o.opens_to_all_at),
+        'opens_to_all_hours', o.opens_to_all_hours,
         'open_to_all', offer_open_to_all(o),
         'created_at', ts(o.created_at), 'updated_at', ts(o.updated_at))
 $$;

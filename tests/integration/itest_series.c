@@ -341,6 +341,113 @@ test_this_and_following(void **state)
 	    "= 'offer.cancel' AND object_id = %lld", o[4]), "1");
 }
 
+/* How many offers of the series open to everyone exactly hours before
+ * their own start, keeping that lead. */
+static const char *
+opening_lead(json_int_t sid, int hours)
+{
+	return sqlf("SELECT count(*) FROM offers WHERE series_id = %lld AND "
+	    "opens_to_all_hours = %d AND opens_to_all_at = starts_at - "
+	    "interval '%d hours'", (long long)sid, hours, hours);
+}
+
+/* Kept for the Puy-de-Dôme until 72 hours before each show: every date
+ * opens at its own time, which "this and the following" moves date by
+ * date; a lead shorter than the deadline's is refused for the series. */
+static void
+test_opening_lead(void **state)
+{
+	json_t *p = series("friday", next_year(3, 1));
+	json_t *r, *u, *v;
+	json_int_t sid, o[3];
+	size_t i;
+
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "target_territories",
+	    json_pack("[s]", "Puy-de-Dôme"));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(72));
+	r = publish(p);
+	sid = w_int(r, "series_id");
+	json_array_foreach(json_object_get(r, "items"), i, v) {
+		o[i] = w_int(v, "id");
+		assert_int_equal(w_int(v, "opens_to_all_hours"), 72);
+		assert_true(json_is_false(json_object_get(v, "open_to_all")));
+	}
+	json_decref(r);
+	/* three openings, a week apart, each 72 hours before its show */
+	assert_string_equal(opening_lead(sid, 72), "3");
+	assert_string_equal(sqlf("SELECT count(DISTINCT opens_to_all_at) FROM "
+	    "offers WHERE series_id = %lld", sid), "3");
+	/* kept: the other territory's referent sees none of them yet */
+	r = OK(W.ref2, "offer.list", "{s:i}", "limit", 500);
+	json_array_foreach(json_object_get(r, "items"), i, v)
+		assert_int_not_equal(json_integer_value(json_object_get(v,
+		    "series_id")), sid);
+	json_decref(r);
+	json_decref(h_call_err(W.ref2, "offer.get", json_pack("{s:I}",
+	    "offer_id", o[2]), 404, "not_found"));
+
+	/* From the 2nd, an hour later: the openings follow, date by date;
+	 * then a longer lead for the same ones. The 1st keeps its own. */
+	u = OK(W.partner, "offer.update", "{s:I, s:s, s:s}", "offer_id", o[1],
+	    "scope", "following", "start_time", "15:00");
+	assert_int_equal(json_array_size(json_object_get(u, "items")), 2);
+	json_decref(u);
+	assert_string_equal(opening_lead(sid, 72), "3");
+	u = OK(W.partner, "offer.update", "{s:I, s:s, s:i}", "offer_id", o[1],
+	    "scope", "following", "opens_to_all_hours", 96);
+	json_array_foreach(json_object_get(u, "items"), i, v)
+		assert_int_equal(w_int(v, "opens_to_all_hours"), 96);
+	json_decref(u);
+	assert_string_equal(opening_lead(sid, 96), "2");
+	assert_string_equal(sqlf("SELECT opens_to_all_hours FROM offers WHERE "
+	    "id = %lld", o[0]), "72");
+	/* a deadline further than the lead, for the following: refused, on
+	 * the lead, and nothing changed */
+	u = h_call_err(W.partner, "offer.update", json_pack("{s:I, s:s, s:i}",
+	    "offer_id", o[1], "scope", "following", "deadline_hours", 120),
+	    -32602, "invalid_params");
+	assert_string_equal(w_str(u, "field"), "opens_to_all_hours");
+	json_decref(u);
+	assert_string_equal(opening_lead(sid, 96), "2");
+
+	/* a lead shorter than the deadline's (48 hours by default) */
+	p = series("friday", next_year(4, 1));
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "target_territories",
+	    json_pack("[s]", "Puy-de-Dôme"));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(24));
+	expect_field(p, "opens_to_all_hours");
+	p = series("friday", next_year(4, 1));
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "target_territories",
+	    json_pack("[s]", "Puy-de-Dôme"));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(72));
+	json_object_set_new(p, "deadline_hours", json_integer(100));
+	expect_field(p, "opens_to_all_hours");
+	/* not with an instant too, not without targets */
+	p = series("friday", next_year(4, 1));
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "target_territories",
+	    json_pack("[s]", "Puy-de-Dôme"));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(72));
+	json_object_set_new(p, "opens_to_all_at", json_string(w_time(W_DAY)));
+	expect_field(p, "opens_to_all_hours");
+	p = series("friday", next_year(4, 1));
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(72));
+	expect_field(p, "opens_to_all_hours");
+	/* a lead equal to the deadline's: each date opens as bookings close */
+	p = series("friday", next_year(4, 1));
+	json_object_set_new(p, "count", json_integer(3));
+	json_object_set_new(p, "target_territories",
+	    json_pack("[s]", "Puy-de-Dôme"));
+	json_object_set_new(p, "opens_to_all_hours", json_integer(48));
+	r = publish(p);
+	assert_string_equal(opening_lead(w_int(r, "series_id"), 48), "3");
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -349,6 +456,7 @@ main(void)
 		cmocka_unit_test(test_monthly_nth),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_this_and_following),
+		cmocka_unit_test(test_opening_lead),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

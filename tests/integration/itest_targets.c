@@ -305,12 +305,238 @@ test_opened_once(void **state)
 	assert_int_equal(h_daemon_stop(d1), 0);
 }
 
+/* A kept offer of the Puy-de-Dôme starting at starts, opening to everyone
+ * hours before it (docs/booking-rules.md, "Targeted offers"). */
+static json_int_t
+kept_lead(struct st_client *partner, const char *starts, int hours)
+{
+	json_t *r = OK(partner, "offer.publish", "{s:s, s:s, s:s, s:s, s:s, "
+	    "s:i, s:[s], s:i}", "title", "Concert du soir", "category",
+	    "concert", "venue", "Opéra", "city", "Vichy", "starts_at", starts,
+	    "seats", 4, "target_territories", "Puy-de-Dôme",
+	    "opens_to_all_hours", hours);
+	json_int_t id = w_int(r, "id");
+
+	assert_int_equal(w_int(r, "opens_to_all_hours"), hours);
+	json_decref(r);
+	return id;
+}
+
+/* The hours between an offer's opening and its start, as the database
+ * keeps them ("" if it has no opening), and its lead. */
+static const char *
+lead_of(PGconn *db, json_int_t offer)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof sql, "SELECT (extract(epoch FROM starts_at - "
+	    "opens_to_all_at) / 3600)::float8 || ' ' || "
+	    "coalesce(opens_to_all_hours::text, '-') FROM offers WHERE id = "
+	    "%lld", (long long)offer);
+	return h_db_exec(db, sql);
+}
+
+/* The opening as a lead before the show: the instant follows the show
+ * when it moves; one way or the other, never both; the rules of the
+ * instant (targets, not after the deadline) named on the lead. */
+static void
+test_lead(void **state)
+{
+	struct h_daemon *d = h_daemon_start("targets_lead", NULL);
+	PGconn *db = h_db_connect(d->conninfo);
+	struct world w;
+	json_int_t o;
+	json_t *r;
+	char starts[40];
+
+	world_build(&w, d);
+	snprintf(starts, sizeof starts, "%s", w_time(30 * W_DAY));
+	o = kept_lead(w.partner, starts, 72);
+	assert_string_equal(lead_of(db, o), "72 72");
+	assert_false(listed(w.ref2, o));
+
+	/* The show moved earlier: the opening with it (the deadline, after
+	 * the new start, goes back to 48 hours before it). */
+	r = OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", o,
+	    "starts_at", w_time(20 * W_DAY));
+	assert_int_equal(w_int(r, "opens_to_all_hours"), 72);
+	json_decref(r);
+	assert_string_equal(lead_of(db, o), "72 72");
+	/* Later, with its deadline: the same. */
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:s, s:s}",
+	    "offer_id", o, "starts_at", w_time(40 * W_DAY), "booking_deadline",
+	    w_time(38 * W_DAY)));
+	assert_string_equal(lead_of(db, o), "72 72");
+	/* Later without it: the opening would come after the deadline, which
+	 * stays where it was. Refused, on the lead. */
+	expect_field(w.partner, "offer.update", json_pack("{s:I, s:s}",
+	    "offer_id", o, "starts_at", w_time(50 * W_DAY)), -32602,
+	    "invalid_params", "opens_to_all_hours");
+	/* A deadline before the opening: refused on the lead too. */
+	expect_field(w.partner, "offer.update", json_pack("{s:I, s:s}",
+	    "offer_id", o, "booking_deadline", w_time(36 * W_DAY)), -32602,
+	    "invalid_params", "opens_to_all_hours");
+	expect_field(w.partner, "offer.update", json_pack("{s:I, s:i}",
+	    "offer_id", o, "opens_to_all_hours", 24), -32602,
+	    "invalid_params", "opens_to_all_hours");
+	assert_string_equal(lead_of(db, o), "72 72");
+
+	/* Setting one clears the other. */
+	r = OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", o,
+	    "opens_to_all_at", w_time(35 * W_DAY));
+	assert_true(json_is_null(json_object_get(r, "opens_to_all_hours")));
+	json_decref(r);
+	assert_string_equal(lead_of(db, o), "120 -");
+	/* (an instant does not follow the show) */
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", o,
+	    "starts_at", w_time(39 * W_DAY)));
+	assert_string_equal(lead_of(db, o), "96 -");
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:i}", "offer_id", o,
+	    "opens_to_all_hours", 100));
+	assert_string_equal(lead_of(db, o), "100 100");
+	/* A null lead with no instant: kept to the end. */
+	r = OK(w.partner, "offer.update", "{s:I, s:n}", "offer_id", o,
+	    "opens_to_all_hours");
+	assert_true(json_is_null(json_object_get(r, "opens_to_all_at")));
+	assert_true(json_is_false(json_object_get(r, "open_to_all")));
+	json_decref(r);
+	assert_string_equal(lead_of(db, o), "");
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:i}", "offer_id", o,
+	    "opens_to_all_hours", 48));
+	assert_string_equal(lead_of(db, o), "48 48");
+	/* Targets cleared: no lead either. */
+	r = OK(w.partner, "offer.update", "{s:I, s:n}", "offer_id", o,
+	    "target_territories");
+	assert_true(json_is_null(json_object_get(r, "opens_to_all_hours")));
+	assert_true(json_is_true(json_object_get(r, "open_to_all")));
+	json_decref(r);
+
+	/* One or the other, within bounds, only with targets, not after the
+	 * deadline (48 hours before the show by default). */
+	expect_field(w.partner, "offer.publish", json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:[s], s:s, s:i}", "title", "X", "category", "show",
+	    "venue", "V", "city", "C", "starts_at", w_time(30 * W_DAY), "seats",
+	    5, "target_territories", "Corrèze", "opens_to_all_at",
+	    w_time(20 * W_DAY), "opens_to_all_hours", 72), -32602,
+	    "invalid_params", "opens_to_all_hours");
+	expect_field(w.partner, "offer.publish", json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:[s], s:i}", "title", "X", "category", "show",
+	    "venue", "V", "city", "C", "starts_at", w_time(30 * W_DAY), "seats",
+	    5, "target_territories", "Corrèze", "opens_to_all_hours", 0),
+	    -32602, "invalid_params", "opens_to_all_hours");
+	expect_field(w.partner, "offer.publish", json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:[s], s:i}", "title", "X", "category", "show",
+	    "venue", "V", "city", "C", "starts_at", w_time(30 * W_DAY), "seats",
+	    5, "target_territories", "Corrèze", "opens_to_all_hours", 2161),
+	    -32602, "invalid_params", "opens_to_all_hours");
+	expect_field(w.partner, "offer.publish", json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:i}", "title", "X", "category", "show", "venue",
+	    "V", "city", "C", "starts_at", w_time(30 * W_DAY), "seats", 5,
+	    "opens_to_all_hours", 72), -32602, "invalid_params",
+	    "opens_to_all_hours");
+	expect_field(w.partner, "offer.publish", json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:[s], s:i}", "title", "X", "category", "show",
+	    "venue", "V", "city", "C", "starts_at", w_time(30 * W_DAY), "seats",
+	    5, "target_territories", "Corrèze", "opens_to_all_hours", 47),
+	    -32602, "invalid_params", "opens_to_all_hours");
+	expect_field(w.partner, "offer.update", json_pack("{s:I, s:s, s:i}",
+	    "offer_id", o, "opens_to_all_at", w_time(W_DAY),
+	    "opens_to_all_hours", 72), -32602, "invalid_params",
+	    "opens_to_all_hours");
+	/* A lead of 90 days on a show in 30: open from the start, as an
+	 * instant already past. */
+	r = OK(w.partner, "offer.publish", "{s:s, s:s, s:s, s:s, s:s, s:i, "
+	    "s:[s], s:i}", "title", "X", "category", "show", "venue", "V",
+	    "city", "C", "starts_at", w_time(30 * W_DAY), "seats", 5,
+	    "target_territories", "Corrèze", "opens_to_all_hours", 2160);
+	assert_true(json_is_true(json_object_get(r, "open_to_all")));
+	assert_true(listed(w.ref, w_int(r, "id")));
+	json_decref(r);
+	/* The database keeps the instant and the lead together, whatever
+	 * writes them (offers_opens_hours_instant). */
+	h_db_exec(db, "DO $$ BEGIN UPDATE offers SET opens_to_all_at = "
+	    "opens_to_all_at + interval '1 hour' WHERE opens_to_all_hours IS "
+	    "NOT NULL; RAISE EXCEPTION 'not refused'; EXCEPTION WHEN "
+	    "check_violation THEN NULL; END $$");
+
+	PQfinish(db);
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
+/* The real opening of an offer kept until 72 hours before its show: an
+ * out-of-target referent sees and books it from then on, and hears of it
+ * once. Moved later, it is kept again until its new opening, which is
+ * announced in turn. */
+static void
+test_lead_opens(void **state)
+{
+	struct h_daemon *d = h_daemon_start("targets_lead_open", NULL);
+	PGconn *db = h_db_connect(d->conninfo);
+	struct world w;
+	json_int_t o, b2;
+	json_t *ev, *r;
+	char sql[200];
+
+	world_build(&w, d);
+	subscribe(w.ref2, "[\"offer.opened\"]");
+	b2 = w_beneficiary(w.ref2, "Marius", "Pagnol");
+	o = kept_lead(w.partner, w_time(72 * 3600 + 4), 72);
+	assert_false(listed(w.ref2, o));
+	expect_field(w.ref2, "booking.create", json_pack("{s:I, s:I, s:i}",
+	    "offer_id", o, "beneficiary_id", b2, "seats", 1), 404,
+	    "not_found", "offer_id");
+
+	ev = next_event(w.ref2, "offer.opened", o, 20000);
+	assert_non_null(ev);
+	assert_int_equal(w_int(json_object_get(ev, "data"), "opens_to_all_hours"),
+	    72);
+	json_decref(ev);
+	assert_true(listed(w.ref2, o));
+	json_decref(w_book(w.ref2, o, b2, 1));
+	h_sleep_ms(2500);
+	assert_null(next_event(w.ref2, "offer.opened", o, 200));
+
+	/* Moved ten days later: its opening is seven days away again, so it
+	 * is kept until then; the booking made meanwhile stays. */
+	r = OK(w.partner, "offer.update", "{s:I, s:s, s:s}", "offer_id", o,
+	    "starts_at", w_time(10 * W_DAY), "booking_deadline",
+	    w_time(8 * W_DAY));
+	assert_true(json_is_false(json_object_get(r, "open_to_all")));
+	json_decref(r);
+	assert_false(listed(w.ref2, o));
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
+	    "offer_id = %lld AND status = 'confirmed'", (long long)o);
+	assert_string_equal(h_db_exec(db, sql), "1");
+	snprintf(sql, sizeof sql, "SELECT opened_at IS NULL FROM offers WHERE "
+	    "id = %lld", (long long)o);
+	assert_string_equal(h_db_exec(db, sql), "t");
+
+	/* Back to opening within seconds: announced again, once. */
+	json_decref(OK(w.partner, "offer.update", "{s:I, s:s}", "offer_id", o,
+	    "starts_at", w_time(72 * 3600 + 3)));
+	ev = next_event(w.ref2, "offer.opened", o, 20000);
+	assert_non_null(ev);
+	assert_int_equal(w_int(json_object_get(ev, "data"), "seats_available"),
+	    3);
+	json_decref(ev);
+	h_sleep_ms(2500);
+	assert_null(next_event(w.ref2, "offer.opened", o, 200));
+	assert_true(listed(w.ref2, o));
+
+	PQfinish(db);
+	world_close(&w);
+	assert_int_equal(h_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scoping),
 		cmocka_unit_test(test_opened_once),
+		cmocka_unit_test(test_lead),
+		cmocka_unit_test(test_lead_opens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

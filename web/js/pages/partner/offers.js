@@ -163,9 +163,11 @@ function scopeField(o, hint) {
 	    attrs: { 'data-test': 'offer-scope' } });
 }
 
-// Keeping the offer for some structures or territories until a time
+// Keeping the offer for some structures or territories until it opens
 // (docs/booking-rules.md, "Targeted offers"): two groups of check boxes,
-// from the structures every user may list, and the opening time.
+// from the structures every user may list, and the opening: at a date, or
+// a number of hours before the show (which follows the show when it
+// moves, and is the only way a series can say it).
 function checkGroup(name, legend, hint, choices, picked) {
 	const id = `${name}-${Math.random().toString(36).slice(2, 8)}`;
 	const boxes = choices.map(([value, text], i) => {
@@ -188,10 +190,21 @@ function checkGroup(name, legend, hint, choices, picked) {
 function targetFields(o, structures) {
 	const territories = [...new Set(structures.map((s) => s.territory))]
 	    .sort((a, b) => a.localeCompare(b, 'fr'));
+	const how = field({ name: 'opens_how', label: t('partner.f.opens_how'),
+	    options: [['at', t('partner.opens.at')],
+		['hours', t('partner.opens.hours')]],
+	    attrs: { 'data-test': 'offer-opens_how' } });
+	how.control.value = o && o.opens_to_all_hours ? 'hours' : 'at';
 	const opens = field({ name: 'opens_to_all_at', type: 'datetime-local',
 	    label: t('partner.f.opens_to_all_at'), hint: t('partner.h.opens_to_all_at'),
 	    attrs: { value: toLocalInput(o && o.opens_to_all_at),
 		'data-test': 'offer-opens_to_all_at' } });
+	const hours = field({ name: 'opens_to_all_hours', type: 'number',
+	    label: t('partner.f.opens_to_all_hours'),
+	    hint: t('partner.h.opens_to_all_hours'),
+	    attrs: { min: 1, max: 2160, inputmode: 'numeric',
+		value: (o && o.opens_to_all_hours) || '',
+		'data-test': 'offer-opens_to_all_hours' } });
 	return el('details', { class: 'targets', open: !!(o && !o.open_to_all) },
 	    el('summary', {}, t('partner.targets.title')),
 	    el('p', { class: 'hint' }, t('partner.h.targets')),
@@ -202,7 +215,29 @@ function targetFields(o, structures) {
 		t('partner.h.target_structure_ids'),
 		structures.map((s) => [s.id, `${s.name} (${s.territory})`]),
 		(o && o.target_structure_ids) || []),
-	    opens);
+	    how, opens, hours);
+}
+
+// Shows the opening's date or its hours, as chosen; a series has no one
+// date, so it opens only by hours.
+function syncOpening(form) {
+	const how = form.elements.opens_how;
+	const series = form.elements.repeat && form.elements.repeat.value !== 'once';
+	how.querySelector('option[value="at"]').disabled = series;
+	if (series)
+		how.value = 'hours';
+	form.querySelector('[data-field="opens_to_all_at"]').hidden =
+	    how.value !== 'at';
+	form.querySelector('[data-field="opens_to_all_hours"]').hidden =
+	    how.value !== 'hours';
+}
+
+function watchOpening(form) {
+	form.addEventListener('change', (ev) => {
+		if (ev.target.name === 'opens_how' || ev.target.name === 'repeat')
+			syncOpening(form);
+	});
+	syncOpening(form);
 }
 
 // The targets of the form as params: for an update, only if changed.
@@ -210,14 +245,21 @@ function targetParams(data, before) {
 	const terr = data.getAll('target_territories').sort();
 	const ids = data.getAll('target_structure_ids').map(Number)
 	    .sort((a, b) => a - b);
-	const opens = fromLocalInput(data.get('opens_to_all_at'));
+	// only the way chosen counts; the other field may keep a value
+	const byHours = data.get('opens_how') === 'hours';
+	const atInput = byHours ? '' : data.get('opens_to_all_at') || '';
+	const opens = fromLocalInput(atInput);
+	const hours = byHours && data.get('opens_to_all_hours') ?
+	    Number(data.get('opens_to_all_hours')) : null;
 	const p = {};
 	if (!before) {
 		if (terr.length)
 			p.target_territories = terr;
 		if (ids.length)
 			p.target_structure_ids = ids;
-		if (opens)
+		if (hours)
+			p.opens_to_all_hours = hours;
+		else if (opens)
 			p.opens_to_all_at = opens;
 		return p;
 	}
@@ -227,8 +269,15 @@ function targetParams(data, before) {
 		p.target_territories = terr;
 	if (!same(ids, before.target_structure_ids || []))
 		p.target_structure_ids = ids;
-	if (toLocalInput(before.opens_to_all_at) !== data.get('opens_to_all_at'))
+	// Setting one clears the other (docs/booking-rules.md): a lead is
+	// sent as such, anything else as the instant (null: kept to the end).
+	if (hours) {
+		if (hours !== before.opens_to_all_hours)
+			p.opens_to_all_hours = hours;
+	} else if (before.opens_to_all_hours ||
+	    toLocalInput(before.opens_to_all_at) !== atInput) {
 		p.opens_to_all_at = opens;
+	}
 	return p;
 }
 
@@ -243,8 +292,11 @@ function targetText(o) {
 	const base = t('partner.targets.kept', { who: who.join(', ') });
 	if (!o.opens_to_all_at)
 		return base;
-	return t(o.open_to_all ? 'partner.targets.opened' : 'partner.targets.until',
+	const text = t(o.open_to_all ? 'partner.targets.opened' :
+	    'partner.targets.until',
 	    { base, when: fmt.dateTime(o.opens_to_all_at, ZONE) });
+	return o.opens_to_all_hours ?
+	    t('partner.targets.lead', { text, n: o.opens_to_all_hours }) : text;
 }
 
 function checkRequired(form, data, names) {
@@ -307,6 +359,7 @@ export const partnerOffers = {
 			t('partner.publish.submit'))));
 		const details = el('details', { class: 'publish' },
 		    el('summary', {}, t('partner.publish.title')), form);
+		watchOpening(form);
 		root.append(el('h1', {}, t('partner.offers.title')), details,
 		    el('h2', {}, t('partner.offers.upcoming')), list);
 
@@ -338,6 +391,7 @@ export const partnerOffers = {
 				toast(t('partner.publish.done', { title: o.title }));
 			}
 			form.reset();
+			syncOpening(form);
 			details.open = false;
 			await reload();
 		});
@@ -435,6 +489,7 @@ export const partnerOffer = {
 		    targetFields(o, structures),
 		    el('div', { class: 'actions' }, el('button', { type: 'submit',
 			class: 'primary' }, t('ui.save'))));
+		watchOpening(edit);
 		submitWith(edit, 'partner', async (data) => {
 			checkRequired(edit, data, ['title', 'venue', 'city', 'starts_at']);
 			const p = { ...offerParams(data, o), ...targetParams(data, o) };
