@@ -380,14 +380,15 @@ END $$;
 -- offered) in the offer's waiting list: the person keeps that one place.
 CREATE OR REPLACE FUNCTION core.waits_as_other_record(p_beneficiary_id bigint,
         p_offer_id bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM beneficiaries b
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM beneficiaries b
                      JOIN beneficiaries y ON y.identity_key = b.identity_key
                                          AND y.id <> b.id
                      JOIN waitlist_entries e ON e.beneficiary_id = y.id
                     WHERE b.id = p_beneficiary_id AND e.offer_id = p_offer_id
-                      AND e.status IN ('waiting', 'offered'))
-$$;
+                      AND e.status IN ('waiting', 'offered'));
+END $$;
 
 -- The advisory lock of a person: two structures booking the same person
 -- at once see each other's bookings for the caps. Taken after the rows of

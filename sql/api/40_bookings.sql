@@ -365,14 +365,16 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION api.booking_cancel(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE sql AS $$
-    SELECT core.booking_give_back(core.auth_user(p_token), p, false, p_addr, p_policy)
-$$;
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN booking_give_back(auth_user(p_token), p, false, p_addr, p_policy);
+END $$;
 
 CREATE OR REPLACE FUNCTION api.booking_withdraw(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE sql AS $$
-    SELECT core.booking_give_back(core.auth_user(p_token), p, true, p_addr, p_policy)
-$$;
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN booking_give_back(auth_user(p_token), p, true, p_addr, p_policy);
+END $$;
 
 ------------------------------------------------------------ the door
 
