@@ -339,6 +339,25 @@ poll_arm(void)
 		evtimer_add(rd.poll, &tv);
 }
 
+/*
+ * How far a read that fetched no rows may move the position: to settled,
+ * but not past a row that a subscriber who came while the read was on its
+ * way must still get (rows above its `after`). Such a row was committed
+ * after the read was sent and is below settled all the same when the
+ * query ran late (a busy database, a queue on the listening connection).
+ */
+static long long
+unfetched_upto(long long settled)
+{
+	struct subscriber *s;
+	long long upto = settled;
+
+	TAILQ_FOREACH(s, &subscribers, entry)
+		if (s->after < upto)
+			upto = s->after;
+	return upto > rd.pos ? upto : rd.pos;
+}
+
 static void
 read_done(PGresult *res, enum db_status st, void *arg)
 {
@@ -383,7 +402,9 @@ read_done(PGresult *res, enum db_status st, void *arg)
 		if (limit > 0 && json_is_array(rows))
 			n = deliver(rows);
 		json_decref(rows);
-		if ((limit == 0 || n < limit) && settled > rd.pos)
+		if (limit == 0)
+			rd.pos = unfetched_upto(settled);
+		else if (n < limit && settled > rd.pos)
 			rd.pos = settled;
 	}
 	log_debug("events: read %d rows; at %lld, final to %lld, fence %s",
