@@ -200,7 +200,7 @@ extern const struct cli_view view_offer, view_offers, view_offer_series,
     view_beneficiaries, view_partner, view_partners, view_structure,
     view_structures, view_user, view_users, view_waitlist, view_waitlists,
     view_checkin, view_audit, view_permanence, view_permanences, view_draw,
-    view_report, view_demand, view_whoami;
+    view_report, view_demand, view_whoami, view_mail_preferences;
 /* One server event ({topic, data}) on one line, for people. */
 void cli_print_event(const json_t *event);
 

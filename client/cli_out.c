@@ -1005,6 +1005,31 @@ head_whoami(const struct cli *cli, const json_t *r)
 		       cli_time_local(exp, true, buf, sizeof buf));
 }
 
+/* One line per notice the role receives: received or turned off. */
+static void
+head_mail(const struct cli *cli, const json_t *r)
+{
+	const json_t *kinds = json_object_get(r, "mail_kinds");
+	const json_t *off = json_object_get(r, "mail_off");
+	const json_t *k, *o;
+	size_t i, j;
+	bool is_off;
+
+	(void)cli;
+	if (json_array_size(kinds) == 0) {
+		printf(_("your role receives no e-mail notice\n"));
+		return;
+	}
+	json_array_foreach(kinds, i, k) {
+		is_off = false;
+		json_array_foreach(off, j, o)
+			if (json_equal(k, o))
+				is_off = true;
+		printf("%-20s ", json_string_value(k));
+		printf("%s\n", is_off ? _("off") : _("received"));
+	}
+}
+
 static void
 head_report(const struct cli *cli, const json_t *r)
 {
@@ -1156,6 +1181,8 @@ const struct cli_view view_report = {"items", report_cols, head_report,
 LIST_VIEW(view_demand, demand_cols, NULL);
 const struct cli_view view_whoami = {NULL, none_cols, head_whoami, true, NULL,
 				     NULL};
+const struct cli_view view_mail_preferences = {NULL, none_cols, head_mail,
+    true, NULL, NULL};
 
 /* --------------------------------------------------------------- print */
 

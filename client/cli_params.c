@@ -83,6 +83,7 @@ static const struct {
     {"household_size", N_("people in the household")},
     {"idempotency_key", N_("the same key twice books once")},
     {"limit", N_("items per page (default 50, at most 500)")},
+    {"mail_off", N_("the notices to turn off, replacing the list")},
     {"max_per_booking", N_("seats one booking may take (default 4)")},
     {"nth", N_("1 to 5, or -1 for the last in the month")},
     {"offer_id", N_("the offer")},
@@ -286,7 +287,8 @@ enum_value(const struct cli_param *p, const char *s)
 	return NULL;
 }
 
-/* "a,b,c", or "all" for every choice. */
+/* "a,b,c", "all" for every choice, or "none" for an empty list (the
+ * server says whether it may be empty). */
 static json_t *
 enums_value(const struct cli_param *p, const char *s)
 {
@@ -299,6 +301,8 @@ enums_value(const struct cli_param *p, const char *s)
 			json_array_append_new(a, json_string(p->choices[i]));
 		return a;
 	}
+	if (strcmp(s, "none") == 0)
+		return a;
 	while (*s != '\0') {
 		l = strcspn(s, ",");
 		if (l == 0 || l >= sizeof word)
@@ -452,7 +456,7 @@ param_value(struct cli *cli, const struct cli_param *p, const char *s)
 			return j;
 		fprintf(stderr, _("strapontin: %s: %s wants %s"), cli->words, flag,
 			p->type == CP_ENUM ? "one of"
-					   : "some of (a,b), or all:");
+					   : "some of (a,b), all or none:");
 		for (i = 0; p->choices[i] != NULL; i++)
 			fprintf(stderr, "%s %s", i ? "," : "", p->choices[i]);
 		fprintf(stderr, _("; not '%s'\n"), s);
@@ -836,7 +840,7 @@ cli_params_help(FILE *f, const struct cli_command *cmd)
 				snprintf(list, sizeof list, "%s",
 					 ps[i].type == CP_ENUM
 					     ? _("one of:")
-					     : _("'all', or some of (a,b):"));
+					     : _("'all', 'none', or some of (a,b):"));
 
 				for (j = 0; ps[i].choices[j] != NULL; j++)
 					snprintf(list + strlen(list),

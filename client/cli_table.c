@@ -44,6 +44,9 @@ static const char *const group_bys[] = {"month", "structure", "partner",
 static const char *const event_topics[] = {"offer.published",
     "offer.cancelled", "offer.seats_changed", "booking.created",
     "booking.cancelled", "waitlist.offered", "offer.opened", NULL};
+static const char *const mail_kinds[] = {"referent_digest",
+    "offer_cancelled", "offer_moved", "hold_expiring", "guest_list",
+    "attendance_to_close", NULL};
 
 static const struct cli_enum enums[] = {
     {"partner_kind", partner_kinds},
@@ -60,6 +63,7 @@ static const struct cli_enum enums[] = {
     {"permanence_state", permanence_states},
     {"group_by", group_bys},
     {"event_topic", event_topics},
+    {"mail_kind", mail_kinds},
     {NULL, NULL},
 };
 
@@ -111,6 +115,7 @@ const struct cli_command cli_commands[] = {
 {"auth", "whoami", "auth.whoami", NULL, "", &view_whoami, 0, cli_cmd_whoami, N_("who the saved session belongs to")},
 {"auth", "resume", "auth.resume", NULL, "token*!", &view_whoami, CMD_ANON | CMD_SECRET, NULL, N_("check a token (asked for): whose it is")},
 {"auth", "change-password", "auth.change_password", NULL, "old_password*! new_password*!", NULL, CMD_SECRET, cli_cmd_password, N_("change your password (prompted)")},
+{"auth", "mail-preferences", "auth.set_mail_preferences", NULL, "mail_off:mail_kind[]", &view_mail_preferences, 0, NULL, N_("the e-mail notices you receive; --mail-off turns some off (none: all back on)")},
 {"partner", "create", "partner.create", NULL, "name! kind:partner_kind! city! contact_email:email", &view_partner, 0, NULL, N_("add a cultural partner")},
 {"partner", "list", "partner.list", NULL, LIST, &view_partners, CMD_LIST, NULL, N_("list the partners")},
 {"structure", "create", "structure.create", NULL, "name! kind:structure_kind! territory! city! timezone", &view_structure, 0, NULL, N_("add a social structure")},

@@ -46,6 +46,14 @@ static const struct param change_password_params[] = {
 	{"old_password", PT_STRING, P_REQUIRED, 1, 1024, NULL},
 	{"new_password", PT_STRING, P_REQUIRED, 8, 1024, NULL},
 	{0}};
+/* Every staff notice; which of them a role receives, and so may turn
+ * off, is the SQL's rule (core.mail_kinds, docs/mail.md). */
+static const char *const mail_kinds[] = {"referent_digest",
+    "offer_cancelled", "offer_moved", "hold_expiring", "guest_list",
+    "attendance_to_close", NULL};
+static const struct param mail_preferences_params[] = {
+	{"mail_off", PT_ENUM_ARRAY, 0, 0, 6, mail_kinds},
+	{0}};
 
 static const struct param partner_create_params[] = {
 	{"name", PT_STRING, P_REQUIRED, 1, 200, NULL},
@@ -297,6 +305,8 @@ struct method methods[] = {
 	{"auth.whoami", method_sql, ROLES_USERS, no_params, SQL("auth_whoami"), 0},
 	{"auth.change_password", auth_change_password, ROLES_USERS,
 	    change_password_params, NULL, 0},
+	{"auth.set_mail_preferences", method_sql, ROLES_USERS,
+	    mail_preferences_params, SQL("auth_set_mail_preferences"), 0},
 
 	{"partner.create", method_sql, ROLE_ADMIN, partner_create_params, SQL("partner_create"), 0},
 	{"partner.list", method_sql, ROLES_USERS, page_params, SQL("partner_list"), 0},

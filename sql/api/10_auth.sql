@@ -140,10 +140,71 @@ BEGIN
     RETURN jsonb_build_object('user', user_json(u));
 END $$;
 
+-- The e-mail notices a role receives (docs/mail.md, "What is sent"), in
+-- the order they are shown: the only ones its accounts may turn off. An
+-- admin receives none.
+CREATE OR REPLACE FUNCTION core.mail_kinds(p_role text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_role
+        WHEN 'referent' THEN ARRAY['referent_digest', 'offer_cancelled',
+                                   'offer_moved', 'hold_expiring']
+        WHEN 'partner' THEN ARRAY['guest_list', 'attendance_to_close']
+        ELSE '{}' END::text[]
+$$;
+
+-- {mail_off, mail_kinds}: what the user turned off, and what their role
+-- receives, both in mail_kinds' order. Only the role's kinds are shown:
+-- an account --add-admin made an admin keeps a list that no longer
+-- counts. PL/pgSQL: a sub-select stops a LANGUAGE sql helper's inlining.
+CREATE OR REPLACE FUNCTION core.mail_prefs_json(u users) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'mail_off', to_jsonb(ARRAY(SELECT k FROM unnest(mail_kinds(u.role))
+                                       WITH ORDINALITY AS t(k, i)
+                                  WHERE k = ANY(u.mail_off) ORDER BY i)),
+        'mail_kinds', to_jsonb(mail_kinds(u.role)));
+END $$;
+
 CREATE OR REPLACE FUNCTION api.auth_whoami(p_token text, p jsonb, p_addr text, p_policy jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u users := auth_user(p_token);
 BEGIN
-    RETURN (SELECT jsonb_build_object('user', user_json(auth_user(p_token))));
+    RETURN jsonb_build_object('user', user_json(u) || mail_prefs_json(u));
+END $$;
+
+-- auth.set_mail_preferences: mail_off replaces the list of notices the
+-- caller turned off ([] turns every one back on); only kinds their role
+-- receives. Without mail_off, nothing changes. Answers {mail_off,
+-- mail_kinds}.
+CREATE OR REPLACE FUNCTION api.auth_set_mail_preferences(p_token text, p jsonb,
+        p_addr text, p_policy jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    u users := auth_user(p_token);
+    v_kinds text[] := mail_kinds(u.role);
+    v_off text[];
+BEGIN
+    IF p->'mail_off' IS NULL THEN
+        RETURN mail_prefs_json(u);
+    END IF;
+    v_off := ARRAY(SELECT jsonb_array_elements_text(p->'mail_off'));
+    IF NOT v_off <@ v_kinds THEN
+        PERFORM bad_param('mail_off', CASE WHEN cardinality(v_kinds) = 0
+            THEN 'Your role receives no e-mail notice.'
+            ELSE 'Your role receives only these notices: '
+                 || array_to_string(v_kinds, ', ') || '.' END);
+    END IF;
+    -- Kept in mail_kinds' order, each once: the audit and the answer
+    -- read the same whatever order the caller used.
+    v_off := ARRAY(SELECT k FROM unnest(v_kinds) WITH ORDINALITY AS t(k, i)
+                    WHERE k = ANY(v_off) ORDER BY i);
+    UPDATE users SET mail_off = v_off, updated_at = now()
+     WHERE id = u.id RETURNING * INTO u;
+    PERFORM audit(u, 'auth.set_mail_preferences', 'user', u.id,
+                  jsonb_build_object('mail_off', to_jsonb(v_off)), p_addr);
+    RETURN mail_prefs_json(u);
 END $$;
 
 CREATE OR REPLACE FUNCTION api.auth_logout(p_token text, p jsonb, p_addr text, p_policy jsonb)

@@ -4,7 +4,10 @@
 
 -- Queues one message, in the caller's transaction. A message whose
 -- dedup_key is already queued is not queued again: returns its id, or
--- NULL when it was a duplicate.
+-- NULL when it was a duplicate, or when an account of this address
+-- turned this kind off. The composing queries already leave such
+-- accounts out (docs/mail.md, "Turning notices off"); this is the
+-- backstop for a path that forgets.
 CREATE OR REPLACE FUNCTION core.mail_queue(p_kind text, p_recipient text,
         p_subject text, p_body text, p_dedup_key text,
         p_not_before timestamptz DEFAULT now())
@@ -12,6 +15,14 @@ RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
 BEGIN
+    -- A beneficiary's messages follow their consent alone: no lookup
+    -- for the thousands of vouchers of a draw.
+    IF p_kind NOT IN ('voucher', 'reminder') THEN
+        IF EXISTS (SELECT 1 FROM users
+                    WHERE email = p_recipient AND p_kind = ANY(mail_off)) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     INSERT INTO mail_outbox (kind, recipient, subject, body, dedup_key,
                              not_before, next_attempt_at)
     VALUES (p_kind, p_recipient, p_subject, p_body, p_dedup_key,
@@ -90,6 +101,18 @@ LANGUAGE sql IMMUTABLE AS $$
         || E'\n\nSent by strapontin; please do not reply.\n'
 $$;
 
+-- A notice to staff: the text, then one line, French then English, on
+-- how to stop this kind of message (docs/mail.md, "Turning notices
+-- off"). No address of the desk: the configuration has none.
+CREATE OR REPLACE FUNCTION core.mail_staff_body(p_kind text, p_fr text, p_en text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT mail_body(NULL, p_fr, p_en)
+        || E'\nNe plus recevoir ces messages (' || p_kind || ') : « Mon compte » '
+        || 'sur le guichet web, ou strapontin auth mail-preferences. / '
+        || 'To stop them: "My account" on the web desk, or strapontin auth '
+        || E'mail-preferences.\n'
+$$;
+
 -- Subjects hold an offer's title (up to 200 characters): cut to the
 -- outbox's limit rather than refuse the change that queues them.
 CREATE OR REPLACE FUNCTION core.mail_subject(p_fr text, p_en text, p_what text) RETURNS text
@@ -142,6 +165,7 @@ BEGIN
                   JOIN beneficiaries b ON b.id = bk.beneficiary_id
                   CROSS JOIN LATERAL mail_referents(bk.structure_id, bk.created_by) ru
                  WHERE o.status = 'published'
+                   AND NOT 'referent_digest' = ANY(ru.mail_off)
                    AND o.starts_at > p_now
                    AND o.starts_at < p_now + make_interval(days => v_days + 2)
                    AND o.starts_at < ((p_now AT TIME ZONE s.timezone)::date + v_days + 1)
@@ -154,7 +178,7 @@ BEGIN
         IF mail_queue('referent_digest', r.email,
                 mail_subject('Les sorties des prochains jours',
                              'Outings of the next days', NULL),
-                mail_body(NULL,
+                mail_staff_body('referent_digest',
                     E'Voici les sorties prévues des personnes que vous suivez :\n\n'
                         || r.fr || E'\n\nLe détail de chaque réservation est dans strapontin.',
                     E'Here are the planned outings of the people you follow:\n\n'
@@ -201,6 +225,7 @@ BEGIN
                  WHERE bk.offer_id = o.id AND bk.status = 'confirmed')::integer AS seats
           FROM offers o
           JOIN users pu ON pu.partner_id = o.partner_id AND pu.role = 'partner' AND pu.enabled
+                       AND NOT 'guest_list' = ANY(pu.mail_off)
          WHERE o.status = 'published'
            AND o.starts_at > p_now AND o.starts_at < p_now + interval '3 days'
            AND (o.starts_at AT TIME ZONE tz)::date = today + 1
@@ -214,7 +239,7 @@ BEGIN
         IF mail_queue('guest_list', r.email,
                 mail_subject('Liste des invités de demain', 'Tomorrow''s guest list',
                              (r.offer).title),
-                mail_body(NULL,
+                mail_staff_body('guest_list',
                     'Les invités de ' || mail_offer(r.offer, tz, 'fr') || ' ('
                         || mail_seats(r.seats, 'fr') || E') :\n\n' || r.fr
                         || E'\n\nChacun présente son code à l''entrée ; la liste à jour '
@@ -250,6 +275,7 @@ BEGIN
                k.bookings, k.seats
           FROM offers o
           JOIN users pu ON pu.partner_id = o.partner_id AND pu.role = 'partner' AND pu.enabled
+                       AND NOT 'attendance_to_close' = ANY(pu.mail_off)
           CROSS JOIN LATERAL (SELECT count(*)::integer AS bookings,
                                      sum(bk.seats)::integer AS seats
                                 FROM bookings bk
@@ -264,7 +290,7 @@ BEGIN
     LOOP
         IF mail_queue('attendance_to_close', r.email,
                 mail_subject('Pointage à clore', 'Attendance to close', (r.offer).title),
-                mail_body(NULL,
+                mail_staff_body('attendance_to_close',
                     mail_offer(r.offer, tz, 'fr') || ' a eu lieu hier. '
                         || r.bookings || ' réservation(s) (' || mail_seats(r.seats, 'fr')
                         || E') n''ont pas été pointées.\n\nIndiquez dans strapontin qui est '
@@ -369,6 +395,7 @@ BEGIN
           JOIN structures s ON s.id = e.structure_id
           CROSS JOIN LATERAL mail_referents(e.structure_id, e.created_by) ru
          WHERE e.status = 'offered'
+           AND NOT 'hold_expiring' = ANY(ru.mail_off)
            AND e.expires_at > p_now AND e.expires_at <= p_now + notice
            AND NOT EXISTS (SELECT 1 FROM mail_outbox m
                             WHERE m.dedup_key = 'hold_expiring:' || e.id || ':' || ru.id)
@@ -377,7 +404,7 @@ BEGIN
         IF mail_queue('hold_expiring', r.email,
                 mail_subject('Places en attente d''acceptation',
                              'Seats waiting to be accepted', (r.offer).title),
-                mail_body(NULL,
+                mail_staff_body('hold_expiring',
                     'Des places de la liste d''attente sont retenues pour '
                         || r.person || ' (' || mail_seats(r.seats, 'fr') || ') : '
                         || mail_offer(r.offer, r.tz, 'fr') || E'.\n\n'
@@ -470,13 +497,15 @@ BEGIN
           CROSS JOIN LATERAL mail_referents(bk.structure_id, bk.created_by) ru
          WHERE bk.offer_id = NEW.id
            AND bk.status = CASE WHEN cancelled THEN 'cancelled_by_partner' ELSE 'confirmed' END
+           AND NOT CASE WHEN cancelled THEN 'offer_cancelled' ELSE 'offer_moved' END
+                   = ANY(ru.mail_off)
          GROUP BY ru.id, ru.email, s.timezone
          ORDER BY ru.id
     LOOP
         IF cancelled THEN
             PERFORM mail_queue('offer_cancelled', r.email,
                 mail_subject('Sortie annulée', 'Outing cancelled', NEW.title),
-                mail_body(NULL,
+                mail_staff_body('offer_cancelled',
                     'Le partenaire a annulé ' || mail_offer(OLD, r.tz, 'fr') || '.'
                         || coalesce(E'\nMotif : ' || NEW.cancel_reason, '')
                         || E'\n\nLes réservations de ces personnes sont annulées :\n\n'
@@ -489,7 +518,7 @@ BEGIN
         ELSE
             PERFORM mail_queue('offer_moved', r.email,
                 mail_subject('Sortie modifiée', 'Outing changed', NEW.title),
-                mail_body(NULL,
+                mail_staff_body('offer_moved',
                     'Le partenaire a modifié une sortie.' || E'\n\n'
                         || 'Désormais : ' || mail_offer(NEW, r.tz, 'fr') || E'\n'
                         || 'Auparavant : ' || mail_offer(OLD, r.tz, 'fr') || E'\n\n'

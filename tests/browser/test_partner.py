@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The venue's pages: a partner publishes an offer, reads its guest list,
 and checks tickets in at the door by typed code (look-alikes and all);
-a second scan is refused with the time of the first."""
+a second scan is refused with the time of the first; on "Mon compte" it
+turns the guest-list e-mail off."""
 import datetime
 import re
 
@@ -190,6 +191,27 @@ def test_checkin_camera(desk):
         assert desk.find("[data-test=checkin-photo]").get_attribute("disabled") is not None
     desk.axe()
     desk.shot("partner-checkin-phone")
+
+
+def test_account_mail_preferences(desk):
+    # The box office reads its guest lists on the desk: "Mon compte", in
+    # the navigation, turns the e-mail off (docs/mail.md).
+    open_as(desk, PARTNER, "#/partner/offers")
+    desk.wait_for("[data-test=nav-account]").click()
+    desk.wait_for("[data-test=account-mail]")
+    legend = desk.find("[data-test=account-mail] legend").text
+    assert legend == "Les e-mails que je reçois", legend
+    box = desk.find("[data-test=mail-guest_list]")
+    assert box.is_selected(), "guest_list should be received by default"
+    assert not desk.find_all("[data-test=mail-referent_digest]"), \
+        "a partner is offered a referent's notice"
+    desk.axe()
+    box.click()
+    desk.find("[data-test=account-save]").click()
+    desk.wait_text("E-mails désactivés : 1.", css="[data-test=account-status]")
+    me = desk.rpc("auth.whoami", as_user=PARTNER)["user"]
+    assert me["mail_off"] == ["guest_list"], me
+    desk.rpc("auth.set_mail_preferences", {"mail_off": []}, as_user=PARTNER)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,10 @@ static json_t *p_change_password(enum caller who)
 	    who == ADMIN ? H_ADMIN_PASSWORD : W_PASSWORD, "new_password",
 	    who == ADMIN ? H_ADMIN_PASSWORD : W_PASSWORD);
 }
+static json_t *p_mail_preferences(enum caller who)
+{
+	return json_pack("{s:[]}", "mail_off");
+}
 static json_t *p_partner_create(enum caller who)
 {
 	return json_pack("{s:s, s:s, s:s}", "name", "Cinéma Le Rex", "kind",
@@ -300,6 +304,7 @@ static const struct row rows[] = {
 	{"auth.logout", ROLES_USERS, ANY, p_none},
 	{"auth.whoami", ROLES_USERS, ANY, p_none},
 	{"auth.change_password", ROLES_USERS, ANY, p_change_password},
+	{"auth.set_mail_preferences", ROLES_USERS, ANY, p_mail_preferences},
 	{"partner.create", ROLE_ADMIN, ANY, p_partner_create},
 	{"partner.list", ROLES_USERS, ANY, p_none},
 	{"structure.create", ROLE_ADMIN, ANY, p_structure_create},
@@ -478,6 +483,58 @@ test_matrix(void **state)
 	}
 }
 
+/* Each role turns off only the notices it receives (docs/mail.md,
+ * "Turning notices off"): another role's kind is invalid_params on
+ * mail_off, an admin receives none; a change is audited. */
+static void
+test_mail_kinds(void **state)
+{
+	struct {
+		struct st_client *c;
+		const char *own, *other;
+		int kinds;
+	} who[] = {
+	    {F.w.partner, "guest_list", "referent_digest", 2},
+	    {F.w.ref, "hold_expiring", "attendance_to_close", 4},
+	    {F.w.admin, NULL, "offer_moved", 0},
+	};
+	json_t *r, *e, *u;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nitems(who); i++) {
+		e = h_call_err(who[i].c, "auth.set_mail_preferences", json_pack(
+		    "{s:[s]}", "mail_off", who[i].other), -32602,
+		    "invalid_params");
+		assert_string_equal(w_str(e, "field"), "mail_off");
+		json_decref(e);
+		r = h_call_ok(who[i].c, "auth.set_mail_preferences", json_object());
+		assert_int_equal(json_array_size(json_object_get(r, "mail_kinds")),
+		    who[i].kinds);
+		assert_int_equal(json_array_size(json_object_get(r, "mail_off")), 0);
+		json_decref(r);
+		if (who[i].own == NULL)
+			continue;
+		r = h_call_ok(who[i].c, "auth.set_mail_preferences", json_pack(
+		    "{s:[s,s]}", "mail_off", who[i].own, who[i].own));
+		assert_int_equal(json_array_size(json_object_get(r, "mail_off")), 1);
+		json_decref(r);
+		r = h_call_ok(who[i].c, "auth.whoami", NULL);
+		u = json_object_get(r, "user");
+		assert_string_equal(json_string_value(json_array_get(
+		    json_object_get(u, "mail_off"), 0)), who[i].own);
+		assert_int_equal(json_array_size(json_object_get(u, "mail_kinds")),
+		    who[i].kinds);
+		json_decref(r);
+		json_decref(h_call_ok(who[i].c, "auth.set_mail_preferences",
+		    json_pack("{s:[]}", "mail_off")));
+	}
+	assert_true(h_db_int(F.db, "SELECT count(*) FROM audit_log WHERE "
+	    "method = 'auth.set_mail_preferences' AND object_type = 'user' "
+	    "AND summary->'mail_off' = '[\"guest_list\"]'") == 1);
+	assert_true(h_db_int(F.db, "SELECT count(*) FROM users "
+	    "WHERE mail_off <> '{}'") == 0);
+}
 
 static int
 setup(void **state)
@@ -514,6 +571,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matrix),
+		cmocka_unit_test(test_mail_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

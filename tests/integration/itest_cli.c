@@ -1653,6 +1653,41 @@ test_connection(void **state)
 /* French by default, with times in Europe/Paris written the French way;
  * English when the locale or STRAPONTIN_LANG asks for it; --json the same
  * in both. */
+/* auth mail-preferences: shows the notices, turns some off, "none"
+ * turns them all back on; another role's kind is refused by the server,
+ * an unknown one before anything is sent. */
+static void
+test_mail_preferences(void **state)
+{
+	static const char *const french[] = {"LANG", "LC_ALL", "LC_MESSAGES",
+	    "STRAPONTIN_LANG", NULL};
+	json_t *j;
+
+	(void)state;
+	OK("partner", "auth", "mail-preferences");
+	CONTAINS(R.out, "guest_list");
+	CONTAINS(R.out, "received");
+	OK("partner", "auth", "mail-preferences", "--mail-off", "guest_list");
+	CONTAINS(R.out, "off");
+	j = JSON("partner", "--json", "auth", "whoami");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    json_object_get(j, "user"), "mail_off"), 0)), "guest_list");
+	json_decref(j);
+	EXPECT_ENV(0, "partner", french, "auth", "mail-preferences");
+	CONTAINS(R.out, "désactivé");
+	OK("partner", "auth", "mail-preferences", "--mail-off", "none");
+	j = JSON("partner", "--json", "auth", "mail-preferences");
+	assert_int_equal(json_array_size(json_object_get(j, "mail_off")), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "mail_kinds")), 2);
+	json_decref(j);
+	EXPECT(1, "partner", "auth", "mail-preferences", "--mail-off",
+	    "referent_digest");
+	CONTAINS(R.err, "mail_off");
+	EXPECT(2, "ref", "auth", "mail-preferences", "--mail-off", "digest");
+	OK("admin", "auth", "mail-preferences");
+	CONTAINS(R.out, "no e-mail notice");
+}
+
 static void
 test_language(void **state)
 {
@@ -1735,6 +1770,7 @@ main(void)
 	    cmocka_unit_test(test_events),
 	    cmocka_unit_test(test_connection),
 	    cmocka_unit_test(test_language),
+	    cmocka_unit_test(test_mail_preferences),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -242,6 +242,17 @@ test_content(void **state)
 	    " AND body LIKE '%Motif : Comédien malade%'");
 	EXPECT(db, 0, "recipient IN ('" W_REF2_EMAIL "', '" W_PARTNER2_EMAIL
 	    "')");
+	/* Every staff message, of each of the six kinds, ends with the
+	 * line telling how to stop it; a beneficiary's never has it. */
+	assert_string_equal(q(db, "SELECT count(DISTINCT kind) FROM "
+	    "mail_outbox WHERE kind NOT IN ('voucher', 'reminder')"), "6");
+	EXPECT(db, 0, "kind NOT IN ('voucher', 'reminder') AND body NOT LIKE "
+	    "'%' || E'\\nNe plus recevoir ces messages (' || kind || ') : "
+	    "« Mon compte » sur le guichet web, ou strapontin auth "
+	    "mail-preferences. / To stop them: \"My account\" on the web desk, "
+	    "or strapontin auth mail-preferences.' || E'\\n'");
+	EXPECT(db, 0, "kind IN ('voucher', 'reminder') AND body LIKE "
+	    "'%Mon compte%'");
 
 	/* Taking back the consent removes what was not sent yet; erasing
 	 * the person wipes the address and every message to it. */
@@ -273,6 +284,85 @@ test_content(void **state)
 	    paul, "email");
 	assert_true(json_is_null(json_object_get(b, "email")));
 	json_decref(b);
+
+	world_close(&w);
+	PQfinish(db);
+	h_daemon_stop(d);
+}
+
+/* The dedup_key of a message of tomorrow's (Paris): the janitor may have
+ * composed today's meanwhile. */
+#define TOMORROW "dedup_key LIKE '%:' || ((now() AT TIME ZONE " \
+	"'Europe/Paris')::date + 1)"
+
+/* Staff turn notices off (docs/mail.md, "Turning notices off"): the
+ * composing job and the triggers leave them out, core.mail_queue refuses
+ * them, and turning them back on brings the next ones back. */
+static void
+test_preferences(void **state)
+{
+	struct h_daemon *d = h_daemon_start("mail_prefs", "[policy]\n"
+	    "mail_interval = 3600\nmax_per_month = 10\n"
+	    "max_upcoming_per_beneficiary = 10\n");
+	PGconn *db = connect_core(d);
+	struct world w;
+	json_int_t show, other, a, b;
+	json_t *r;
+
+	(void)state;
+	world_build(&w, d);
+	/* The referent reads the desk every morning; the venue has a box
+	 * office. Chosen before anything is booked: the janitor's own pass,
+	 * at the real time, must find nothing for them either. */
+	r = OK(w.ref, "auth.set_mail_preferences", "{s:[s,s]}", "mail_off",
+	    "referent_digest", "offer_cancelled");
+	assert_int_equal(json_array_size(json_object_get(r, "mail_off")), 2);
+	json_decref(r);
+	json_decref(OK(w.partner, "auth.set_mail_preferences", "{s:[s]}",
+	    "mail_off", "guest_list"));
+	a = w_beneficiary(w.ref, "Alice", "Bernard");
+	b = w_beneficiary(w.ref2, "Bruno", "Charles");
+	show = offer_at(w.partner, "Cyrano", 10, paris(db, 2, 20));
+	other = offer_at(w.partner, "Tartuffe", 10, paris(db, 4, 20));
+	json_decref(w_book(w.ref, show, a, 1));
+	json_decref(w_book(w.ref2, show, b, 1));
+	json_decref(w_book(w.ref, other, a, 1));
+	json_decref(w_book(w.ref2, other, b, 1));
+
+	/* Tomorrow at 8:00: the other referent's digest, nothing else. */
+	assert_int_equal(compose_at(db, 1, 8, 0), 1);
+	EXPECT(db, 1, "kind = 'referent_digest' AND recipient = '"
+	    W_REF2_EMAIL "' AND " TOMORROW);
+	EXPECT(db, 0, "recipient IN ('" W_REF_EMAIL "', '" W_PARTNER_EMAIL
+	    "')");
+	/* The backstop: queued by hand, refused all the same. */
+	assert_string_equal(q(db, "SELECT coalesce(core.mail_queue('guest_list', "
+	    "'" W_PARTNER_EMAIL "', 's', 'b', 'by-hand:1')::text, 'none')"),
+	    "none");
+	q(db, "SELECT core.mail_queue('attendance_to_close', '"
+	    W_PARTNER_EMAIL "', 's', 'b', 'by-hand:2')");
+	EXPECT(db, 1, "dedup_key LIKE 'by-hand:%'");
+	h_db_exec(db, "DELETE FROM mail_outbox WHERE dedup_key LIKE 'by-hand:%'");
+
+	/* A cancelled offer: the other referent hears of it, not this one. */
+	json_decref(OK(w.partner, "offer.cancel", "{s:I, s:s}", "offer_id",
+	    other, "reason", "Salle inondée"));
+	EXPECT(db, 1, "kind = 'offer_cancelled'");
+	EXPECT(db, 1, "kind = 'offer_cancelled' AND recipient = '"
+	    W_REF2_EMAIL "'");
+
+	/* Back on: the same hour's run now queues what it left out. */
+	r = OK(w.ref, "auth.set_mail_preferences", "{s:[]}", "mail_off");
+	assert_int_equal(json_array_size(json_object_get(r, "mail_off")), 0);
+	json_decref(r);
+	json_decref(OK(w.partner, "auth.set_mail_preferences", "{s:[]}",
+	    "mail_off"));
+	assert_int_equal(compose_at(db, 1, 9, 0), 2);
+	EXPECT(db, 1, "kind = 'referent_digest' AND recipient = '"
+	    W_REF_EMAIL "' AND " TOMORROW " AND body LIKE '%Alice B.%' AND "
+	    "body NOT LIKE '%Bruno%'");
+	EXPECT(db, 1, "kind = 'guest_list' AND recipient = '" W_PARTNER_EMAIL
+	    "' AND body LIKE '%(guest_list) : « Mon compte »%'");
 
 	world_close(&w);
 	PQfinish(db);
@@ -355,6 +445,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_content),
+		cmocka_unit_test(test_preferences),
 		cmocka_unit_test(test_two_daemons),
 	};
 

@@ -14,6 +14,7 @@ import { adminReport } from './admin/report.js';
 import { adminPartners, adminStructures, adminUsers } from './admin/accounts.js';
 import { adminAudit } from './admin/audit.js';
 // ---- end of webvenue imports ----
+import { account } from './account.js';
 
 export default [
 	login,
@@ -33,4 +34,5 @@ export default [
 	adminAudit,
 	checkin,
 	// ---- end of webvenue pages ----
+	account,
 ];
