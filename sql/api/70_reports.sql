@@ -911,12 +911,18 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM served v
                         WHERE v.offer_id = a.offer_id AND v.person = a.person)
        AND NOT EXISTS (SELECT 1 FROM bookings bk
-                         JOIN beneficiaries bb ON bb.id = bk.beneficiary_id
                         WHERE bk.offer_id = a.offer_id
-                          AND (bk.beneficiary_id = a.beneficiary_id
-                               OR bb.identity_key = a.identity_key)
+                          AND bk.beneficiary_id = a.beneficiary_id
                           AND bk.status IN ('confirmed', 'attended', 'no_show',
                                             'withdrawn_late'))
+       -- apart, so that a record without a key costs what it did
+       AND (a.identity_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM beneficiaries bb
+                  JOIN bookings bk ON bk.beneficiary_id = bb.id
+                 WHERE bb.identity_key = a.identity_key
+                   AND bk.offer_id = a.offer_id
+                   AND bk.status IN ('confirmed', 'attended', 'no_show',
+                                     'withdrawn_late')))
      GROUP BY a.offer_id, a.person;
 END $$;
 
