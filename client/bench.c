@@ -5,7 +5,11 @@
  *
  * Workloads: ping (system.ping, no login), offer-list (offer.list),
  * book-uniform (booking.create over many offers and beneficiaries, each
- * pair once) and book-hot (booking.create on one offer by every client).
+ * pair once), book-hot (booking.create on one offer by every client) and
+ * book-group (booking.create_group over offers and groups, each pair once).
+ * --identity gives the beneficiaries identity keys, some shared with a
+ * record of a second structure, so that bookings take the person's lock
+ * and count the caps over the person's records.
  * All but ping build their own fixture first through the API, which needs
  * an administrator's login. Booking workloads check the database after
  * the run when given --db.
@@ -49,6 +53,7 @@ static const char *const workload_names[] = {
     [BW_OFFER_LIST] = "offer-list",
     [BW_BOOK_UNIFORM] = "book-uniform",
     [BW_BOOK_HOT] = "book-hot",
+    [BW_BOOK_GROUP] = "book-group",
 };
 
 const char *
@@ -60,7 +65,7 @@ bench_workload_name(enum bench_workload w)
 bool
 bench_is_booking(enum bench_workload w)
 {
-	return w == BW_BOOK_UNIFORM || w == BW_BOOK_HOT;
+	return w == BW_BOOK_UNIFORM || w == BW_BOOK_HOT || w == BW_BOOK_GROUP;
 }
 
 void
@@ -89,6 +94,9 @@ usage(FILE *f)
 	    "pairs, each once\n"
 	    "  book-hot      booking.create on one offer of --seats seats by "
 	    "every client\n"
+	    "  book-group    booking.create_group over --offers x groups of "
+	    "--group-size,\n"
+	    "                each pair once\n"
 	    "\n"
 	    "load:\n"
 	    "  -c, --clients N     connections (default 8)\n"
@@ -121,6 +129,16 @@ usage(FILE *f)
 	    "for\n"
 	    "                      book-uniform, so no offer sells out; 100 "
 	    "otherwise)\n"
+	    "  --identity PERCENT  give every beneficiary an identity key "
+	    "(beneficiary.\n"
+	    "                      set_identity), PERCENT of them shared with "
+	    "a record of\n"
+	    "                      a second structure; the daemon needs\n"
+	    "                      privacy.identity_secret_file\n"
+	    "  --group-size N      book-group: people per group (default 4, "
+	    "at most 50)\n"
+	    "  --staff-seats N     book-group: staff seats per group (default "
+	    "1, at most 20)\n"
 	    "  --limit N           offer.list's page size (default 20)\n"
 	    "  --tag WORD          names the fixture (default from time and "
 	    "pid)\n"
@@ -271,6 +289,9 @@ enum {
 	OPT_SETUP,
 	OPT_DB,
 	OPT_BULK,
+	OPT_IDENTITY,
+	OPT_GROUP_SIZE,
+	OPT_STAFF,
 	OPT_VERSION,
 };
 
@@ -295,6 +316,9 @@ static const struct option long_opts[] = {
     {"setup-only", no_argument, NULL, OPT_SETUP},
     {"db", required_argument, NULL, OPT_DB},
     {"bulk-beneficiaries", no_argument, NULL, OPT_BULK},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
+    {"group-size", required_argument, NULL, OPT_GROUP_SIZE},
+    {"staff-seats", required_argument, NULL, OPT_STAFF},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -316,6 +340,9 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 	cfg->offers = 100;
 	cfg->beneficiaries = 1000;
 	cfg->list_limit = 20;
+	cfg->identity_pct = -1;
+	cfg->group_size = 4;
+	cfg->staff_seats = 1;
 	cfg->opt.timeout_ms = 30000;
 	cfg->opt.ca_file = getenv("STRAPONTIN_CA");
 	if (cfg->opt.ca_file != NULL && cfg->opt.ca_file[0] == '\0')
@@ -369,7 +396,7 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 				       sizeof workload_names[0])) {
 				bench_warnx("unknown workload %s (ping, "
 					    "offer-list, book-uniform, "
-					    "book-hot)",
+					    "book-hot, book-group)",
 					    optarg);
 				return EXIT_USAGE;
 			}
@@ -434,6 +461,22 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 		case OPT_BULK:
 			cfg->bulk_beneficiaries = true;
 			break;
+		case OPT_IDENTITY:
+			if (parse_int("--identity", optarg, 0, 100, &v) != 0)
+				return EXIT_USAGE;
+			cfg->identity_pct = (int)v;
+			break;
+		case OPT_GROUP_SIZE:
+			/* booking.create_group takes 1 to 50 people. */
+			if (parse_int("--group-size", optarg, 1, 50, &v) != 0)
+				return EXIT_USAGE;
+			cfg->group_size = (int)v;
+			break;
+		case OPT_STAFF:
+			if (parse_int("--staff-seats", optarg, 0, 20, &v) != 0)
+				return EXIT_USAGE;
+			cfg->staff_seats = (int)v;
+			break;
 		case OPT_VERSION:
 			printf("strapontin-bench %s\n", STRAPONTIN_VERSION);
 			return -1;
@@ -457,10 +500,31 @@ parse_args(struct bench_config *cfg, int argc, char **argv)
 		bench_warnx("ping needs no fixture");
 		return EXIT_USAGE;
 	}
-	if (cfg->workload == BW_BOOK_UNIFORM &&
+	if ((cfg->workload == BW_BOOK_UNIFORM ||
+	     cfg->workload == BW_BOOK_GROUP) &&
 	    (long long)cfg->offers * cfg->beneficiaries > BENCH_MAX_PAIRS) {
 		bench_warnx("--offers x --beneficiaries is at most %lld",
 			    (long long)BENCH_MAX_PAIRS);
+		return EXIT_USAGE;
+	}
+	if (cfg->workload == BW_BOOK_GROUP &&
+	    cfg->beneficiaries < cfg->group_size) {
+		bench_warnx("book-group: fewer --beneficiaries than "
+			    "--group-size");
+		return EXIT_USAGE;
+	}
+	/* By default every group can book every offer: an offer has at
+	 * most 100000 seats. */
+	if (cfg->workload == BW_BOOK_GROUP && cfg->seats == 0 &&
+	    (long long)(cfg->beneficiaries / cfg->group_size) *
+		    (cfg->group_size + cfg->staff_seats) >
+		100000) {
+		bench_warnx("book-group: the groups need more than 100000 "
+			    "seats an offer: give --seats");
+		return EXIT_USAGE;
+	}
+	if (cfg->identity_pct >= 0 && !bench_is_booking(cfg->workload)) {
+		bench_warnx("--identity goes with a booking workload");
 		return EXIT_USAGE;
 	}
 	if (cfg->bulk_beneficiaries && cfg->db == NULL) {
@@ -498,6 +562,27 @@ percentile_ms(const struct bench_stats *st, double p)
 	return st->lat_us[rank - 1] / 1000.0;
 }
 
+/* A group is one request but several bookings: its rate per seat is the
+ * figure to set beside single bookings'. */
+static void
+report_groups(const struct bench_config *cfg, const struct bench_result *res)
+{
+	const struct bench_stats *st = &res->st;
+	int64_t people = st->ok * cfg->group_size;
+
+	printf("groups: %lld booked of %d people and %d staff seats "
+	       "(%lld people, %lld staff seats)\n",
+	       (long long)st->ok, cfg->group_size, cfg->staff_seats,
+	       (long long)people, (long long)st->staff_acked);
+	printf("seats: %.1f seats/s (%.1f people/s), %.3f ms per seat\n",
+	       res->elapsed_s > 0 ? (double)st->seats_acked / res->elapsed_s
+				  : 0.0,
+	       res->elapsed_s > 0 ? (double)people / res->elapsed_s : 0.0,
+	       st->seats_acked > 0
+		   ? res->elapsed_s * 1e3 / (double)st->seats_acked
+		   : 0.0);
+}
+
 static void
 report(const struct bench_config *cfg, const struct bench_result *res)
 {
@@ -533,6 +618,8 @@ report(const struct bench_config *cfg, const struct bench_result *res)
 	       answered > 0
 		   ? (res->cpu_user_s + res->cpu_sys_s) * 1e6 / (double)answered
 		   : 0.0);
+	if (cfg->workload == BW_BOOK_GROUP)
+		report_groups(cfg, res);
 	if (bench_is_booking(cfg->workload))
 		printf("seats acknowledged: %lld%s\n",
 		       (long long)st->seats_acked,
@@ -544,7 +631,9 @@ report(const struct bench_config *cfg, const struct bench_result *res)
 		    "note: limit_reached refusals: configure the daemon with "
 		    "high policy.max_upcoming_per_beneficiary and "
 		    "policy.max_per_month\n");
-	if (cfg->workload == BW_BOOK_UNIFORM && st->refused_duplicate > 0)
+	if ((cfg->workload == BW_BOOK_UNIFORM ||
+	     cfg->workload == BW_BOOK_GROUP) &&
+	    st->refused_duplicate > 0)
 		printf("note: more requests than (offer, beneficiary) pairs: "
 		       "raise --offers or --beneficiaries\n");
 	fflush(stdout);

@@ -18,6 +18,7 @@ enum bench_workload {
 	BW_OFFER_LIST,
 	BW_BOOK_UNIFORM,
 	BW_BOOK_HOT,
+	BW_BOOK_GROUP,
 };
 
 /* book-uniform spreads its requests over the (offer, beneficiary) pairs
@@ -55,6 +56,11 @@ struct bench_config {
 	int list_limit;	   /* offer.list's limit */
 	const char *db;	   /* --db conninfo, or NULL */
 	bool bulk_beneficiaries; /* made by one INSERT through --db */
+	int identity_pct;  /* --identity: -1 none, else the share (%) of
+			      beneficiaries whose key a second record of
+			      another structure holds too */
+	int group_size;	   /* book-group: people per group */
+	int staff_seats;   /* book-group: staff seats per group */
 	char tag[64];	   /* names this run's fixture */
 	bool setup_only;
 	bool quiet;
@@ -73,6 +79,17 @@ struct bench_fixture {
 	int nbeneficiaries;
 	int seats;	/* seats of each offer */
 	int64_t stride; /* see bench_stride() */
+	/* --identity: every beneficiary has a key; twins[j], a record of
+	 * a second structure, holds the key of beneficiaries[twin_of[j]]. */
+	bool identity;
+	int64_t structure2_id;
+	int64_t *twins;
+	int *twin_of;
+	int ntwins;
+	/* book-group: group g is beneficiaries[g * group_size ...]. */
+	int group_size;
+	int staff_seats;
+	int ngroups;
 };
 
 /* Counters of one thread, then of the whole run once merged. */
@@ -86,7 +103,9 @@ struct bench_stats {
 	    refused_other;
 	int64_t errors;	       /* anything else: error answers, lost
 				  connections, timeouts */
-	int64_t seats_acked;   /* seats of acknowledged bookings */
+	int64_t seats_acked;   /* seats of acknowledged bookings, staff
+				  seats of groups included */
+	int64_t staff_acked;   /* of which staff seats */
 	int64_t seats_unknown; /* seats of bookings whose fate is not
 				  known (connection lost, timeout,
 				  internal error) */

@@ -5,6 +5,12 @@
  * Everything is named after the run's tag, so runs on one database do not
  * collide.
  *
+ * With --identity every beneficiary is given an identity key through
+ * beneficiary.set_identity, as a referent would, and a share of them a
+ * twin: a record of a second structure given the same identity, so the
+ * same key. The names typed for the key carry the tag: the keys of two
+ * runs never meet, and a person has exactly one or two records.
+ *
  * With --bulk-beneficiaries the beneficiaries are inserted by one SQL
  * statement through --db instead: tens of thousands of beneficiary.create
  * calls take minutes on a durable cluster, where each is a commit waiting
@@ -25,6 +31,8 @@
 /* Requests in flight while creating many objects on one connection: below
  * the daemon's default max_inflight (64). */
 #define CREATE_WINDOW 32
+
+static void random_password(char *, size_t);
 
 /* The params of the i-th object of a series (new reference). */
 typedef json_t *(*param_fn)(const struct bench_config *,
@@ -197,8 +205,8 @@ static const char sql_bulk_beneficiaries[] =
     " RETURNING id";
 
 static int
-bulk_beneficiaries(const struct bench_config *cfg,
-		   const struct bench_fixture *fx, int n, int64_t *ids)
+bulk_beneficiaries(const struct bench_config *cfg, int64_t structure_id,
+		   int64_t user_id, int n, int64_t *ids)
 {
 	char sid[24], uid[24], count[24];
 	const char *params[3] = {sid, uid, count};
@@ -206,8 +214,8 @@ bulk_beneficiaries(const struct bench_config *cfg,
 	PGresult *r = NULL;
 	int i, ret = -1;
 
-	snprintf(sid, sizeof sid, "%lld", (long long)fx->structure_id);
-	snprintf(uid, sizeof uid, "%lld", (long long)fx->referent_id);
+	snprintf(sid, sizeof sid, "%lld", (long long)structure_id);
+	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
 	snprintf(count, sizeof count, "%d", n);
 	db = PQconnectdb(cfg->db);
 	if (PQstatus(db) != CONNECTION_OK) {
@@ -229,6 +237,115 @@ out:
 	PQclear(r);
 	PQfinish(db);
 	return ret;
+}
+
+/* What the referent types for the identity of the i-th beneficiary: the
+ * run's tag in the name, so that only this run's records share a key. */
+static json_t *
+identity_of(const struct bench_config *cfg, int64_t id, int i)
+{
+	char last[80], first[32];
+
+	snprintf(last, sizeof last, "Banc %s", cfg->tag);
+	snprintf(first, sizeof first, "P%06d", i + 1);
+	return json_pack("{s:I, s:s, s:s, s:s, s:b}", "beneficiary_id",
+			 (json_int_t)id, "last_name", last, "first_name", first,
+			 "birth_date", "1980-01-01", "consent", 1);
+}
+
+static json_t *
+identity_params(const struct bench_config *cfg,
+		const struct bench_fixture *fx, int i)
+{
+	return identity_of(cfg, fx->beneficiaries[i], i);
+}
+
+static json_t *
+twin_identity_params(const struct bench_config *cfg,
+		     const struct bench_fixture *fx, int j)
+{
+	return identity_of(cfg, fx->twins[j], fx->twin_of[j]);
+}
+
+/* The second structure and its referent, logged in; NULL on failure. */
+static struct st_client *
+second_structure(const struct bench_config *cfg, struct bench_fixture *fx,
+		 struct st_client *admin, int64_t *user_id)
+{
+	char name[128], email[160], password[40], token[256];
+	struct st_client *c;
+
+	snprintf(name, sizeof name, "Bench structure %s bis", cfg->tag);
+	fx->structure2_id = create_one(
+	    admin, "structure.create",
+	    json_pack("{s:s, s:s, s:s, s:s}", "name", name, "kind", "other",
+		      "territory", "Bench", "city", "Benchville"));
+	if (fx->structure2_id < 0)
+		return NULL;
+	snprintf(email, sizeof email, "bench-%s-bis@example.org", cfg->tag);
+	random_password(password, sizeof password);
+	*user_id = create_one(
+	    admin, "user.create",
+	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "email", email,
+		      "display_name", "Bench referent bis", "role", "referent",
+		      "password", password, "structure_id",
+		      (json_int_t)fx->structure2_id));
+	c = *user_id < 0 ? NULL
+			 : connect_login(cfg, email, password, token,
+					 sizeof token);
+	explicit_bzero(password, sizeof password);
+	explicit_bzero(token, sizeof token);
+	return c;
+}
+
+/* --identity: the twins (spread evenly over the beneficiaries: i has one
+ * when (i + 1) x share / 100 passes a whole number), then every record's
+ * key. 0 or -1. */
+static int
+identity_build(const struct bench_config *cfg, struct bench_fixture *fx,
+	       struct st_client *admin, struct st_client *ref)
+{
+	struct st_client *ref2;
+	struct st_error err = {0};
+	int64_t user2, *scratch = NULL;
+	int i, n = fx->nbeneficiaries, r = -1;
+
+	if ((ref2 = second_structure(cfg, fx, admin, &user2)) == NULL)
+		return -1;
+	fx->twins = calloc((size_t)n + 1, sizeof fx->twins[0]);
+	fx->twin_of = calloc((size_t)n + 1, sizeof fx->twin_of[0]);
+	scratch = calloc((size_t)n + 1, sizeof scratch[0]);
+	if (fx->twins == NULL || fx->twin_of == NULL || scratch == NULL) {
+		bench_warnx("out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if ((long long)(i + 1) * cfg->identity_pct / 100 >
+		    (long long)i * cfg->identity_pct / 100)
+			fx->twin_of[fx->ntwins++] = i;
+	if (cfg->bulk_beneficiaries)
+		r = bulk_beneficiaries(cfg, fx->structure2_id, user2,
+				       fx->ntwins, fx->twins);
+	else
+		r = create_many(cfg, fx, ref2, "beneficiary.create",
+				fx->ntwins, beneficiary_params, fx->twins);
+	if (r == 0)
+		r = create_many(cfg, fx, ref, "beneficiary.set_identity", n,
+				identity_params, scratch);
+	if (r == 0)
+		r = create_many(cfg, fx, ref2, "beneficiary.set_identity",
+				fx->ntwins, twin_identity_params, scratch);
+	if (r != 0)
+		bench_warnx("--identity: not made (beneficiary.set_identity "
+			    "needs the daemon's privacy.identity_secret_file, "
+			    "docs/configuration.md)");
+	fx->identity = r == 0;
+	if (st_call(ref2, "auth.logout", NULL, NULL, &err) != ST_OK)
+		st_error_clear(&err);
+out:
+	free(scratch);
+	st_close(ref2);
+	return r;
 }
 
 static int64_t
@@ -297,6 +414,18 @@ bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 		nbens = cfg->beneficiaries;
 		fx->seats = cfg->seats > 0 ? cfg->seats : 100;
 		break;
+	case BW_BOOK_GROUP:
+		noffers = cfg->offers;
+		nbens = cfg->beneficiaries;
+		fx->group_size = cfg->group_size;
+		fx->staff_seats = cfg->staff_seats;
+		fx->ngroups = nbens / cfg->group_size;
+		/* Enough that no offer sells out even if every group
+		 * books it. */
+		fx->seats = cfg->seats > 0 ? cfg->seats
+					   : fx->ngroups * (cfg->group_size +
+							    cfg->staff_seats);
+		break;
 	default:
 		noffers = cfg->offers;
 		nbens = cfg->beneficiaries;
@@ -352,15 +481,21 @@ bench_fixture_build(const struct bench_config *cfg, struct bench_fixture *fx)
 		goto fail;
 	fx->noffers = noffers;
 	if (cfg->bulk_beneficiaries)
-		r = bulk_beneficiaries(cfg, fx, nbens, fx->beneficiaries);
+		r = bulk_beneficiaries(cfg, fx->structure_id, fx->referent_id,
+				       nbens, fx->beneficiaries);
 	else
 		r = create_many(cfg, fx, ref, "beneficiary.create", nbens,
 				beneficiary_params, fx->beneficiaries);
 	if (r != 0)
 		goto fail;
 	fx->nbeneficiaries = nbens;
+	if (cfg->identity_pct >= 0 &&
+	    identity_build(cfg, fx, admin, ref) != 0)
+		goto fail;
 	if (cfg->workload == BW_BOOK_UNIFORM)
 		fx->stride = bench_stride((int64_t)noffers * nbens);
+	else if (cfg->workload == BW_BOOK_GROUP)
+		fx->stride = bench_stride((int64_t)noffers * fx->ngroups);
 
 	/* The admin's session is not needed any more; the referent's is the
 	 * run's. */
@@ -400,9 +535,17 @@ bench_fixture_print(const struct bench_fixture *fx)
 	       (long long)fx->referent_id);
 	print_ids("offers", fx->offers, fx->noffers);
 	print_ids("beneficiaries", fx->beneficiaries, fx->nbeneficiaries);
+	if (fx->identity)
+		printf("fixture: identity keys=%d twins=%d structure2_id=%lld\n",
+		       fx->nbeneficiaries, fx->ntwins,
+		       (long long)fx->structure2_id);
+	if (fx->ngroups > 0)
+		printf("fixture: groups=%d size=%d staff_seats=%d\n",
+		       fx->ngroups, fx->group_size, fx->staff_seats);
 	if (fx->stride > 0)
 		printf("fixture: pairs=%lld stride=%lld\n",
-		       (long long)fx->noffers * fx->nbeneficiaries,
+		       (long long)fx->noffers *
+			   (fx->ngroups > 0 ? fx->ngroups : fx->nbeneficiaries),
 		       (long long)fx->stride);
 	fflush(stdout);
 }
@@ -434,7 +577,10 @@ bench_fixture_free(struct bench_fixture *fx)
 {
 	free(fx->offers);
 	free(fx->beneficiaries);
-	fx->offers = fx->beneficiaries = NULL;
-	fx->noffers = fx->nbeneficiaries = 0;
+	free(fx->twins);
+	free(fx->twin_of);
+	fx->offers = fx->beneficiaries = fx->twins = NULL;
+	fx->twin_of = NULL;
+	fx->noffers = fx->nbeneficiaries = fx->ntwins = 0;
 	explicit_bzero(fx->token, sizeof fx->token);
 }

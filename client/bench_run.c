@@ -27,7 +27,8 @@
 struct slot {
 	int64_t id; /* 0: free */
 	uint64_t t0_us;
-	int seats; /* seats asked, for bookings */
+	int seats; /* seats asked, for bookings (a group's staff included) */
+	int staff; /* of which a group's staff seats */
 };
 
 struct bconn {
@@ -118,16 +119,32 @@ may_send(struct shared *sh)
 	return true;
 }
 
+/* booking.create_group of group g on offer: its people and staff. */
+static json_t *
+group_params(const struct bench_fixture *fx, int64_t offer, int64_t g)
+{
+	json_t *ids = json_array();
+	int i;
+
+	for (i = 0; i < fx->group_size; i++)
+		json_array_append_new(ids, json_integer(
+		    fx->beneficiaries[g * fx->group_size + i]));
+	return json_pack("{s:I, s:o, s:i}", "offer_id", (json_int_t)offer,
+			 "beneficiary_ids", ids, "staff_seats",
+			 fx->staff_seats);
+}
+
 /* The next request of the workload: method and params (new reference or
- * NULL), and the seats it books. */
+ * NULL), the seats it books and how many of them are a group's staff. */
 static const char *
-next_request(struct shared *sh, json_t **params, int *seats)
+next_request(struct shared *sh, json_t **params, int *seats, int *staff)
 {
 	const struct bench_fixture *fx = sh->fx;
 	int64_t k, idx, offer, ben;
 
 	*params = NULL;
 	*seats = 0;
+	*staff = 0;
 	switch (sh->cfg->workload) {
 	case BW_PING:
 		return "system.ping";
@@ -142,6 +159,16 @@ next_request(struct shared *sh, json_t **params, int *seats)
 		offer = fx->offers[idx % fx->noffers];
 		ben = fx->beneficiaries[idx / fx->noffers];
 		break;
+	case BW_BOOK_GROUP:
+		/* The same permutation over (offer, group) pairs: a person
+		 * is in one group, so books an offer once. */
+		k = atomic_fetch_add(&sh->next_pair, 1);
+		idx = (k % sh->npairs) * fx->stride % sh->npairs;
+		*params = group_params(fx, fx->offers[idx % fx->noffers],
+				       idx / fx->noffers);
+		*staff = fx->staff_seats;
+		*seats = fx->group_size + fx->staff_seats;
+		return "booking.create_group";
 	case BW_BOOK_HOT:
 	default:
 		k = atomic_fetch_add(&sh->next_pair, 1);
@@ -182,13 +209,13 @@ conn_fill(struct worker *w, struct bconn *bc)
 	json_t *params;
 	const char *method;
 	int64_t id;
-	int i, seats;
+	int i, seats, staff;
 
 	while (!bc->dead && bc->inflight < w->sh->cfg->pipeline &&
 	       may_send(w->sh)) {
 		for (i = 0; bc->slots[i].id != 0; i++)
 			;
-		method = next_request(w->sh, &params, &seats);
+		method = next_request(w->sh, &params, &seats, &staff);
 		bc->slots[i].t0_us = bench_now_us();
 		id = st_send(bc->c, method, params, &err);
 		json_decref(params);
@@ -197,12 +224,14 @@ conn_fill(struct worker *w, struct bconn *bc)
 			 * request counts as lost. */
 			bc->slots[i].id = -1;
 			bc->slots[i].seats = seats;
+			bc->slots[i].staff = staff;
 			bc->inflight++;
 			conn_kill(w, bc, st_strerror(&err));
 			return;
 		}
 		bc->slots[i].id = id;
 		bc->slots[i].seats = seats;
+		bc->slots[i].staff = staff;
 		bc->inflight++;
 	}
 }
@@ -249,6 +278,7 @@ take_answer(struct worker *w, struct bconn *bc, json_t *msg)
 	if ((e = json_object_get(msg, "error")) == NULL) {
 		st->ok++;
 		st->seats_acked += bc->slots[i].seats;
+		st->staff_acked += bc->slots[i].staff;
 		return;
 	}
 	data = json_object_get(e, "data");
@@ -436,6 +466,7 @@ stats_merge(struct bench_stats *into, struct bench_stats *from)
 	into->refused_other += from->refused_other;
 	into->errors += from->errors;
 	into->seats_acked += from->seats_acked;
+	into->staff_acked += from->staff_acked;
 	into->seats_unknown += from->seats_unknown;
 	if (into->first_error[0] == '\0')
 		memcpy(into->first_error, from->first_error,
@@ -473,9 +504,12 @@ bench_run(const struct bench_config *cfg, const struct bench_fixture *fx,
 	atomic_init(&sh.claimed, 0);
 	atomic_init(&sh.next_pair, 0);
 	atomic_init(&sh.abort, false);
-	sh.npairs = (int64_t)fx->noffers * fx->nbeneficiaries;
+	sh.npairs = (int64_t)fx->noffers *
+		    (cfg->workload == BW_BOOK_GROUP ? fx->ngroups
+						    : fx->nbeneficiaries);
 	if (bench_is_booking(cfg->workload) &&
-	    (fx->noffers == 0 || fx->nbeneficiaries == 0)) {
+	    (fx->noffers == 0 || fx->nbeneficiaries == 0 ||
+	     (cfg->workload == BW_BOOK_GROUP && fx->ngroups == 0))) {
 		bench_warnx("no offers or no beneficiaries to book");
 		return -1;
 	}

@@ -5,6 +5,7 @@
  * says so. Functional only: no speed is asserted.
  */
 #include "harness.h"
+#include "world.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,8 @@
 #define RUN_TIMEOUT_MS 120000
 #define MAX_ARGS 40
 
-static struct h_daemon *d;      /* caps raised, as for a benchmark */
+static struct h_daemon *d;      /* caps raised, as for a benchmark, and
+				   identity keys enabled */
 static struct h_daemon *d_caps; /* the default caps (2) */
 
 struct run {
@@ -141,10 +143,14 @@ number_after(const struct run *r, const char *key)
 static int
 setup(void **state)
 {
+	char ini[1024];
+
 	(void)state;
-	d = h_daemon_start("bench", "[database]\npool_size = 4\n"
+	snprintf(ini, sizeof ini, "[database]\npool_size = 4\n"
 	    "[policy]\nmax_upcoming_per_beneficiary = 1000\n"
-	    "max_per_month = 1000\n");
+	    "max_per_month = 1000\n[privacy]\nidentity_secret_file = %s\n",
+	    w_secret_file("bench", "the-bench-secret-of-identity-keys-0123456789"));
+	d = h_daemon_start("bench", ini);
 	d_caps = h_daemon_start("bench_caps", NULL);
 	return 0;
 }
@@ -329,6 +335,91 @@ test_verdict_fails(void **state)
 	assert_contains(&r, " but 20 acknowledged");
 }
 
+/* --identity: every beneficiary gets a key through
+ * beneficiary.set_identity, one in two a twin in a second structure; every
+ * booking then takes the person's lock and reads the caps over the
+ * person's records, and all still book (caps raised). The keys are in the
+ * database: 40 records of the run, 20 keys held twice. */
+static void
+test_identity(void **state)
+{
+	static const char *const args[] = {"-w", "book-uniform", "-n", "200",
+	    "-c", "4", "-j", "2", "-P", "2", "--offers", "10",
+	    "--beneficiaries", "40", "--identity", "50", "--tag", "bench-id1",
+	    NULL};
+	static const char *const bulk[] = {"-w", "book-hot", "-n", "40", "-c",
+	    "4", "--seats", "40", "--beneficiaries", "40",
+	    "--bulk-beneficiaries", "--identity", "25", NULL};
+	struct run r;
+	PGconn *db;
+
+	(void)state;
+	run_bench(&r, d, args);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, "fixture: identity keys=40 twins=20 structure2_id=");
+	assert_contains(&r, "(ok 200, refused 0, errors 0)");
+	assert_contains(&r, "verdict: OK: seats taken 200 = seats "
+			    "acknowledged 200 (200 bookings); invariant 1");
+	db = h_db_connect(d->conninfo);
+	assert_string_equal(h_db_exec(db,
+	    "SELECT count(*) || ' ' || count(DISTINCT identity_key)"
+	    "  FROM beneficiaries b JOIN structures s ON s.id = b.structure_id"
+	    " WHERE s.name LIKE 'Bench structure bench-id1%'"
+	    "   AND b.identity_key IS NOT NULL"), "60 40");
+	PQfinish(db);
+	/* The twins of --bulk-beneficiaries come from SQL too. */
+	run_bench(&r, d, bulk);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, "fixture: identity keys=40 twins=10 ");
+	assert_contains(&r, "(ok 40, refused 0, errors 0)");
+	assert_contains(&r, "verdict: OK: ");
+	/* Without the daemon's secret no key is made: the run cannot
+	 * start. */
+	run_bench(&r, d_caps, bulk);
+	assert_int_equal(r.status, 3);
+	assert_contains(&r, "--identity: not made");
+}
+
+/* book-group: 6 groups of 4 people and 2 staff seats over 5 offers, 30
+ * (offer, group) pairs: 30 groups book 180 seats (120 bookings, 60 staff
+ * seats), the 6 requests past the pairs are refused as duplicates, and
+ * the check counts the staff seats. With --identity as well, each person
+ * of a group takes their lock. */
+static void
+test_book_group(void **state)
+{
+	static const char *const args[] = {"-w", "book-group", "-n", "36",
+	    "-c", "3", "-P", "2", "--offers", "5", "--beneficiaries", "24",
+	    "--group-size", "4", "--staff-seats", "2", NULL};
+	static const char *const ident[] = {"-w", "book-group", "-n", "20",
+	    "-c", "2", "--offers", "5", "--beneficiaries", "16",
+	    "--identity", "50", NULL};
+	struct run r;
+
+	(void)state;
+	run_bench(&r, d, args);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, "fixture: groups=6 size=4 staff_seats=2\n");
+	assert_contains(&r, "seats=36 ");
+	assert_contains(&r, "fixture: pairs=30 ");
+	assert_contains(&r, "(ok 30, refused 6, errors 0)");
+	assert_contains(&r, "duplicate 6");
+	assert_contains(&r, "groups: 30 booked of 4 people and 2 staff seats "
+			    "(120 people, 60 staff seats)\n");
+	assert_contains(&r, " seats/s (");
+	assert_contains(&r, "seats acknowledged: 180\n");
+	assert_contains(&r, "verdict: OK: seats taken 180 = seats "
+			    "acknowledged 180 (120 bookings, 30 groups holding "
+			    "60 staff seats); invariant 1");
+	run_bench(&r, d, ident);
+	assert_int_equal(r.status, 0);
+	assert_contains(&r, "fixture: identity keys=16 twins=8 ");
+	assert_contains(&r, "(ok 20, refused 0, errors 0)");
+	assert_contains(&r, "verdict: OK: seats taken 100 = seats "
+			    "acknowledged 100 (80 bookings, 20 groups holding "
+			    "20 staff seats)");
+}
+
 static void
 test_usage(void **state)
 {
@@ -339,6 +430,12 @@ test_usage(void **state)
 	    "host=127.0.0.1 port=1 connect_timeout=5", NULL};
 	static const char *const threads[] = {"-w", "ping", "-c", "2", "-j",
 	    "3", NULL};
+	static const char *const id_list[] = {"-w", "offer-list",
+	    "--identity", "10", NULL};
+	static const char *const small[] = {"-w", "book-group",
+	    "--beneficiaries", "3", "--group-size", "4", NULL};
+	static const char *const staff[] = {"-w", "book-group",
+	    "--staff-seats", "21", NULL};
 	struct run r;
 
 	(void)state;
@@ -346,6 +443,12 @@ test_usage(void **state)
 	assert_int_equal(r.status, 3);
 	assert_contains(&r, "--bulk-beneficiaries: database: ");
 	run_bench(&r, d, threads);
+	assert_int_equal(r.status, 2);
+	run_bench(&r, d, id_list);
+	assert_int_equal(r.status, 2);
+	run_bench(&r, d, small);
+	assert_int_equal(r.status, 2);
+	run_bench(&r, d, staff);
 	assert_int_equal(r.status, 2);
 	/* An empty e-mail reaches the server, which refuses the login. */
 	run_bench(&r, d, no_admin);
@@ -366,6 +469,8 @@ main(void)
 	    cmocka_unit_test(test_bulk_beneficiaries),
 	    cmocka_unit_test(test_time_and_count),
 	    cmocka_unit_test(test_verdict_fails),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_book_group),
 	    cmocka_unit_test(test_usage),
 	};
 
