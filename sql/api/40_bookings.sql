@@ -1058,7 +1058,7 @@ END $$;
 -- person (data.beneficiary_id). Locks: the people in id order, then the
 -- offer, as a single booking takes them.
 CREATE OR REPLACE FUNCTION api.booking_create_group(p_token text, p jsonb, p_addr text, p_policy jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     u users := auth_user(p_token);
     k text := p->>'idempotency_key';
@@ -1099,6 +1099,13 @@ BEGIN
     FOR b IN SELECT * FROM beneficiaries WHERE id = ANY (ids) ORDER BY id FOR UPDATE LOOP
         bens := bens || b;
     END LOOP;
+    -- The persons' locks, as a booking takes them (docs/privacy.md): the
+    -- caps count the bookings another structure makes for them at the
+    -- same moment. After the beneficiaries' rows, before the offer's.
+    PERFORM pg_advisory_xact_lock(pk.k)
+       FROM (SELECT DISTINCT person_lock_key(x.identity_key) AS k
+               FROM unnest(bens) x WHERE x.identity_key IS NOT NULL
+              ORDER BY 1) pk;
     FOR i IN 1..n LOOP
         SELECT * INTO b FROM unnest(bens) x WHERE x.id = ids[i];
         IF NOT FOUND OR b.erased_at IS NOT NULL

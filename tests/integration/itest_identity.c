@@ -538,6 +538,44 @@ test_two_daemons(void **state)
 		assert_string_equal(h_db_exec(db, sql), "1");
 	}
 
+	/* Caps again, a group outing's way: A goes out with groups (one
+	 * person each) to offers 0-3 through the first daemon while B books
+	 * offers 4-7 through the second. The group takes the person's lock
+	 * as a booking does. */
+	h_db_exec(db, "UPDATE bookings SET status = 'cancelled', "
+	    "cancelled_at = now() WHERE status = 'confirmed'");
+	n = 0;
+	granted = 0;
+	for (i = 0; i < 8; i++) {
+		json_t *p = i < 4 ?
+		    json_pack("{s:I, s:[I]}", "offer_id", offers[i],
+		    "beneficiary_ids", a) :
+		    json_pack("{s:I, s:I, s:i}", "offer_id", offers[i],
+		    "beneficiary_id", b, "seats", 1);
+
+		who[n] = i < 4 ? w.ref : ref2;
+		ids[n] = st_send(who[n], i < 4 ? "booking.create_group" :
+		    "booking.create", p, &err);
+		json_decref(p);
+		assert_true(ids[n++] > 0);
+	}
+	for (i = 0; i < n; i++) {
+		json_t *res = NULL;
+
+		if (st_wait(who[i], ids[i], &res, &err) == ST_OK)
+			granted++;
+		else {
+			assert_string_equal(err.reason, "limit_reached");
+			st_error_clear(&err);
+		}
+		json_decref(res);
+	}
+	assert_int_equal(granted, 3);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
+	    "beneficiary_id IN (%lld, %lld) AND status = 'confirmed'",
+	    (long long)a, (long long)b);
+	assert_string_equal(h_db_exec(db, sql), "3");
+
 	st_close(ref2);
 	world_close(&w);
 	PQfinish(db);
