@@ -455,6 +455,41 @@ test_rotation(void **state)
 
 /* Two daemons, each booking one record of the same person as fast as it
  * can: the caps and one booking per offer hold across them. */
+/* The answers of n requests sent at once: how many were granted; every
+ * refusal must be `refusal`. */
+static int
+granted_of(struct st_client **who, const int64_t *ids, int n,
+    const char *refusal)
+{
+	struct st_error err = {0};
+	int i, granted = 0;
+
+	for (i = 0; i < n; i++) {
+		json_t *res = NULL;
+
+		if (st_wait(who[i], ids[i], &res, &err) == ST_OK)
+			granted++;
+		else {
+			assert_string_equal(err.reason, refusal);
+			st_error_clear(&err);
+		}
+		json_decref(res);
+	}
+	return granted;
+}
+
+/* How many live bookings records a and b hold between them. */
+static const char *
+live_bookings(PGconn *db, json_int_t a, json_int_t b)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
+	    "beneficiary_id IN (%lld, %lld) AND status = 'confirmed'",
+	    (long long)a, (long long)b);
+	return h_db_exec(db, sql);
+}
+
 static void
 test_two_daemons(void **state)
 {
@@ -469,7 +504,7 @@ test_two_daemons(void **state)
 	json_int_t a, b, offers[8];
 	int64_t ids[16];
 	struct st_client *who[16];
-	int i, n = 0, granted = 0;
+	int i, n = 0;
 	char sql[300];
 
 	world_build(&w, d1);
@@ -492,22 +527,8 @@ test_two_daemons(void **state)
 		json_decref(p);
 		assert_true(ids[n++] > 0);
 	}
-	for (i = 0; i < n; i++) {
-		json_t *res = NULL;
-
-		if (st_wait(who[i], ids[i], &res, &err) == ST_OK)
-			granted++;
-		else {
-			assert_string_equal(err.reason, "limit_reached");
-			st_error_clear(&err);
-		}
-		json_decref(res);
-	}
-	assert_int_equal(granted, 3);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
-	    "beneficiary_id IN (%lld, %lld) AND status = 'confirmed'",
-	    (long long)a, (long long)b);
-	assert_string_equal(h_db_exec(db, sql), "3");
+	assert_int_equal(granted_of(who, ids, n, "limit_reached"), 3);
+	assert_string_equal(live_bookings(db, a, b), "3");
 
 	/* One booking per offer: both ask for the same offers at once. */
 	h_db_exec(db, "UPDATE bookings SET status = 'cancelled', "
@@ -545,7 +566,6 @@ test_two_daemons(void **state)
 	h_db_exec(db, "UPDATE bookings SET status = 'cancelled', "
 	    "cancelled_at = now() WHERE status = 'confirmed'");
 	n = 0;
-	granted = 0;
 	for (i = 0; i < 8; i++) {
 		json_t *p = i < 4 ?
 		    json_pack("{s:I, s:[I]}", "offer_id", offers[i],
@@ -559,22 +579,8 @@ test_two_daemons(void **state)
 		json_decref(p);
 		assert_true(ids[n++] > 0);
 	}
-	for (i = 0; i < n; i++) {
-		json_t *res = NULL;
-
-		if (st_wait(who[i], ids[i], &res, &err) == ST_OK)
-			granted++;
-		else {
-			assert_string_equal(err.reason, "limit_reached");
-			st_error_clear(&err);
-		}
-		json_decref(res);
-	}
-	assert_int_equal(granted, 3);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM bookings WHERE "
-	    "beneficiary_id IN (%lld, %lld) AND status = 'confirmed'",
-	    (long long)a, (long long)b);
-	assert_string_equal(h_db_exec(db, sql), "3");
+	assert_int_equal(granted_of(who, ids, n, "limit_reached"), 3);
+	assert_string_equal(live_bookings(db, a, b), "3");
 
 	st_close(ref2);
 	world_close(&w);

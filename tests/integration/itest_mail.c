@@ -270,24 +270,26 @@ test_refusals(void **state)
 	    == 2);
 }
 
-/* SIGHUP moves the sender to another relay: STARTTLS with the test CA,
- * and a login whose password is read from mail.password_file. */
-static void
-test_starttls_login_after_reload(void **state)
+/* A relay that wants TLS (STARTTLS, or from the first byte) and a login,
+ * with the test CA's certificate; d1 (alone by then) is moved to it by a
+ * SIGHUP, its password read from mail.password_file. */
+static struct h_sink *
+tls_relay(const char *name, bool implicit)
 {
-	struct h_sink *tls = h_sink_new("mail_tls");
-	char cert[600], key[600], ca[600], pwfile[600], conf[2048];
-	json_t *all;
+	struct h_sink *tls = h_sink_new(name);
+	static char cert[600], key[600];
+	char ca[600], pwfile[600], conf[2048];
+	int reloads = h_log_count(d1, "configuration reloaded");
+	long long t0;
 	FILE *f;
 
-	/* One daemon, so that the message goes through the reloaded one. */
-	h_daemon_stop(d2);
 	snprintf(cert, sizeof cert, "%s/server.pem", h_certs_dir());
 	snprintf(key, sizeof key, "%s/server.key", h_certs_dir());
 	snprintf(ca, sizeof ca, "%s/ca.pem", h_certs_dir());
 	snprintf(pwfile, sizeof pwfile, "%s/smtp-password", d1->dir);
 	tls->tls_cert = cert;
 	tls->tls_key = key;
+	tls->implicit_tls = implicit;
 	tls->user = "strapontin";
 	tls->password = "s3cret pass";
 	h_sink_start(tls);
@@ -296,26 +298,58 @@ test_starttls_login_after_reload(void **state)
 	fputs("s3cret pass\n", f);
 	fclose(f);
 	snprintf(conf, sizeof conf, "[mail]\nhost = localhost\nport = %d\n"
-	    "from = no-reply@strapontin.test\nca_file = %s\n"
-	    "username = strapontin\npassword_file = %s\ninterval = 1\n"
-	    "retry_min = 1\nretry_max = 2\ntimeout = 5\nlease = 30\n"
-	    "[http]\nlisten = 127.0.0.1:%d\nmetrics_allow = 127.0.0.1/32\n",
-	    tls->port, ca, pwfile, http1);
+	    "implicit_tls = %s\nfrom = no-reply@strapontin.test\n"
+	    "ca_file = %s\nusername = strapontin\npassword_file = %s\n"
+	    "interval = 1\nretry_min = 1\nretry_max = 2\ntimeout = 5\n"
+	    "lease = 30\n[http]\nlisten = 127.0.0.1:%d\n"
+	    "metrics_allow = 127.0.0.1/32\n", tls->port,
+	    implicit ? "on" : "off", ca, pwfile, http1);
 	h_daemon_write_conf(d1, conf);
 	assert_int_equal(h_daemon_signal(d1, SIGHUP), 0);
-	if (!h_log_wait(d1, "configuration reloaded", 10000))
-		h_fail("no reload");
-	h_db_exec(db, "SELECT core.mail_queue('voucher', "
-	    "'tls@example.org', 'Votre billet – chiffré', 'Bonjour Zoé', "
-	    "'itest:tls')");
-	wait_count("dedup_key = 'itest:tls' AND sent_at IS NOT NULL", 1);
-	all = h_sink_messages(tls);
+	t0 = h_now_ms();
+	while (h_log_count(d1, "configuration reloaded") == reloads) {
+		if (h_now_ms() - t0 > 10000)
+			h_fail("no reload");
+		h_sleep_ms(50);
+	}
+	return tls;
+}
+
+/* One message queued by hand reaches the relay, subject and body intact. */
+static void
+expect_through(struct h_sink *relay, const char *to, const char *subject,
+    const char *key)
+{
+	char sql[512], where[128];
+	json_t *all;
+
+	snprintf(sql, sizeof sql, "SELECT core.mail_queue('voucher', '%s', "
+	    "'%s', 'Bonjour Zoé', '%s')", to, subject, key);
+	h_db_exec(db, sql);
+	snprintf(where, sizeof where, "dedup_key = '%s' AND sent_at IS NOT "
+	    "NULL", key);
+	wait_count(where, 1);
+	all = h_sink_messages(relay);
 	assert_int_equal(json_array_size(all), 1);
-	assert_string_equal(w_str(json_array_get(all, 0), "subject"),
-	    "Votre billet – chiffré");
+	assert_string_equal(w_str(json_array_get(all, 0), "subject"), subject);
 	assert_string_equal(w_str(json_array_get(all, 0), "body"),
 	    "Bonjour Zoé");
 	json_decref(all);
+}
+
+/* SIGHUP moves the sender to another relay: STARTTLS with the test CA,
+ * and a login whose password is read from mail.password_file. */
+static void
+test_starttls_login_after_reload(void **state)
+{
+	struct h_sink *tls;
+
+	(void)state;
+	/* One daemon, so that the message goes through the reloaded one. */
+	h_daemon_stop(d2);
+	tls = tls_relay("mail_tls", false);
+	expect_through(tls, "tls@example.org", "Votre billet – chiffré",
+	    "itest:tls");
 	h_sink_stop(tls);
 	free(tls);
 }
@@ -325,51 +359,12 @@ test_starttls_login_after_reload(void **state)
 static void
 test_implicit_tls(void **state)
 {
-	struct h_sink *tls = h_sink_new("mail_smtps");
-	char cert[600], key[600], ca[600], pwfile[600], conf[2048];
-	json_t *all;
-	int reloads = h_log_count(d1, "configuration reloaded");
-	long long t0;
-	FILE *f;
+	struct h_sink *tls;
 
 	(void)state;
-	snprintf(cert, sizeof cert, "%s/server.pem", h_certs_dir());
-	snprintf(key, sizeof key, "%s/server.key", h_certs_dir());
-	snprintf(ca, sizeof ca, "%s/ca.pem", h_certs_dir());
-	snprintf(pwfile, sizeof pwfile, "%s/smtp-password", d1->dir);
-	tls->tls_cert = cert;
-	tls->tls_key = key;
-	tls->implicit_tls = true;
-	tls->user = "strapontin";
-	tls->password = "s3cret pass";
-	h_sink_start(tls);
-	if ((f = fopen(pwfile, "w")) == NULL)
-		h_fail("cannot write %s", pwfile);
-	fputs("s3cret pass\n", f);
-	fclose(f);
-	snprintf(conf, sizeof conf, "[mail]\nhost = localhost\nport = %d\n"
-	    "implicit_tls = on\nfrom = no-reply@strapontin.test\n"
-	    "ca_file = %s\nusername = strapontin\npassword_file = %s\n"
-	    "interval = 1\nretry_min = 1\nretry_max = 2\ntimeout = 5\n"
-	    "lease = 30\n[http]\nlisten = 127.0.0.1:%d\n"
-	    "metrics_allow = 127.0.0.1/32\n", tls->port, ca, pwfile, http1);
-	h_daemon_write_conf(d1, conf);
-	assert_int_equal(h_daemon_signal(d1, SIGHUP), 0);
-	t0 = h_now_ms();
-	while (h_log_count(d1, "configuration reloaded") == reloads) {
-		if (h_now_ms() - t0 > 10000)
-			h_fail("no reload");
-		h_sleep_ms(50);
-	}
-	h_db_exec(db, "SELECT core.mail_queue('voucher', "
-	    "'smtps@example.org', 'Votre billet – SMTPS', 'Bonjour Zoé', "
-	    "'itest:smtps')");
-	wait_count("dedup_key = 'itest:smtps' AND sent_at IS NOT NULL", 1);
-	all = h_sink_messages(tls);
-	assert_int_equal(json_array_size(all), 1);
-	assert_string_equal(w_str(json_array_get(all, 0), "subject"),
-	    "Votre billet – SMTPS");
-	json_decref(all);
+	tls = tls_relay("mail_smtps", true);
+	expect_through(tls, "smtps@example.org", "Votre billet – SMTPS",
+	    "itest:smtps");
 	h_sink_stop(tls);
 	free(tls);
 }
