@@ -28,6 +28,8 @@ PAGES = [
     ("referent-people", REFERENT, "#/people"),
     ("partner-offers", PARTNER, "#/partner/offers"),
     ("partner-checkin", PARTNER, "#/checkin"),
+    ("referent-account", REFERENT, "#/account"),
+    ("partner-account", PARTNER, "#/account"),
     ("admin-report", ADMIN, "#/admin/report"),
     ("admin-audit", ADMIN, "#/admin/audit"),
     ("admin-partners", ADMIN, "#/admin/partners"),
