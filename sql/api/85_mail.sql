@@ -138,10 +138,18 @@ $$;
 -- of the policy.mail_digest_days-th day after today, queued once a day
 -- from policy.mail_hour (the structure's local time), only when there is
 -- something to tell.
+-- Whether the day's messages may go in zone tz: from policy.mail_hour
+-- (7) on, local time.
+CREATE OR REPLACE FUNCTION core.mail_hour_passed(p_policy jsonb, p_now timestamptz,
+        tz text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT extract(hour FROM p_now AT TIME ZONE tz)
+           >= coalesce((p_policy->>'mail_hour')::integer, 7)
+$$;
+
 CREATE OR REPLACE FUNCTION core.mail_digests(p_policy jsonb, p_now timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
     v_days integer := coalesce((p_policy->>'mail_digest_days')::integer, 2);
     r record;
     n integer := 0;
@@ -170,7 +178,7 @@ BEGIN
                    AND o.starts_at < p_now + make_interval(days => v_days + 2)
                    AND o.starts_at < ((p_now AT TIME ZONE s.timezone)::date + v_days + 1)
                                      ::timestamp AT TIME ZONE s.timezone
-                   AND extract(hour FROM p_now AT TIME ZONE s.timezone) >= v_hour) d
+                   AND mail_hour_passed(p_policy, p_now, s.timezone)) d
          WHERE NOT EXISTS (SELECT 1 FROM mail_outbox m WHERE m.dedup_key = d.key)
          GROUP BY d.user_id, d.email, d.key
          ORDER BY d.user_id
@@ -197,40 +205,37 @@ END $$;
 CREATE OR REPLACE FUNCTION core.mail_guest_lists(p_policy jsonb, p_now timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
     tz text := report_zone();
     today date := (p_now AT TIME ZONE tz)::date;
     r record;
     n integer := 0;
 BEGIN
-    IF extract(hour FROM p_now AT TIME ZONE tz) < v_hour THEN
+    IF NOT mail_hour_passed(p_policy, p_now, tz) THEN
         RETURN 0;
     END IF;
     FOR r IN
         SELECT o AS offer, pu.email,
                'guest_list:' || o.id || ':' || pu.id || ':' || (today + 1) AS key,
-               (SELECT string_agg('- ' || mail_person(b.first_name, b.last_name)
-                                  || ', ' || mail_seats(bk.seats, 'fr') || ' (' || s.name || ')',
-                                  E'\n' ORDER BY b.first_name, bk.id)
-                  FROM bookings bk JOIN beneficiaries b ON b.id = bk.beneficiary_id
-                  JOIN structures s ON s.id = bk.structure_id
-                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed') AS fr,
-               (SELECT string_agg('- ' || mail_person(b.first_name, b.last_name)
-                                  || ', ' || mail_seats(bk.seats, 'en') || ' (' || s.name || ')',
-                                  E'\n' ORDER BY b.first_name, bk.id)
-                  FROM bookings bk JOIN beneficiaries b ON b.id = bk.beneficiary_id
-                  JOIN structures s ON s.id = bk.structure_id
-                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed') AS en,
-               (SELECT sum(bk.seats) FROM bookings bk
-                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed')::integer AS seats
+               g.fr, g.en, g.seats
           FROM offers o
           JOIN users pu ON pu.partner_id = o.partner_id AND pu.role = 'partner' AND pu.enabled
                        AND NOT 'guest_list' = ANY(pu.mail_off)
+          -- the list in both languages, from one pass over the bookings
+          CROSS JOIN LATERAL (
+                SELECT string_agg('- ' || mail_person(b.first_name, b.last_name)
+                                  || ', ' || mail_seats(bk.seats, 'fr') || ' (' || s.name || ')',
+                                  E'\n' ORDER BY b.first_name, bk.id) AS fr,
+                       string_agg('- ' || mail_person(b.first_name, b.last_name)
+                                  || ', ' || mail_seats(bk.seats, 'en') || ' (' || s.name || ')',
+                                  E'\n' ORDER BY b.first_name, bk.id) AS en,
+                       sum(bk.seats)::integer AS seats
+                  FROM bookings bk JOIN beneficiaries b ON b.id = bk.beneficiary_id
+                  JOIN structures s ON s.id = bk.structure_id
+                 WHERE bk.offer_id = o.id AND bk.status = 'confirmed') g
          WHERE o.status = 'published'
            AND o.starts_at > p_now AND o.starts_at < p_now + interval '3 days'
            AND (o.starts_at AT TIME ZONE tz)::date = today + 1
-           AND EXISTS (SELECT 1 FROM bookings bk
-                        WHERE bk.offer_id = o.id AND bk.status = 'confirmed')
+           AND g.seats IS NOT NULL          -- someone is coming
            AND NOT EXISTS (SELECT 1 FROM mail_outbox m
                             WHERE m.dedup_key = 'guest_list:' || o.id || ':' || pu.id
                                                 || ':' || (today + 1))
@@ -261,13 +266,12 @@ END $$;
 CREATE OR REPLACE FUNCTION core.mail_attendance(p_policy jsonb, p_now timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
     tz text := report_zone();
     today date := (p_now AT TIME ZONE tz)::date;
     r record;
     n integer := 0;
 BEGIN
-    IF extract(hour FROM p_now AT TIME ZONE tz) < v_hour THEN
+    IF NOT mail_hour_passed(p_policy, p_now, tz) THEN
         RETURN 0;
     END IF;
     FOR r IN
@@ -339,7 +343,6 @@ $$;
 CREATE OR REPLACE FUNCTION core.mail_reminders(p_policy jsonb, p_now timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_hour integer := coalesce((p_policy->>'mail_hour')::integer, 7);
     r record;
     n integer := 0;
 BEGIN
@@ -356,7 +359,7 @@ BEGIN
            AND b.erased_at IS NULL
            AND (o.starts_at AT TIME ZONE s.timezone)::date
                = (p_now AT TIME ZONE s.timezone)::date + 1
-           AND extract(hour FROM p_now AT TIME ZONE s.timezone) >= v_hour
+           AND mail_hour_passed(p_policy, p_now, s.timezone)
            AND NOT EXISTS (SELECT 1 FROM mail_outbox m
                             WHERE m.dedup_key = 'reminder:' || bk.id || ':'
                                   || (o.starts_at AT TIME ZONE s.timezone)::date)
